@@ -1,0 +1,24 @@
+# Deep Augmentation (arXiv 2303.14537): the reproducibility workflow.
+#   snakemake --cores 8 --use-conda                          # the paper's sweep (config.yaml), on GPUs
+#   snakemake --cores 2 --configfile config/demo.yaml        # the few-minute CPU demo
+import os
+
+# Rules live in rules/; shared helpers in rules/common.smk; the library in src/deepaug.
+
+
+configfile: os.path.join(workflow.basedir, "config.yaml")
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/pretrain.smk"
+include: "rules/evaluate.smk"
+include: "rules/aggregate.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        TABLE,
+        figure_outputs(),

@@ -1,0 +1,125 @@
+# Shared helpers: config validation, the run grid, and the command that calls the library.
+import os
+import sys
+from pathlib import Path
+
+SRC = str(Path(workflow.basedir) / "src")
+if SRC not in sys.path:
+    sys.path.insert(0, SRC)
+
+from deepaug.config import validate_config  # noqa: E402  (light: no torch)
+from deepaug.runs import grid, variant_name  # noqa: E402
+
+validate_config(config)
+
+# Rules run the library from this checkout (`python -m deepaug ...`): no install step is needed
+# inside the rules' conda envs, and cluster jobs (which re-read this file) get the same path.
+os.environ.update(
+    PYTHONPATH=os.pathsep.join(p for p in (SRC, os.getenv("PYTHONPATH")) if p)
+)
+
+TABLE = "results/table.csv"
+FIGURES = "results/figures"
+VARIANT = r"none|(dropout|pca)-L\d+-(sg|nosg)"
+
+
+wildcard_constraints:
+    dataset=r"[A-Za-z0-9_]+",
+    method="dropout|pca",
+    layer=r"\d+",
+    sg="sg|nosg",
+    seed=r"\d+",
+    variant=VARIANT,
+
+
+def section(domain):
+    return config.get(domain) or {}
+
+
+def runs(domain):
+    s = section(domain)
+    return grid(domain, s) if s.get("datasets") else []
+
+
+def cli_flags(settings):
+    """{'batch_size': 256, 'stop_gradient': True} -> '--batch-size 256 --stop-gradient true'."""
+    out = []
+    for key, value in settings.items():
+        if value is None:
+            continue
+        if isinstance(value, bool):
+            value = str(value).lower()
+        out.append(f"--{key.replace('_', '-')} {value}")
+    return " ".join(out)
+
+
+def augment_settings(domain, wildcards):
+    """The Deep Augmentation flags of one run, from its wildcards (none for the baseline)."""
+    method = wildcards.get("method", "none")
+    if method == "none":
+        return {"method": "none"}
+    aug = section(domain).get("augment", {})
+    sg = wildcards.sg
+    return {
+        "method": method,
+        "layer": int(wildcards.layer),
+        "stop_gradient": sg == "sg",
+        "rate": aug.get("dropout_rate", {}).get(sg, 0.5),
+        "p": aug.get("p", 0.5),
+        "pca_component": aug.get("pca_component", 1),
+        "selection": aug.get("selection", "bernoulli"),
+    }
+
+
+def run_name(domain, wildcards):
+    """'vision/digits/dropout-L3-sg/seed0': names the run in logs and error messages."""
+    method = wildcards.get("method", "none")
+    variant = variant_name(method, wildcards.get("layer"), wildcards.get("sg"))
+    return f"{domain}/{wildcards.dataset}/{variant}/seed{wildcards.seed}"
+
+
+def resource(domain, key, default):
+    return section(domain).get("resources", {}).get(key, default)
+
+
+# ---- per-rule parameters and targets
+
+
+def vision_pretrain_flags(wildcards):
+    v = section("vision")
+    settings = {
+        "run": run_name("vision", wildcards),
+        **augment_settings("vision", wildcards),
+        **v.get("model", {}),
+        **v.get("train", {}),
+        "seed": int(wildcards.seed),
+        "device": config.get("device", "auto"),
+    }
+    return cli_flags(settings)
+
+
+def vision_eval_flags(wildcards):
+    return cli_flags(
+        {
+            **section("vision").get("eval", {}),
+            "seed": int(wildcards.seed),
+            "device": config.get("device", "auto"),
+        }
+    )
+
+
+def all_evals():
+    return [f"results/{r.path}/eval.json" for d in ("vision", "text") for r in runs(d)]
+
+
+def figure_outputs():
+    out = []
+    v = section("vision")
+    if runs("vision"):
+        out += expand(
+            f"{FIGURES}/vision_{{dataset}}.{{ext}}",
+            dataset=v["datasets"],
+            ext=["png", "pdf"],
+        )
+        out += ["results/notebooks/vision_figures.html"]
+    return out

@@ -1,0 +1,24 @@
+# Downstream evaluation on frozen features (Deep Augmentation is never applied here).
+
+
+rule evaluate_vision:
+    input:
+        model="results/vision/{dataset}/{variant}/seed{seed}/model.pt",
+        data="data/prepared/{dataset}.npz",
+    output:
+        "results/vision/{dataset}/{variant}/seed{seed}/eval.json",
+    log:
+        "logs/evaluate/vision/{dataset}/{variant}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/vision/{dataset}/{variant}/seed{seed}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    threads: resource("vision", "cpus", 4)
+    resources:
+        gpu=resource("vision", "gpu", 1),
+        mem_mb=resource("vision", "mem_mb", 32000),
+    params:
+        flags=vision_eval_flags,
+    shell:
+        "OMP_NUM_THREADS={threads} python -m deepaug eval-vision --model {input.model} --data {input.data} "
+        "--out {output} {params.flags} > {log} 2>&1"

@@ -1,0 +1,105 @@
+"""Frozen-feature evaluation of a pre-trained encoder (no Deep Augmentation): linear probe and kNN."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from . import training as T
+from .augmentations import eval_transform
+from .data import load_prepared
+from .io import read_json, write_json
+from .pretrain_vision import load_encoder
+
+
+@dataclass
+class VisionEvalSettings:
+    linear_epochs: int = 100
+    linear_batch_size: int = 512
+    linear_lr: float = 0.1
+    linear_weight_decay: float = 0.0
+    knn_k: int = 200
+    knn_temperature: float = 0.1
+    batch_size: int = 1024
+    seed: int = 0
+    device: str = "auto"
+
+
+@torch.no_grad()
+def extract_features(model, images, mean, std, batch_size: int, device: torch.device) -> torch.Tensor:
+    """Pooled encoder features (layer 5) for uint8 N x H x W x C images, in eval mode."""
+    model.eval()
+    tf = eval_transform(mean, std)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    out = []
+    for i in range(0, x.shape[0], batch_size):
+        out.append(model.encode(tf(x[i : i + batch_size]).to(device)).float().cpu())
+    return torch.cat(out)
+
+
+def linear_probe(train_x, train_y, test_x, test_y, epochs: int = 100, batch_size: int = 512, lr: float = 0.1,
+                 weight_decay: float = 0.0, seed: int = 0) -> float:
+    """Top-1 test accuracy of a linear classifier on standardised frozen features (SGD, cosine lr)."""
+    g = torch.Generator().manual_seed(seed)
+    mu, sd = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True).clamp_min(1e-6)
+    train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    clf = torch.nn.Linear(train_x.shape[1], n_classes)
+    with torch.no_grad():
+        clf.weight.normal_(0, 0.01, generator=g)
+        clf.bias.zero_()
+    opt = torch.optim.SGD(clf.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    n = train_x.shape[0]
+    steps = epochs * max(1, -(-n // batch_size))
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    for _ in range(epochs):
+        perm = torch.randperm(n, generator=g)
+        for i in range(0, n, batch_size):
+            idx = perm[i : i + batch_size]
+            loss = F.cross_entropy(clf(train_x[idx]), train_y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+    with torch.no_grad():
+        return (clf(test_x).argmax(1) == test_y).float().mean().item()
+
+
+def knn_top1(train_x, train_y, test_x, test_y, k: int = 200, temperature: float = 0.1, batch_size: int = 1024) -> float:
+    """Weighted kNN on cosine similarity (votes exp(sim / T)), as in InstDisc/SimCLR evaluations."""
+    train_x, test_x = F.normalize(train_x, dim=1), F.normalize(test_x, dim=1)
+    k = min(k, train_x.shape[0])
+    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    correct = 0
+    for i in range(0, test_x.shape[0], batch_size):
+        sim = test_x[i : i + batch_size] @ train_x.T
+        top_sim, top_idx = sim.topk(k, dim=1)
+        votes = torch.zeros(sim.shape[0], n_classes).scatter_add_(1, train_y[top_idx], (top_sim / temperature).exp())
+        correct += (votes.argmax(1) == test_y[i : i + batch_size]).sum().item()
+    return correct / test_x.shape[0]
+
+
+def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Path, out: str | Path) -> dict:
+    t0 = time.time()
+    device = T.resolve_device(s.device)
+    T.seed_everything(s.seed)
+    data = load_prepared(data_path)
+    model = load_encoder(model_path, device)
+    ftr = extract_features(model, data["x_train"], data["mean"], data["std"], s.batch_size, device)
+    fte = extract_features(model, data["x_test"], data["mean"], data["std"], s.batch_size, device)
+    ytr, yte = torch.from_numpy(data["y_train"]), torch.from_numpy(data["y_test"])
+    result = {
+        "linear_top1": 100 * linear_probe(ftr, ytr, fte, yte, s.linear_epochs, s.linear_batch_size, s.linear_lr,
+                                          s.linear_weight_decay, s.seed),
+        "knn_top1": 100 * knn_top1(ftr, ytr, fte, yte, s.knn_k, s.knn_temperature),
+        "eval_time_s": round(time.time() - t0, 3),
+    }
+    prov_path = Path(model_path).with_name("provenance.json")
+    if prov_path.exists():
+        result["train_time_s"] = read_json(prov_path).get("train_time_s")
+    write_json(out, result)
+    return result

@@ -1,0 +1,1 @@
+"""Backbones with a Deep Augmentation layer map (``deepaug_layers()``)."""

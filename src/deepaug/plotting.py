@@ -1,0 +1,116 @@
+"""The paper's figure: score vs targeted layer, one curve per transform and stop-gradient setting,
+mean +- std over seeds, the no-augmentation baseline as a band. Reads only the aggregated table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+METRIC_LABELS = {
+    "linear_top1": "linear probe top-1 (%)",
+    "knn_top1": "kNN top-1 (%)",
+    "sts_avg": "average STS Spearman (x100)",
+}
+SG_LABELS = {"sg": "stop-gradient", "nosg": "no stop-gradient"}
+
+
+def layer_sweep_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std and number of seeds per (method, stop-gradient, layer) for the augmented runs."""
+    aug = df[df["method"] != "none"]
+    out = aug.groupby(["method", "stop_gradient", "layer"])[metric].agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def baseline_summary(df: pd.DataFrame, metric: str) -> tuple[float, float, int] | None:
+    base = df.loc[df["method"] == "none", metric].dropna()
+    if base.empty:
+        return None
+    return float(base.mean()), float(base.std()) if len(base) > 1 else 0.0, int(len(base))
+
+
+def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_labels: dict | None = None, ax=None):
+    """Draw one dataset's sweep on ``ax``; returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    fig = ax.figure
+    summary = layer_sweep_summary(df, metric)
+    palette = dict(zip(["dropout", "pca"], sns.color_palette("deep", 2)))
+    styles = {"sg": "-", "nosg": "--"}
+    markers = {"sg": "o", "nosg": "s"}
+    for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
+        part = part.sort_values("layer")
+        color = palette.get(method, "gray")
+        ax.plot(part["layer"], part["mean"], linestyle=styles.get(sg, "-"), marker=markers.get(sg, "o"),
+                color=color, label=f"{method}, {SG_LABELS.get(sg, sg)}")
+        ax.fill_between(part["layer"].astype(float), part["mean"] - part["std"], part["mean"] + part["std"],
+                        color=color, alpha=0.15 if sg == "sg" else 0.08, linewidth=0)
+    base = baseline_summary(df, metric)
+    if base is not None:
+        mean, std, n = base
+        ax.axhline(mean, color="black", linewidth=1.2, label=f"baseline (no Deep Aug., n={n})")
+        ax.axhspan(mean - std, mean + std, color="black", alpha=0.12, linewidth=0)
+    layers = sorted(summary["layer"].dropna().unique().tolist())
+    if layers:
+        ax.set_xticks(layers)
+        if layer_labels:
+            ax.set_xticklabels([f"{int(l)}\n{layer_labels.get(int(l), '')}" for l in layers], fontsize=8)
+    ax.set_xlabel("targeted layer")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+VISION_LAYER_LABELS = {0: "stem", 1: "stage1", 2: "stage2", 3: "stage3", 4: "stage4", 5: "pool", 6: "head"}
+
+
+def save_figure(fig, stem: str | Path) -> list[Path]:
+    """PNG and PDF next to each other; returns both paths."""
+    from .io import atomic_path
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = stem.with_suffix(f".{ext}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+        paths.append(path)
+    return paths
+
+
+def layer_labels_for(domain: str, df: pd.DataFrame) -> dict[int, str]:
+    """Short names under the layer ticks: ResNet stages, or emb/blocks/pooled for a transformer."""
+    if domain == "vision":
+        return VISION_LAYER_LABELS
+    layers = sorted(int(l) for l in df["layer"].dropna().unique())
+    top = int(df["n_layers"].dropna().max()) - 1 if "n_layers" in df and df["n_layers"].notna().any() else None
+    labels = {0: "emb"}
+    if top is not None:
+        labels[top] = "pooled"
+    return {l: labels.get(l, f"block{l}") for l in layers}
+
+
+def sweep_overview(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Per dataset: baseline mean/std and the best (method, layer, stop-gradient) by mean over seeds."""
+    rows = []
+    for dataset, part in df.groupby("dataset"):
+        base = baseline_summary(part, metric)
+        summary = layer_sweep_summary(part, metric)
+        row = {"dataset": dataset, "baseline_mean": base[0] if base else float("nan"),
+               "baseline_std": base[1] if base else float("nan")}
+        if not summary.empty:
+            best = summary.loc[summary["mean"].idxmax()]
+            row.update({"best_method": best["method"], "best_layer": int(best["layer"]),
+                        "best_stop_gradient": best["stop_gradient"], "best_mean": best["mean"], "best_std": best["std"]})
+        rows.append(row)
+    return pd.DataFrame(rows)

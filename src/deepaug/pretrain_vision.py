@@ -1,0 +1,217 @@
+"""SimCLR pre-training of a CIFAR ResNet with Deep Augmentation at one layer."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader
+
+from . import training as T
+from .augment import DeepAugment
+from .augmentations import TwoViews, simclr_transform
+from .batched_augment import BatchedSimCLRAugment
+from .data import load_prepared
+from .io import save_torch, write_json
+from .layers import target_module
+from .losses import nt_xent
+from .models.resnet import build_vision_model
+from .provenance import provenance
+
+METHODS = ("none", "dropout", "pca")
+
+
+@dataclass
+class VisionPretrainSettings:
+    run: str = "run"
+    method: str = "none"
+    layer: int | None = None
+    stop_gradient: bool = True
+    rate: float = 0.5
+    p: float = 0.5
+    pca_component: int = 1
+    selection: str = "bernoulli"
+    arch: str = "resnet18"
+    width: int = 64
+    proj_dim: int = 128
+    epochs: int = 1000
+    batch_size: int = 1024
+    lr: float = 0.5
+    momentum: float = 0.9
+    weight_decay: float = 1e-4
+    temperature: float = 0.5
+    warmup_epochs: int = 10
+    precision: str = "bf16"
+    channels_last: bool = True
+    seed: int = 0
+    device: str = "auto"
+    augment_backend: str = "batched"
+    num_workers: int = 0
+    checkpoint_every: int = 10
+    deterministic: bool = False
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method == "none" and self.layer is not None:
+            raise ValueError("method 'none' (the baseline) takes no layer")
+        if self.method != "none" and self.layer is None:
+            raise ValueError(f"method {self.method!r} needs a layer index")
+        if self.augment_backend not in ("batched", "reference"):
+            raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+
+
+def build_augment(s) -> DeepAugment | None:
+    if s.method == "none":
+        return None
+    return DeepAugment(
+        kind=s.method, rate=s.rate, p=s.p, stop_gradient=s.stop_gradient,
+        pca_component=s.pca_component, selection=s.selection, seed=s.seed,
+    )
+
+
+def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
+    """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``."""
+    s.validate()
+    t_start = time.time()
+    device = T.resolve_device(s.device)
+    T.set_deterministic(s.deterministic)
+    T.seed_everything(s.seed)
+    data = load_prepared(data_path)
+    x_train = data["x_train"]
+    size = x_train.shape[1]
+
+    model = build_vision_model(s.arch, s.width, x_train.shape[-1], s.proj_dim).to(device)
+    if s.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    aug = build_augment(s)
+    if aug is not None:
+        aug.attach(target_module(model, s.layer))
+        T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer}")
+
+    opt_kwargs = {"fused": True} if device.type == "cuda" else {}
+    optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, **opt_kwargs)
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
+
+    n = x_train.shape[0]
+    batch = min(s.batch_size, n)
+    if batch < s.batch_size:
+        T.log(f"WARNING: batch_size {s.batch_size} > {n} training images; using {batch}")
+    steps_per_epoch = n // batch
+    total_steps = steps_per_epoch * s.epochs
+    warmup_steps = steps_per_epoch * s.warmup_epochs
+    two_view_batches = _batch_source(s, x_train, data["mean"], data["std"], batch, steps_per_epoch, device)
+    settings = T.settings_dict(s)
+    ckpt = T.Checkpointer(ckpt_dir, settings)
+    history: list[dict] = []
+    start_epoch, elapsed_before = 0, 0.0
+    state = ckpt.load()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        history = state["history"]
+        start_epoch = state["epoch"] + 1
+        elapsed_before = state["train_time_s"]
+        T.log(f"{s.run}: resuming from {ckpt.path} after epoch {state['epoch']}")
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    train_time = elapsed_before
+    step = start_epoch * steps_per_epoch
+    from tqdm.auto import tqdm
+
+    for epoch in tqdm(range(start_epoch, s.epochs), desc=s.run, initial=start_epoch, total=s.epochs, mininterval=10):
+        t0 = time.time()
+        # Each epoch is a pure function of (weights, optimiser, seed, epoch): resuming replays it exactly.
+        T.seed_everything(T.epoch_seed(s.seed, epoch))
+        if aug is not None:
+            aug.reseed(T.epoch_seed(s.seed, epoch, stream=1))
+        model.train()
+        loss_sum = torch.zeros((), device=device)
+        for x in two_view_batches(T.epoch_seed(s.seed, epoch, stream=2)):
+            lr = T.cosine_with_warmup(step, total_steps, warmup_steps, s.lr)
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            with T.autocast_context(device, s.precision):
+                z = model(x)
+            loss = nt_xent(z, s.temperature)
+            optimizer.zero_grad(set_to_none=True)
+            scaler.scale(loss).backward()
+            scaler.step(optimizer)
+            scaler.update()
+            loss_sum += loss.detach()
+            step += 1
+        mean_loss = T.check_finite(loss_sum, s.run, step) / steps_per_epoch
+        dt = time.time() - t0
+        train_time += dt
+        history.append({
+            "epoch": epoch, "step": step, "loss": mean_loss, "lr": lr,
+            "epoch_time_s": round(dt, 4), "images_per_s": round(2 * steps_per_epoch * batch / dt, 1),
+        })
+        last = epoch == s.epochs - 1
+        if last or (epoch + 1) % s.checkpoint_every == 0:
+            ckpt.save({
+                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                "epoch": epoch, "history": history, "train_time_s": train_time,
+            })
+            T.write_metrics(out_dir / "train_metrics.jsonl", history)
+
+    meta = {"arch": s.arch, "width": s.width, "in_channels": int(x_train.shape[-1]), "proj_dim": s.proj_dim}
+    save_torch({"model": model.state_dict(), "meta": meta}, out_dir / "model.pt")
+    T.write_metrics(out_dir / "train_metrics.jsonl", history)
+    prov = provenance(settings, device, time.time() - t_start, {
+        "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
+        "data": str(data_path), "steps": step,
+    })
+    write_json(out_dir / "provenance.json", prov)
+    return prov
+
+
+def _batch_source(s, x_train, mean, std, batch: int, steps: int, device: torch.device):
+    """``epoch_batches(seed)`` yields the epoch's batches: both views concatenated, on ``device``.
+
+    ``batched``: the uint8 dataset lives on the device and each batch is augmented there at once.
+    ``reference``: per-image torchvision v2 transforms in DataLoader workers (the SupContrast way).
+    """
+    n = x_train.shape[0]
+    memory_format = torch.channels_last if (s.channels_last and device.type == "cuda") else torch.contiguous_format
+
+    if s.augment_backend == "batched":
+        images = torch.from_numpy(x_train).to(device).permute(0, 3, 1, 2).contiguous()
+        augment = BatchedSimCLRAugment(x_train.shape[1], mean, std)
+
+        def epoch_batches(seed: int):
+            g = torch.Generator(device=device).manual_seed(seed)
+            order = torch.randperm(n, generator=g, device=device)[: steps * batch].view(steps, batch)
+            for idx in order:
+                views = images[idx]
+                x = torch.cat([augment(views, g), augment(views, g)])
+                yield x.contiguous(memory_format=memory_format)
+
+        return epoch_batches
+
+    dataset = TwoViews(x_train, simclr_transform(x_train.shape[1], mean, std))
+
+    def epoch_batches(seed: int):
+        g = torch.Generator().manual_seed(seed)
+        order = torch.randperm(n, generator=g)[: steps * batch].view(steps, batch).tolist()
+        loader = DataLoader(dataset, batch_sampler=order, num_workers=s.num_workers, generator=g,
+                            pin_memory=device.type == "cuda")
+        for v1, v2 in loader:
+            x = torch.cat([v1, v2]).to(device, non_blocking=True)
+            yield x.contiguous(memory_format=memory_format)
+
+    return epoch_batches
+
+
+def load_encoder(model_path: str | Path, device: torch.device):
+    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    model = build_vision_model(**state["meta"])
+    model.load_state_dict(state["model"])
+    return model.to(device).eval()
+

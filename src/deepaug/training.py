@@ -1,0 +1,158 @@
+"""What every training loop here shares: devices, seeding, schedules, checkpoints, metrics, NaN guard."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import asdict, fields
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .io import save_torch, write_jsonl
+
+
+class NonFiniteLossError(FloatingPointError):
+    """The loss became NaN or inf."""
+
+
+class CheckpointMismatchError(RuntimeError):
+    """A checkpoint on disk belongs to different settings than the run resuming from it."""
+
+
+def log(msg: str) -> None:
+    print(f"[deepaug {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto`` -> the GPU this job was given (``CUDA_VISIBLE_DEVICES``) or the CPU, with a warning."""
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        log("WARNING: no CUDA device is available; training on the CPU (slow for the paper's configs)")
+        return torch.device("cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+    return device
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A distinct, reproducible seed per (run seed, epoch, stream): epochs replay exactly on resume."""
+    return (seed * 1_000_003 + epoch * 10_007 + stream * 101) % (2**63 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def cosine_with_warmup(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_ratio: float = 0.0) -> float:
+    """Linear warm-up from ~0 to ``base_lr``, then cosine decay to ``min_ratio * base_lr``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = min(max(progress, 0.0), 1.0)
+    return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16/fp16 autocast on CUDA; fp32 (no autocast) on the CPU or when asked."""
+    if device.type == "cuda" and precision in ("bf16", "fp16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
+    """One host sync: raise with the run and step when the accumulated loss is not finite."""
+    value = float(loss_sum)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"run {run}: the loss became {value} by step {step}; lower the learning rate or use "
+            f"fp32 (precision: fp32). The last good checkpoint is kept."
+        )
+    return value
+
+
+def settings_dict(settings: Any) -> dict:
+    return asdict(settings)
+
+
+def _parse_bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"expected true/false, got {s!r}")
+
+
+def _optional_int(s: str) -> int | None:
+    return None if s.lower() in ("none", "") else int(s)
+
+
+_ARG_TYPES = {"int": int, "float": float, "str": str, "bool": _parse_bool, "int | None": _optional_int}
+
+
+def add_dataclass_arguments(parser, cls) -> None:
+    """One ``--flag`` per dataclass field (``snake_case`` -> ``--snake-case``), typed from the annotation."""
+    for f in fields(cls):
+        kind = _ARG_TYPES[str(f.type)]
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
+
+
+class Checkpointer:
+    """``last.pt`` in a directory outside the job's outputs, written atomically; resumes if settings match."""
+
+    def __init__(self, directory: str | Path, settings: dict) -> None:
+        self.dir = Path(directory)
+        self.path = self.dir / "last.pt"
+        self.settings = settings
+
+    def load(self) -> dict | None:
+        if not self.path.exists():
+            return None
+        state = torch.load(self.path, map_location="cpu", weights_only=False)
+        saved = state.get("settings", {})
+        ignore = {"device", "num_workers", "checkpoint_every", "log_every"}
+        diff = {k for k in set(saved) | set(self.settings) if k not in ignore and saved.get(k) != self.settings.get(k)}
+        if diff:
+            raise CheckpointMismatchError(
+                f"checkpoint {self.path} was written with different settings ({', '.join(sorted(diff))}); "
+                f"delete it to start this run afresh"
+            )
+        return state
+
+    def save(self, state: dict) -> None:
+        state = dict(state, settings=self.settings)
+        save_torch(state, self.path)
+
+
+def write_metrics(path: str | Path, history: list[dict]) -> None:
+    write_jsonl(path, history)
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def dumps(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True)

@@ -1,0 +1,251 @@
+"""The op's core: which rows are transformed, what gradient flows where, identity at eval."""
+
+import pytest
+import torch
+from torch import nn
+
+from deepaug import DeepAugment, target_module
+from deepaug.models.resnet import build_vision_model
+
+
+class Chain(nn.Module):
+    """Five row-independent layers (no batch statistics), with a layer map like the backbones'."""
+
+    def __init__(self, d=6):
+        super().__init__()
+        self.blocks = nn.ModuleList([nn.Sequential(nn.Linear(d, d), nn.Tanh()) for _ in range(5)])
+
+    def deepaug_layers(self):
+        return [(f"block {i}", b) for i, b in enumerate(self.blocks)]
+
+    def forward(self, x):
+        for b in self.blocks:
+            x = b(x)
+        return x
+
+
+def grads(model):
+    return {n: (p.grad.clone() if p.grad is not None else torch.zeros_like(p)) for n, p in model.named_parameters()}
+
+
+def block_of(name):
+    return int(name.split(".")[1])
+
+
+@pytest.mark.parametrize("kind", ["dropout", "pca"])
+@pytest.mark.parametrize("k", [0, 2, 3])
+def test_all_rows_stop_gradient_zeroes_layers_at_or_below_k(kind, k):
+    torch.manual_seed(0)
+    model = Chain()
+    aug = DeepAugment(kind=kind, p=1.0, stop_gradient=True, seed=1)
+    aug.attach(target_module(model, k))
+    model(torch.randn(16, 6)).pow(2).sum().backward()
+    for name, g in grads(model).items():
+        if block_of(name) <= k:
+            assert torch.count_nonzero(g) == 0, f"{name} got gradient through detached rows"
+        else:
+            assert g.abs().sum() > 0, f"{name} above the targeted layer got no gradient"
+
+
+@pytest.mark.parametrize("kind", ["dropout", "pca"])
+def test_without_stop_gradient_every_layer_gets_gradient(kind):
+    torch.manual_seed(0)
+    model = Chain()
+    DeepAugment(kind=kind, p=1.0, stop_gradient=False, seed=1).attach(target_module(model, 2))
+    model(torch.randn(16, 6)).pow(2).sum().backward()
+    assert all(g.abs().sum() > 0 for g in grads(model).values())
+
+
+def _lower_and_upper(model, k):
+    lower = [p for n, p in model.named_parameters() if block_of(n) <= k]
+    upper = [p for n, p in model.named_parameters() if block_of(n) > k]
+    return lower, upper
+
+
+@pytest.mark.parametrize("stop_gradient", [True, False])
+def test_mixed_rows_lower_gradient_comes_from_untransformed_rows_only(stop_gradient):
+    """p=0.5: the gradient reaching layers <= k equals the backprop of dL/dh through the
+    untransformed rows alone (stop-gradient), or through every row with the dropout mask applied
+    to the transformed ones (no stop-gradient)."""
+    torch.manual_seed(0)
+    k = 2
+    model = Chain()
+    aug = DeepAugment(kind="dropout", rate=0.5, p=0.5, stop_gradient=stop_gradient, seed=3)
+    captured = {}
+
+    def keep_pre(mod, args, out):
+        out.retain_grad()
+        captured["pre"] = out
+
+    # hook order: record the pre-transform activation, then transform it, then record the result
+    target = target_module(model, k)
+    target.register_forward_hook(keep_pre)
+    aug.attach(target)
+
+    def keep_post(mod, args, out):
+        out.retain_grad()
+        captured["post"] = out
+        return out
+
+    target.register_forward_hook(keep_post)
+    x = torch.randn(32, 6)
+    model(x).pow(2).sum().backward(retain_graph=True)
+    mask = aug.last_mask
+    assert 0 < int(mask.sum()) < 32, "the draw should mix transformed and untransformed rows"
+    lower, upper = _lower_and_upper(model, k)
+    got = [p.grad.clone() for p in lower]
+
+    dl_dh = captured["post"].grad  # gradient of the loss w.r.t. the transformed layer output
+    assert dl_dh[mask].abs().sum() > 0, "layers above k must see the transformed rows"
+    pre, post = captured["pre"], captured["post"]
+    if stop_gradient:
+        upstream = dl_dh * (~mask).unsqueeze(1)
+    else:
+        # d post / d pre for transformed rows is the inverted-dropout mask: post = pre * m / (1 - rate)
+        scale = torch.where(pre.abs() > 0, post / pre, torch.zeros_like(pre)).detach()
+        upstream = torch.where(mask.unsqueeze(1), dl_dh * scale, dl_dh)
+    expected = torch.autograd.grad(pre, lower, grad_outputs=upstream, retain_graph=True)
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g, e, rtol=1e-5, atol=1e-7)
+    # untransformed rows are passed through bit for bit
+    assert torch.equal(post[~mask], pre[~mask])
+
+
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 4, 5])
+def test_resnet_stop_gradient_per_layer(k):
+    """The same guarantee on the real backbone, with BatchNorm, at every index below the head."""
+    torch.manual_seed(0)
+    model = build_vision_model("resnet18", width=4, proj_dim=8)
+    DeepAugment(kind="dropout", p=1.0, stop_gradient=True, seed=0).attach(target_module(model, k))
+    model(torch.randn(8, 3, 8, 8)).pow(2).sum().backward()
+    layer_of = {}
+    for i, (_, m) in enumerate(model.deepaug_layers()):
+        for p in m.parameters():
+            layer_of[id(p)] = i
+    for name, p in model.named_parameters():
+        i = layer_of[id(p)]
+        g = p.grad if p.grad is not None else torch.zeros_like(p)
+        if i <= k:
+            assert torch.count_nonzero(g) == 0, f"{name} (layer {i}) got gradient, target {k}"
+        else:
+            assert g.abs().sum() > 0, f"{name} (layer {i}) got no gradient, target {k}"
+
+
+def test_eval_mode_is_identity():
+    torch.manual_seed(0)
+    model = build_vision_model("resnet18", width=4, proj_dim=8).eval()
+    x = torch.randn(6, 3, 8, 8)
+    ref = model(x)
+    aug = DeepAugment(kind="dropout", p=1.0, rate=0.5)
+    handle = aug.attach(target_module(model, 3))
+    assert torch.equal(model(x), ref)  # model in eval
+    model.train()
+    aug.eval()
+    model.eval()
+    assert torch.equal(model(x), ref)
+    handle.remove()
+    direct = torch.randn(5, 7)
+    assert torch.equal(DeepAugment(p=1.0).eval()(direct), direct)
+
+
+def test_attach_in_training_changes_output_and_remove_restores():
+    torch.manual_seed(0)
+    model = Chain().train()
+    x = torch.randn(8, 6)
+    ref = model(x)
+    handle = DeepAugment(kind="dropout", p=1.0).attach(model.blocks[1])
+    assert not torch.allclose(model(x), ref)
+    handle.remove()
+    assert torch.equal(model(x), ref)
+
+
+def test_tuple_outputs_transform_first_element_only():
+    class TupleOut(nn.Module):
+        def forward(self, x):
+            return x * 1.0, torch.ones(3)
+
+    mod = TupleOut()
+    DeepAugment(kind="dropout", p=1.0, rate=0.5).attach(mod)
+    h, extra = mod(torch.ones(4, 100))
+    assert set(h.unique().tolist()) <= {0.0, 2.0} and (h == 0).any()
+    assert torch.equal(extra, torch.ones(3))
+
+
+def test_dropout_statistics():
+    aug = DeepAugment(kind="dropout", rate=0.25, p=1.0, seed=0)
+    x = torch.ones(400, 500)
+    y = aug(x)
+    zero_frac = (y == 0).float().mean().item()
+    assert abs(zero_frac - 0.25) < 0.01
+    assert torch.allclose(y[y != 0], torch.full_like(y[y != 0], 1 / 0.75))
+    assert abs(y.mean().item() - 1.0) < 0.01  # inverted dropout keeps the expectation
+
+
+def test_row_selection_bernoulli_one_and_two_sided():
+    x = torch.randn(4000, 3)
+    aug = DeepAugment(kind="dropout", rate=0.5, p=0.5, seed=0)
+    y = aug(x)
+    mask = aug.last_mask
+    assert abs(mask.float().mean().item() - 0.5) < 0.03
+    assert torch.equal(y[~mask], x[~mask])
+    one = DeepAugment(selection="one_sided")
+    one(x)
+    assert one.last_mask[:2000].all() and not one.last_mask[2000:].any()
+    two = DeepAugment(selection="two_sided")
+    two(x)
+    assert two.last_mask.all()
+    # a positive pair: both views transformed ~25%, exactly one ~50%, none ~25%
+    first, second = mask[:2000], mask[2000:]
+    both = (first & second).float().mean().item()
+    one_only = (first ^ second).float().mean().item()
+    assert abs(both - 0.25) < 0.04 and abs(one_only - 0.5) < 0.04
+
+
+def test_seeded_and_reproducible():
+    x = torch.randn(64, 10)
+    a, b, c = (DeepAugment(kind="dropout", seed=s) for s in (7, 7, 8))
+    ya, yb, yc = a(x), b(x), c(x)
+    assert torch.equal(ya, yb) and not torch.equal(ya, yc)
+    a.reseed(7)
+    assert torch.equal(a(x), ya)
+    state = a.rng_state()
+    y1 = a(x)
+    a.set_rng_state(state)
+    assert torch.equal(a(x), y1)
+
+
+@pytest.mark.parametrize("component", [1, -1])
+def test_pca_removes_the_chosen_component(component):
+    torch.manual_seed(0)
+    # data with a clear spectrum: std 10, 6, 5, 4, 3, 2.5, then 0.5, along random orthogonal axes
+    basis, _ = torch.linalg.qr(torch.randn(20, 20))
+    scales = torch.tensor([10.0, 6, 5, 4, 3, 2.5] + [0.5] * 14)
+    x = (torch.randn(500, 20) * scales) @ basis.T + 3.0
+    y = DeepAugment(kind="pca", p=1.0, pca_component=component, seed=0)(x)
+    change = x - y
+    u, s, vh = torch.linalg.svd(change, full_matrices=False)
+    assert s[1] < 1e-4 * s[0], "exactly one direction is removed (a rank-one change)"
+    idx = 0 if component == 1 else 5  # top component, or the 6th of the six computed
+    assert abs(float(vh[0] @ basis[:, idx])) > 0.99, "the removed direction is the chosen component"
+    assert ((y - y.mean(0)) @ vh[0]).std() < 1e-4, "no variance is left along it"
+    torch.testing.assert_close(y.mean(0), x.mean(0), atol=1e-4, rtol=0)  # centred projection keeps the mean
+
+
+def test_pca_over_tokens():
+    torch.manual_seed(0)
+    x = torch.randn(4, 32, 8)
+    x[..., 0] *= 20  # the top direction over tokens is feature 0
+    y = DeepAugment(kind="pca", p=1.0, pca_over="tokens")(x)
+    assert y[..., 0].std() < 0.2 * x[..., 0].std()
+    assert y.shape == x.shape
+
+
+def test_bad_arguments_are_rejected():
+    with pytest.raises(ValueError, match="kind"):
+        DeepAugment(kind="cutout")
+    with pytest.raises(ValueError, match="rate"):
+        DeepAugment(rate=1.0)
+    with pytest.raises(ValueError, match="pca_component"):
+        DeepAugment(kind="pca", pca_component=0)
+    with pytest.raises(ValueError, match="selection"):
+        DeepAugment(selection="both")
