@@ -30,6 +30,8 @@ wildcard_constraints:
     sg="sg|nosg",
     seed=r"\d+",
     variant=VARIANT,
+    task=r"[A-Za-z0-9_]+",
+    model=r"[A-Za-z0-9_.\-]+",
 
 
 def section(domain):
@@ -68,6 +70,7 @@ def augment_settings(domain, wildcards):
         "p": aug.get("p", 0.5),
         "pca_component": aug.get("pca_component", 1),
         "selection": aug.get("selection", "bernoulli"),
+        "pca_over": aug.get("pca_over"),
     }
 
 
@@ -122,4 +125,40 @@ def figure_outputs():
             ext=["png", "pdf"],
         )
         out += ["results/notebooks/vision_figures.html"]
+    if runs("text"):
+        out += text_figures()
+        out += ["results/notebooks/text_figures.html"]
     return out
+
+
+def text_figures():
+    names = section("text").get("datasets", [])
+    sweep = expand(f"{FIGURES}/text_{{dataset}}.{{ext}}", dataset=names, ext=["png", "pdf"])
+    tasks = expand(f"{FIGURES}/text_{{dataset}}_tasks.{{ext}}", dataset=names, ext=["png", "pdf"])
+    return sweep + tasks
+
+
+def text_model_dir():
+    """Local copy of the encoder: data/models/<name with / as -->."""
+    name = section("text")["model"]["name"]
+    return f"data/models/{name.replace('/', '--')}"
+
+
+def text_pretrain_flags(wildcards):
+    t = section("text")
+    settings = {
+        "run": run_name("text", wildcards),
+        **augment_settings("text", wildcards),
+        **t.get("train", {}),
+        "seed": int(wildcards.seed),
+        "device": config.get("device", "auto"),
+    }
+    return cli_flags(settings)
+
+
+def text_eval_flags(wildcards):
+    return cli_flags({**section("text").get("eval", {}), "device": config.get("device", "auto")})
+
+
+def text_task_files():
+    return [f"data/text/tasks/{t}.parquet" for t in section("text").get("test_tasks", [])]

@@ -22,3 +22,26 @@ rule evaluate_vision:
     shell:
         "OMP_NUM_THREADS={threads} python -m deepaug eval-vision --model {input.model} --data {input.data} "
         "--out {output} {params.flags} > {log} 2>&1"
+
+
+rule evaluate_text:
+    input:
+        model="results/text/{dataset}/{variant}/seed{seed}/model.pt",
+        tasks=text_task_files(),
+    output:
+        "results/text/{dataset}/{variant}/seed{seed}/eval.json",
+    params:
+        flags=text_eval_flags,
+    threads: resource("text", "cpus", 4)
+    resources:
+        gpu=resource("text", "gpu", 1),
+        mem_mb=resource("text", "mem_mb", 32000),
+    log:
+        "logs/evaluate/text/{dataset}/{variant}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/text/{dataset}/{variant}/seed{seed}.tsv"
+    conda:
+        "../envs/evaluate.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m deepaug eval-text --model {input.model} "
+        "--tasks {input.tasks} --out {output} {params.flags} > {log} 2>&1"

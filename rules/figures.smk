@@ -25,3 +25,26 @@ rule figures_vision:
         "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
         "-p domain vision -p datasets {params.datasets} -p metric {params.metric} -p out_dir {params.out_dir} "
         "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
+
+
+rule figures_text:
+    input:
+        table=TABLE,
+        notebook=f"{workflow.basedir}/notebooks/layer_sweep.ipynb",
+    output:
+        figures=text_figures(),
+        notebook="results/notebooks/text_figures.ipynb",
+        html="results/notebooks/text_figures.html",
+    params:
+        datasets=",".join(section("text").get("datasets", [])),
+        top_layer=section("text").get("model", {}).get("num_layers", 12) + 1,
+        out_dir=lambda w, output: os.path.dirname(output.figures[0]),
+    log:
+        "logs/figures/text.log",
+    conda:
+        "../envs/figures.yaml"
+    shell:
+        "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
+        "-p domain text -p datasets {params.datasets} -p metric sts_avg -p top_layer {params.top_layer} "
+        "-p out_dir {params.out_dir} "
+        "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"

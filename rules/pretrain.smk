@@ -40,3 +40,46 @@ use rule pretrain_vision as pretrain_vision_baseline with:
     params:
         ckpt="checkpoints/vision/{dataset}/none/seed{seed}",
         flags=vision_pretrain_flags,
+
+
+rule pretrain_text:
+    input:
+        model=lambda w: text_model_dir(),
+        corpus="data/text/corpus/{dataset}.parquet",
+        dev=lambda w: f"data/text/tasks/{section('text')['dev_task']}.parquet",
+    output:
+        model="results/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}/model.pt",
+        metrics="results/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}/train_metrics.jsonl",
+        provenance="results/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}/provenance.json",
+    params:
+        ckpt="checkpoints/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
+        flags=text_pretrain_flags,
+    threads: resource("text", "cpus", 4)
+    resources:
+        gpu=resource("text", "gpu", 1),
+        mem_mb=resource("text", "mem_mb", 32000),
+        runtime=resource("text", "runtime", 720),
+    log:
+        "logs/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "OMP_NUM_THREADS={threads} python -m deepaug pretrain-text --model-dir {input.model} "
+        "--corpus {input.corpus} --dev-task {input.dev} --out-dir $(dirname {output.model}) "
+        "--ckpt-dir {params.ckpt} {params.flags} > {log} 2>&1"
+
+
+use rule pretrain_text as pretrain_text_baseline with:
+    output:
+        model="results/text/{dataset}/none/seed{seed}/model.pt",
+        metrics="results/text/{dataset}/none/seed{seed}/train_metrics.jsonl",
+        provenance="results/text/{dataset}/none/seed{seed}/provenance.json",
+    params:
+        ckpt="checkpoints/text/{dataset}/none/seed{seed}",
+        flags=text_pretrain_flags,
+    log:
+        "logs/pretrain/text/{dataset}/none/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/text/{dataset}/none/seed{seed}.tsv"

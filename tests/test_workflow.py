@@ -24,7 +24,7 @@ def job_counts(stdout: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
-def test_paper_config_dag_has_174_vision_pretraining_jobs(tmp_path):
+def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path):
     res = snakemake("-n", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     counts = job_counts(res.stdout)
@@ -32,6 +32,12 @@ def test_paper_config_dag_has_174_vision_pretraining_jobs(tmp_path):
     assert counts["pretrain_vision_baseline"] == 6  # once per dataset and seed, not per layer
     assert counts["evaluate_vision"] == 174 and counts["aggregate"] == 1
     assert counts["prepare_image_data"] == 2
+    assert counts["pretrain_text"] + counts["pretrain_text_baseline"] == 171
+    assert counts["pretrain_text_baseline"] == 3
+    assert counts["evaluate_text"] == 171
+    assert counts["prepare_text_task"] == 8  # seven STS test sets + STS-B dev
+    assert counts["prepare_text_model"] == 1 and counts["prepare_text_corpus"] == 1
+    assert "results/text/wiki1m/dropout-L13-sg/seed2/model.pt" in res.stdout
 
 
 def test_lint_passes(tmp_path):
@@ -45,6 +51,8 @@ def test_lint_passes(tmp_path):
     ("vision:\n  train:\n    lr: fast\n", "config key 'vision.train.lr': 'fast' is not of type 'number'"),
     ("vision:\n  methods: [none, cutout]\n", "config key 'vision.methods[1]'"),
     ("colour: blue\n", "config key 'colour' is not a known setting"),
+    ("text:\n  layers: [0, 14]\n", "config key 'text.layers[1]': layer 14 is out of range; an encoder with 12 blocks"),
+    ("text:\n  test_tasks: [sts12, sts99]\n", "config key 'text.test_tasks[1]'"),
 ])
 def test_bad_config_is_rejected_with_the_key_named(tmp_path, bad, message):
     cfg = tmp_path / "bad.yaml"
@@ -64,9 +72,17 @@ def test_demo_dag_end_to_end(tmp_path):
     assert set(vision["variant"]) >= {"none", "dropout-L0-sg", "pca-L6-nosg"}
     assert vision["linear_top1"].between(10, 100).all() and vision["knn_top1"].between(10, 100).all()
     assert vision.loc[vision["method"] == "none", "layer"].isna().all()
-    for ext in ("png", "pdf"):
-        assert (tmp_path / "results" / "figures" / f"vision_digits.{ext}").stat().st_size > 10_000
-    assert (tmp_path / "results" / "notebooks" / "vision_figures.html").stat().st_size > 10_000
+    text = table[table["domain"] == "text"]
+    assert len(text) == 2 * (1 + 1 * 2 * 2)
+    for task in ("sts_lee_docs", "sts_simlex999", "sts_wordsim353", "sts_avg"):
+        assert text[task].between(-100, 100).all()
+    assert (text["n_layers"] == 8).all()  # MiniLM: 6 blocks -> layers 0..7
+    figures = tmp_path / "results" / "figures"
+    for name in ("vision_digits", "text_lee", "text_lee_tasks"):
+        for ext in ("png", "pdf"):
+            assert (figures / f"{name}.{ext}").stat().st_size > 10_000
+    for domain in ("vision", "text"):
+        assert (tmp_path / "results" / "notebooks" / f"{domain}_figures.html").stat().st_size > 10_000
     # every job left a benchmark and a log; a second run has nothing to do
     assert len(list((tmp_path / "benchmarks" / "pretrain").rglob("*.tsv"))) == len(table)
     again = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", cwd=tmp_path)

@@ -31,6 +31,32 @@ def _cmd_eval_vision(a: argparse.Namespace) -> None:
     evaluate(s, a.model, a.data, a.out)
 
 
+def _cmd_prepare_text(a: argparse.Namespace) -> None:
+    from . import text_data
+
+    if a.corpus:
+        text_data.prepare_corpus(a.corpus, a.out)
+    elif a.task:
+        text_data.prepare_task(a.task, a.out)
+    else:
+        text_data.prepare_model(a.model, a.out)
+
+
+def _cmd_pretrain_text(a: argparse.Namespace) -> None:
+    from .pretrain_text import TextPretrainSettings, pretrain
+
+    s = TextPretrainSettings(**{k: v for k, v in vars(a).items() if k in TextPretrainSettings.__dataclass_fields__})
+    pretrain(s, a.model_dir, a.corpus, a.dev_task, a.out_dir, a.ckpt_dir)
+
+
+def _cmd_eval_text(a: argparse.Namespace) -> None:
+    from .evaluate_text import TextEvalSettings, evaluate
+
+    s = TextEvalSettings(**{k: v for k, v in vars(a).items() if k in TextEvalSettings.__dataclass_fields__})
+    tasks = {Path(p).stem: p for p in a.tasks}
+    evaluate(s, a.model, tasks, a.out)
+
+
 def _cmd_aggregate(a: argparse.Namespace) -> None:
     from .aggregate import aggregate
 
@@ -79,6 +105,34 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True)
     add_dataclass_arguments(p, VisionEvalSettings)
     p.set_defaults(func=_cmd_eval_vision)
+
+    p = sub.add_parser("prepare-text", help="store a text corpus, a similarity task or an encoder locally")
+    what = p.add_mutually_exclusive_group(required=True)
+    what.add_argument("--corpus", help="training corpus name (wiki1m, lee)")
+    what.add_argument("--task", help="similarity task name (sts12 ... sickr, stsb_dev, lee_docs, wordsim353, simlex999)")
+    what.add_argument("--model", help="encoder (hub id, local folder, or all-MiniLM-L6-v2 from its package)")
+    p.add_argument("--out", required=True, help="parquet file (corpus, task) or folder (model)")
+    p.set_defaults(func=_cmd_prepare_text)
+
+    from .pretrain_text import TextPretrainSettings
+
+    p = sub.add_parser("pretrain-text", help="unsupervised SimCSE with Deep Augmentation")
+    p.add_argument("--model-dir", required=True)
+    p.add_argument("--corpus", required=True)
+    p.add_argument("--dev-task", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--ckpt-dir", required=True)
+    add_dataclass_arguments(p, TextPretrainSettings)
+    p.set_defaults(func=_cmd_pretrain_text)
+
+    from .evaluate_text import TextEvalSettings
+
+    p = sub.add_parser("eval-text", help="Spearman x100 of cosine similarity on similarity tasks")
+    p.add_argument("--model", required=True)
+    p.add_argument("--tasks", nargs="+", required=True, help="task parquet files; the file stem names the task")
+    p.add_argument("--out", required=True)
+    add_dataclass_arguments(p, TextEvalSettings)
+    p.set_defaults(func=_cmd_eval_text)
 
     p = sub.add_parser("aggregate", help="one tidy CSV from every run's eval.json")
     p.add_argument("evals", nargs="*")

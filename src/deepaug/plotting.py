@@ -54,7 +54,7 @@ def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_label
     base = baseline_summary(df, metric)
     if base is not None:
         mean, std, n = base
-        ax.axhline(mean, color="black", linewidth=1.2, label=f"baseline (no Deep Aug., n={n})")
+        ax.axhline(mean, color="black", linewidth=1.2, label=f"baseline, no Deep Augmentation (mean ± std, n={n})")
         ax.axhspan(mean - std, mean + std, color="black", alpha=0.12, linewidth=0)
     layers = sorted(summary["layer"].dropna().unique().tolist())
     if layers:
@@ -88,16 +88,48 @@ def save_figure(fig, stem: str | Path) -> list[Path]:
     return paths
 
 
-def layer_labels_for(domain: str, df: pd.DataFrame) -> dict[int, str]:
-    """Short names under the layer ticks: ResNet stages, or emb/blocks/pooled for a transformer."""
+def layer_labels_for(domain: str, df: pd.DataFrame, top_layer: int | None = None) -> dict[int, str]:
+    """Names under the layer ticks: ResNet parts, or emb / blocks / pooled for a transformer."""
     if domain == "vision":
         return VISION_LAYER_LABELS
-    layers = sorted(int(l) for l in df["layer"].dropna().unique())
-    top = int(df["n_layers"].dropna().max()) - 1 if "n_layers" in df and df["n_layers"].notna().any() else None
     labels = {0: "emb"}
-    if top is not None:
-        labels[top] = "pooled"
+    if top_layer is not None:
+        labels[int(top_layer)] = "pooled"
+    layers = sorted(int(l) for l in df["layer"].dropna().unique())
     return {l: labels.get(l, f"block{l}") for l in layers}
+
+
+def task_columns(df: pd.DataFrame, prefix: str = "sts_") -> list[str]:
+    return [c for c in df.columns if c.startswith(prefix) and c != f"{prefix}avg" and df[c].notna().any()]
+
+
+def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_") -> pd.DataFrame:
+    """Rows: the baseline and, per (transform, stop-gradient), its best layer by ``metric``;
+    columns: every task and the average; values: mean over seeds."""
+    tasks = task_columns(df, prefix)
+    cols = tasks + ([metric] if metric not in tasks else [])
+    rows = {}
+    base = df[df["method"] == "none"]
+    if not base.empty:
+        rows["baseline"] = base[cols].mean()
+    summary = layer_sweep_summary(df, metric)
+    for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
+        best = part.loc[part["mean"].idxmax()]
+        runs = df[(df["method"] == method) & (df["stop_gradient"] == sg) & (df["layer"] == best["layer"])]
+        rows[f"{method} L{int(best['layer'])} {sg}"] = runs[cols].mean()
+    out = pd.DataFrame(rows).T
+    return out.rename(columns=lambda c: c.removeprefix(prefix))
+
+
+def plot_task_heatmap(df: pd.DataFrame, metric: str, title: str = "", prefix: str = "sts_"):
+    table = best_settings_by_task(df, metric, prefix)
+    fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.55 * len(table) + 1.6))
+    sns.heatmap(table.astype(float), annot=True, fmt=".1f", cmap="viridis", ax=ax, cbar_kws={"label": "Spearman x100"})
+    ax.set_title(title)
+    ax.set_xlabel("task")
+    ax.set_ylabel("setting (best layer per transform)")
+    fig.tight_layout()
+    return fig
 
 
 def sweep_overview(df: pd.DataFrame, metric: str) -> pd.DataFrame:

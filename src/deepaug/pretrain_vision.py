@@ -32,6 +32,7 @@ class VisionPretrainSettings:
     rate: float = 0.5
     p: float = 0.5
     pca_component: int = 1
+    pca_over: str = "rows"
     selection: str = "bernoulli"
     arch: str = "resnet18"
     width: int = 64
@@ -70,7 +71,7 @@ def build_augment(s) -> DeepAugment | None:
         return None
     return DeepAugment(
         kind=s.method, rate=s.rate, p=s.p, stop_gradient=s.stop_gradient,
-        pca_component=s.pca_component, selection=s.selection, seed=s.seed,
+        pca_component=s.pca_component, pca_over=s.pca_over, selection=s.selection, seed=s.seed,
     )
 
 

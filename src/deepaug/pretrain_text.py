@@ -1,0 +1,184 @@
+"""Unsupervised SimCSE with Deep Augmentation at one transformer layer.
+
+Each sentence appears twice in the batch (``cat([batch, batch])``): the encoder's own dropout makes
+the two views, as in SimCSE; Deep Augmentation transforms each of the 2N rows with probability p at
+the targeted layer. AdamW with linear decay; the dev task is scored every ``eval_every`` steps and
+the best weights are kept; checkpoints (with every RNG state) make a killed run resume exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import training as T
+from .augment import DeepAugment
+from .evaluate_text import spearman_on_task
+from .io import save_torch, write_json
+from .layers import LayerIndexError, describe_layers, target_module
+from .losses import simcse_loss
+from .models.text import build_text_model
+from .provenance import provenance
+from .text_data import load_corpus, load_task
+
+METHODS = ("none", "dropout", "pca")
+
+
+@dataclass
+class TextPretrainSettings:
+    run: str = "run"
+    method: str = "none"
+    layer: int | None = None
+    stop_gradient: bool = True
+    rate: float = 0.125
+    p: float = 0.5
+    pca_component: int = 1
+    pca_over: str = "tokens"
+    selection: str = "bernoulli"
+    epochs: int = 1
+    max_steps: int | None = None
+    batch_size: int = 64
+    max_len: int = 32
+    lr: float = 3e-5
+    weight_decay: float = 0.0
+    temperature: float = 0.05
+    eval_every: int = 125
+    eval_max_len: int = 512
+    precision: str = "bf16"
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+
+    def validate(self) -> None:
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method == "none" and self.layer is not None:
+            raise ValueError("method 'none' (the baseline) takes no layer")
+        if self.method != "none" and self.layer is None:
+            raise ValueError(f"method {self.method!r} needs a layer index")
+        if self.precision not in ("fp32", "bf16", "fp16"):
+            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
+
+
+def _tokenize(tokenizer, sentences, max_len, device):
+    batch = tokenizer(sentences, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path, dev_task: str | Path,
+             out_dir: str | Path, ckpt_dir: str | Path) -> dict:
+    from transformers import AutoTokenizer
+
+    s.validate()
+    t_start = time.time()
+    device = T.resolve_device(s.device)
+    T.set_deterministic(s.deterministic)
+    T.seed_everything(s.seed)
+    sentences = load_corpus(corpus)
+    dev = load_task(dev_task)
+    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
+    model = build_text_model(str(model_dir)).to(device)
+
+    aug = None
+    if s.method != "none":
+        try:
+            target = target_module(model, s.layer)
+        except LayerIndexError as exc:
+            raise LayerIndexError(f"{exc} ({model_dir} has {model.num_blocks} blocks)") from None
+        aug = DeepAugment(kind=s.method, rate=s.rate, p=s.p, stop_gradient=s.stop_gradient,
+                          pca_component=s.pca_component, pca_over=s.pca_over, selection=s.selection, seed=s.seed)
+        aug.attach(target)
+        T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer} of {describe_layers(model)}")
+
+    steps_per_epoch = len(sentences) // s.batch_size
+    total = steps_per_epoch * s.epochs
+    if s.max_steps is not None:
+        total = min(total, s.max_steps)
+    if total < 1:
+        raise ValueError(f"{corpus} has {len(sentences)} sentences: fewer than one batch of {s.batch_size}")
+    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+    groups = [
+        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": s.weight_decay},
+        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=s.lr, **({"fused": True} if device.type == "cuda" else {}))
+    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
+
+    settings = T.settings_dict(s)
+    ckpt = T.Checkpointer(ckpt_dir, settings)
+    best_path = Path(ckpt_dir) / "best.pt"
+    step, best, history, train_time = 0, float("-inf"), [], 0.0
+    state = ckpt.load()
+    if state is not None:
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scaler.load_state_dict(state["scaler"])
+        step, best, history, train_time = state["step"], state["best"], state["history"], state["train_time_s"]
+        T.restore_rng_states(state["rng"])
+        if aug is not None:
+            aug.set_rng_state(state["aug_rng"])
+        T.log(f"{s.run}: resuming from {ckpt.path} at step {step}")
+
+    def evaluate_dev() -> float:
+        return spearman_on_task(model, tokenizer, dev, s.eval_max_len, device, s.precision)
+
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=total, initial=step, desc=s.run, mininterval=10)
+    model.train()
+    loss_sum = torch.zeros((), device=device)
+    t0 = time.time()
+    while step < total:
+        epoch, pos = divmod(step, steps_per_epoch)
+        g = torch.Generator().manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
+        order = torch.randperm(len(sentences), generator=g)
+        idx = order[pos * s.batch_size : (pos + 1) * s.batch_size].tolist()
+        batch = _tokenize(tokenizer, [sentences[i] for i in idx], s.max_len, device)
+        doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
+        lr = s.lr * (1 - step / total)  # linear decay to 0, no warm-up (SimCSE)
+        for group in optimizer.param_groups:
+            group["lr"] = lr
+        with T.autocast_context(device, s.precision):
+            z = model(**doubled)
+        loss = simcse_loss(z, s.temperature)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        loss_sum += loss.detach()
+        step += 1
+        bar.update(1)
+        if step % s.eval_every == 0 or step == total:
+            n_steps = s.eval_every if step % s.eval_every == 0 else step % s.eval_every
+            mean_loss = T.check_finite(loss_sum, s.run, step) / n_steps
+            loss_sum.zero_()
+            dev_score = 100 * evaluate_dev()
+            model.train()
+            train_time += time.time() - t0
+            t0 = time.time()
+            history.append({"step": step, "loss": mean_loss, "lr": lr, "dev_spearman": dev_score})
+            if dev_score > best:
+                best = dev_score
+                save_torch({"model": model.encoder.state_dict(), "step": step, "dev_spearman": dev_score}, best_path)
+            ckpt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
+                       "step": step, "best": best, "history": history, "train_time_s": train_time,
+                       "rng": T.rng_states(), "aug_rng": aug.rng_state() if aug is not None else {}})
+            T.write_metrics(out_dir / "train_metrics.jsonl", history)
+    bar.close()
+
+    best_state = torch.load(best_path, map_location="cpu", weights_only=False)
+    save_torch({"encoder": best_state["model"], "source": str(model_dir), "step": best_state["step"],
+                "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
+    T.write_metrics(out_dir / "train_metrics.jsonl", history)
+    prov = provenance(settings, device, time.time() - t_start, {
+        "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step,
+        "best_step": best_state["step"], "dev_spearman": best_state["dev_spearman"],
+        "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(corpus),
+    })
+    write_json(out_dir / "provenance.json", prov)
+    return prov
