@@ -8,7 +8,7 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 from deepaug.config import validate_config  # noqa: E402  (light: no torch)
-from deepaug.runs import grid, variant_name  # noqa: E402
+from deepaug.runs import grid, model_dir_name, variant_name  # noqa: E402
 
 validate_config(config)
 
@@ -133,15 +133,18 @@ def figure_outputs():
 
 def text_figures():
     names = section("text").get("datasets", [])
-    sweep = expand(f"{FIGURES}/text_{{dataset}}.{{ext}}", dataset=names, ext=["png", "pdf"])
-    tasks = expand(f"{FIGURES}/text_{{dataset}}_tasks.{{ext}}", dataset=names, ext=["png", "pdf"])
+    sweep = expand(
+        f"{FIGURES}/text_{{dataset}}.{{ext}}", dataset=names, ext=["png", "pdf"]
+    )
+    tasks = expand(
+        f"{FIGURES}/text_{{dataset}}_tasks.{{ext}}", dataset=names, ext=["png", "pdf"]
+    )
     return sweep + tasks
 
 
 def text_model_dir():
-    """Local copy of the encoder: data/models/<name with / as -->."""
-    name = section("text")["model"]["name"]
-    return f"data/models/{name.replace('/', '--')}"
+    """Local copy of the encoder (prepared once by the data rule)."""
+    return f"data/models/{model_dir_name(section('text')['model']['name'])}"
 
 
 def text_pretrain_flags(wildcards):
@@ -157,8 +160,12 @@ def text_pretrain_flags(wildcards):
 
 
 def text_eval_flags(wildcards):
-    return cli_flags({**section("text").get("eval", {}), "device": config.get("device", "auto")})
+    return cli_flags(
+        {**section("text").get("eval", {}), "device": config.get("device", "auto")}
+    )
 
 
 def text_task_files():
-    return [f"data/text/tasks/{t}.parquet" for t in section("text").get("test_tasks", [])]
+    return [
+        f"data/text/tasks/{t}.parquet" for t in section("text").get("test_tasks", [])
+    ]

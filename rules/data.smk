@@ -41,11 +41,31 @@ rule prepare_text_task:
 rule prepare_text_model:
     output:
         directory("data/models/{model}"),
-    params:
-        name=lambda w: w.model.replace("--", "/"),
     log:
         "logs/data/text_model_{model}.log",
     conda:
         "../envs/data.yaml"
+    params:
+        name=lambda w: w.model.replace("--", "/"),  # inverse of model_dir_name
     shell:
         "python -m deepaug prepare-text --model {params.name} --out {output} > {log} 2>&1"
+
+
+rule data:
+    """Only the downloads: run this where there is internet (e.g. a login node), then train offline."""
+    input:
+        expand(
+            "data/prepared/{dataset}.npz",
+            dataset=section("vision").get("datasets", []),
+        ),
+        expand(
+            "data/text/corpus/{dataset}.parquet",
+            dataset=section("text").get("datasets", []),
+        ),
+        text_task_files()
+        + (
+            [f"data/text/tasks/{section('text')['dev_task']}.parquet"]
+            if runs("text")
+            else []
+        ),
+        [text_model_dir()] if runs("text") else [],

@@ -30,18 +30,18 @@ rule evaluate_text:
         tasks=text_task_files(),
     output:
         "results/text/{dataset}/{variant}/seed{seed}/eval.json",
-    params:
-        flags=text_eval_flags,
-    threads: resource("text", "cpus", 4)
-    resources:
-        gpu=resource("text", "gpu", 1),
-        mem_mb=resource("text", "mem_mb", 32000),
     log:
         "logs/evaluate/text/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate/text/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/evaluate.yaml"
+    threads: resource("text", "cpus", 4)
+    resources:
+        gpu=resource("text", "gpu", 1),
+        mem_mb=resource("text", "mem_mb", 32000),
+    params:
+        flags=text_eval_flags,
     shell:
         "OMP_NUM_THREADS={threads} python -m deepaug eval-text --model {input.model} "
         "--tasks {input.tasks} --out {output} {params.flags} > {log} 2>&1"

@@ -35,14 +35,14 @@ rule figures_text:
         figures=text_figures(),
         notebook="results/notebooks/text_figures.ipynb",
         html="results/notebooks/text_figures.html",
-    params:
-        datasets=",".join(section("text").get("datasets", [])),
-        top_layer=section("text").get("model", {}).get("num_layers", 12) + 1,
-        out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     log:
         "logs/figures/text.log",
     conda:
         "../envs/figures.yaml"
+    params:
+        datasets=",".join(section("text").get("datasets", [])),
+        top_layer=section("text").get("model", {}).get("num_layers", 12) + 1,
+        out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
         "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
         "-p domain text -p datasets {params.datasets} -p metric sts_avg -p top_layer {params.top_layer} "

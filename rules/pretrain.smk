@@ -51,20 +51,20 @@ rule pretrain_text:
         model="results/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}/model.pt",
         metrics="results/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}/train_metrics.jsonl",
         provenance="results/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}/provenance.json",
-    params:
-        ckpt="checkpoints/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
-        flags=text_pretrain_flags,
-    threads: resource("text", "cpus", 4)
-    resources:
-        gpu=resource("text", "gpu", 1),
-        mem_mb=resource("text", "mem_mb", 32000),
-        runtime=resource("text", "runtime", 720),
     log:
         "logs/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
+    threads: resource("text", "cpus", 4)
+    resources:
+        gpu=resource("text", "gpu", 1),
+        mem_mb=resource("text", "mem_mb", 32000),
+        runtime=resource("text", "runtime", 720),
+    params:
+        ckpt="checkpoints/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
+        flags=text_pretrain_flags,
     shell:
         "OMP_NUM_THREADS={threads} python -m deepaug pretrain-text --model-dir {input.model} "
         "--corpus {input.corpus} --dev-task {input.dev} --out-dir $(dirname {output.model}) "
@@ -76,10 +76,10 @@ use rule pretrain_text as pretrain_text_baseline with:
         model="results/text/{dataset}/none/seed{seed}/model.pt",
         metrics="results/text/{dataset}/none/seed{seed}/train_metrics.jsonl",
         provenance="results/text/{dataset}/none/seed{seed}/provenance.json",
-    params:
-        ckpt="checkpoints/text/{dataset}/none/seed{seed}",
-        flags=text_pretrain_flags,
     log:
         "logs/pretrain/text/{dataset}/none/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/text/{dataset}/none/seed{seed}.tsv"
+    params:
+        ckpt="checkpoints/text/{dataset}/none/seed{seed}",
+        flags=text_pretrain_flags,

@@ -59,3 +59,8 @@ def grid(domain: str, section: dict) -> list[Run]:
                     for sg in section["stop_gradient"]:
                         runs.append(Run(domain, dataset, method, layer, sg, seed))
     return runs
+
+
+def model_dir_name(name: str) -> str:
+    """Folder name for an encoder: a hub id's ``/`` becomes ``--`` (``org/model`` -> ``org--model``)."""
+    return name.replace("/", "--")
