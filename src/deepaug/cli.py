@@ -8,7 +8,30 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import fields
 from pathlib import Path
+
+
+def _parse_bool(s: str) -> bool:
+    if s.lower() in ("1", "true", "yes"):
+        return True
+    if s.lower() in ("0", "false", "no"):
+        return False
+    raise ValueError(f"expected true/false, got {s!r}")
+
+
+def _optional_int(s: str) -> int | None:
+    return None if s.lower() in ("none", "") else int(s)
+
+
+_ARG_TYPES = {"int": int, "float": float, "str": str, "bool": _parse_bool, "int | None": _optional_int}
+
+
+def add_dataclass_arguments(parser, cls) -> None:
+    """One ``--flag`` per dataclass field (``snake_case`` -> ``--snake-case``), typed from the annotation."""
+    for f in fields(cls):
+        kind = _ARG_TYPES[str(f.type)]
+        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
 
 
 def _cmd_prepare_data(a: argparse.Namespace) -> None:
@@ -75,88 +98,103 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
     print(f"{a.config}: valid")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from .training import _parse_bool, add_dataclass_arguments
-
-    parser = argparse.ArgumentParser(prog="deepaug", description=__doc__.splitlines()[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-
-    p = sub.add_parser("prepare-data", help="fetch an image dataset and store it as .npz")
+def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
     p.add_argument("--dataset", required=True)
     p.add_argument("--out", required=True)
     p.add_argument("--raw-dir", default="data/raw")
     p.add_argument("--download", type=_parse_bool, default=True, metavar="true|false")
-    p.set_defaults(func=_cmd_prepare_data)
 
+
+def _setup_pretrain_vision(p: argparse.ArgumentParser) -> None:
     from .pretrain_vision import VisionPretrainSettings
 
-    p = sub.add_parser("pretrain-vision", help="SimCLR pre-training with Deep Augmentation")
     p.add_argument("--data", required=True)
     p.add_argument("--out-dir", required=True)
     p.add_argument("--ckpt-dir", required=True, help="checkpoints for resumption (keep outside the job outputs)")
     add_dataclass_arguments(p, VisionPretrainSettings)
-    p.set_defaults(func=_cmd_pretrain_vision)
 
+
+def _setup_eval_vision(p: argparse.ArgumentParser) -> None:
     from .evaluate_vision import VisionEvalSettings
 
-    p = sub.add_parser("eval-vision", help="linear probe and kNN on frozen features")
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
     p.add_argument("--out", required=True)
     add_dataclass_arguments(p, VisionEvalSettings)
-    p.set_defaults(func=_cmd_eval_vision)
 
-    p = sub.add_parser("prepare-text", help="store a text corpus, a similarity task or an encoder locally")
+
+def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--corpus", help="training corpus name (wiki1m, lee)")
     what.add_argument("--task", help="similarity task name (sts12 ... sickr, stsb_dev, lee_docs, wordsim353, simlex999)")
     what.add_argument("--model", help="encoder (hub id, local folder, or all-MiniLM-L6-v2 from its package)")
     p.add_argument("--out", required=True, help="parquet file (corpus, task) or folder (model)")
-    p.set_defaults(func=_cmd_prepare_text)
 
+
+def _setup_pretrain_text(p: argparse.ArgumentParser) -> None:
     from .pretrain_text import TextPretrainSettings
 
-    p = sub.add_parser("pretrain-text", help="unsupervised SimCSE with Deep Augmentation")
-    p.add_argument("--model-dir", required=True)
-    p.add_argument("--corpus", required=True)
-    p.add_argument("--dev-task", required=True)
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--ckpt-dir", required=True)
+    for flag in ("--model-dir", "--corpus", "--dev-task", "--out-dir", "--ckpt-dir"):
+        p.add_argument(flag, required=True)
     add_dataclass_arguments(p, TextPretrainSettings)
-    p.set_defaults(func=_cmd_pretrain_text)
 
+
+def _setup_eval_text(p: argparse.ArgumentParser) -> None:
     from .evaluate_text import TextEvalSettings
 
-    p = sub.add_parser("eval-text", help="Spearman x100 of cosine similarity on similarity tasks")
     p.add_argument("--model", required=True)
     p.add_argument("--tasks", nargs="+", required=True, help="task parquet files; the file stem names the task")
     p.add_argument("--out", required=True)
     add_dataclass_arguments(p, TextEvalSettings)
-    p.set_defaults(func=_cmd_eval_text)
 
-    p = sub.add_parser("aggregate", help="one tidy CSV from every run's eval.json")
+
+def _setup_aggregate(p: argparse.ArgumentParser) -> None:
     p.add_argument("evals", nargs="*")
     p.add_argument("--eval-list", help="file listing eval.json paths (whitespace separated)")
     p.add_argument("--out", required=True)
-    p.set_defaults(func=_cmd_aggregate)
 
-    p = sub.add_parser("check-config", help="validate a workflow config file")
+
+def _setup_check_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
-    p.set_defaults(func=_cmd_check_config)
+
+
+# name -> (help, set-up of its arguments, handler, the module whose code it runs)
+COMMANDS = {
+    "prepare-data": ("fetch an image dataset and store it as .npz", _setup_prepare_data, _cmd_prepare_data, "deepaug.data"),
+    "pretrain-vision": ("SimCLR pre-training with Deep Augmentation", _setup_pretrain_vision, _cmd_pretrain_vision,
+                        "deepaug.pretrain_vision"),
+    "eval-vision": ("linear probe and kNN on frozen features", _setup_eval_vision, _cmd_eval_vision, "deepaug.evaluate_vision"),
+    "prepare-text": ("store a text corpus, a similarity task or an encoder locally", _setup_prepare_text,
+                     _cmd_prepare_text, "deepaug.text_data"),
+    "pretrain-text": ("unsupervised SimCSE with Deep Augmentation", _setup_pretrain_text, _cmd_pretrain_text,
+                      "deepaug.pretrain_text"),
+    "eval-text": ("Spearman x100 of cosine similarity on similarity tasks", _setup_eval_text, _cmd_eval_text,
+                  "deepaug.evaluate_text"),
+    "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.aggregate"),
+    "check-config": ("validate a workflow config file", _setup_check_config, _cmd_check_config, "deepaug.config"),
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """All sub-commands; with ``only``, just that one's arguments are built (and its modules imported)."""
+    parser = argparse.ArgumentParser(prog="deepaug", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, setup, handler, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        if only is None or only == name:
+            setup(p)
+        p.set_defaults(func=handler)
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .config import ConfigError
-    from .data import DataUnavailableError
-    from .layers import LayerIndexError
-    from .training import CheckpointMismatchError, NonFiniteLossError
+    from .errors import DeepAugError
 
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     try:
         args.func(args)
-    except (ConfigError, DataUnavailableError, LayerIndexError, CheckpointMismatchError, NonFiniteLossError,
-            ValueError) as exc:
+    except (DeepAugError, ValueError) as exc:
         print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
         return 1
     return 0

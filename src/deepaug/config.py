@@ -17,8 +17,7 @@ VISION_LAYERS = "0 stem, 1-4 residual stages, 5 pooled features, 6 projection he
 N_VISION_LAYERS = 7
 
 
-class ConfigError(ValueError):
-    """The workflow config is invalid; the message says which key and how to fix it."""
+from .errors import ConfigError  # noqa: F401  (re-exported)
 
 
 def _key(path) -> str:

@@ -17,8 +17,7 @@ import numpy as np
 from .io import atomic_path
 
 
-class DataUnavailableError(RuntimeError):
-    """A dataset that cannot be obtained (offline, missing archive, bad checksum)."""
+from .errors import DataUnavailableError  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,7 @@ from __future__ import annotations
 from torch import nn
 
 
-class LayerIndexError(IndexError):
-    """A layer index that the backbone does not have."""
+from .errors import LayerIndexError  # noqa: F401  (re-exported)
 
 
 def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

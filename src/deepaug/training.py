@@ -7,7 +7,7 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -17,12 +17,7 @@ import torch
 from .io import save_torch, write_jsonl
 
 
-class NonFiniteLossError(FloatingPointError):
-    """The loss became NaN or inf."""
-
-
-class CheckpointMismatchError(RuntimeError):
-    """A checkpoint on disk belongs to different settings than the run resuming from it."""
+from .errors import CheckpointMismatchError, NonFiniteLossError  # noqa: F401  (re-exported)
 
 
 def log(msg: str) -> None:
@@ -91,28 +86,6 @@ def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
 
 def settings_dict(settings: Any) -> dict:
     return asdict(settings)
-
-
-def _parse_bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes"):
-        return True
-    if s.lower() in ("0", "false", "no"):
-        return False
-    raise ValueError(f"expected true/false, got {s!r}")
-
-
-def _optional_int(s: str) -> int | None:
-    return None if s.lower() in ("none", "") else int(s)
-
-
-_ARG_TYPES = {"int": int, "float": float, "str": str, "bool": _parse_bool, "int | None": _optional_int}
-
-
-def add_dataclass_arguments(parser, cls) -> None:
-    """One ``--flag`` per dataclass field (``snake_case`` -> ``--snake-case``), typed from the annotation."""
-    for f in fields(cls):
-        kind = _ARG_TYPES[str(f.type)]
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
 
 
 class Checkpointer:

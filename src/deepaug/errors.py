@@ -1,0 +1,26 @@
+"""The project's error types, in one light module (no heavy imports) so that every entry point can
+catch them and print one clear line."""
+
+
+class DeepAugError(Exception):
+    """Base class: a failure whose message says what is wrong and how to fix it."""
+
+
+class ConfigError(DeepAugError, ValueError):
+    """The workflow config is invalid; the message names the key."""
+
+
+class DataUnavailableError(DeepAugError, RuntimeError):
+    """A dataset or model that cannot be obtained (offline, missing archive, bad checksum)."""
+
+
+class LayerIndexError(DeepAugError, IndexError):
+    """A layer index that the backbone does not have."""
+
+
+class CheckpointMismatchError(DeepAugError, RuntimeError):
+    """A checkpoint on disk belongs to different settings than the run resuming from it."""
+
+
+class NonFiniteLossError(DeepAugError, FloatingPointError):
+    """The loss became NaN or inf."""
