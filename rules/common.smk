@@ -8,6 +8,7 @@ if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
 from deepaug.config import validate_config  # noqa: E402  (light: no torch)
+from deepaug.gpus import visible_gpu_ids  # noqa: E402
 from deepaug.runs import grid, model_dir_name, variant_name  # noqa: E402
 
 validate_config(config)
@@ -17,6 +18,15 @@ validate_config(config)
 os.environ.update(
     PYTHONPATH=os.pathsep.join(p for p in (SRC, os.getenv("PYTHONPATH")) if p)
 )
+
+# GPUs. Each training job asks for `gpu` GPUs (config resources.gpu, default 1). Unless the command
+# line or a profile caps `gpu` (--resources gpu=N; the SLURM profile does), the GPUs of this machine
+# cap how many such jobs run at once, and each job claims a device of its own (deepaug.gpus).
+# Without GPUs nothing is capped and the jobs train on the CPU (their logs say so).
+LOCAL_GPUS = visible_gpu_ids()
+if LOCAL_GPUS and workflow.global_resources.get("gpu").value is None:
+    workflow.register_resource("gpu", len(LOCAL_GPUS))
+
 
 TABLE = "results/table.csv"
 FIGURES = "results/figures"

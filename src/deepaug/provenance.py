@@ -39,6 +39,10 @@ def device_name(device) -> str:
 
 
 def provenance(settings: dict, device, wall_time_s: float, extra: dict | None = None) -> dict:
+    from datetime import datetime, timezone
+
+    now = datetime.now(timezone.utc).timestamp()
+    iso = lambda t: datetime.fromtimestamp(t, timezone.utc).isoformat(timespec="milliseconds")  # noqa: E731
     return {
         "settings": settings,
         "seed": settings.get("seed"),
@@ -50,5 +54,7 @@ def provenance(settings: dict, device, wall_time_s: float, extra: dict | None = 
         "device": device_name(device),
         "host": platform.node(),
         "wall_time_s": round(wall_time_s, 3),
+        "started_at": iso(now - wall_time_s),
+        "finished_at": iso(now),
         **(extra or {}),
     }

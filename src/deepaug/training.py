@@ -25,12 +25,24 @@ def log(msg: str) -> None:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
-    """``auto`` -> the GPU this job was given (``CUDA_VISIBLE_DEVICES``) or the CPU, with a warning."""
+    """``auto``: a GPU when there is one, else the CPU with a warning.
+
+    With several visible GPUs, the job claims a free one (see :mod:`deepaug.gpus`), so that
+    concurrent jobs on one machine never share a device.
+    """
     if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        log("WARNING: no CUDA device is available; training on the CPU (slow for the paper's configs)")
-        return torch.device("cpu")
+        if not torch.cuda.is_available():
+            log("WARNING: no CUDA device is available; training on the CPU (slow for the paper's configs)")
+            return torch.device("cpu")
+        if torch.cuda.device_count() == 1:
+            return torch.device("cuda:0")
+        from .gpus import claim_gpu, visible_gpu_ids
+
+        ids = visible_gpu_ids()[: torch.cuda.device_count()] or [str(i) for i in range(torch.cuda.device_count())]
+        index = claim_gpu(ids, log=log)
+        log(f"claimed GPU {ids[index]} (cuda:{index})")
+        torch.cuda.set_device(index)
+        return torch.device(f"cuda:{index}")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
