@@ -15,6 +15,7 @@ include: "rules/pretrain.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
+include: "rules/bench.smk"
 
 
 rule all:

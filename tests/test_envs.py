@@ -146,6 +146,8 @@ def test_rule_env_provides_every_import_of_its_code(rule):
     needed = set()
     for command in re.findall(r"python -m deepaug ([\w-]+)", r["shell"]):
         needed |= code_imports(COMMANDS[command][3])
+    for module in re.findall(r"python -m (deepaug\.\w+)", r["shell"]):
+        needed |= code_imports(module)
     if "papermill" in r["shell"]:
         needed |= {"papermill", "nbconvert", "ipykernel"} | notebook_imports(ROOT / "notebooks" / "layer_sweep.ipynb")
     assert needed, f"rule {rule}: found no command to check in {r['shell']!r}"

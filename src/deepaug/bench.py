@@ -130,10 +130,13 @@ def snakemake_dry_run_seconds(root: Path) -> float | None:
     snakefile = root / "Snakefile"
     if not snakefile.exists():
         return None
-    t0 = time.perf_counter()
-    res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(snakefile), "-n", "-q", "--directory",
-                          str(root / ".bench_dryrun")], capture_output=True, text=True, cwd=root)
-    dt = time.perf_counter() - t0
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as workdir:
+        t0 = time.perf_counter()
+        res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(snakefile), "-n", "-q", "--directory", workdir],
+                             capture_output=True, text=True, cwd=root)
+        dt = time.perf_counter() - t0
     return dt if res.returncode == 0 else None
 
 

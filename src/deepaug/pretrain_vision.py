@@ -46,6 +46,7 @@ class VisionPretrainSettings:
     warmup_epochs: int = 10
     precision: str = "bf16"
     channels_last: bool = True
+    compile: bool = False
     seed: int = 0
     device: str = "auto"
     augment_backend: str = "batched"
@@ -94,6 +95,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         aug.attach(target_module(model, s.layer))
         T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer}")
 
+    forward = torch.compile(model) if s.compile else model  # off by default: start-up cost vs short runs
     opt_kwargs = {"fused": True} if device.type == "cuda" else {}
     optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, **opt_kwargs)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
@@ -139,7 +141,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
             for group in optimizer.param_groups:
                 group["lr"] = lr
             with T.autocast_context(device, s.precision):
-                z = model(x)
+                z = forward(x)
             loss = nt_xent(z, s.temperature)
             optimizer.zero_grad(set_to_none=True)
             scaler.scale(loss).backward()

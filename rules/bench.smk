@@ -1,0 +1,19 @@
+# Throughput benchmark (not part of `all`): snakemake bench --cores 8 [--config ...]
+# Times this project's SimCLR step and a SupContrast-style reference in one run on one device.
+
+
+rule bench:
+    output:
+        "results/bench/throughput.json",
+    params:
+        flags="--batch-size 1024 --steps 20",
+    resources:
+        gpu=1,
+    log:
+        "logs/bench.log",
+    benchmark:
+        "benchmarks/bench.tsv"
+    conda:
+        "../envs/train.yaml"
+    shell:
+        "python -m deepaug.bench {params.flags} --out {output} > {log} 2>&1"
