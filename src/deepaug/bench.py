@@ -14,6 +14,7 @@ memory. Also times ``snakemake -n`` on the full paper config.
 
     python -m deepaug.bench --device cuda --batch-size 1024 --steps 20
     python -m deepaug.bench --device cpu --width 16 --batch-size 128 --steps 5     # laptop
+    python -m deepaug.bench --device cpu --width 16 --batch-size 8 --steps 2 --memory-batch 1024  # memory at 1024
 """
 
 from __future__ import annotations
@@ -126,6 +127,30 @@ def count_flops(model, batch, size, device) -> float:
     return float(counter.get_total_flops())
 
 
+def saved_activation_gib(model, batch: int, size: int, device, precision: str = "bf16") -> float:
+    """Bytes autograd keeps for backward in one step at 2 x batch rows (unique storages), in GiB.
+
+    Device-independent: measured with ``saved_tensors_hooks``, so a CPU run estimates what a GPU
+    step holds (plus parameters, gradients and optimiser state, which are small for ResNet-18).
+    """
+    seen: dict[int, int] = {}
+    weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
+
+    def pack(t):
+        st = t.untyped_storage()
+        if st.data_ptr() not in weights:  # parameters are counted separately
+            seen[st.data_ptr()] = st.nbytes()
+        return t
+
+    x = torch.randn(2 * batch, 3, size, size, device=device)
+    dtype = torch.bfloat16 if precision == "bf16" else None
+    ctx = torch.autocast(device.type, dtype=dtype) if dtype else torch.autocast(device.type, enabled=False)
+    with torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t), ctx:
+        loss = nt_xent(model(x), 0.5)
+    del loss
+    return sum(seen.values()) / 2**30
+
+
 def snakemake_dry_run_seconds(root: Path) -> float | None:
     snakefile = root / "Snakefile"
     if not snakefile.exists():
@@ -178,6 +203,12 @@ def run(args) -> dict:
         if peak:
             results["peak_bf16_tflops"] = peak
             results["fraction_of_peak"] = round(tflops / peak, 3)
+    if args.memory_batch:
+        m = fresh()
+        results["memory_batch_size"] = args.memory_batch
+        results["saved_activations_gib"] = round(saved_activation_gib(m, args.memory_batch, args.image_size, device, args.precision), 2)
+        params = sum(p.numel() for p in m.parameters())
+        results["params_grads_momentum_gib"] = round(3 * 4 * params / 2**30, 3)
     if not args.skip_snakemake:
         dry = snakemake_dry_run_seconds(Path(args.root))
         results["snakemake_dry_run_full_config_s"] = None if dry is None else round(dry, 2)
@@ -199,6 +230,8 @@ def main(argv=None) -> int:
     p.add_argument("--hook-layer", type=int, default=3)
     p.add_argument("--root", default=str(Path(__file__).resolve().parents[2]), help="workflow root for the dry-run timing")
     p.add_argument("--skip-snakemake", action="store_true")
+    p.add_argument("--memory-batch", type=int, default=0,
+                   help="also measure the activations autograd saves at this batch (e.g. 1024; device-independent)")
     p.add_argument("--out", help="also write the figures as JSON here")
     args = p.parse_args(argv)
     results = run(args)
