@@ -15,29 +15,19 @@ from pathlib import Path
 import torch
 
 from . import training as T
-from .augment import DeepAugment
 from .evaluate_text import spearman_on_task
 from .io import save_torch, write_json
 from .layers import LayerIndexError, describe_layers, target_module
 from .losses import simcse_loss
 from .models.text import build_text_model
 from .provenance import provenance
+from .settings import RunSettings
 from .text_data import load_corpus, load_task
 
-METHODS = ("none", "dropout", "pca")
-
-
 @dataclass
-class TextPretrainSettings:
-    run: str = "run"
-    method: str = "none"
-    layer: int | None = None
-    stop_gradient: bool = True
+class TextPretrainSettings(RunSettings):
     rate: float = 0.125
-    p: float = 0.5
-    pca_component: int = 1
     pca_over: str = "tokens"
-    selection: str = "bernoulli"
     epochs: int = 1
     max_steps: int | None = None
     batch_size: int = 64
@@ -47,20 +37,6 @@ class TextPretrainSettings:
     temperature: float = 0.05
     eval_every: int = 125
     eval_max_len: int = 512
-    precision: str = "bf16"
-    seed: int = 0
-    device: str = "auto"
-    deterministic: bool = False
-
-    def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.method == "none" and self.layer is not None:
-            raise ValueError("method 'none' (the baseline) takes no layer")
-        if self.method != "none" and self.layer is None:
-            raise ValueError(f"method {self.method!r} needs a layer index")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
 
 
 def _tokenize(tokenizer, sentences, max_len, device):
@@ -88,8 +64,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
             target = target_module(model, s.layer)
         except LayerIndexError as exc:
             raise LayerIndexError(f"{exc} ({model_dir} has {model.num_blocks} blocks)") from None
-        aug = DeepAugment(kind=s.method, rate=s.rate, p=s.p, stop_gradient=s.stop_gradient,
-                          pca_component=s.pca_component, pca_over=s.pca_over, selection=s.selection, seed=s.seed)
+        aug = s.build_augment()
         aug.attach(target)
         T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer} of {describe_layers(model)}")
 

@@ -10,7 +10,6 @@ import torch
 from torch.utils.data import DataLoader
 
 from . import training as T
-from .augment import DeepAugment
 from .augmentations import TwoViews, simclr_transform
 from .batched_augment import BatchedSimCLRAugment
 from .data import load_prepared
@@ -19,21 +18,10 @@ from .layers import target_module
 from .losses import nt_xent
 from .models.resnet import build_vision_model
 from .provenance import provenance
-
-METHODS = ("none", "dropout", "pca")
-
+from .settings import RunSettings
 
 @dataclass
-class VisionPretrainSettings:
-    run: str = "run"
-    method: str = "none"
-    layer: int | None = None
-    stop_gradient: bool = True
-    rate: float = 0.5
-    p: float = 0.5
-    pca_component: int = 1
-    pca_over: str = "rows"
-    selection: str = "bernoulli"
+class VisionPretrainSettings(RunSettings):
     arch: str = "resnet18"
     width: int = 64
     proj_dim: int = 128
@@ -44,36 +32,16 @@ class VisionPretrainSettings:
     weight_decay: float = 1e-4
     temperature: float = 0.5
     warmup_epochs: int = 10
-    precision: str = "bf16"
     channels_last: bool = True
     compile: bool = False
-    seed: int = 0
-    device: str = "auto"
     augment_backend: str = "batched"
     num_workers: int = 0
     checkpoint_every: int = 10
-    deterministic: bool = False
 
     def validate(self) -> None:
-        if self.method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
-        if self.method == "none" and self.layer is not None:
-            raise ValueError("method 'none' (the baseline) takes no layer")
-        if self.method != "none" and self.layer is None:
-            raise ValueError(f"method {self.method!r} needs a layer index")
+        super().validate()
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
-        if self.precision not in ("fp32", "bf16", "fp16"):
-            raise ValueError(f"precision must be fp32, bf16 or fp16, got {self.precision!r}")
-
-
-def build_augment(s) -> DeepAugment | None:
-    if s.method == "none":
-        return None
-    return DeepAugment(
-        kind=s.method, rate=s.rate, p=s.p, stop_gradient=s.stop_gradient,
-        pca_component=s.pca_component, pca_over=s.pca_over, selection=s.selection, seed=s.seed,
-    )
 
 
 def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
@@ -90,7 +58,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     model = build_vision_model(s.arch, s.width, x_train.shape[-1], s.proj_dim).to(device)
     if s.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
-    aug = build_augment(s)
+    aug = s.build_augment()
     if aug is not None:
         aug.attach(target_module(model, s.layer))
         T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer}")
