@@ -9,6 +9,9 @@ import os
 configfile: os.path.join(workflow.basedir, "config.yaml")
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 include: "rules/data.smk"
 include: "rules/pretrain.smk"
@@ -22,4 +25,6 @@ rule all:
     default_target: True
     input:
         TABLE,
+        SUMMARY,
+        CLAIMS,
         figure_outputs(),

@@ -12,3 +12,17 @@ rule aggregate:
         "../envs/figures.yaml"
     shell:
         "python -m deepaug aggregate {input} --out {output} > {log} 2>&1"
+
+
+rule summarize:
+    input:
+        TABLE,
+    output:
+        summary=report(SUMMARY, caption="../report/summary.rst", category="Summary"),
+        claims=report(CLAIMS, caption="../report/claims.rst", category="Summary"),
+    log:
+        "logs/summarize.log",
+    conda:
+        "../envs/figures.yaml"
+    shell:
+        "python -m deepaug summarize {input} --summary {output.summary} --claims {output.claims} > {log} 2>&1"

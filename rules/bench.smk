@@ -5,15 +5,15 @@
 rule bench:
     output:
         "results/bench/throughput.json",
-    params:
-        flags="--batch-size 1024 --steps 20",
-    resources:
-        gpu=1,
     log:
         "logs/bench.log",
     benchmark:
         "benchmarks/bench.tsv"
     conda:
         "../envs/train.yaml"
+    resources:
+        gpu=1,
+    params:
+        flags="--batch-size 1024 --steps 20",
     shell:
         "python -m deepaug.bench {params.flags} --out {output} > {log} 2>&1"

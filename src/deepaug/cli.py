@@ -89,6 +89,12 @@ def _cmd_aggregate(a: argparse.Namespace) -> None:
     aggregate(paths, a.out)
 
 
+def _cmd_summarize(a: argparse.Namespace) -> None:
+    from .summary import write_summary
+
+    write_summary(a.table, a.summary, a.claims)
+
+
 def _cmd_check_config(a: argparse.Namespace) -> None:
     import yaml
 
@@ -154,6 +160,12 @@ def _setup_aggregate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
 
 
+def _setup_summarize(p: argparse.ArgumentParser) -> None:
+    p.add_argument("table")
+    p.add_argument("--summary", required=True)
+    p.add_argument("--claims", required=True)
+
+
 def _setup_check_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
 
@@ -171,6 +183,8 @@ COMMANDS = {
     "eval-text": ("Spearman x100 of cosine similarity on similarity tasks", _setup_eval_text, _cmd_eval_text,
                   "deepaug.evaluate_text"),
     "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.aggregate"),
+    "summarize": ("baseline vs best setting with a paired test, and the paper's claims", _setup_summarize,
+                  _cmd_summarize, "deepaug.summary"),
     "check-config": ("validate a workflow config file", _setup_check_config, _cmd_check_config, "deepaug.config"),
 }
 
