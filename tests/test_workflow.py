@@ -83,6 +83,14 @@ def test_demo_dag_end_to_end(tmp_path):
             assert (figures / f"{name}.{ext}").stat().st_size > 10_000
     for domain in ("vision", "text"):
         assert (tmp_path / "results" / "notebooks" / f"{domain}_figures.html").stat().st_size > 10_000
+    summary = pd.read_csv(tmp_path / "results" / "summary.csv")
+    assert set(summary["domain"]) == {"vision", "text"} and summary["best_setting"].notna().all()
+    claims = pd.read_csv(tmp_path / "results" / "claims.csv")
+    assert claims["verdict"].str.match(r"(supported|not supported|not tested)").all()
+    report = snakemake("--configfile", str(ROOT / "config" / "demo.yaml"), "--report", "report.html", cwd=tmp_path)
+    assert report.returncode == 0, report.stderr[-3000:]
+    html = (tmp_path / "report.html").read_text()
+    assert "vision_digits.png" in html and "text_lee_tasks.png" in html and "summary.csv" in html
     # every job left a benchmark and a log; a second run has nothing to do
     assert len(list((tmp_path / "benchmarks" / "pretrain").rglob("*.tsv"))) == len(table)
     again = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", cwd=tmp_path)
