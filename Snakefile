@@ -18,6 +18,7 @@ include: "rules/pretrain.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
+include: "rules/analysis.smk"
 include: "rules/bench.smk"
 
 

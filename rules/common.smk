@@ -28,6 +28,7 @@ if LOCAL_GPUS and workflow.global_resources.get("gpu").value is None:
     workflow.register_resource("gpu", len(LOCAL_GPUS))
 
 
+ANALYSIS = config.get("analysis") or {}
 TABLE = "results/table.csv"
 SUMMARY = "results/summary.csv"
 CLAIMS = "results/claims.csv"
@@ -123,8 +124,35 @@ def vision_eval_flags(wildcards):
     )
 
 
+def all_run_files(name):
+    """One file per run, e.g. every eval.json of the grid."""
+    return [f"results/{r.path}/{name}" for d in ("vision", "text") for r in runs(d)]
+
+
 def all_evals():
-    return [f"results/{r.path}/eval.json" for d in ("vision", "text") for r in runs(d)]
+    return all_run_files("eval.json")
+
+
+def baseline_cka_files():
+    return [
+        f"results/{r.path}/cka.npz"
+        for d in ("vision", "text")
+        for r in runs(d)
+        if r.method == "none"
+    ]
+
+
+def analysis_figures():
+    out = []
+    for domain in ("vision", "text"):
+        if runs(domain):
+            for name in section(domain)["datasets"]:
+                for kind in ("cka", "align_uniform"):
+                    out += [
+                        f"{FIGURES}/analysis_{domain}_{name}_{kind}.{ext}"
+                        for ext in ("png", "pdf")
+                    ]
+    return out + [f"{FIGURES}/analysis_layer_selection.{ext}" for ext in ("png", "pdf")]
 
 
 def figure_outputs():
@@ -196,3 +224,16 @@ def as_report(paths):
             path = report(path, caption=caption, category="Figures")
         out.append(path)
     return out
+
+
+def _caption(png):
+    name = os.path.basename(png)
+    for suffix, caption in (
+        ("_tasks.png", "tasks"),
+        ("_cka.png", "cka"),
+        ("_align_uniform.png", "align_uniform"),
+        ("layer_selection.png", "layer_selection"),
+    ):
+        if name.endswith(suffix):
+            return f"../report/{caption}.rst"
+    return "../report/layer_sweep.rst"

@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -91,7 +92,21 @@ def test_demo_dag_end_to_end(tmp_path):
     assert report.returncode == 0, report.stderr[-3000:]
     html = (tmp_path / "report.html").read_text()
     assert "vision_digits.png" in html and "text_lee_tasks.png" in html and "summary.csv" in html
+    # the analysis target on the same runs: CKA, alignment/uniformity, layer selection
+    analysis = snakemake("analysis", "--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), cwd=tmp_path,
+                         timeout=900)
+    assert analysis.returncode == 0, analysis.stderr[-5000:]
+    an = pd.read_csv(tmp_path / "results" / "analysis" / "table.csv")
+    assert len(an) == len(table) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
+    assert an.loc[an["method"] != "none", "cka_target_neighbours_linear"].between(0, 1).all()
+    with np.load(tmp_path / "results" / "text" / "lee" / "none" / "seed0" / "cka.npz") as cka:
+        assert cka["linear"].shape == (8, 8) and np.allclose(np.diag(cka["rbf"]), 1)
+    selection = pd.read_csv(tmp_path / "results" / "analysis" / "layer_selection.csv")
+    assert len(selection) == 4 + 2  # vision: {dropout, pca} x {sg, nosg}; text: dropout x {sg, nosg}
+    for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection"):
+        assert (figures / f"{name}.png").stat().st_size > 10_000
     # every job left a benchmark and a log; a second run has nothing to do
     assert len(list((tmp_path / "benchmarks" / "pretrain").rglob("*.tsv"))) == len(table)
+    assert len(list((tmp_path / "benchmarks" / "analysis").rglob("*.tsv"))) == len(table)
     again = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", cwd=tmp_path)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -95,6 +95,30 @@ def _cmd_summarize(a: argparse.Namespace) -> None:
     write_summary(a.table, a.summary, a.claims)
 
 
+def _cmd_analyze(a: argparse.Namespace) -> None:
+    from .analyze import analyze
+
+    analyze(a.domain, a.model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed)
+
+
+def _cmd_select_layer(a: argparse.Namespace) -> None:
+    import numpy as np
+    import pandas as pd
+
+    from .io import atomic_path
+    from .layer_choice import layer_selection
+    from .summary import HEADLINE
+
+    matrices: dict = {}
+    for path in a.baseline_cka:
+        p = Path(path)  # results/{domain}/{dataset}/none/seed{k}/cka.npz
+        with np.load(p) as npz:
+            matrices.setdefault((p.parents[3].name, p.parents[2].name), []).append(npz["linear"])
+    out = layer_selection(pd.read_csv(a.table), matrices, HEADLINE)
+    with atomic_path(a.out) as tmp:
+        out.to_csv(tmp, index=False, float_format="%.4g")
+
+
 def _cmd_check_config(a: argparse.Namespace) -> None:
     import yaml
 
@@ -166,6 +190,24 @@ def _setup_summarize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--claims", required=True)
 
 
+def _setup_analyze(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--domain", choices=["vision", "text"], required=True)
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True, help="prepared .npz (vision) or similarity-task parquet (text)")
+    p.add_argument("--out", required=True, help="analysis.json")
+    p.add_argument("--cka", required=True, help="cka.npz (linear and rbf matrices)")
+    p.add_argument("--n-samples", type=int, default=512)
+    p.add_argument("--min-score", type=float, default=4.0, help="text: pairs scored at least this are positives")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--seed", type=int, default=0)
+
+
+def _setup_select_layer(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True)
+    p.add_argument("--baseline-cka", nargs="+", required=True)
+    p.add_argument("--out", required=True)
+
+
 def _setup_check_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
 
@@ -185,6 +227,10 @@ COMMANDS = {
     "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.aggregate"),
     "summarize": ("baseline vs best setting with a paired test, and the paper's claims", _setup_summarize,
                   _cmd_summarize, "deepaug.summary"),
+    "analyze": ("CKA between layers, alignment and uniformity of one run", _setup_analyze, _cmd_analyze,
+                "deepaug.analyze"),
+    "select-layer": ("layer recommended from the baseline's CKA vs the sweep's best", _setup_select_layer,
+                     _cmd_select_layer, "deepaug.layer_choice"),
     "check-config": ("validate a workflow config file", _setup_check_config, _cmd_check_config, "deepaug.config"),
 }
 

@@ -146,3 +146,50 @@ def sweep_overview(df: pd.DataFrame, metric: str) -> pd.DataFrame:
                         "best_stop_gradient": best["stop_gradient"], "best_mean": best["mean"], "best_std": best["std"]})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- analyses
+def plot_cka_pair(baseline: dict, augmented: dict, names: list[str], aug_label: str, title: str = ""):
+    """Linear and RBF CKA matrices, baseline next to a Deep Augmentation run (2 x 2 heat maps)."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 8.5))
+    for row, kind in enumerate(("linear", "rbf")):
+        for col, (label, mats) in enumerate((("baseline", baseline), (aug_label, augmented))):
+            ax = axes[row, col]
+            sns.heatmap(mats[kind], vmin=0, vmax=1, cmap="magma", square=True, ax=ax, xticklabels=names,
+                        yticklabels=names, cbar=col == 1, annot=len(names) <= 8, fmt=".2f", annot_kws={"fontsize": 7})
+            ax.set_title(f"{label}: {kind} CKA", fontsize=10)
+            ax.tick_params(labelsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_alignment_uniformity(df: pd.DataFrame, title: str = ""):
+    """Alignment (lower is better) vs uniformity (lower is better), one point per run."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    method = df["method"].replace({"none": "baseline"})
+    df = df.assign(setting=method + df["stop_gradient"].fillna("").map(lambda s: f", {s}" if s else ""))
+    sns.scatterplot(data=df, x="alignment", y="uniformity", hue="setting", style="setting", s=60, ax=ax)
+    ax.set_xlabel("alignment  E||f(x)-f(y)||² over positive pairs (lower: better)")
+    ax.set_ylabel("uniformity  log E exp(-2||f(x)-f(y)||²) (lower: better)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_selection(sel: pd.DataFrame):
+    """Recommended layer (baseline co-adaptation rule) vs the sweep's best layer, per setting."""
+    labels = sel["domain"] + "/" + sel["dataset"] + "\n" + sel["method"] + ", " + sel["stop_gradient"]
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(sel)), 4))
+    x = range(len(sel))
+    ax.scatter(x, sel["best_layer"], marker="o", s=90, label="best layer of the sweep", zorder=3)
+    ax.scatter(x, sel["recommended_layer"], marker="x", s=90, label="recommended (baseline CKA rule)", zorder=4)
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

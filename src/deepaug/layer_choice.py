@@ -1,0 +1,43 @@
+"""The layer-selection rule (numpy only): recommend the layer whose representation is most similar to
+its neighbours in the baseline (mean linear CKA with layers k-1 and k+1), i.e. the most co-adapted
+layer among the candidates, and compare it with the best layer found by the sweep."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def neighbour_similarity(matrix: np.ndarray, layer: int) -> float:
+    """Mean similarity of ``layer`` with its existing neighbours (layer-1, layer+1)."""
+    idx = [j for j in (layer - 1, layer + 1) if 0 <= j < matrix.shape[0]]
+    return float(np.mean([matrix[layer, j] for j in idx]))
+
+
+def recommend_layer(matrix: np.ndarray, candidates: list[int]) -> int:
+    """The layer-selection rule: the candidate most similar to its neighbours (ties: the deeper)."""
+    scores = [(neighbour_similarity(matrix, k), k) for k in candidates]
+    return max(scores)[1]
+
+
+def layer_selection(table, baseline_matrices: dict, metric_of: dict):
+    """Recommended (rule above, from the mean baseline linear-CKA matrix over seeds) vs best layer
+    of the sweep, per (domain, dataset, transform, stop-gradient)."""
+    import pandas as pd
+
+    rows = []
+    for (domain, dataset), mats in sorted(baseline_matrices.items()):
+        mean_matrix = np.mean(mats, axis=0)
+        metric = metric_of[domain]
+        part = table[(table["domain"] == domain) & (table["dataset"] == dataset) & (table["method"] != "none")]
+        for (method, sg), runs in part.groupby(["method", "stop_gradient"]):
+            scores = runs.groupby("layer")[metric].mean()
+            candidates = [int(l) for l in scores.index if int(l) < mean_matrix.shape[0]]
+            if not candidates:
+                continue
+            rec = recommend_layer(mean_matrix, candidates)
+            best = int(scores.idxmax())
+            rows.append({"domain": domain, "dataset": dataset, "method": method, "stop_gradient": sg, "metric": metric,
+                         "recommended_layer": rec, "best_layer": best, "score_recommended": float(scores.loc[rec]),
+                         "score_best": float(scores.loc[best]), "agree": rec == best,
+                         "baseline_seeds": len(mats)})
+    return pd.DataFrame(rows)
