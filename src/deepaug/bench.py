@@ -20,7 +20,6 @@ memory. Also times ``snakemake -n`` on the full paper config.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import subprocess
 import sys

@@ -53,7 +53,6 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     T.seed_everything(s.seed)
     data = load_prepared(data_path)
     x_train = data["x_train"]
-    size = x_train.shape[1]
 
     model = build_vision_model(s.arch, s.width, x_train.shape[-1], s.proj_dim).to(device)
     if s.channels_last and device.type == "cuda":
