@@ -9,5 +9,5 @@ export HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1
 start=$(date +%s)
 snakemake --cores 2 --configfile config/demo.yaml --directory demo "$@"
 echo "demo finished in $(( $(date +%s) - start )) s: table demo/results/table.csv, figures demo/results/figures/"
-snakemake --configfile config/demo.yaml --directory demo --report demo/results/report.html >/dev/null 2>&1 \
+snakemake --configfile config/demo.yaml --directory demo --report results/report.html >/dev/null 2>&1 \
   && echo "report (figures with captions, summary, the paper's claims): demo/results/report.html"
