@@ -194,10 +194,11 @@ def run(args) -> dict:
     results["deepaug_hook_overhead_pct"] = round(100 * (timings["project_deepaug"] / timings["project"] - 1), 1)
     epoch_images = 2 * 50_000
     results["cifar10_epoch_s_project"] = round(epoch_images / results["project_images_per_s"], 2)
+    flops = count_flops(fresh(), args.batch_size, args.image_size, device)
+    tflops = flops * args.steps / timings["project"] / 1e12
+    results["gflop_per_step"] = round(flops / 1e9, 2)
+    results["achieved_tflops"] = round(tflops, 4 if device.type == "cpu" else 1)
     if device.type == "cuda":
-        flops = count_flops(fresh(), args.batch_size, args.image_size, device)
-        tflops = flops * args.steps / timings["project"] / 1e12
-        results["achieved_tflops"] = round(tflops, 1)
         peak = next((v for k, v in PEAK_BF16_TFLOPS.items() if k in results["device"]), None)
         if peak:
             results["peak_bf16_tflops"] = peak

@@ -116,15 +116,10 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
         batch = _tokenize(tokenizer, [sentences[i] for i in idx], s.max_len, device)
         doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
         lr = s.lr * (1 - step / total)  # linear decay to 0, no warm-up (SimCSE)
-        for group in optimizer.param_groups:
-            group["lr"] = lr
         with T.autocast_context(device, s.precision):
             z = model(**doubled)
         loss = simcse_loss(z, s.temperature)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        T.optimizer_step(optimizer, scaler, loss, lr)
         loss_sum += loss.detach()
         step += 1
         bar.update(1)

@@ -105,15 +105,10 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         loss_sum = torch.zeros((), device=device)
         for x in two_view_batches(T.epoch_seed(s.seed, epoch, stream=2)):
             lr = T.cosine_with_warmup(step, total_steps, warmup_steps, s.lr)
-            for group in optimizer.param_groups:
-                group["lr"] = lr
             with T.autocast_context(device, s.precision):
                 z = forward(x)
             loss = nt_xent(z, s.temperature)
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
+            T.optimizer_step(optimizer, scaler, loss, lr)
             loss_sum += loss.detach()
             step += 1
         mean_loss = T.check_finite(loss_sum, s.run, step) / steps_per_epoch

@@ -85,6 +85,16 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device.type, enabled=False)
 
 
+def optimizer_step(optimizer, scaler, loss, lr: float) -> None:
+    """Set the learning rate, backpropagate ``loss`` (scaled when fp16 needs it) and step."""
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+
+
 def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
     """One host sync: raise with the run and step when the accumulated loss is not finite."""
     value = float(loss_sum)
