@@ -111,7 +111,74 @@ rule figures_analysis:
         "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
 
 
+use rule aggregate as aggregate_supervised with:
+    input:
+        supervised_evals(),
+    output:
+        SUPERVISED_TABLE,
+    log:
+        "logs/aggregate_supervised.log",
+
+
+rule figures_vision_sup:
+    input:
+        table=SUPERVISED_TABLE,
+        notebook=f"{workflow.basedir}/notebooks/layer_sweep.ipynb",
+    output:
+        figures=as_report(supervised_figures("vision_sup")),
+        notebook="results/notebooks/vision_sup_figures.ipynb",
+        html="results/notebooks/vision_sup_figures.html",
+    log:
+        "logs/figures/vision_sup.log",
+    conda:
+        "../envs/figures.yaml"
+    params:
+        domain="vision_sup",
+        metric="classifier_top1",
+        datasets=",".join(section("vision_sup").get("datasets", [])),
+        out_dir=lambda w, output: os.path.dirname(output.figures[0]),
+    shell:
+        "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
+        "-p domain {params.domain} -p datasets {params.datasets} -p metric {params.metric} "
+        "-p out_dir {params.out_dir} "
+        "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
+
+
+use rule figures_vision_sup as figures_text_sup with:
+    output:
+        figures=as_report(supervised_figures("text_sup")),
+        notebook="results/notebooks/text_sup_figures.ipynb",
+        html="results/notebooks/text_sup_figures.html",
+    log:
+        "logs/figures/text_sup.log",
+    params:
+        domain="text_sup",
+        metric="sts_avg",
+        datasets=",".join(section("text_sup").get("datasets", [])),
+        out_dir=lambda w, output: os.path.dirname(output.figures[0]),
+
+
+rule inversion:
+    input:
+        contrastive=TABLE,
+        supervised=SUPERVISED_TABLE,
+    output:
+        report(
+            "results/analysis/inversion.csv",
+            caption="../report/inversion.rst",
+            category="Analyses",
+        ),
+    log:
+        "logs/analysis/inversion.log",
+    conda:
+        "../envs/figures.yaml"
+    shell:
+        "python -m deepaug inversion --contrastive {input.contrastive} --supervised {input.supervised} "
+        "--out {output} > {log} 2>&1"
+
+
 rule analysis:
     input:
         "results/analysis/layer_selection.csv",
         "results/notebooks/analysis.html",
+        supervised_targets(),

@@ -32,6 +32,7 @@ ANALYSIS = config.get("analysis") or {}
 TABLE = "results/table.csv"
 SUMMARY = "results/summary.csv"
 CLAIMS = "results/claims.csv"
+SUPERVISED_TABLE = "results/analysis/supervised_table.csv"
 FIGURES = "results/figures"
 VARIANT = r"none|(dropout|pca)-L\d+-(sg|nosg)"
 
@@ -101,27 +102,56 @@ def resource(domain, key, default):
 # ---- per-rule parameters and targets
 
 
-def vision_pretrain_flags(wildcards):
-    v = section("vision")
+def _pretrain_flags(domain, wildcards, model_section, objective):
     settings = {
-        "run": run_name("vision", wildcards),
-        **augment_settings("vision", wildcards),
-        **v.get("model", {}),
-        **v.get("train", {}),
+        "run": run_name(domain, wildcards),
+        **augment_settings(domain, wildcards),
+        **(
+            section(model_section).get("model", {})
+            if domain.startswith("vision")
+            else {}
+        ),
+        **section(domain).get("train", {}),
+        "objective": objective,
         "seed": int(wildcards.seed),
         "device": config.get("device", "auto"),
     }
     return cli_flags(settings)
 
 
-def vision_eval_flags(wildcards):
+def vision_pretrain_flags(wildcards):
+    return _pretrain_flags("vision", wildcards, "vision", "contrastive")
+
+
+def vision_sup_pretrain_flags(wildcards):
+    return _pretrain_flags("vision_sup", wildcards, "vision", "supervised")
+
+
+def text_pretrain_flags(wildcards):
+    return _pretrain_flags("text", wildcards, "text", "contrastive")
+
+
+def text_sup_pretrain_flags(wildcards):
+    return _pretrain_flags("text_sup", wildcards, "text", "supervised")
+
+
+def _eval_flags(domain, wildcards):
+    extra = {"seed": int(wildcards.seed)} if domain.startswith("vision") else {}
     return cli_flags(
         {
-            **section("vision").get("eval", {}),
-            "seed": int(wildcards.seed),
+            **section(domain).get("eval", {}),
+            **extra,
             "device": config.get("device", "auto"),
         }
     )
+
+
+def vision_eval_flags(wildcards):
+    return _eval_flags("vision", wildcards)
+
+
+def vision_sup_eval_flags(wildcards):
+    return _eval_flags("vision_sup", wildcards)
 
 
 def all_run_files(name):
@@ -187,28 +217,43 @@ def text_model_dir():
     return f"data/models/{model_dir_name(section('text')['model']['name'])}"
 
 
-def text_pretrain_flags(wildcards):
-    t = section("text")
-    settings = {
-        "run": run_name("text", wildcards),
-        **augment_settings("text", wildcards),
-        **t.get("train", {}),
-        "seed": int(wildcards.seed),
-        "device": config.get("device", "auto"),
-    }
-    return cli_flags(settings)
-
-
 def text_eval_flags(wildcards):
-    return cli_flags(
-        {**section("text").get("eval", {}), "device": config.get("device", "auto")}
+    return _eval_flags("text", wildcards)
+
+
+def text_sup_eval_flags(wildcards):
+    return _eval_flags("text_sup", wildcards)
+
+
+def text_task_files(domain="text"):
+    return [
+        f"data/text/tasks/{t}.parquet" for t in section(domain).get("test_tasks", [])
+    ]
+
+
+def supervised_evals():
+    return [
+        f"results/{r.path}/eval.json"
+        for d in ("vision_sup", "text_sup")
+        for r in runs(d)
+    ]
+
+
+def supervised_figures(domain):
+    names = section(domain).get("datasets", [])
+    return expand(
+        f"{FIGURES}/{domain}_{{dataset}}.{{ext}}", dataset=names, ext=["png", "pdf"]
     )
 
 
-def text_task_files():
-    return [
-        f"data/text/tasks/{t}.parquet" for t in section("text").get("test_tasks", [])
+def supervised_targets():
+    """The supervised counterpart's table check, figures and notebooks (when configured)."""
+    out = [
+        f"results/notebooks/{d}_figures.html"
+        for d in ("vision_sup", "text_sup")
+        if runs(d)
     ]
+    return out + (["results/analysis/inversion.csv"] if out else [])
 
 
 def as_report(paths):

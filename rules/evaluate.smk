@@ -45,3 +45,31 @@ rule evaluate_text:
     shell:
         "OMP_NUM_THREADS={threads} python -m deepaug eval-text --model {input.model} "
         "--tasks {input.tasks} --out {output} {params.flags} > {log} 2>&1"
+
+
+use rule evaluate_vision as evaluate_vision_sup with:
+    input:
+        model="results/vision_sup/{dataset}/{variant}/seed{seed}/model.pt",
+        data="data/prepared/{dataset}.npz",
+    output:
+        "results/vision_sup/{dataset}/{variant}/seed{seed}/eval.json",
+    log:
+        "logs/evaluate/vision_sup/{dataset}/{variant}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/vision_sup/{dataset}/{variant}/seed{seed}.tsv"
+    params:
+        flags=vision_sup_eval_flags,
+
+
+use rule evaluate_text as evaluate_text_sup with:
+    input:
+        model="results/text_sup/{dataset}/{variant}/seed{seed}/model.pt",
+        tasks=text_task_files("text_sup"),
+    output:
+        "results/text_sup/{dataset}/{variant}/seed{seed}/eval.json",
+    log:
+        "logs/evaluate/text_sup/{dataset}/{variant}/seed{seed}.log",
+    benchmark:
+        "benchmarks/evaluate/text_sup/{dataset}/{variant}/seed{seed}.tsv"
+    params:
+        flags=text_sup_eval_flags,

@@ -83,3 +83,64 @@ use rule pretrain_text as pretrain_text_baseline with:
     params:
         ckpt="checkpoints/text/{dataset}/none/seed{seed}",
         flags=text_pretrain_flags,
+
+
+# The supervised counterparts (the `analysis` target): the same rules, another objective.
+use rule pretrain_vision as pretrain_vision_sup with:
+    output:
+        model="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/model.pt",
+        metrics="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/train_metrics.jsonl",
+        provenance="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/provenance.json",
+    log:
+        "logs/pretrain/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    params:
+        ckpt="checkpoints/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
+        flags=vision_sup_pretrain_flags,
+
+
+use rule pretrain_vision as pretrain_vision_sup_baseline with:
+    output:
+        model="results/vision_sup/{dataset}/none/seed{seed}/model.pt",
+        metrics="results/vision_sup/{dataset}/none/seed{seed}/train_metrics.jsonl",
+        provenance="results/vision_sup/{dataset}/none/seed{seed}/provenance.json",
+    log:
+        "logs/pretrain/vision_sup/{dataset}/none/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/vision_sup/{dataset}/none/seed{seed}.tsv"
+    params:
+        ckpt="checkpoints/vision_sup/{dataset}/none/seed{seed}",
+        flags=vision_sup_pretrain_flags,
+
+
+use rule pretrain_text as pretrain_text_sup with:
+    input:
+        model=lambda w: text_model_dir(),
+        corpus="data/text/tasks/{dataset}.parquet",
+        dev=lambda w: f"data/text/tasks/{section('text_sup')['dev_task']}.parquet",
+    output:
+        model="results/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/model.pt",
+        metrics="results/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/train_metrics.jsonl",
+        provenance="results/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/provenance.json",
+    log:
+        "logs/pretrain/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    params:
+        ckpt="checkpoints/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
+        flags=text_sup_pretrain_flags,
+
+
+use rule pretrain_text_sup as pretrain_text_sup_baseline with:
+    output:
+        model="results/text_sup/{dataset}/none/seed{seed}/model.pt",
+        metrics="results/text_sup/{dataset}/none/seed{seed}/train_metrics.jsonl",
+        provenance="results/text_sup/{dataset}/none/seed{seed}/provenance.json",
+    log:
+        "logs/pretrain/text_sup/{dataset}/none/seed{seed}.log",
+    benchmark:
+        "benchmarks/pretrain/text_sup/{dataset}/none/seed{seed}.tsv"
+    params:
+        ckpt="checkpoints/text_sup/{dataset}/none/seed{seed}",
+        flags=text_sup_pretrain_flags,

@@ -51,3 +51,20 @@ def test_claims_can_be_refuted_and_untested():
 def test_paired_test_needs_two_seeds():
     n, p = paired_test(pd.Series([1.0], index=[0]), pd.Series([2.0], index=[0]))
     assert n == 1 and math.isnan(p)
+
+
+def test_inversion_compares_layer_trends():
+    from deepaug.summary import inversion
+
+    def table(domain, metric, slope):
+        rows = [dict(domain=domain, dataset="d", method="none", layer=None, stop_gradient=None, seed=s, **{metric: 50.0})
+                for s in (0, 1)]
+        rows += [dict(domain=domain, dataset="d", method="dropout", layer=l, stop_gradient="sg", seed=s,
+                      **{metric: 50.0 + slope * l}) for l in (0, 2, 4) for s in (0, 1)]
+        return pd.DataFrame(rows)
+
+    inv = inversion(table("vision", "linear_top1", 1.0), table("vision_sup", "classifier_top1", -1.0)).iloc[0]
+    assert inv["verdict"] == "inverted" and inv["contrastive_trend"] == 1.0 and inv["supervised_trend"] == -1.0
+    assert inv["contrastive_best_minus_baseline"] == 4.0 and inv["supervised_best_minus_baseline"] == 0.0
+    same = inversion(table("vision", "linear_top1", 1.0), table("vision_sup", "classifier_top1", 2.0)).iloc[0]
+    assert same["verdict"] == "not inverted"

@@ -187,3 +187,17 @@ def test_text_layer_out_of_range_is_a_clear_error(tmp_path, tiny_model_dir, text
     s = TextPretrainSettings(method="dropout", layer=9, max_steps=1, batch_size=4, precision="fp32", device="cpu")
     with pytest.raises(LayerIndexError, match=r"layer 9 is out of range.*has 2 blocks"):
         pretrain(s, tiny_model_dir, corpus, dev, tmp_path / "o", tmp_path / "c")
+
+
+def test_supervised_fine_tuning_on_scored_pairs(tmp_path, tiny_model_dir):
+    import pandas as pd
+
+    task = prepare_task("simlex999_train", tmp_path / "train.parquet")
+    held_out = prepare_task("simlex999_test", tmp_path / "test.parquet")
+    a, b = pd.read_parquet(task), pd.read_parquet(held_out)
+    assert len(a) == 749 and len(b) == 250 and not set(zip(a.sentence1, a.sentence2)) & set(zip(b.sentence1, b.sentence2))
+    s = TextPretrainSettings(objective="supervised", method="dropout", layer=2, stop_gradient=True, batch_size=8,
+                             max_steps=4, eval_every=4, eval_max_len=8, max_len=8, precision="fp32", device="cpu", seed=1)
+    prov = pretrain(s, tiny_model_dir, task, held_out, tmp_path / "out", tmp_path / "ckpt")
+    history = [json.loads(l) for l in open(tmp_path / "out" / "train_metrics.jsonl")]
+    assert history[-1]["step"] == 4 and np.isfinite(history[-1]["loss"]) and prov["n_layers"] == 4

@@ -82,3 +82,19 @@ def test_baseline_takes_no_layer_and_methods_need_one():
         VisionPretrainSettings(method="none", layer=3).validate()
     with pytest.raises(ValueError, match="needs a layer"):
         VisionPretrainSettings(method="pca").validate()
+
+
+def test_supervised_counterpart_trains_a_classifier(tmp_path, digits_npz):
+    from deepaug.evaluate_vision import VisionEvalSettings, evaluate
+
+    s = VisionPretrainSettings(**dict(SMALL, epochs=2, objective="supervised", method="dropout", layer=6,
+                                      stop_gradient=False, lr=0.1))
+    prov = pretrain(s, digits_npz, tmp_path / "sup", tmp_path / "sup_ckpt")
+    state = torch.load(tmp_path / "sup" / "model.pt", weights_only=False)
+    assert state["objective"] == "supervised" and state["meta"]["proj_dim"] == 10  # the head gives 10 logits
+    assert prov["final_loss"] < 2.31  # below chance-level cross-entropy, log(10)
+    result = evaluate(VisionEvalSettings(linear_epochs=2, knn_k=5, device="cpu"), tmp_path / "sup" / "model.pt",
+                      digits_npz, tmp_path / "sup" / "eval.json")
+    assert 0 <= result["classifier_top1"] <= 100 and "linear_top1" in result
+    with pytest.raises(ValueError, match="objective"):
+        VisionPretrainSettings(objective="reinforcement").validate()

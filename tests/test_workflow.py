@@ -38,6 +38,13 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
     assert counts["prepare_text_task"] == 8  # seven STS test sets + STS-B dev
     assert counts["prepare_text_model"] == 1 and counts["prepare_text_corpus"] == 1
     assert "results/text/wiki1m/dropout-L13-sg/seed2/model.pt" in res.stdout
+    # the analysis target adds the supervised counterpart's grids and the analyses of every run
+    res = snakemake("-n", "analysis", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout)
+    assert counts["pretrain_vision_sup"] + counts["pretrain_vision_sup_baseline"] == 174
+    assert counts["pretrain_text_sup"] + counts["pretrain_text_sup_baseline"] == 171
+    assert counts["analyze_vision"] == 174 and counts["analyze_text"] == 171 and counts["inversion"] == 1
 
 
 def test_lint_passes(tmp_path):
@@ -102,7 +109,13 @@ def test_demo_dag_end_to_end(tmp_path):
         assert cka["linear"].shape == (8, 8) and np.allclose(np.diag(cka["rbf"]), 1)
     selection = pd.read_csv(tmp_path / "results" / "analysis" / "layer_selection.csv")
     assert len(selection) == 4 + 2  # vision: {dropout, pca} x {sg, nosg}; text: dropout x {sg, nosg}
-    for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection"):
+    supervised = pd.read_csv(tmp_path / "results" / "analysis" / "supervised_table.csv")
+    assert len(supervised) == 2 * (1 + 1 * 3 * 2) + 2 * (1 + 1 * 2 * 2)
+    assert supervised.loc[supervised["domain"] == "vision_sup", "classifier_top1"].between(0, 100).all()
+    inversion = pd.read_csv(tmp_path / "results" / "analysis" / "inversion.csv")
+    assert set(inversion["domain"]) == {"vision", "text"} and inversion["verdict"].notna().all()
+    for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection",
+                 "vision_sup_digits", "text_sup_simlex999_train"):
         assert (figures / f"{name}.png").stat().st_size > 10_000
     # every job left a benchmark and a log; a second run has nothing to do
     assert len(list((tmp_path / "benchmarks" / "pretrain").rglob("*.tsv"))) == len(table)

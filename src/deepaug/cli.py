@@ -119,6 +119,12 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
         out.to_csv(tmp, index=False, float_format="%.4g")
 
 
+def _cmd_inversion(a: argparse.Namespace) -> None:
+    from .summary import write_inversion
+
+    write_inversion(a.contrastive, a.supervised, a.out)
+
+
 def _cmd_check_config(a: argparse.Namespace) -> None:
     import yaml
 
@@ -208,6 +214,12 @@ def _setup_select_layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True)
 
 
+def _setup_inversion(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--contrastive", required=True, help="the contrastive sweep's table")
+    p.add_argument("--supervised", required=True, help="the supervised counterpart's table")
+    p.add_argument("--out", required=True)
+
+
 def _setup_check_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("config")
 
@@ -231,6 +243,8 @@ COMMANDS = {
                 "deepaug.analyze"),
     "select-layer": ("layer recommended from the baseline's CKA vs the sweep's best", _setup_select_layer,
                      _cmd_select_layer, "deepaug.layer_choice"),
+    "inversion": ("do the layer trends invert for supervised training?", _setup_inversion, _cmd_inversion,
+                  "deepaug.summary"),
     "check-config": ("validate a workflow config file", _setup_check_config, _cmd_check_config, "deepaug.config"),
 }
 

@@ -15,6 +15,8 @@ SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 # Number of layer indices per vision backbone (0 stem, 1-4 stages, 5 pooled, 6 head).
 VISION_LAYERS = "0 stem, 1-4 residual stages, 5 pooled features, 6 projection head"
 N_VISION_LAYERS = 7
+# Config sections that define a grid of runs; *_sup are the supervised counterparts.
+DOMAINS = ("vision", "text", "vision_sup", "text_sup")
 
 
 from .errors import ConfigError  # noqa: F401  (re-exported)
@@ -57,23 +59,24 @@ def text_layer_count(section: dict) -> int | None:
 
 def semantic_errors(config: dict) -> list[str]:
     messages = []
-    vision = config.get("vision") or {}
-    for i, layer in enumerate(vision.get("layers", [])):
-        if isinstance(layer, int) and not 0 <= layer < N_VISION_LAYERS:
-            messages.append(
-                f"config key 'vision.layers[{i}]': layer {layer} is out of range; ResNet layers are "
-                f"0-{N_VISION_LAYERS - 1} ({VISION_LAYERS})"
-            )
+    for domain in ("vision", "vision_sup"):
+        for i, layer in enumerate((config.get(domain) or {}).get("layers", [])):
+            if isinstance(layer, int) and not 0 <= layer < N_VISION_LAYERS:
+                messages.append(
+                    f"config key '{domain}.layers[{i}]': layer {layer} is out of range; ResNet layers are "
+                    f"0-{N_VISION_LAYERS - 1} ({VISION_LAYERS})"
+                )
     text = config.get("text") or {}
     n_text = text_layer_count(text) if text else None
-    for i, layer in enumerate(text.get("layers", [])):
-        if n_text is not None and isinstance(layer, int) and not 0 <= layer < n_text:
-            messages.append(
-                f"config key 'text.layers[{i}]': layer {layer} is out of range; an encoder with "
-                f"{n_text - 2} blocks has layers 0-{n_text - 1} (0 embeddings, 1-{n_text - 2} blocks, "
-                f"{n_text - 1} pooled sentence vector)"
-            )
-    for domain in ("vision", "text"):
+    for domain in ("text", "text_sup"):
+        for i, layer in enumerate((config.get(domain) or {}).get("layers", [])):
+            if n_text is not None and isinstance(layer, int) and not 0 <= layer < n_text:
+                messages.append(
+                    f"config key '{domain}.layers[{i}]': layer {layer} is out of range; an encoder with "
+                    f"{n_text - 2} blocks has layers 0-{n_text - 1} (0 embeddings, 1-{n_text - 2} blocks, "
+                    f"{n_text - 1} pooled sentence vector)"
+                )
+    for domain in DOMAINS:
         section = config.get(domain) or {}
         if section.get("methods") and set(section["methods"]) - {"none"} and not section.get("layers"):
             messages.append(f"config key '{domain}.layers': Deep Augmentation methods are listed but no layers")

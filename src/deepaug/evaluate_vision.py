@@ -69,6 +69,19 @@ def linear_probe(train_x, train_y, test_x, test_y, epochs: int = 100, batch_size
         return (clf(test_x).argmax(1) == test_y).float().mean().item()
 
 
+@torch.no_grad()
+def classifier_top1(model, images, labels, mean, std, batch_size: int, device) -> float:
+    """Test accuracy of a supervised model's own head (its logits)."""
+    model.eval()
+    tf = eval_transform(mean, std)
+    x = torch.from_numpy(images).permute(0, 3, 1, 2)
+    correct = 0
+    for i in range(0, x.shape[0], batch_size):
+        pred = model(tf(x[i : i + batch_size]).to(device)).argmax(1).cpu()
+        correct += (pred == labels[i : i + batch_size]).sum().item()
+    return correct / x.shape[0]
+
+
 def knn_top1(train_x, train_y, test_x, test_y, k: int = 200, temperature: float = 0.1, batch_size: int = 1024) -> float:
     """Weighted kNN on cosine similarity (votes exp(sim / T)), as in InstDisc/SimCLR evaluations."""
     train_x, test_x = F.normalize(train_x, dim=1), F.normalize(test_x, dim=1)
@@ -92,7 +105,11 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
     ftr = extract_features(model, data["x_train"], data["mean"], data["std"], s.batch_size, device)
     fte = extract_features(model, data["x_test"], data["mean"], data["std"], s.batch_size, device)
     ytr, yte = torch.from_numpy(data["y_train"]), torch.from_numpy(data["y_test"])
-    result = {
+    result = {}
+    if model.objective == "supervised":
+        result["classifier_top1"] = 100 * classifier_top1(model, data["x_test"], yte, data["mean"], data["std"],
+                                                          s.batch_size, device)
+    result |= {
         "linear_top1": 100 * linear_probe(ftr, ytr, fte, yte, s.linear_epochs, s.linear_batch_size, s.linear_lr,
                                           s.linear_weight_decay, s.seed),
         "knn_top1": 100 * knn_top1(ftr, ytr, fte, yte, s.knn_k, s.knn_temperature),

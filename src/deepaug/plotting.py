@@ -16,6 +16,7 @@ METRIC_LABELS = {
     "linear_top1": "linear probe top-1 (%)",
     "knn_top1": "kNN top-1 (%)",
     "sts_avg": "average STS Spearman (x100)",
+    "classifier_top1": "supervised classifier top-1 (%)",
 }
 SG_LABELS = {"sg": "stop-gradient", "nosg": "no stop-gradient"}
 
@@ -90,7 +91,7 @@ def save_figure(fig, stem: str | Path) -> list[Path]:
 
 def layer_labels_for(domain: str, df: pd.DataFrame, top_layer: int | None = None) -> dict[int, str]:
     """Names under the layer ticks: ResNet parts, or emb / blocks / pooled for a transformer."""
-    if domain == "vision":
+    if domain.startswith("vision"):
         return VISION_LAYER_LABELS
     labels = {0: "emb"}
     if top_layer is not None:

@@ -1,4 +1,7 @@
-"""Unsupervised SimCSE with Deep Augmentation at one transformer layer.
+"""Unsupervised SimCSE with Deep Augmentation at one transformer layer (and its supervised counterpart).
+
+``objective="supervised"``: fine-tuning on a similarity task's training pairs (STS-B train in the
+paper config), the cosine similarity of the two sentence vectors regressed on the gold score.
 
 Each sentence appears twice in the batch (``cat([batch, batch])``): the encoder's own dropout makes
 the two views, as in SimCSE; Deep Augmentation transforms each of the 2N rows with probability p at
@@ -37,6 +40,12 @@ class TextPretrainSettings(RunSettings):
     temperature: float = 0.05
     eval_every: int = 125
     eval_max_len: int = 512
+    objective: str = "contrastive"
+
+    def validate(self) -> None:
+        super().validate()
+        if self.objective not in ("contrastive", "supervised"):
+            raise ValueError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
 
 
 def _tokenize(tokenizer, sentences, max_len, device):
@@ -53,7 +62,14 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     device = T.resolve_device(s.device)
     T.set_deterministic(s.deterministic)
     T.seed_everything(s.seed)
-    sentences = load_corpus(corpus)
+    supervised = s.objective == "supervised"
+    if supervised:  # the "corpus" is a similarity task: pairs with gold scores
+        pairs = load_task(corpus)
+        first, second = pairs["sentence1"].tolist(), pairs["sentence2"].tolist()
+        targets = torch.tensor((pairs["score"] / pairs["score"].max()).to_numpy(), dtype=torch.float32)
+        sentences = first
+    else:
+        sentences = load_corpus(corpus)
     dev = load_task(dev_task)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = build_text_model(str(model_dir)).to(device)
@@ -73,7 +89,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     if s.max_steps is not None:
         total = min(total, s.max_steps)
     if total < 1:
-        raise ValueError(f"{corpus} has {len(sentences)} sentences: fewer than one batch of {s.batch_size}")
+        raise ValueError(f"{corpus} has {len(sentences)} rows: fewer than one batch of {s.batch_size}")
     no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
     groups = [
         {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": s.weight_decay},
@@ -113,12 +129,19 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
         g = torch.Generator().manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
         order = torch.randperm(len(sentences), generator=g)
         idx = order[pos * s.batch_size : (pos + 1) * s.batch_size].tolist()
-        batch = _tokenize(tokenizer, [sentences[i] for i in idx], s.max_len, device)
-        doubled = {k: torch.cat([v, v]) for k, v in batch.items()}
+        if supervised:  # rows: first sentences, then second sentences of the batch's pairs
+            rows = _tokenize(tokenizer, [first[i] for i in idx] + [second[i] for i in idx], s.max_len, device)
+        else:  # each sentence twice: the encoder's dropout makes the two views
+            batch = _tokenize(tokenizer, [sentences[i] for i in idx], s.max_len, device)
+            rows = {k: torch.cat([v, v]) for k, v in batch.items()}
         lr = s.lr * (1 - step / total)  # linear decay to 0, no warm-up (SimCSE)
         with T.autocast_context(device, s.precision):
-            z = model(**doubled)
-        loss = simcse_loss(z, s.temperature)
+            z = model(**rows)
+        if supervised:  # cosine similarity regressed on the gold score scaled to [0, 1] (SBERT's STS loss)
+            a, b = z.float().chunk(2)
+            loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), targets[idx].to(device))
+        else:
+            loss = simcse_loss(z, s.temperature)
         T.optimizer_step(optimizer, scaler, loss, lr)
         loss_sum += loss.detach()
         step += 1

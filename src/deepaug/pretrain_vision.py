@@ -1,4 +1,9 @@
-"""SimCLR pre-training of a CIFAR ResNet with Deep Augmentation at one layer."""
+"""Training of a CIFAR ResNet with Deep Augmentation at one layer.
+
+``objective="contrastive"`` (the paper's setting): SimCLR, NT-Xent over two augmented views per image.
+``objective="supervised"`` (the supervised counterpart): cross-entropy on the labels, one augmented
+view per image, the head's output (layer 6) being the class logits.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
 from . import training as T
@@ -37,9 +43,12 @@ class VisionPretrainSettings(RunSettings):
     augment_backend: str = "batched"
     num_workers: int = 0
     checkpoint_every: int = 10
+    objective: str = "contrastive"
 
     def validate(self) -> None:
         super().validate()
+        if self.objective not in ("contrastive", "supervised"):
+            raise ValueError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
 
@@ -54,7 +63,9 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     data = load_prepared(data_path)
     x_train = data["x_train"]
 
-    model = build_vision_model(s.arch, s.width, x_train.shape[-1], s.proj_dim).to(device)
+    supervised = s.objective == "supervised"
+    out_dim = int(data["y_train"].max()) + 1 if supervised else s.proj_dim  # supervised: the head gives logits
+    model = build_vision_model(s.arch, s.width, x_train.shape[-1], out_dim).to(device)
     if s.channels_last and device.type == "cuda":
         model = model.to(memory_format=torch.channels_last)
     aug = s.build_augment()
@@ -74,7 +85,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     steps_per_epoch = n // batch
     total_steps = steps_per_epoch * s.epochs
     warmup_steps = steps_per_epoch * s.warmup_epochs
-    two_view_batches = _batch_source(s, x_train, data["mean"], data["std"], batch, steps_per_epoch, device)
+    batches = _batch_source(s, x_train, data["y_train"], data["mean"], data["std"], batch, steps_per_epoch, device)
     settings = T.settings_dict(s)
     ckpt = T.Checkpointer(ckpt_dir, settings)
     history: list[dict] = []
@@ -103,11 +114,11 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
             aug.reseed(T.epoch_seed(s.seed, epoch, stream=1))
         model.train()
         loss_sum = torch.zeros((), device=device)
-        for x in two_view_batches(T.epoch_seed(s.seed, epoch, stream=2)):
+        for x, y in batches(T.epoch_seed(s.seed, epoch, stream=2)):
             lr = T.cosine_with_warmup(step, total_steps, warmup_steps, s.lr)
             with T.autocast_context(device, s.precision):
                 z = forward(x)
-            loss = nt_xent(z, s.temperature)
+            loss = F.cross_entropy(z.float(), y) if supervised else nt_xent(z, s.temperature)
             T.optimizer_step(optimizer, scaler, loss, lr)
             loss_sum += loss.detach()
             step += 1
@@ -116,7 +127,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         train_time += dt
         history.append({
             "epoch": epoch, "step": step, "loss": mean_loss, "lr": lr,
-            "epoch_time_s": round(dt, 4), "images_per_s": round(2 * steps_per_epoch * batch / dt, 1),
+            "epoch_time_s": round(dt, 4), "images_per_s": round((1 if supervised else 2) * steps_per_epoch * batch / dt, 1),
         })
         last = epoch == s.epochs - 1
         if last or (epoch + 1) % s.checkpoint_every == 0:
@@ -126,8 +137,8 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
             })
             T.write_metrics(out_dir / "train_metrics.jsonl", history)
 
-    meta = {"arch": s.arch, "width": s.width, "in_channels": int(x_train.shape[-1]), "proj_dim": s.proj_dim}
-    save_torch({"model": model.state_dict(), "meta": meta}, out_dir / "model.pt")
+    meta = {"arch": s.arch, "width": s.width, "in_channels": int(x_train.shape[-1]), "proj_dim": out_dim}
+    save_torch({"model": model.state_dict(), "meta": meta, "objective": s.objective}, out_dir / "model.pt")
     T.write_metrics(out_dir / "train_metrics.jsonl", history)
     prov = provenance(settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
@@ -137,14 +148,17 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     return prov
 
 
-def _batch_source(s, x_train, mean, std, batch: int, steps: int, device: torch.device):
-    """``epoch_batches(seed)`` yields the epoch's batches: both views concatenated, on ``device``.
+def _batch_source(s, x_train, y_train, mean, std, batch: int, steps: int, device: torch.device):
+    """``epoch_batches(seed)`` yields the epoch's ``(x, labels)`` on ``device``: both views
+    concatenated (contrastive) or one view (supervised).
 
     ``batched``: the uint8 dataset lives on the device and each batch is augmented there at once.
     ``reference``: per-image torchvision v2 transforms in DataLoader workers (the SupContrast way).
     """
     n = x_train.shape[0]
     memory_format = torch.channels_last if (s.channels_last and device.type == "cuda") else torch.contiguous_format
+    two_views = s.objective == "contrastive"
+    labels = torch.from_numpy(y_train).to(device)
 
     if s.augment_backend == "batched":
         images = torch.from_numpy(x_train).to(device).permute(0, 3, 1, 2).contiguous()
@@ -155,8 +169,8 @@ def _batch_source(s, x_train, mean, std, batch: int, steps: int, device: torch.d
             order = torch.randperm(n, generator=g, device=device)[: steps * batch].view(steps, batch)
             for idx in order:
                 views = images[idx]
-                x = torch.cat([augment(views, g), augment(views, g)])
-                yield x.contiguous(memory_format=memory_format)
+                x = torch.cat([augment(views, g), augment(views, g)]) if two_views else augment(views, g)
+                yield x.contiguous(memory_format=memory_format), labels[idx]
 
         return epoch_batches
 
@@ -167,9 +181,9 @@ def _batch_source(s, x_train, mean, std, batch: int, steps: int, device: torch.d
         order = torch.randperm(n, generator=g)[: steps * batch].view(steps, batch).tolist()
         loader = DataLoader(dataset, batch_sampler=order, num_workers=s.num_workers, generator=g,
                             pin_memory=device.type == "cuda")
-        for v1, v2 in loader:
-            x = torch.cat([v1, v2]).to(device, non_blocking=True)
-            yield x.contiguous(memory_format=memory_format)
+        for idx, (v1, v2) in zip(order, loader):
+            x = (torch.cat([v1, v2]) if two_views else v1).to(device, non_blocking=True)
+            yield x.contiguous(memory_format=memory_format), labels[idx]
 
     return epoch_batches
 
@@ -178,5 +192,6 @@ def load_encoder(model_path: str | Path, device: torch.device):
     state = torch.load(model_path, map_location="cpu", weights_only=False)
     model = build_vision_model(**state["meta"])
     model.load_state_dict(state["model"])
+    model.objective = state.get("objective", "contrastive")
     return model.to(device).eval()
 

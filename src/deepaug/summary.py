@@ -14,7 +14,7 @@ import pandas as pd
 
 from .io import atomic_path
 
-HEADLINE = {"vision": "linear_top1", "text": "sts_avg"}
+HEADLINE = {"vision": "linear_top1", "text": "sts_avg", "vision_sup": "classifier_top1", "text_sup": "sts_avg"}
 
 
 def _setting_means(part: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -94,7 +94,7 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
                      "verdict": verdict(pca, drop, abs(pca - drop) <= tol)})
         rows.append({"claim": "the effect inverts for supervised training", "domain": domain, "dataset": dataset,
                      "value": math.nan, "reference": math.nan,
-                     "verdict": "not tested (no supervised runs in this workflow yet)"})
+                     "verdict": "not tested here: see results/analysis/inversion.csv (the analysis target)"})
     return pd.DataFrame(rows)
 
 
@@ -103,3 +103,48 @@ def write_summary(table_path: str | Path, summary_out: str | Path, claims_out: s
     for frame, out in ((baseline_vs_best(table), summary_out), (claims(table), claims_out)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4g")
+
+
+def _trend(means: pd.Series) -> float:
+    """Spearman correlation of layer index with the mean score (NaN with fewer than two layers)."""
+    from scipy.stats import spearmanr
+
+    if len(means) < 2 or means.nunique() < 2:
+        return math.nan
+    return float(spearmanr(means.index.to_numpy(float), means.to_numpy(float)).statistic)
+
+
+def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFrame:
+    """Per transform and stop-gradient setting: the layer trend and the best effect over the baseline,
+    contrastive vs supervised; "inverted" when the trends have opposite signs."""
+    rows = []
+    for base in ("vision", "text"):
+        sup = f"{base}_sup"
+        c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == sup]
+        for (c_name, c_part), (s_name, s_part) in (
+            (c, s) for c in c_all.groupby("dataset") for s in s_all.groupby("dataset")
+        ):
+            mc, ms = HEADLINE[base], HEADLINE[sup]
+            c_base = c_part.loc[c_part["method"] == "none", mc].mean()
+            s_base = s_part.loc[s_part["method"] == "none", ms].mean()
+            for (method, sg), cg in c_part[c_part["method"] != "none"].groupby(["method", "stop_gradient"]):
+                sg_part = s_part[(s_part["method"] == method) & (s_part["stop_gradient"] == sg)]
+                c_means = cg.groupby("layer")[mc].mean()
+                s_means = sg_part.groupby("layer")[ms].mean()
+                tc, ts = _trend(c_means), _trend(s_means)
+                if math.isnan(tc) or math.isnan(ts) or tc == 0 or ts == 0:
+                    verdict = "not tested (needs two or more layers with different scores in both)"
+                else:
+                    verdict = "inverted" if (tc > 0) != (ts > 0) else "not inverted"
+                rows.append({"domain": base, "contrastive_dataset": c_name, "supervised_dataset": s_name,
+                             "method": method, "stop_gradient": sg, "contrastive_trend": tc, "supervised_trend": ts,
+                             "contrastive_best_minus_baseline": c_means.max() - c_base if len(c_means) else math.nan,
+                             "supervised_best_minus_baseline": s_means.max() - s_base if len(s_means) else math.nan,
+                             "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def write_inversion(contrastive_path, supervised_path, out) -> None:
+    frame = inversion(pd.read_csv(contrastive_path), pd.read_csv(supervised_path))
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.4g")

@@ -41,6 +41,7 @@ STS_TASKS: dict[str, HubTask] = {
     "stsb": HubTask("mteb/stsbenchmark-sts", "test"),
     "sickr": HubTask("mteb/sickr-sts", "test"),
     "stsb_dev": HubTask("mteb/stsbenchmark-sts", "validation"),
+    "stsb_train": HubTask("mteb/stsbenchmark-sts", "train"),  # the supervised counterpart's training set
 }
 
 
@@ -88,10 +89,22 @@ def _word_pairs(filename: str):
     return pairs
 
 
+def _split(pairs: list, part: str, train_fraction: float = 0.75) -> list:
+    """A fixed 75/25 split of a task's pairs (seeded permutation), for the offline supervised demo."""
+    import numpy as np
+
+    order = np.random.default_rng(0).permutation(len(pairs))
+    cut = int(round(train_fraction * len(pairs)))
+    keep = order[:cut] if part == "train" else order[cut:]
+    return [pairs[i] for i in sorted(keep)]
+
+
 LOCAL_TASKS: dict[str, Callable[[], list]] = {
     "lee_docs": _lee_pairs,
     "wordsim353": lambda: _word_pairs("wordsim353.tsv"),
     "simlex999": lambda: _word_pairs("simlex999.txt"),
+    "simlex999_train": lambda: _split(_word_pairs("simlex999.txt"), "train"),
+    "simlex999_test": lambda: _split(_word_pairs("simlex999.txt"), "test"),
 }
 LOCAL_CORPORA: dict[str, Callable[[], list[str]]] = {"lee": _lee_sentences}
 HUB_CORPORA = {"wiki1m": WIKI1M_URL}
