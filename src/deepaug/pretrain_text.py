@@ -40,12 +40,6 @@ class TextPretrainSettings(RunSettings):
     temperature: float = 0.05
     eval_every: int = 125
     eval_max_len: int = 512
-    objective: str = "contrastive"
-
-    def validate(self) -> None:
-        super().validate()
-        if self.objective not in ("contrastive", "supervised"):
-            raise ValueError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
 
 
 def _tokenize(tokenizer, sentences, max_len, device):

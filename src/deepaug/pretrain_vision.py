@@ -43,12 +43,9 @@ class VisionPretrainSettings(RunSettings):
     augment_backend: str = "batched"
     num_workers: int = 0
     checkpoint_every: int = 10
-    objective: str = "contrastive"
 
     def validate(self) -> None:
         super().validate()
-        if self.objective not in ("contrastive", "supervised"):
-            raise ValueError(f"objective must be 'contrastive' or 'supervised', got {self.objective!r}")
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 
 METHODS = ("none", "dropout", "pca")
 PRECISIONS = ("fp32", "bf16", "fp16")
+OBJECTIVES = ("contrastive", "supervised")
 
 
 @dataclass
@@ -23,6 +24,7 @@ class RunSettings:
     seed: int = 0
     device: str = "auto"
     deterministic: bool = False
+    objective: str = "contrastive"  # or "supervised": the paper's supervised counterpart
 
     def validate(self) -> None:
         if self.method not in METHODS:
@@ -31,6 +33,8 @@ class RunSettings:
             raise ValueError("method 'none' (the baseline) takes no layer")
         if self.method != "none" and self.layer is None:
             raise ValueError(f"method {self.method!r} needs a layer index")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
 
