@@ -29,3 +29,4 @@ rule all:
         SUMMARY,
         CLAIMS,
         figure_outputs(),
+        analysis_targets() if ANALYSIS.get("in_default_target") else [],

@@ -179,6 +179,4 @@ rule inversion:
 
 rule analysis:
     input:
-        "results/analysis/layer_selection.csv",
-        "results/notebooks/analysis.html",
-        supervised_targets(),
+        analysis_targets(),

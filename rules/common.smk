@@ -246,6 +246,16 @@ def supervised_figures(domain):
     )
 
 
+def analysis_targets():
+    """Everything the `analysis` target makes; part of `all` when analysis.in_default_target is set."""
+    if not (runs("vision") or runs("text")):
+        return []
+    return [
+        "results/analysis/layer_selection.csv",
+        "results/notebooks/analysis.html",
+    ] + supervised_targets()
+
+
 def supervised_targets():
     """The supervised counterpart's table check, figures and notebooks (when configured)."""
     out = [
