@@ -80,6 +80,10 @@ def test_workflow_runs_no_more_trainings_than_gpus(tmp_path):
           layers: []
           stop_gradient: [sg]
           seeds: [0]
+        vision_sup: {datasets: [], methods: [none], layers: [], stop_gradient: [sg], seeds: [0]}
+        text_sup: {datasets: [], dev_task: wordsim353, test_tasks: [wordsim353], methods: [none], layers: [],
+                   stop_gradient: [sg], seeds: [0]}
+        analysis: {in_default_target: false}
     """))
     env = dict(os.environ, PATH=f"{fakebin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("CUDA_VISIBLE_DEVICES", None)

@@ -46,6 +46,11 @@ text:
   train: {max_steps: 3, batch_size: 4, eval_every: 3, eval_max_len: 16, precision: fp32, deterministic: true}
   eval: {eval_max_len: 32, precision: fp32}
   resources: {gpu: 0, cpus: 1, mem_mb: 3000, runtime: 10}
+# keys left out keep config.yaml's values: switch the paper's supervised grids and analyses off
+vision_sup: {datasets: [], methods: [none], layers: [], stop_gradient: [sg], seeds: [0]}
+text_sup: {datasets: [], dev_task: wordsim353, test_tasks: [wordsim353], methods: [none], layers: [],
+           stop_gradient: [sg], seeds: [0]}
+analysis: {in_default_target: false}
 """
 METRICS = ["linear_top1", "knn_top1", "sts_wordsim353", "sts_simlex999", "sts_avg"]
 
