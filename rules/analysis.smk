@@ -135,12 +135,13 @@ rule figures_vision_sup:
     params:
         domain="vision_sup",
         metric="classifier_top1",
+        top_layer=6,
         datasets=",".join(section("vision_sup").get("datasets", [])),
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
         "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
         "-p domain {params.domain} -p datasets {params.datasets} -p metric {params.metric} "
-        "-p out_dir {params.out_dir} "
+        "-p top_layer {params.top_layer} -p out_dir {params.out_dir} "
         "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
 
 
@@ -154,6 +155,7 @@ use rule figures_vision_sup as figures_text_sup with:
     params:
         domain="text_sup",
         metric="sts_avg",
+        top_layer=section("text").get("model", {}).get("num_layers", 12) + 1,
         datasets=",".join(section("text_sup").get("datasets", [])),
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
 
