@@ -13,7 +13,7 @@ GRID_COLUMNS = ["domain", "dataset", "method", "layer", "stop_gradient", "seed",
 def row_for(eval_path: str | Path) -> dict:
     """Grid coordinates are read back from the path ``results/{domain}/{dataset}/{variant}/seed{seed}/eval.json``."""
     p = Path(eval_path)
-    seed_dir, variant_dir, dataset_dir, domain_dir = p.parent, p.parent.parent, p.parent.parent.parent, p.parent.parent.parent.parent
+    seed_dir, variant_dir, dataset_dir, domain_dir = p.parents[:4]
     method, layer, sg = parse_variant(variant_dir.name)
     if not seed_dir.name.startswith("seed"):
         raise ValueError(f"{p}: expected .../seed<k>/eval.json")

@@ -12,14 +12,14 @@ the best weights are kept; checkpoints (with every RNG state) make a killed run 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 
 from . import training as T
 from .evaluate_text import spearman_on_task
-from .io import save_torch, write_json
+from .io import save_torch, write_json, write_jsonl
 from .layers import LayerIndexError, describe_layers, target_module
 from .losses import simcse_loss
 from .models.text import build_text_model
@@ -92,7 +92,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     optimizer = torch.optim.AdamW(groups, lr=s.lr, **({"fused": True} if device.type == "cuda" else {}))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
 
-    settings = T.settings_dict(s)
+    settings = asdict(s)
     ckpt = T.Checkpointer(ckpt_dir, settings)
     best_path = Path(ckpt_dir) / "best.pt"
     step, best, history, train_time = 0, float("-inf"), [], 0.0
@@ -155,13 +155,13 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
             ckpt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                        "step": step, "best": best, "history": history, "train_time_s": train_time,
                        "rng": T.rng_states(), "aug_rng": aug.rng_state() if aug is not None else {}})
-            T.write_metrics(out_dir / "train_metrics.jsonl", history)
+            write_jsonl(out_dir / "train_metrics.jsonl", history)
     bar.close()
 
     best_state = torch.load(best_path, map_location="cpu", weights_only=False)
     save_torch({"encoder": best_state["model"], "source": str(model_dir), "step": best_state["step"],
                 "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
-    T.write_metrics(out_dir / "train_metrics.jsonl", history)
+    write_jsonl(out_dir / "train_metrics.jsonl", history)
     prov = provenance(settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step,
         "best_step": best_state["step"], "dev_spearman": best_state["dev_spearman"],

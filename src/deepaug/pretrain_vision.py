@@ -8,7 +8,7 @@ view per image, the head's output (layer 6) being the class logits.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
@@ -19,7 +19,7 @@ from . import training as T
 from .augmentations import TwoViews, simclr_transform
 from .batched_augment import BatchedSimCLRAugment
 from .data import load_prepared
-from .io import save_torch, write_json
+from .io import save_torch, write_json, write_jsonl
 from .layers import target_module
 from .losses import nt_xent
 from .models.resnet import build_vision_model
@@ -83,7 +83,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     total_steps = steps_per_epoch * s.epochs
     warmup_steps = steps_per_epoch * s.warmup_epochs
     batches = _batch_source(s, x_train, data["y_train"], data["mean"], data["std"], batch, steps_per_epoch, device)
-    settings = T.settings_dict(s)
+    settings = asdict(s)
     ckpt = T.Checkpointer(ckpt_dir, settings)
     history: list[dict] = []
     start_epoch, elapsed_before = 0, 0.0
@@ -132,11 +132,11 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "epoch": epoch, "history": history, "train_time_s": train_time,
             })
-            T.write_metrics(out_dir / "train_metrics.jsonl", history)
+            write_jsonl(out_dir / "train_metrics.jsonl", history)
 
     meta = {"arch": s.arch, "width": s.width, "in_channels": int(x_train.shape[-1]), "proj_dim": out_dim}
     save_torch({"model": model.state_dict(), "meta": meta, "objective": s.objective}, out_dir / "model.pt")
-    T.write_metrics(out_dir / "train_metrics.jsonl", history)
+    write_jsonl(out_dir / "train_metrics.jsonl", history)
     prov = provenance(settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
         "data": str(data_path), "steps": step,

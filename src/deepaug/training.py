@@ -7,14 +7,12 @@ import os
 import random
 import sys
 import time
-from dataclasses import asdict
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import torch
 
-from .io import save_torch, write_jsonl
+from .io import save_torch
 
 
 from .errors import CheckpointMismatchError, NonFiniteLossError  # noqa: F401  (re-exported)
@@ -106,10 +104,6 @@ def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
     return value
 
 
-def settings_dict(settings: Any) -> dict:
-    return asdict(settings)
-
-
 class Checkpointer:
     """``last.pt`` in a directory outside the job's outputs, written atomically; resumes if settings match."""
 
@@ -135,10 +129,6 @@ class Checkpointer:
     def save(self, state: dict) -> None:
         state = dict(state, settings=self.settings)
         save_torch(state, self.path)
-
-
-def write_metrics(path: str | Path, history: list[dict]) -> None:
-    write_jsonl(path, history)
 
 
 def rng_states() -> dict:
