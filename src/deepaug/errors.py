@@ -24,3 +24,19 @@ class CheckpointMismatchError(DeepAugError, RuntimeError):
 
 class NonFiniteLossError(DeepAugError, FloatingPointError):
     """The loss became NaN or inf."""
+
+
+class NonFiniteError(DeepAugError, FloatingPointError):
+    """A model, its features or its predictions are NaN/inf (or constant where a score needs variation)."""
+
+
+class DataValidationError(DeepAugError, ValueError):
+    """A data file has the wrong shape, columns or values; the message names the file and what is wrong."""
+
+
+class DiskFullError(DeepAugError, OSError):
+    """No space left on the device a result or checkpoint is written to."""
+
+
+class CheckpointInUseError(DeepAugError, RuntimeError):
+    """Another process holds the run's checkpoint directory."""
