@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from deepaug.pretrain_vision import VisionPretrainSettings, pretrain
-from deepaug.training import CheckpointMismatchError, NonFiniteLossError
+from deepaug.training import NonFiniteLossError
 
 SMALL = dict(width=4, proj_dim=16, batch_size=64, epochs=4, warmup_epochs=1, lr=0.3, precision="fp32",
              device="cpu", checkpoint_every=1, deterministic=True)
@@ -59,15 +59,23 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tmp_path, digits_n
     b = torch.load(tmp_path / "ref" / "model.pt", weights_only=False)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
     prov = json.loads((out / "provenance.json").read_text())
+    # provenance records both processes that worked on the run: killed one, then the resumed one
+    first, second = prov["segments"]
+    assert first["from"] == 0 and first["to"] == done + 1 == second["from"] and second["to"] == SMALL["epochs"]
     assert prov["settings"]["seed"] == 5 and prov["versions"]["torch"] and prov["device"].startswith("cpu")
     assert json.loads((tmp_path / "ref" / "provenance.json").read_text())["final_loss"] == prov["final_loss"]
 
 
-def test_checkpoint_from_other_settings_is_refused(tmp_path, digits_npz):
-    s = VisionPretrainSettings(**dict(SMALL, epochs=1))
+def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, digits_npz, capfd):
+    s = VisionPretrainSettings(**dict(SMALL, epochs=2))
     pretrain(s, digits_npz, tmp_path / "a", tmp_path / "ckpt")
-    with pytest.raises(CheckpointMismatchError, match="lr"):
-        pretrain(VisionPretrainSettings(**dict(SMALL, epochs=1, lr=0.1)), digits_npz, tmp_path / "b", tmp_path / "ckpt")
+    (tmp_path / "ckpt" / "FINISHED.json").unlink()  # as if killed after its last checkpoint
+    capfd.readouterr()
+    other = pretrain(VisionPretrainSettings(**dict(SMALL, epochs=2, lr=0.1)), digits_npz, tmp_path / "b",
+                     tmp_path / "ckpt")
+    err = capfd.readouterr().err
+    assert "settings differ (lr: 0.3 -> 0.1)" in err and "starting from scratch" in err and "resuming" not in err
+    assert other["segments"][0]["from"] == 0 and (tmp_path / "ckpt" / "stale" / "last.pt").exists()
 
 
 def test_non_finite_loss_names_run_and_step(tmp_path, digits_npz):

@@ -16,6 +16,7 @@ import numpy as np
 import torch
 
 from . import training as T
+from .errors import NonFiniteError
 from .io import atomic_path, write_json
 from .runs import parse_variant
 from .similarity import alignment, cka_matrix, neighbour_similarity, uniformity
@@ -59,7 +60,9 @@ def vision_analysis(model_path, data_path, n_samples: int, device, seed: int = 0
         v1 = model.encode(aug(u8, g).to(device)).float().cpu()
         v2 = model.encode(aug(u8, g).to(device)).float().cpu()
     emb = extract_features(model, images, data["mean"], data["std"], 512, device)
-    return _summaries(feats, alignment(v1, v2), uniformity(emb))
+    scalars, matrices = _summaries(feats, alignment(v1, v2), uniformity(emb))
+    scalars.update(analysis_samples=len(images), alignment_pairs=len(images))  # what was actually used
+    return scalars, matrices
 
 
 def text_analysis(model_path, task_path, n_samples: int, min_score: float, device) -> tuple[dict, dict]:
@@ -84,7 +87,9 @@ def text_analysis(model_path, task_path, n_samples: int, min_score: float, devic
     a = encode(model, tokenizer, list(positives["sentence1"]), 128, device)
     b = encode(model, tokenizer, list(positives["sentence2"]), 128, device)
     emb = encode(model, tokenizer, sentences, 128, device)
-    return _summaries(reps, alignment(a, b), uniformity(emb))
+    scalars, matrices = _summaries(reps, alignment(a, b), uniformity(emb))
+    scalars.update(analysis_samples=len(sentences), alignment_pairs=len(positives))  # what was actually used
+    return scalars, matrices
 
 
 def _summaries(feats, align: float, uniform: float) -> tuple[dict, dict]:
@@ -108,8 +113,13 @@ def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: in
         "cka_mean_rbf": float(matrices["rbf"][off].mean()),
         "cka_target_neighbours_linear": neighbour_similarity(matrices["linear"], layer) if layer is not None else None,
         "cka_target_neighbours_rbf": neighbour_similarity(matrices["rbf"], layer) if layer is not None else None,
-        "analysis_samples": int(n_samples),
+        "analysis_samples_requested": int(n_samples),
     })
+    bad = [k for k, v in scalars.items() if isinstance(v, float) and not np.isfinite(v)]
+    bad += [f"cka {k}" for k, m in matrices.items() if not np.isfinite(m).all()]
+    if bad:
+        raise NonFiniteError(f"analysis of {model_path}: {', '.join(bad)} not finite (NaN/inf); the model's "
+                             f"activations are not finite or constant, so nothing is recorded")
     with atomic_path(out_npz) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **matrices)

@@ -34,6 +34,36 @@ def add_dataclass_arguments(parser, cls) -> None:
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
 
 
+def _settings(cls, a: argparse.Namespace):
+    """The dataclass ``cls`` from the parsed flags, validated: an impossible value is a usage error."""
+    from .errors import UsageError
+
+    s = cls(**{k: v for k, v in vars(a).items() if k in cls.__dataclass_fields__})
+    if hasattr(s, "validate"):
+        try:
+            s.validate()
+        except ValueError as exc:
+            raise UsageError(str(exc)) from None
+    return s
+
+
+# Arguments naming files or folders that must exist before a stage starts.
+INPUT_ARGS = ("data", "model", "model_dir", "corpus", "dev_task", "tasks", "table", "baseline_cka",
+              "contrastive", "supervised", "config", "eval_list")
+
+
+def check_inputs(a: argparse.Namespace) -> None:
+    from .errors import UsageError
+
+    if a.command in ("prepare-text",):  # its --model/--corpus/--task are names to fetch, not files
+        return
+    for name in INPUT_ARGS:
+        value = getattr(a, name, None)
+        for path in value if isinstance(value, list) else [value]:
+            if path is not None and not Path(path).exists():
+                raise UsageError(f"--{name.replace('_', '-')} {path}: no such file or directory")
+
+
 def _cmd_prepare_data(a: argparse.Namespace) -> None:
     from .data import prepare_image_dataset
 
@@ -43,14 +73,14 @@ def _cmd_prepare_data(a: argparse.Namespace) -> None:
 def _cmd_pretrain_vision(a: argparse.Namespace) -> None:
     from .pretrain_vision import VisionPretrainSettings, pretrain
 
-    s = VisionPretrainSettings(**{k: v for k, v in vars(a).items() if k in VisionPretrainSettings.__dataclass_fields__})
+    s = _settings(VisionPretrainSettings, a)
     pretrain(s, a.data, a.out_dir, a.ckpt_dir)
 
 
 def _cmd_eval_vision(a: argparse.Namespace) -> None:
     from .evaluate_vision import VisionEvalSettings, evaluate
 
-    s = VisionEvalSettings(**{k: v for k, v in vars(a).items() if k in VisionEvalSettings.__dataclass_fields__})
+    s = _settings(VisionEvalSettings, a)
     evaluate(s, a.model, a.data, a.out)
 
 
@@ -68,14 +98,14 @@ def _cmd_prepare_text(a: argparse.Namespace) -> None:
 def _cmd_pretrain_text(a: argparse.Namespace) -> None:
     from .pretrain_text import TextPretrainSettings, pretrain
 
-    s = TextPretrainSettings(**{k: v for k, v in vars(a).items() if k in TextPretrainSettings.__dataclass_fields__})
+    s = _settings(TextPretrainSettings, a)
     pretrain(s, a.model_dir, a.corpus, a.dev_task, a.out_dir, a.ckpt_dir)
 
 
 def _cmd_eval_text(a: argparse.Namespace) -> None:
     from .evaluate_text import TextEvalSettings, evaluate
 
-    s = TextEvalSettings(**{k: v for k, v in vars(a).items() if k in TextEvalSettings.__dataclass_fields__})
+    s = _settings(TextEvalSettings, a)
     tasks = {Path(p).stem: p for p in a.tasks}
     evaluate(s, a.model, tasks, a.out)
 
@@ -126,12 +156,9 @@ def _cmd_inversion(a: argparse.Namespace) -> None:
 
 
 def _cmd_check_config(a: argparse.Namespace) -> None:
-    import yaml
+    from .config import check_config_file
 
-    from .config import validate_config
-
-    validate_config(yaml.safe_load(Path(a.config).read_text()))
-    print(f"{a.config}: valid")
+    print(check_config_file(a.config, None if a.base.lower() == "none" else a.base))
 
 
 def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
@@ -221,7 +248,12 @@ def _setup_inversion(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_check_config(p: argparse.ArgumentParser) -> None:
-    p.add_argument("config")
+    from .config import REPO_CONFIG
+
+    p.add_argument("config", help="a config file, as passed to snakemake --configfile")
+    p.add_argument("--base", default=str(REPO_CONFIG),
+                   help="the config it is merged over, as Snakemake merges it (default: the repository's "
+                        "config.yaml; 'none' validates the file alone)")
 
 
 # name -> (help, set-up of its arguments, handler, the module whose code it runs)
@@ -245,7 +277,7 @@ COMMANDS = {
                      _cmd_select_layer, "deepaug.layer_choice"),
     "inversion": ("do the layer trends invert for supervised training?", _setup_inversion, _cmd_inversion,
                   "deepaug.summary"),
-    "check-config": ("validate a workflow config file", _setup_check_config, _cmd_check_config, "deepaug.config"),
+    "check-config": ("validate a config file merged over config.yaml, and count its runs", _setup_check_config, _cmd_check_config, "deepaug.config"),
 }
 
 
@@ -262,12 +294,17 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import DeepAugError
+    """Run one stage. Exit status: 0 done, 1 a known failure (one line on stderr), 2 bad arguments."""
+    from .errors import DeepAugError, UsageError
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
     try:
+        check_inputs(args)
         args.func(args)
+    except UsageError as exc:
+        print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     except (DeepAugError, ValueError) as exc:
         print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
         return 1

@@ -17,7 +17,7 @@ import numpy as np
 from .io import atomic_path
 
 
-from .errors import DataUnavailableError  # noqa: F401  (re-exported)
+from .errors import DataUnavailableError, DataValidationError  # noqa: F401  (re-exported)
 
 
 @dataclass(frozen=True)
@@ -103,9 +103,37 @@ def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
             f"prepared dataset {path} does not exist: run the workflow's data rule "
             f"(snakemake {path}) or `deepaug prepare-data`"
         )
-    with np.load(path, allow_pickle=False) as npz:
-        data = {k: npz[k] for k in npz.files}
+    fix = f"delete it and re-run the data rule (snakemake {path})"
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            data = {k: npz[k] for k in npz.files}
+    except Exception as exc:  # zero bytes, truncated zip, not an npz
+        raise DataValidationError(f"{path} cannot be read as a prepared dataset ({type(exc).__name__}: {exc}); "
+                                  f"{fix}") from None
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
-        raise DataUnavailableError(f"{path} is not a prepared dataset (missing {missing}); re-run the data rule")
+        raise DataValidationError(f"{path} is not a prepared dataset (missing {missing}); {fix}")
+    validate_prepared(data, path, fix)
     return data
+
+
+def validate_prepared(data: dict, path, fix: str) -> None:
+    """Shapes and types of a prepared dataset: uint8 N x H x W x 3 images (channels last), one integer
+    label per image in 0..classes-1, a mean/std per channel."""
+    for split in ("train", "test"):
+        x, y = data[f"x_{split}"], data[f"y_{split}"]
+        if x.dtype != np.uint8:
+            raise DataValidationError(f"{path}: x_{split} has dtype {x.dtype}; images must be uint8 (0-255); {fix}")
+        if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[1] != x.shape[2]:
+            hint = " (channels first? they must be last: N x H x W x C)" if x.ndim == 4 and x.shape[1] in (1, 3) else ""
+            raise DataValidationError(f"{path}: x_{split} has shape {x.shape}; expected N x H x W x C with C 1 or 3"
+                                      f"{hint}; {fix}")
+        if y.ndim != 1 or len(y) != len(x):
+            raise DataValidationError(f"{path}: y_{split} has {y.shape} labels for {len(x)} images; {fix}")
+        if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() >= len(data["classes"]))):
+            raise DataValidationError(f"{path}: y_{split} must hold integer labels 0-{len(data['classes']) - 1}; {fix}")
+        if len(x) == 0:
+            raise DataValidationError(f"{path}: x_{split} is empty; {fix}")
+    channels = data["x_train"].shape[-1]
+    if data["mean"].shape != (channels,) or data["std"].shape != (channels,):
+        raise DataValidationError(f"{path}: mean/std must have one value per channel ({channels}); {fix}")

@@ -40,3 +40,11 @@ class DiskFullError(DeepAugError, OSError):
 
 class CheckpointInUseError(DeepAugError, RuntimeError):
     """Another process holds the run's checkpoint directory."""
+
+
+class DeviceError(DeepAugError, RuntimeError):
+    """The requested device does not exist on this machine."""
+
+
+class UsageError(DeepAugError, ValueError):
+    """An impossible command-line argument: the CLI prints one line and exits with status 2."""

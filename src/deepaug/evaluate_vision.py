@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,7 @@ import torch.nn.functional as F
 from . import training as T
 from .augmentations import eval_transform
 from .data import load_prepared
+from .errors import NonFiniteError
 from .io import read_json, write_json
 from .pretrain_vision import load_encoder
 
@@ -27,6 +29,36 @@ class VisionEvalSettings:
     batch_size: int = 1024
     seed: int = 0
     device: str = "auto"
+
+    def validate(self) -> None:
+        """Impossible values, named (the CLI turns these into one line and exit status 2)."""
+        for name in ("linear_epochs", "linear_batch_size", "knn_k", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name in ("linear_lr", "knn_temperature"):
+            if not getattr(self, name) > 0:
+                raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+def run_name(model_path: str | Path) -> str:
+    """The run a model belongs to (from its provenance.json), for error messages."""
+    prov = Path(model_path).with_name("provenance.json")
+    try:
+        return read_json(prov)["settings"]["run"]
+    except Exception:
+        return str(Path(model_path).parent)
+
+
+def check_finite_features(features: torch.Tensor, run: str, split: str) -> None:
+    """A diverged model gives NaN/inf features, which a probe would still turn into a plausible
+    chance-level accuracy: fail instead, naming the run."""
+    bad = (~torch.isfinite(features)).any(dim=1).sum().item()
+    if bad:
+        raise NonFiniteError(f"run {run}: {bad} of {features.shape[0]} {split} feature vectors are not finite "
+                             f"(NaN/inf); the model diverged, so it is not evaluated")
 
 
 @torch.no_grad()
@@ -102,8 +134,12 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
     T.seed_everything(s.seed)
     data = load_prepared(data_path)
     model = load_encoder(model_path, device)
+    run = run_name(model_path)
+    T.check_finite_state(model.state_dict(), run, f"the weights in {model_path}")
     ftr = extract_features(model, data["x_train"], data["mean"], data["std"], s.batch_size, device)
     fte = extract_features(model, data["x_test"], data["mean"], data["std"], s.batch_size, device)
+    check_finite_features(ftr, run, "training")
+    check_finite_features(fte, run, "test")
     ytr, yte = torch.from_numpy(data["y_train"]), torch.from_numpy(data["y_test"])
     result = {}
     if model.objective == "supervised":

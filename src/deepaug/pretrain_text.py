@@ -20,9 +20,10 @@ import torch
 from . import training as T
 from .evaluate_text import spearman_on_task
 from .io import save_torch, write_json, write_jsonl
+from .errors import CheckpointMismatchError, NonFiniteError
 from .layers import LayerIndexError, describe_layers, target_module
 from .losses import simcse_loss
-from .models.text import build_text_model
+from .models.text import build_text_model, encoder_bundle
 from .provenance import provenance
 from .settings import RunSettings
 from .text_data import load_corpus, load_task
@@ -38,7 +39,7 @@ class TextPretrainSettings(RunSettings):
     lr: float = 3e-5
     weight_decay: float = 0.0
     temperature: float = 0.05
-    eval_every: int = 125
+    eval_every: int = 125  # steps between dev checks (and checkpoints)
     eval_max_len: int = 512
 
 
@@ -67,6 +68,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     dev = load_task(dev_task)
     tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
     model = build_text_model(str(model_dir)).to(device)
+    bundle = encoder_bundle(model_dir)  # config + tokenizer files: model.pt loads from any directory
 
     aug = None
     if s.method != "none":
@@ -93,8 +95,8 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
 
     settings = asdict(s)
-    ckpt = T.Checkpointer(ckpt_dir, settings)
-    best_path = Path(ckpt_dir) / "best.pt"
+    inputs = {"model": model_dir, "corpus": corpus, "dev_task": dev_task}
+    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, inputs, s.keep_checkpoints).lock()
     step, best, history, train_time = 0, float("-inf"), [], 0.0
     state = ckpt.load()
     if state is not None:
@@ -107,8 +109,15 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
             aug.set_rng_state(state["aug_rng"])
         T.log(f"{s.run}: resuming from {ckpt.path} at step {step}")
 
+    dev_name = Path(dev_task).name.removesuffix(".parquet")
+
     def evaluate_dev() -> float:
-        return spearman_on_task(model, tokenizer, dev, s.eval_max_len, device, s.precision)
+        """STS dev Spearman; a NaN/constant encoder fails here, naming the run and the task, rather
+        than never writing best.pt (``NaN > best`` is false) and failing after all the training."""
+        try:
+            return spearman_on_task(model, tokenizer, dev, s.eval_max_len, device, s.precision, name=dev_name)
+        except NonFiniteError as exc:
+            raise NonFiniteError(f"run {s.run}, dev check at step {step}: {exc}") from None
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -151,21 +160,29 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
             history.append({"step": step, "loss": mean_loss, "lr": lr, "dev_spearman": dev_score})
             if dev_score > best:
                 best = dev_score
-                save_torch({"model": model.encoder.state_dict(), "step": step, "dev_spearman": dev_score}, best_path)
+                ckpt.save_best({"model": model.encoder.state_dict(), "step": step, "dev_spearman": dev_score}, step)
             ckpt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                        "step": step, "best": best, "history": history, "train_time_s": train_time,
-                       "rng": T.rng_states(), "aug_rng": aug.rng_state() if aug is not None else {}})
+                       "rng": T.rng_states(), "aug_rng": aug.rng_state() if aug is not None else {}}, step)
             write_jsonl(out_dir / "train_metrics.jsonl", history)
     bar.close()
 
-    best_state = torch.load(best_path, map_location="cpu", weights_only=False)
-    save_torch({"encoder": best_state["model"], "source": str(model_dir), "step": best_state["step"],
+    best_state = ckpt.load_best()  # only this run's best.pt (same fingerprint) is ever shipped
+    if best_state is None:
+        raise CheckpointMismatchError(
+            f"run {s.run}: the dev-best weights {ckpt.best_path} are missing or belong to another run; "
+            f"re-run this job to train it again")
+    T.check_finite_state(best_state["model"], s.run, "the dev-best weights")
+    save_torch({"encoder": best_state["model"], "source": str(model_dir), "encoder_bundle": bundle, "step": best_state["step"],
                 "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
     write_jsonl(out_dir / "train_metrics.jsonl", history)
     prov = provenance(settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step,
         "best_step": best_state["step"], "dev_spearman": best_state["dev_spearman"],
         "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(corpus),
+        "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
     write_json(out_dir / "provenance.json", prov)
+    ckpt.finish(model.state_dict())
+    ckpt.unlock()
     return prov

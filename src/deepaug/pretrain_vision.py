@@ -42,7 +42,7 @@ class VisionPretrainSettings(RunSettings):
     compile: bool = False
     augment_backend: str = "batched"
     num_workers: int = 0
-    checkpoint_every: int = 10
+    checkpoint_every: int = 10  # epochs
 
     def validate(self) -> None:
         super().validate()
@@ -84,7 +84,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     warmup_steps = steps_per_epoch * s.warmup_epochs
     batches = _batch_source(s, x_train, data["y_train"], data["mean"], data["std"], batch, steps_per_epoch, device)
     settings = asdict(s)
-    ckpt = T.Checkpointer(ckpt_dir, settings)
+    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
     history: list[dict] = []
     start_epoch, elapsed_before = 0, 0.0
     state = ckpt.load()
@@ -131,17 +131,21 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
             ckpt.save({
                 "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
                 "epoch": epoch, "history": history, "train_time_s": train_time,
-            })
+            }, progress=epoch + 1)
             write_jsonl(out_dir / "train_metrics.jsonl", history)
 
+    # The loss is checked before each update; the last update itself can still diverge.
+    T.check_finite_state(model.state_dict(), s.run)
     meta = {"arch": s.arch, "width": s.width, "in_channels": int(x_train.shape[-1]), "proj_dim": out_dim}
     save_torch({"model": model.state_dict(), "meta": meta, "objective": s.objective}, out_dir / "model.pt")
     write_jsonl(out_dir / "train_metrics.jsonl", history)
     prov = provenance(settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
-        "data": str(data_path), "steps": step,
+        "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
     write_json(out_dir / "provenance.json", prov)
+    ckpt.finish(model.state_dict())
+    ckpt.unlock()
     return prov
 
 

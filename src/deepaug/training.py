@@ -15,7 +15,9 @@ import torch
 from .io import save_torch
 
 
-from .errors import CheckpointMismatchError, NonFiniteLossError  # noqa: F401  (re-exported)
+from .errors import (  # noqa: F401  (re-exported)
+    CheckpointInUseError, CheckpointMismatchError, DeviceError, NonFiniteError, NonFiniteLossError,
+)
 
 
 def log(msg: str) -> None:
@@ -43,7 +45,8 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(f"cuda:{index}")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError(f"device {name!r} requested but CUDA is not available on this machine")
+        raise DeviceError(f"device {name!r} requested but CUDA is not available on this machine; use "
+                          f"device: auto (a GPU when there is one, else the CPU) or cpu")
     return device
 
 
@@ -104,31 +107,183 @@ def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
     return value
 
 
-class Checkpointer:
-    """``last.pt`` in a directory outside the job's outputs, written atomically; resumes if settings match."""
+KEEP_POLICIES = ("last", "none", "all")
+_HELD_LOCKS: dict = {}  # lock file -> open handle, per process
 
-    def __init__(self, directory: str | Path, settings: dict) -> None:
+
+class Checkpointer:
+    """The resumable state of one run, in a directory outside the job's outputs.
+
+    * ``last.pt`` (and, for runs that keep the dev-best weights, ``best.pt``) carry the run's
+      fingerprint (:mod:`deepaug.fingerprint`: settings, code, input files). A checkpoint with another
+      fingerprint is never resumed: it is moved aside to ``stale/`` and the run starts from scratch,
+      with a log line saying why (settings, code or inputs changed).
+    * A checkpoint that cannot be read (truncated, zero bytes) is moved aside to ``corrupt/`` and the
+      run restarts, so a re-run never loops on the same broken file.
+    * :meth:`finish` (called after the run's outputs are written) marks the run finished and applies
+      the ``keep`` policy: ``last`` drops the optimizer state and intermediate files and keeps the
+      final weights; ``none`` deletes the checkpoints; ``all`` keeps everything. A finished run's
+      checkpoint is not a resume point: a forced re-run (``--forcerun``, ``-F``, a deleted
+      ``model.pt``) trains from scratch.
+    * The directory is locked (``flock`` on ``.lock``, released by the kernel when the process ends)
+      for the life of the run: a second trainer on the same run stops with the holder's PID.
+    * ``segments`` records every process that worked on the run (commit, start, end, steps), for
+      provenance.
+    """
+
+    def __init__(self, directory: str | Path, settings: dict, run: str = "run",
+                 inputs: dict[str, str | Path] | None = None, keep: str = "last") -> None:
+        from .fingerprint import fingerprint
+
+        if keep not in KEEP_POLICIES:
+            raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {keep!r}")
         self.dir = Path(directory)
         self.path = self.dir / "last.pt"
+        self.best_path = self.dir / "best.pt"
+        self.finished_path = self.dir / "FINISHED.json"
         self.settings = settings
+        self.run = run
+        self.keep = keep
+        self.fingerprint = fingerprint(settings, inputs)
+        self.segments: list[dict] = []
+        self._segment = {"commit": self.fingerprint["code"]["commit"], "dirty": self.fingerprint["code"]["dirty"],
+                         "started_at": _now(), "ended_at": None, "from": 0, "to": 0}
+        self._lock_fh = None
 
-    def load(self) -> dict | None:
-        if not self.path.exists():
+    # ---------------------------------------------------------------- locking
+    def lock(self) -> "Checkpointer":
+        """Hold the directory's lock until the process ends (or :meth:`unlock`)."""
+        import fcntl
+        import socket
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key = str((self.dir / ".lock").resolve())
+        if key in _HELD_LOCKS:  # an earlier run of this process (e.g. one that raised) still holds it
+            _HELD_LOCKS.pop(key).close()
+        fh = open(self.dir / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise CheckpointInUseError(
+                f"run {self.run}: checkpoint directory {self.dir} is in use by {holder}; another trainer is "
+                f"running this run (e.g. one left behind by a killed snakemake). Wait for it to end or kill "
+                f"that process, then re-run.") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"process {os.getpid()} on {socket.gethostname()} (since {_now()})\n")
+        fh.flush()
+        self._lock_fh = _HELD_LOCKS[key] = fh
+        return self
+
+    def unlock(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # ---------------------------------------------------------------- reading
+    def _read(self, path: Path) -> dict | None:
+        """A checkpoint file's state, or None (after moving it aside) when it is unreadable or stale."""
+        if not path.exists():
             return None
-        state = torch.load(self.path, map_location="cpu", weights_only=False)
-        saved = state.get("settings", {})
-        ignore = {"device", "num_workers", "checkpoint_every", "log_every"}
-        diff = {k for k in set(saved) | set(self.settings) if k not in ignore and saved.get(k) != self.settings.get(k)}
-        if diff:
-            raise CheckpointMismatchError(
-                f"checkpoint {self.path} was written with different settings ({', '.join(sorted(diff))}); "
-                f"delete it to start this run afresh"
-            )
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict):
+                raise TypeError(f"holds a {type(state).__name__}, not a checkpoint")
+        except Exception as exc:  # truncated zip, zero bytes, pickle error, ...
+            moved = self._move_aside(path, "corrupt")
+            log(f"{self.run}: checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); moved it to "
+                f"{moved} and starting this run from scratch")
+            return None
+        saved = state.get("fingerprint") or {}
+        if saved.get("id") != self.fingerprint["id"]:
+            from .fingerprint import explain_mismatch
+
+            why = explain_mismatch(saved, self.fingerprint, state.get("settings", {}), self.settings) \
+                if saved else "it was written before checkpoints carried a fingerprint"
+            moved = self._move_aside(path, "stale")
+            log(f"{self.run}: not resuming from {path}: {why}; moved it to {moved} and starting from scratch")
+            return None
         return state
 
-    def save(self, state: dict) -> None:
-        state = dict(state, settings=self.settings)
-        save_torch(state, self.path)
+    def _move_aside(self, path: Path, why: str) -> Path:
+        dest = self.dir / why / path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)  # one file kept per kind and name: a repeated failure overwrites it
+        return dest
+
+    def load(self) -> dict | None:
+        """The state to resume from, or None to start from scratch (see the class docstring)."""
+        if self.finished_path.exists():
+            log(f"{self.run}: {self.dir} holds a finished run; a re-run trains from scratch")
+            for path in (self.path, self.best_path):
+                if path.exists():
+                    path.unlink()
+            self.finished_path.unlink()
+            return None
+        state = self._read(self.path)
+        if state is None:
+            if self.best_path.exists():  # a best.pt without its last.pt is from another attempt
+                self._move_aside(self.best_path, "stale")
+            return None
+        self.segments = list(state.get("segments", []))
+        self._segment["from"] = self._segment["to"] = state.get("progress", 0)
+        return state
+
+    def load_best(self) -> dict | None:
+        """``best.pt`` when it belongs to this run (same fingerprint), else None."""
+        return self._read(self.best_path)
+
+    # ---------------------------------------------------------------- writing
+    def _stamp(self, state: dict, progress: int) -> dict:
+        self._segment.update(ended_at=_now(), to=progress)
+        return dict(state, settings=self.settings, fingerprint=self.fingerprint, progress=progress,
+                    segments=self.all_segments())
+
+    def all_segments(self) -> list[dict]:
+        """Every process that worked on this run, the current one last."""
+        return [*self.segments, dict(self._segment)]
+
+    def save(self, state: dict, progress: int) -> None:
+        """Write ``last.pt``; ``progress`` counts epochs or steps done (recorded in the segments)."""
+        save_torch(self._stamp(state, progress), self.path)
+
+    def save_best(self, state: dict, progress: int) -> None:
+        save_torch(self._stamp(state, progress), self.best_path)
+
+    def finish(self, final_weights: dict | None = None) -> None:
+        """Mark the run finished (after its outputs are written) and apply the ``keep`` policy."""
+        from .io import write_json
+
+        if self.keep == "none":
+            for path in (self.path, self.best_path):
+                if path.exists():
+                    path.unlink()
+        elif self.keep == "last":
+            if self.best_path.exists():
+                self.best_path.unlink()
+            if final_weights is not None:  # the final weights without optimizer state or history
+                save_torch(self._stamp({"model": final_weights}, self._segment["to"]), self.path)
+        write_json(self.finished_path, {"fingerprint": self.fingerprint, "segments": self.all_segments(),
+                                        "keep": self.keep})
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_finite_state(state_dict: dict, run: str, what: str = "the final weights") -> None:
+    """Raise :class:`NonFiniteError` naming the run when any floating tensor holds NaN/inf."""
+    bad = [k for k, v in state_dict.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise NonFiniteError(
+            f"run {run}: {what} are not finite ({len(bad)} tensors with NaN/inf, e.g. {bad[0]}); the model "
+            f"diverged: lower the learning rate or use precision: fp32")
 
 
 def rng_states() -> dict:
