@@ -249,3 +249,122 @@ def test_bad_arguments_are_rejected():
         DeepAugment(kind="pca", pca_component=0)
     with pytest.raises(ValueError, match="selection"):
         DeepAugment(selection="both")
+
+
+def _old_remove_component(x, component=1, rank=6):
+    """The PCA op's arithmetic before the autocast fix (rows), kept to pin its fp32 values and gradients."""
+    target = x.reshape(x.shape[0], -1)
+    with torch.no_grad():
+        f = target.float()
+        q = min(rank, f.shape[0], f.shape[1])
+        k = q - 1 if component == -1 else component - 1
+        mean = f.mean(dim=0, keepdim=True)
+        _, _, v = torch.pca_lowrank(f, q=q, center=True)
+        direction = v[:, k : k + 1]
+    t = target.float()
+    out = t - ((t - mean) @ direction) @ direction.T
+    return out.to(x.dtype).reshape(x.shape), direction
+
+
+@pytest.mark.parametrize("component", [1, -1])
+@pytest.mark.parametrize("shape", [(40, 12), (24, 3, 4, 4)])
+def test_pca_fp32_values_and_gradients_are_unchanged_by_the_autocast_fix(component, shape):
+    """Without stop-gradient, the fp32 PCA op gives the same output and input gradient as before the
+    autocast fix, and the basis (and mean) stay constants for autograd: dL/dx = w - (w v) v^T."""
+    torch.manual_seed(0)
+    x = torch.randn(*shape) * torch.linspace(0.5, 4, shape[-1])
+    w = torch.randn(*shape)  # dL/dy for L = sum(w * y)
+
+    x_old = x.clone().requires_grad_()
+    torch.manual_seed(5)
+    y_old, v = _old_remove_component(x_old, component)
+    (y_old * w).sum().backward()
+
+    x_new = x.clone().requires_grad_()
+    torch.manual_seed(5)  # the same random test matrix inside torch.pca_lowrank
+    y_new = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, seed=0)(x_new)
+    (y_new * w).sum().backward()
+
+    torch.testing.assert_close(y_new, y_old, rtol=0, atol=0)
+    torch.testing.assert_close(x_new.grad, x_old.grad, rtol=0, atol=0)
+    w2 = w.reshape(shape[0], -1)
+    projected = (w2 - (w2 @ v) @ v.T).reshape(shape)
+    torch.testing.assert_close(x_new.grad, projected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- output types
+class Emit(nn.Module):
+    """Returns ``make(x)``: a stand-in for modules with structured outputs."""
+
+    def __init__(self, make):
+        super().__init__()
+        self.make = make
+
+    def forward(self, x):
+        return self.make(x * 1.0)
+
+
+def _dropped(h):
+    return set(h.unique().tolist()) <= {0.0, 2.0} and bool((h == 0).any())
+
+
+def test_namedtuple_output_transforms_first_field_and_keeps_type():
+    from typing import NamedTuple
+
+    class Hidden(NamedTuple):
+        states: torch.Tensor
+        aux: torch.Tensor
+
+    mod = Emit(lambda x: Hidden(x, torch.ones(3)))
+    DeepAugment(kind="dropout", p=1.0, rate=0.5).attach(mod)
+    out = mod(torch.ones(4, 100))
+    assert type(out) is Hidden and _dropped(out.states) and torch.equal(out.aux, torch.ones(3))
+
+
+def test_model_output_transforms_last_hidden_state_and_keeps_type():
+    from transformers.modeling_outputs import BaseModelOutputWithPooling
+
+    mod = Emit(lambda x: BaseModelOutputWithPooling(last_hidden_state=x, pooler_output=torch.ones(4, 5)))
+    DeepAugment(kind="dropout", p=1.0, rate=0.5).attach(mod)
+    out = mod(torch.ones(4, 6, 100))
+    assert type(out) is BaseModelOutputWithPooling
+    assert _dropped(out.last_hidden_state) and _dropped(out[0]) and torch.equal(out.pooler_output, torch.ones(4, 5))
+
+
+def test_dict_output_transforms_first_tensor_value_and_keeps_type():
+    from collections import OrderedDict
+
+    mod = Emit(lambda x: OrderedDict(step=3, features=x, other=torch.ones(2, 2)))
+    DeepAugment(kind="dropout", p=1.0, rate=0.5).attach(mod)
+    out = mod(torch.ones(4, 100))
+    assert type(out) is OrderedDict and list(out) == ["step", "features", "other"]
+    assert out["step"] == 3 and _dropped(out["features"]) and torch.equal(out["other"], torch.ones(2, 2))
+
+
+@pytest.mark.parametrize("make,kind", [
+    (lambda x: "not a tensor", "str"),
+    (lambda x: (None, x), "tuple"),
+    (lambda x: {"n": 3}, "dict"),
+    (lambda x: [], "list"),
+])
+def test_unsupported_output_is_refused_naming_module_and_type(make, kind):
+    mod = Emit(make)
+    DeepAugment(kind="dropout", p=1.0).attach(mod)
+    with pytest.raises(TypeError, match=rf"output of Emit: it returned a {kind}.*Hook a submodule of Emit"):
+        mod(torch.ones(4, 10))
+
+
+@pytest.mark.parametrize("shape,what", [((), "0-d tensor"), ((8,), r"1-d tensor of shape \(8,\)")])
+@pytest.mark.parametrize("kind", ["dropout", "pca"])
+def test_scalar_and_1d_activations_are_refused(shape, what, kind):
+    mod = Emit(lambda x: x.sum() if not shape else x.sum(1))
+    DeepAugment(kind=kind, p=1.0).attach(mod)
+    x = torch.ones(8, 5)
+    with pytest.raises(ValueError, match=rf"\(batch, features, \.\.\.\), but the output of Emit is a {what}"):
+        mod(x)
+    with pytest.raises(ValueError, match=rf"DeepAugment's input is a {what}"):
+        DeepAugment(kind=kind, p=1.0)(torch.ones(shape))
+    tuple_mod = Emit(lambda x: (x.sum() if not shape else x.sum(1), x))
+    DeepAugment(kind=kind, p=1.0).attach(tuple_mod)
+    with pytest.raises(ValueError, match=rf"element 0 of the tuple returned by Emit is a {what}"):
+        tuple_mod(x)

@@ -74,7 +74,7 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, digits_npz, cap
     other = pretrain(VisionPretrainSettings(**dict(SMALL, epochs=2, lr=0.1)), digits_npz, tmp_path / "b",
                      tmp_path / "ckpt")
     err = capfd.readouterr().err
-    assert "settings differ (lr: 0.3 -> 0.1)" in err and "starting from scratch" in err and "resuming" not in err
+    assert "settings differ (lr: 0.3 -> 0.1)" in err and "starting from scratch" in err and "run: resuming from" not in err
     assert other["segments"][0]["from"] == 0 and (tmp_path / "ckpt" / "stale" / "last.pt").exists()
 
 

@@ -12,10 +12,23 @@ With ``stop_gradient=True`` the transformed rows are detached: the layers at or 
 one receive no gradient through them, the layers above still do, and the untransformed rows
 backpropagate as usual. In eval mode (or when the hooked module is in eval mode) the op is the
 identity.
+
+Mixed precision: the PCA basis, the mean and the projection are computed with autocast disabled, in
+float32 (float64 stays float64), and the result is cast back to the input's dtype. CUDA autocast has
+no rule for ``linalg.qr``/``linalg.svd``, so inside a bf16/fp16 autocast region the matmuls of
+``torch.pca_lowrank`` would hand them bf16 and they raise (``"geqrf_cuda" not implemented for
+'BFloat16'``); CPU autocast has float32 rules for them, which is why CPU runs never showed it.
+
+torch.compile: the op's randomness (row selection, dropout masks) comes from its own
+``torch.Generator``, which Dynamo cannot trace; the draws and the PCA basis run in one function that
+Dynamo skips (:meth:`DeepAugment._draw`). A compiled model therefore has one graph break per op call,
+stable across steps (no recompilation), and draws exactly the numbers eager mode draws.
 """
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,22 +172,36 @@ class DeepAugment(nn.Module):
         For PCA the components are computed from ``all_rows`` (the whole batch) when given.
         """
         if self.kind == "dropout":
-            if self.rate == 0.0:
-                return x
-            keep = torch.rand(x.shape, generator=self._generator(x.device), device=x.device)
-            keep = keep >= self.rate
-            return x * keep.to(x.dtype) / (1.0 - self.rate)
-        return self._remove_component(x, x if all_rows is None else all_rows)
+            return self._apply_dropout(x, self._dropout_keep(x))
+        mean, direction = self._pca_basis(x if all_rows is None else all_rows)
+        return self._project_out(x, mean, direction)
 
-    def _remove_component(self, x: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
-        if self.pca_over == "rows":
-            feats = batch.reshape(batch.shape[0], -1)
-            target = x.reshape(x.shape[0], -1)
-        else:
-            feats = batch.reshape(-1, batch.shape[-1])
-            target = x.reshape(-1, x.shape[-1])
-        with torch.no_grad():
-            f = feats.float()
+    def _dropout_keep(self, x: torch.Tensor) -> torch.Tensor | None:
+        """Boolean mask of the units kept, from the op's generator (None when ``rate`` is 0)."""
+        if self.rate == 0.0:
+            return None
+        u = torch.rand(x.shape, generator=self._generator(x.device), device=x.device)
+        return u >= self.rate
+
+    def _apply_dropout(self, x: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        if keep is None:
+            return x
+        return x * keep.to(x.dtype) / (1.0 - self.rate)
+
+    def _pca_features(self, t: torch.Tensor) -> torch.Tensor:
+        """``t`` as a (samples, features) matrix: one row per example, or one per token."""
+        return t.reshape(t.shape[0], -1) if self.pca_over == "rows" else t.reshape(-1, t.shape[-1])
+
+    def _pca_basis(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch mean (1, features) and the unit direction to remove (features, 1), as constants.
+
+        Computed without autograd (the basis is a constant for the gradient), with autocast off and in
+        at least float32: see the module docstring for why a bf16 autocast region must not reach
+        ``torch.pca_lowrank``.
+        """
+        feats = self._pca_features(batch)
+        with torch.no_grad(), _autocast_off(batch.device.type):
+            f = feats.to(_compute_dtype(batch.dtype))
             q = min(self.pca_rank, f.shape[0], f.shape[1])
             k = q - 1 if self.pca_component == -1 else self.pca_component - 1
             if k >= q:
@@ -184,13 +211,39 @@ class DeepAugment(nn.Module):
                 )
             mean = f.mean(dim=0, keepdim=True)
             _, _, v = torch.pca_lowrank(f, q=q, center=True)
-            direction = v[:, k : k + 1]  # (features, 1), unit norm
-        # The basis is treated as a constant: gradients (without stop-gradient) flow through the
-        # fixed linear projection, never through the eigen-decomposition.
-        t = target.float()
-        coef = (t - mean) @ direction
-        out = t - coef @ direction.T
+            return mean, v[:, k : k + 1]
+
+    def _project_out(self, x: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
+        """Remove ``direction`` from the centred rows of ``x``; differentiable in ``x`` only.
+
+        The basis is treated as a constant: gradients (without stop-gradient) flow through the fixed
+        linear projection, never through the eigen-decomposition. The projection runs with autocast
+        off in the basis' dtype (a bf16 matmul would leave a residual along the removed direction),
+        and the result gets ``x``'s dtype back.
+        """
+        with _autocast_off(x.device.type):
+            t = self._pca_features(x).to(mean.dtype)
+            coef = (t - mean) @ direction
+            out = t - coef @ direction.T
         return out.to(x.dtype).reshape(x.shape)
+
+    @torch.compiler.disable
+    def _draw(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """Everything random or data-dependent for one call: the row mask, and the dropout keep-mask
+        or the PCA basis. Run eagerly even inside ``torch.compile``.
+
+        Dynamo cannot create a ``torch.Generator`` nor pass one to ``torch.rand`` (graph breaks
+        gb0363/gb0055, and a guard on the generator dict that forced a recompile); a traced
+        ``pca_lowrank`` would also draw its random test matrix from the compiler's RNG instead of
+        torch's. Skipping this one function leaves one graph break per call, no guard on the op's
+        state, and the same numbers as in eager mode. The draw order (rows, then units) is the one
+        of every earlier version, so seeded runs reproduce.
+        """
+        mask = self.select_rows(x.shape[0], x.device)
+        self.last_mask = mask
+        if self.kind == "dropout":
+            return mask, self._dropout_keep(x)
+        return mask, self._pca_basis(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -198,15 +251,19 @@ class DeepAugment(nn.Module):
             return x
         return self.apply_to_rows(x)
 
-    def apply_to_rows(self, x: torch.Tensor) -> torch.Tensor:
+    def apply_to_rows(self, x: torch.Tensor, source: str = "DeepAugment's input") -> torch.Tensor:
         """Select rows, transform them, detach them if ``stop_gradient``; untouched rows pass.
 
         Every row is transformed and the selected ones are picked with ``torch.where``: no
         host-device synchronisation, and unselected rows keep their exact values and gradients.
+        ``source`` names the tensor in error messages.
         """
-        mask = self.select_rows(x.shape[0], x.device)
-        self.last_mask = mask
-        transformed = self.transform(x, all_rows=x)
+        _require_rows(x, source)
+        mask, drawn = self._draw(x)
+        if self.kind == "dropout":
+            transformed = self._apply_dropout(x, drawn)
+        else:
+            transformed = self._project_out(x, *drawn)
         if self.stop_gradient:
             transformed = transformed.detach()
         row_mask = mask.view(-1, *([1] * (x.dim() - 1)))
@@ -216,21 +273,100 @@ class DeepAugment(nn.Module):
     def attach(self, module: nn.Module) -> HookHandle:
         """Transform ``module``'s output through a forward hook.
 
-        The output may be a tensor or a tuple/list whose first element is the hidden states
-        (as transformer blocks return). The op is active only while both this op and the hooked
-        module are in training mode.
+        Supported outputs, and what is transformed:
+
+        * a tensor of shape (batch, features, ...): the tensor;
+        * a NamedTuple: its first field (the result has the same type, other fields untouched);
+        * a tuple or list whose first element is a tensor (as transformer blocks return): that element;
+        * a dict-like output such as a Hugging Face ``ModelOutput``: ``last_hidden_state`` when
+          present, else the first tensor value (the result has the same type).
+
+        Anything else, and a 0-d or 1-d tensor, raises a ``TypeError``/``ValueError`` that names the
+        module. The op is active only while both this op and the hooked module are in training mode.
         """
 
         def hook(mod: nn.Module, args: Any, output: Any) -> Any:
             if not (self.training and mod.training):
                 return None
-            if isinstance(output, torch.Tensor):
-                return self.apply_to_rows(output)
-            if isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
-                return type(output)([self.apply_to_rows(output[0]), *output[1:]])
-            raise TypeError(
-                f"DeepAugment can only hook modules returning a tensor or a tuple whose first "
-                f"element is a tensor; {type(mod).__name__} returned {type(output).__name__}"
-            )
+            return self._transform_output(mod, output)
 
         return HookHandle(module.register_forward_hook(hook), module)
+
+    def _transform_output(self, mod: nn.Module, output: Any) -> Any:
+        """Apply the op to the hidden states inside ``output`` and rebuild an output of the same type."""
+        name = type(mod).__name__
+        kind = type(output).__name__
+        if isinstance(output, torch.Tensor):
+            return self.apply_to_rows(output, f"the output of {name}")
+        if isinstance(output, tuple) and hasattr(output, "_fields") and output:  # NamedTuple
+            field = output._fields[0]
+            if isinstance(output[0], torch.Tensor):
+                new = self.apply_to_rows(output[0], f"field {field!r} of the {kind} returned by {name}")
+                return output._replace(**{field: new})
+        elif isinstance(output, (tuple, list)) and output and isinstance(output[0], torch.Tensor):
+            new = self.apply_to_rows(output[0], f"element 0 of the {kind} returned by {name}")
+            return type(output)([new, *output[1:]])
+        elif isinstance(output, Mapping):
+            key = _hidden_state_key(output)
+            if key is not None:
+                new = self.apply_to_rows(output[key], f"{kind}[{key!r}] returned by {name}")
+                return _replace_in_mapping(output, key, new)
+        raise TypeError(
+            f"DeepAugment cannot transform the output of {name}: it returned a {kind}, and the op "
+            f"handles a tensor, a NamedTuple/tuple/list whose first element is a tensor, or a dict-like "
+            f"output (e.g. a Hugging Face ModelOutput) holding a tensor. Hook a submodule of {name} "
+            f"that returns the hidden-state tensor (e.g. a transformer block or an encoder stage) "
+            f"instead, or wrap {name} so that it returns one."
+        )
+
+
+def _compute_dtype(dtype: torch.dtype) -> torch.dtype:
+    """float32 for bf16/fp16/fp32 activations, float64 for float64 ones."""
+    return torch.promote_types(dtype, torch.float32)
+
+
+def _autocast_off(device_type: str):
+    """A region where autocast is off for ``device_type`` (a no-op where autocast does not exist)."""
+    if torch.amp.is_autocast_available(device_type):
+        return torch.autocast(device_type=device_type, enabled=False)
+    return contextlib.nullcontext()
+
+
+def _require_rows(x: torch.Tensor, source: str) -> None:
+    """Refuse tensors without a (batch, features) structure, naming ``source``.
+
+    A 0-d tensor has no rows. A 1-d tensor would be one scalar per row: dropout would zero whole
+    rows and PCA would have a single feature (so it would set the row to the batch mean), neither
+    of which is the paper's operation on a layer's activation vectors.
+    """
+    if x.dim() >= 2:
+        return
+    what = "a 0-d tensor (a scalar), which has no rows" if x.dim() == 0 else (
+        f"a 1-d tensor of shape {tuple(x.shape)}, one scalar per row and no feature dimension"
+    )
+    raise ValueError(
+        f"DeepAugment needs activations of shape (batch, features, ...), but {source} is {what}. "
+        f"Target a layer whose output keeps the batch and feature dimensions (e.g. the block before a "
+        f"loss or a score), or reshape a per-example scalar to (batch, 1) if that is what you mean to transform."
+    )
+
+
+def _hidden_state_key(output: Mapping) -> Any:
+    """``last_hidden_state`` when present (Hugging Face encoders), else the first tensor value's key."""
+    if isinstance(output.get("last_hidden_state"), torch.Tensor):
+        return "last_hidden_state"
+    return next((k for k, v in output.items() if isinstance(v, torch.Tensor)), None)
+
+
+def _replace_in_mapping(output: Mapping, key: Any, value: torch.Tensor) -> Mapping:
+    """A copy of ``output`` of the same type with ``output[key]`` replaced.
+
+    Hugging Face ``ModelOutput`` classes are dataclasses built from keyword arguments; a plain dict
+    (or a subclass taking a mapping) is built from the items.
+    """
+    items = dict(output.items())
+    items[key] = value
+    try:
+        return type(output)(**items)
+    except TypeError:
+        return type(output)(items)

@@ -6,6 +6,7 @@ rho against the gold scores per task; the report gives each task and their avera
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,6 +122,17 @@ class TextEvalSettings:
     eval_max_len: int = 512
     precision: str = "bf16"
     device: str = "auto"
+
+    def validate(self) -> None:
+        """Impossible values, named (the CLI turns these into one line and exit status 2)."""
+        from .settings import PRECISIONS
+
+        if isinstance(self.eval_max_len, bool) or not isinstance(self.eval_max_len, int) or self.eval_max_len < 2:
+            raise ValueError(f"eval_max_len must be a whole number >= 2, got {self.eval_max_len!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
 
 
 def _load_legacy(state: dict, model_path):

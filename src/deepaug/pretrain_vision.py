@@ -40,6 +40,7 @@ class VisionPretrainSettings(RunSettings):
     warmup_epochs: int = 10
     channels_last: bool = True
     compile: bool = False
+    compile_backend: str = "inductor"  # torch.compile backend (the CPU falls back to aot_eager)
     augment_backend: str = "batched"
     num_workers: int = 0
     checkpoint_every: int = 10  # epochs
@@ -70,7 +71,15 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         aug.attach(target_module(model, s.layer))
         T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer}")
 
-    forward = torch.compile(model) if s.compile else model  # off by default: start-up cost vs short runs
+    forward = model
+    if s.compile:  # off by default: start-up cost vs short runs
+        backend = s.compile_backend
+        if device.type == "cpu" and backend == "inductor":
+            # torch 2.14's CPU inductor aborts in convolution_backward when the ResNet graph is split
+            # (the op's random draws run outside the graph); aot_eager gives the same numbers.
+            backend = "aot_eager"
+            T.log(f"{s.run}: torch.compile on the CPU uses the aot_eager backend (inductor is for GPUs)")
+        forward = torch.compile(model, backend=backend)
     opt_kwargs = {"fused": True} if device.type == "cuda" else {}
     optimizer = torch.optim.SGD(model.parameters(), lr=s.lr, momentum=s.momentum, weight_decay=s.weight_decay, **opt_kwargs)
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
