@@ -41,3 +41,29 @@ def test_figure_files_are_written(tmp_path):
     assert [p.suffix for p in paths] == [".png", ".pdf"] and all(p.stat().st_size > 5000 for p in paths)
     labels = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "dropout, stop-gradient" in labels and any(l.startswith("baseline") for l in labels)
+
+
+def test_best_settings_are_chosen_on_dev_and_reported_on_test():
+    df = _table()
+    # dev prefers layer 0 (sg) although test prefers layer 3
+    df["dev_linear_top1"] = np.where(df["layer"] == 0, 99.0, 50.0)
+    df.loc[df["stop_gradient"] == "nosg", "dev_linear_top1"] = 10.0
+    over = sweep_overview(df, "linear_top1", "dev_linear_top1").iloc[0]
+    assert (over["best_layer"], over["best_stop_gradient"], over["selected_by"]) == (0, "sg", "dev_linear_top1")
+    assert over["best_mean"] == 86.0  # the test score of the dev-chosen setting
+    rows = best_settings_by_task(df, "linear_top1", select="dev_linear_top1").index
+    assert "dropout L0 sg" in rows and "dropout L3 sg" not in rows
+
+
+def test_layer_selection_chooses_the_sweeps_best_layer_on_dev():
+    from deepaug.layer_choice import layer_selection
+
+    df = _table()
+    df["dev_linear_top1"] = np.where(df["layer"] == 0, 99.0, 50.0)
+    matrices = {("vision", "d"): [np.eye(7)]}
+    out = layer_selection(df, matrices, {"vision": "linear_top1"}, {"vision": "dev_linear_top1"})
+    row = out[out["stop_gradient"] == "sg"].iloc[0]
+    assert row["best_layer"] == 0 and row["selected_by"] == "dev_linear_top1" and row["score_best"] == 86.0
+    no_dev = layer_selection(df.drop(columns="dev_linear_top1"), matrices, {"vision": "linear_top1"},
+                             {"vision": "dev_linear_top1"})
+    assert no_dev["best_layer"].isna().all() and (no_dev["selected_by"] == "no dev metric: not chosen").all()

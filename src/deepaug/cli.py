@@ -137,14 +137,14 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
 
     from .io import atomic_path
     from .layer_choice import layer_selection
-    from .summary import HEADLINE
+    from .summary import DEV_METRIC, HEADLINE
 
     matrices: dict = {}
     for path in a.baseline_cka:
         p = Path(path)  # results/{domain}/{dataset}/none/seed{k}/cka.npz
         with np.load(p) as npz:
             matrices.setdefault((p.parents[3].name, p.parents[2].name), []).append(npz["linear"])
-    out = layer_selection(pd.read_csv(a.table), matrices, HEADLINE)
+    out = layer_selection(pd.read_csv(a.table), matrices, HEADLINE, DEV_METRIC)  # best layer chosen on dev
     with atomic_path(a.out) as tmp:
         out.to_csv(tmp, index=False, float_format="%.4g")
 
@@ -250,7 +250,7 @@ def _setup_inversion(p: argparse.ArgumentParser) -> None:
 def _setup_check_config(p: argparse.ArgumentParser) -> None:
     from .config import REPO_CONFIG
 
-    p.add_argument("config", help="a config file, as passed to snakemake --configfile")
+    p.add_argument("config", nargs="+", help="config file(s), as passed to snakemake --configfile (merged in order)")
     p.add_argument("--base", default=str(REPO_CONFIG),
                    help="the config it is merged over, as Snakemake merges it (default: the repository's "
                         "config.yaml; 'none' validates the file alone)")

@@ -192,6 +192,6 @@ def evaluate(s: TextEvalSettings, model_path: str | Path, tasks: dict[str, str |
     prov_path = Path(model_path).with_name("provenance.json")
     if prov_path.exists():
         prov = read_json(prov_path)
-        result.update({k: prov.get(k) for k in ("train_time_s", "dev_spearman", "best_step", "n_layers")})
+        result.update({k: prov.get(k) for k in ("train_time_s", "dev_spearman", "dev_task", "best_step", "n_layers")})
     write_json(out, result)
     return result

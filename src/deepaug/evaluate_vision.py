@@ -1,4 +1,13 @@
-"""Frozen-feature evaluation of a pre-trained encoder (no Deep Augmentation): linear probe and kNN."""
+"""Frozen-feature evaluation of a pre-trained encoder (no Deep Augmentation): linear probe and kNN.
+
+Three disjoint image sets (see :mod:`deepaug.data`): the probe and the kNN memory bank use the
+training images (``x_train``), every choice is made on the held-out dev images (``x_dev``: the probe's
+epoch here, the best setting in :mod:`deepaug.summary`), and the test images are only reported.
+SupContrast's linear evaluation (HobbitLong/SupContrast ``main_linear.py``, ``main()``) reports the best
+*test* epoch instead: ``best_acc`` is the maximum over epochs of ``validate(val_loader, ...)``, and
+``set_loader`` builds ``val_loader`` from the CIFAR test split. Choosing that epoch on dev is the same
+choice without looking at test.
+"""
 
 from __future__ import annotations
 
@@ -73,13 +82,27 @@ def extract_features(model, images, mean, std, batch_size: int, device: torch.de
     return torch.cat(out)
 
 
-def linear_probe(train_x, train_y, test_x, test_y, epochs: int = 100, batch_size: int = 512, lr: float = 0.1,
-                 weight_decay: float = 0.0, seed: int = 0) -> float:
-    """Top-1 test accuracy of a linear classifier on standardised frozen features (SGD, cosine lr)."""
+@dataclass(frozen=True)
+class ProbeResult:
+    dev_top1: float  # fractions in [0, 1]
+    test_top1: float
+    epoch: int  # the epoch (1-based) whose weights were kept: the best on dev (the latest of ties)
+
+
+def _accuracy(clf: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    with torch.no_grad():
+        return (clf(x).argmax(1) == y).float().mean().item()
+
+
+def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 100, batch_size: int = 512,
+                 lr: float = 0.1, weight_decay: float = 0.0, seed: int = 0) -> ProbeResult:
+    """A linear classifier on standardised frozen features (SGD, cosine lr), trained on ``train``;
+    after every epoch it is scored on ``dev`` and the dev-best weights are kept (ties: the later
+    epoch, the full schedule's end being the default). Test is scored once, with the kept weights."""
     g = torch.Generator().manual_seed(seed)
     mu, sd = train_x.mean(0, keepdim=True), train_x.std(0, keepdim=True).clamp_min(1e-6)
-    train_x, test_x = (train_x - mu) / sd, (test_x - mu) / sd
-    n_classes = int(max(train_y.max(), test_y.max())) + 1
+    train_x, dev_x, test_x = (train_x - mu) / sd, (dev_x - mu) / sd, (test_x - mu) / sd
+    n_classes = int(max(train_y.max(), dev_y.max(), test_y.max())) + 1
     clf = torch.nn.Linear(train_x.shape[1], n_classes)
     with torch.no_grad():
         clf.weight.normal_(0, 0.01, generator=g)
@@ -88,7 +111,8 @@ def linear_probe(train_x, train_y, test_x, test_y, epochs: int = 100, batch_size
     n = train_x.shape[0]
     steps = epochs * max(1, -(-n // batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    for _ in range(epochs):
+    best_dev, best_epoch, best_state = -1.0, 0, None
+    for epoch in range(1, epochs + 1):
         perm = torch.randperm(n, generator=g)
         for i in range(0, n, batch_size):
             idx = perm[i : i + batch_size]
@@ -97,13 +121,17 @@ def linear_probe(train_x, train_y, test_x, test_y, epochs: int = 100, batch_size
             loss.backward()
             opt.step()
             sched.step()
-    with torch.no_grad():
-        return (clf(test_x).argmax(1) == test_y).float().mean().item()
+        dev = _accuracy(clf, dev_x, dev_y)
+        if dev >= best_dev:
+            best_dev, best_epoch = dev, epoch
+            best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
+    clf.load_state_dict(best_state)
+    return ProbeResult(dev_top1=best_dev, test_top1=_accuracy(clf, test_x, test_y), epoch=best_epoch)
 
 
 @torch.no_grad()
 def classifier_top1(model, images, labels, mean, std, batch_size: int, device) -> float:
-    """Test accuracy of a supervised model's own head (its logits)."""
+    """Accuracy of a supervised model's own head (its logits) on ``images``."""
     model.eval()
     tf = eval_transform(mean, std)
     x = torch.from_numpy(images).permute(0, 3, 1, 2)
@@ -129,6 +157,8 @@ def knn_top1(train_x, train_y, test_x, test_y, k: int = 200, temperature: float 
 
 
 def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Path, out: str | Path) -> dict:
+    """eval.json: test scores (``linear_top1``, ``knn_top1``; ``classifier_top1`` for supervised
+    models) and the same scores on dev (``dev_...``), the numbers every selection is made on."""
     t0 = time.time()
     device = T.resolve_device(s.device)
     T.seed_everything(s.seed)
@@ -136,19 +166,26 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
     model = load_encoder(model_path, device)
     run = run_name(model_path)
     T.check_finite_state(model.state_dict(), run, f"the weights in {model_path}")
-    ftr = extract_features(model, data["x_train"], data["mean"], data["std"], s.batch_size, device)
-    fte = extract_features(model, data["x_test"], data["mean"], data["std"], s.batch_size, device)
-    check_finite_features(ftr, run, "training")
-    check_finite_features(fte, run, "test")
-    ytr, yte = torch.from_numpy(data["y_train"]), torch.from_numpy(data["y_test"])
+    feats, labels = {}, {}
+    for split, what in (("train", "training"), ("dev", "dev"), ("test", "test")):
+        feats[split] = extract_features(model, data[f"x_{split}"], data["mean"], data["std"], s.batch_size, device)
+        check_finite_features(feats[split], run, what)
+        labels[split] = torch.from_numpy(data[f"y_{split}"])
     result = {}
     if model.objective == "supervised":
-        result["classifier_top1"] = 100 * classifier_top1(model, data["x_test"], yte, data["mean"], data["std"],
-                                                          s.batch_size, device)
+        for split, key in (("dev", "dev_classifier_top1"), ("test", "classifier_top1")):
+            result[key] = 100 * classifier_top1(model, data[f"x_{split}"], labels[split], data["mean"], data["std"],
+                                                s.batch_size, device)
+    probe = linear_probe(feats["train"], labels["train"], feats["dev"], labels["dev"], feats["test"], labels["test"],
+                         s.linear_epochs, s.linear_batch_size, s.linear_lr, s.linear_weight_decay, s.seed)
     result |= {
-        "linear_top1": 100 * linear_probe(ftr, ytr, fte, yte, s.linear_epochs, s.linear_batch_size, s.linear_lr,
-                                          s.linear_weight_decay, s.seed),
-        "knn_top1": 100 * knn_top1(ftr, ytr, fte, yte, s.knn_k, s.knn_temperature),
+        "linear_top1": 100 * probe.test_top1,
+        "dev_linear_top1": 100 * probe.dev_top1,
+        "linear_epoch": probe.epoch,
+        "knn_top1": 100 * knn_top1(feats["train"], labels["train"], feats["test"], labels["test"], s.knn_k,
+                                   s.knn_temperature),
+        "dev_knn_top1": 100 * knn_top1(feats["train"], labels["train"], feats["dev"], labels["dev"], s.knn_k,
+                                       s.knn_temperature),
         "eval_time_s": round(time.time() - t0, 3),
     }
     prov_path = Path(model_path).with_name("provenance.json")

@@ -19,9 +19,13 @@ def recommend_layer(matrix: np.ndarray, candidates: list[int]) -> int:
     return max(scores)[1]
 
 
-def layer_selection(table, baseline_matrices: dict, metric_of: dict):
+def layer_selection(table, baseline_matrices: dict, metric_of: dict, select_of: dict | None = None):
     """Recommended (rule above, from the mean baseline linear-CKA matrix over seeds) vs best layer
-    of the sweep, per (domain, dataset, transform, stop-gradient)."""
+    of the sweep, per (domain, dataset, transform, stop-gradient).
+
+    The sweep's best layer is chosen by ``select_of[domain]`` (the dev metric), never by the test
+    metric ``metric_of[domain]`` that is reported; without a dev metric in the table no best layer is
+    chosen (NaN) rather than one chosen on test."""
     import pandas as pd
 
     rows = []
@@ -35,9 +39,12 @@ def layer_selection(table, baseline_matrices: dict, metric_of: dict):
             if not candidates:
                 continue
             rec = recommend_layer(mean_matrix, candidates)
-            best = int(scores.idxmax())
+            select = (select_of or metric_of)[domain]
+            dev = runs.groupby("layer")[select].mean() if select in runs else pd.Series(dtype=float)
+            best = int(dev.idxmax()) if dev.notna().any() else None
             rows.append({"domain": domain, "dataset": dataset, "method": method, "stop_gradient": sg, "metric": metric,
+                         "selected_by": select if best is not None else "no dev metric: not chosen",
                          "recommended_layer": rec, "best_layer": best, "score_recommended": float(scores.loc[rec]),
-                         "score_best": float(scores.loc[best]), "agree": rec == best,
-                         "baseline_seeds": len(mats)})
+                         "score_best": float(scores.loc[best]) if best is not None else float("nan"),
+                         "agree": rec == best, "baseline_seeds": len(mats)})
     return pd.DataFrame(rows)

@@ -104,16 +104,22 @@ def task_columns(df: pd.DataFrame, prefix: str = "sts_") -> list[str]:
     return [c for c in df.columns if c.startswith(prefix) and c != f"{prefix}avg" and df[c].notna().any()]
 
 
-def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_") -> pd.DataFrame:
-    """Rows: the baseline and, per (transform, stop-gradient), its best layer by ``metric``;
-    columns: every task and the average; values: mean over seeds."""
+def _selector(df: pd.DataFrame, metric: str, select: str | None) -> str:
+    """The column a "best" is chosen by: the dev metric ``select`` when the table has it (never the
+    test metric when a dev metric exists), else ``metric``."""
+    return select if select and select in df and df[select].notna().any() else metric
+
+
+def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_", select: str | None = None) -> pd.DataFrame:
+    """Rows: the baseline and, per (transform, stop-gradient), its best layer by ``select`` (the dev
+    metric; ``metric`` when there is none); columns: every task and the average; values: mean over seeds."""
     tasks = task_columns(df, prefix)
     cols = tasks + ([metric] if metric not in tasks else [])
     rows = {}
     base = df[df["method"] == "none"]
     if not base.empty:
         rows["baseline"] = base[cols].mean()
-    summary = layer_sweep_summary(df, metric)
+    summary = layer_sweep_summary(df, _selector(df, metric, select))
     for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
         best = part.loc[part["mean"].idxmax()]
         runs = df[(df["method"] == method) & (df["stop_gradient"] == sg) & (df["layer"] == best["layer"])]
@@ -122,8 +128,8 @@ def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_") -
     return out.rename(columns=lambda c: c.removeprefix(prefix))
 
 
-def plot_task_heatmap(df: pd.DataFrame, metric: str, title: str = "", prefix: str = "sts_"):
-    table = best_settings_by_task(df, metric, prefix)
+def plot_task_heatmap(df: pd.DataFrame, metric: str, title: str = "", prefix: str = "sts_", select: str | None = None):
+    table = best_settings_by_task(df, metric, prefix, select)
     fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.55 * len(table) + 1.6))
     sns.heatmap(table.astype(float), annot=True, fmt=".1f", cmap="viridis", ax=ax, cbar_kws={"label": "Spearman x100"})
     ax.set_title(title)
@@ -133,16 +139,21 @@ def plot_task_heatmap(df: pd.DataFrame, metric: str, title: str = "", prefix: st
     return fig
 
 
-def sweep_overview(df: pd.DataFrame, metric: str) -> pd.DataFrame:
-    """Per dataset: baseline mean/std and the best (method, layer, stop-gradient) by mean over seeds."""
+def sweep_overview(df: pd.DataFrame, metric: str, select: str | None = None) -> pd.DataFrame:
+    """Per dataset: baseline mean/std of ``metric`` and the best (method, layer, stop-gradient), chosen
+    by the mean of ``select`` (the dev metric) over seeds and reported by ``metric`` (test)."""
     rows = []
     for dataset, part in df.groupby("dataset"):
         base = baseline_summary(part, metric)
+        by = _selector(part, metric, select)
         summary = layer_sweep_summary(part, metric)
+        choice = layer_sweep_summary(part, by)
         row = {"dataset": dataset, "baseline_mean": base[0] if base else float("nan"),
-               "baseline_std": base[1] if base else float("nan")}
+               "baseline_std": base[1] if base else float("nan"), "selected_by": by}
         if not summary.empty:
-            best = summary.loc[summary["mean"].idxmax()]
+            pick = choice.loc[choice["mean"].idxmax()]
+            best = summary[(summary["method"] == pick["method"]) & (summary["layer"] == pick["layer"])
+                           & (summary["stop_gradient"] == pick["stop_gradient"])].iloc[0]
             row.update({"best_method": best["method"], "best_layer": int(best["layer"]),
                         "best_stop_gradient": best["stop_gradient"], "best_mean": best["mean"], "best_std": best["std"]})
         rows.append(row)

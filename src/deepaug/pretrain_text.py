@@ -41,6 +41,9 @@ class TextPretrainSettings(RunSettings):
     temperature: float = 0.05
     eval_every: int = 125  # steps between dev checks (and checkpoints)
     eval_max_len: int = 512
+    # SimCSE trains with the Hugging Face Trainer, which clips the gradient norm at
+    # TrainingArguments.max_grad_norm = 1.0 (princeton-nlp/SimCSE simcse/trainers.py L473-488).
+    max_grad_norm: float = 1.0
 
 
 def _tokenize(tokenizer, sentences, max_len, device):
@@ -145,7 +148,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
             loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), targets[idx].to(device))
         else:
             loss = simcse_loss(z, s.temperature)
-        T.optimizer_step(optimizer, scaler, loss, lr)
+        T.optimizer_step(optimizer, scaler, loss, lr, s.max_grad_norm)
         loss_sum += loss.detach()
         step += 1
         bar.update(1)
@@ -180,7 +183,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step,
         "best_step": best_state["step"], "dev_spearman": best_state["dev_spearman"],
         "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(corpus),
-        "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
+        "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
     write_json(out_dir / "provenance.json", prov)
     ckpt.finish(model.state_dict())
