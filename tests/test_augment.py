@@ -188,7 +188,7 @@ def test_row_selection_bernoulli_one_and_two_sided():
     mask = aug.last_mask
     assert abs(mask.float().mean().item() - 0.5) < 0.03
     assert torch.equal(y[~mask], x[~mask])
-    one = DeepAugment(selection="one_sided")
+    one = DeepAugment(selection="one_sided", p=1.0)
     one(x)
     assert one.last_mask[:2000].all() and not one.last_mask[2000:].any()
     two = DeepAugment(selection="two_sided")
@@ -269,8 +269,9 @@ def _old_remove_component(x, component=1, rank=6):
 @pytest.mark.parametrize("component", [1, -1])
 @pytest.mark.parametrize("shape", [(40, 12), (24, 3, 4, 4)])
 def test_pca_fp32_values_and_gradients_are_unchanged_by_the_autocast_fix(component, shape):
-    """Without stop-gradient, the fp32 PCA op gives the same output and input gradient as before the
-    autocast fix, and the basis (and mean) stay constants for autograd: dL/dx = w - (w v) v^T."""
+    """Without stop-gradient, the fp32 PCA op with ``pca_grad="constant"`` gives the same output and input
+    gradient as before the autocast fix, and the basis (and mean) stay constants for autograd:
+    dL/dx = w - (w v) v^T."""
     torch.manual_seed(0)
     x = torch.randn(*shape) * torch.linspace(0.5, 4, shape[-1])
     w = torch.randn(*shape)  # dL/dy for L = sum(w * y)
@@ -282,7 +283,8 @@ def test_pca_fp32_values_and_gradients_are_unchanged_by_the_autocast_fix(compone
 
     x_new = x.clone().requires_grad_()
     torch.manual_seed(5)  # the same random test matrix inside torch.pca_lowrank
-    y_new = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, seed=0)(x_new)
+    y_new = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, seed=0,
+                        pca_grad="constant")(x_new)
     (y_new * w).sum().backward()
 
     torch.testing.assert_close(y_new, y_old, rtol=0, atol=0)
@@ -290,6 +292,161 @@ def test_pca_fp32_values_and_gradients_are_unchanged_by_the_autocast_fix(compone
     w2 = w.reshape(shape[0], -1)
     projected = (w2 - (w2 @ v) @ v.T).reshape(shape)
     torch.testing.assert_close(x_new.grad, projected, rtol=1e-5, atol=1e-6)
+
+
+# ---------------------------------------------------------------------------- PCA gradient (pca_grad)
+def _authors_pca_augment(x, this_x, size, type="normal"):
+    """The authors' PCA op, transcribed from bruel-gabrielsson/SimCSE ``simcse/models.py`` L85-129
+    (``PCA_augment``; the ``size == 0`` branch, which returns ``this_x``, left out): everything under
+    autograd, nothing detached."""
+    K = size
+    A = x.reshape(-1, x.shape[-1]) if type == "per_token" else x.reshape(len(x), -1)
+    mean = A.mean(dim=0)
+    (U, S, V) = torch.pca_lowrank(A, q=None, center=True, niter=2)
+    C = V[:, :K] if K >= 1 else V[:, K:]
+    Ap = this_x.reshape(-1, this_x.shape[-1]) if type == "per_token" else this_x.reshape(len(this_x), -1)
+    Ap = Ap - mean
+    proj = torch.matmul(Ap, C)
+    vecs = torch.matmul(proj, C.permute(1, 0))
+    Ap = Ap - vecs
+    Ap = Ap + mean
+    return Ap.reshape(this_x.size())
+
+
+def _input_grad(fn, x, w, seed=5):
+    """dL/dx for L = sum(w * fn(x)), with pca_lowrank's random test matrix fixed by ``seed``."""
+    x = x.clone().requires_grad_()
+    torch.manual_seed(seed)
+    (g,) = torch.autograd.grad((fn(x) * w).sum(), x)
+    return g
+
+
+@pytest.mark.parametrize("component", [1, -1])
+@pytest.mark.parametrize("pca_over,shape", [("rows", (40, 12)), ("rows", (24, 3, 4, 4)), ("tokens", (6, 7, 10))])
+def test_pca_grad_through_matches_the_authors_op_under_autograd(component, pca_over, shape):
+    """``pca_grad="through"``: the input gradient is autograd's through the batch mean and
+    torch.pca_lowrank, as in the authors' op (float64, the same random test matrix)."""
+    torch.manual_seed(0)
+    x = (torch.randn(*shape) * torch.linspace(0.5, 4, shape[-1])).double()
+    w = torch.randn(*shape, dtype=torch.float64)
+    op = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, pca_over=pca_over,
+                     pca_grad="through", seed=0)
+    kind = "per_token" if pca_over == "tokens" else "normal"
+    got = _input_grad(op, x, w)
+    expected = _input_grad(lambda t: _authors_pca_augment(t, t, component, kind), x, w)
+    torch.testing.assert_close(got, expected, rtol=1e-10, atol=1e-12)
+    torch.manual_seed(5)
+    out = op(x)
+    torch.manual_seed(5)
+    torch.testing.assert_close(out, _authors_pca_augment(x, x, component, kind), rtol=1e-12, atol=1e-12)
+    # and it is not the constant-basis gradient w - (w.v)v^T: the basis' own gradient is there
+    constant = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, pca_over=pca_over,
+                           pca_grad="constant", seed=0)
+    assert (got - _input_grad(constant, x, w)).abs().max() > 1e-3
+
+
+def test_pca_grad_through_is_the_derivative_of_the_op():
+    """Finite differences agree with the through-the-basis gradient (random test matrix held fixed)."""
+
+    def op(t):
+        torch.manual_seed(5)
+        return DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_grad="through", seed=0)(t)
+
+    torch.manual_seed(0)
+    x = (torch.randn(10, 5) * torch.linspace(0.5, 4, 5)).double().requires_grad_()
+    assert torch.autograd.gradcheck(op, (x,))
+
+
+def test_pca_grad_constant_is_the_projection_and_through_is_the_default():
+    torch.manual_seed(0)
+    x = (torch.randn(30, 8) * torch.linspace(0.5, 4, 8)).double()
+    w = torch.randn(30, 8, dtype=torch.float64)
+    constant = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_grad="constant", seed=0)
+    torch.manual_seed(5)
+    with torch.no_grad():
+        _, v = constant._pca_basis(x)
+    torch.testing.assert_close(_input_grad(constant, x, w), w - (w @ v) @ v.T)
+    default = DeepAugment(kind="pca", p=1.0, stop_gradient=False, seed=0)
+    assert default.pca_grad == "through"
+    through = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_grad="through", seed=0)
+    torch.testing.assert_close(_input_grad(default, x, w), _input_grad(through, x, w), rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("p", [1.0, 0.5])
+def test_pca_grad_makes_no_difference_with_stop_gradient(p):
+    """Stop-gradient detaches the transformed rows, so nothing flows back through the basis: both
+    settings give the same gradient (zero on transformed rows, the identity on the others)."""
+    torch.manual_seed(0)
+    x = torch.randn(32, 6).double()
+    w = torch.randn(32, 6, dtype=torch.float64)
+    grads = {}
+    for grad_mode in ("through", "constant"):
+        op = DeepAugment(kind="pca", p=p, stop_gradient=True, pca_grad=grad_mode, seed=4)
+        grads[grad_mode] = _input_grad(op, x, w)
+        mask = op.last_mask
+    torch.testing.assert_close(grads["through"], grads["constant"], rtol=0, atol=0)
+    torch.testing.assert_close(grads["through"], w * (~mask).unsqueeze(1), rtol=0, atol=0)
+
+
+def test_bad_pca_grad_is_rejected():
+    with pytest.raises(ValueError, match=r"pca_grad must be one of \('through', 'constant'\), got 'detached'"):
+        DeepAugment(kind="pca", pca_grad="detached")
+
+
+# ---------------------------------------------------------------------------- one-sided selection
+@pytest.mark.parametrize("p", [0.25, 0.7])
+def test_one_sided_selects_each_view1_row_with_probability_p_and_never_view2(p):
+    """The authors' one-sided rule (``simcse/models.py`` L212-219): view 1 only, each row with probability p."""
+    n = 2000
+    x = torch.randn(2 * n, 3)
+    op = DeepAugment(kind="dropout", rate=0.5, p=p, selection="one_sided", seed=0)
+    first_view = []
+    for _ in range(5):
+        y = op(x)
+        mask = op.last_mask
+        assert not mask[n:].any(), "a row of view 2 was selected"
+        assert torch.equal(y[n:], x[n:]), "view 2 must pass through untouched"
+        assert torch.equal(y[:n][~mask[:n]], x[:n][~mask[:n]])
+        first_view.append(mask[:n])
+    rates = torch.stack(first_view).float().mean(1)
+    # 2000 Bernoulli(p) rows per call: the standard error is <= 0.012
+    assert ((rates - p).abs() < 0.04).all(), rates
+    assert not all(torch.equal(first_view[0], m) for m in first_view[1:]), "fresh rows are drawn every call"
+    both = (first_view[0] & first_view[1]).float().mean().item()
+    assert abs(both - p * p) < 0.04, "calls are independent"
+
+
+def test_one_sided_p1_transforms_all_of_view1_and_keeps_the_old_random_stream():
+    """p = 1 is the earlier rule (every row of view 1) and draws nothing for the rows, so the dropout
+    masks are the ones the op drew before p counted for one-sided selection."""
+    x = torch.ones(8, 50)
+    op = DeepAugment(kind="dropout", rate=0.5, p=1.0, selection="one_sided", seed=3)
+    y = op(x)
+    assert op.last_mask.tolist() == [True] * 4 + [False] * 4
+    keep = torch.rand(x.shape, generator=torch.Generator().manual_seed(3)) >= 0.5
+    torch.testing.assert_close(y[:4], (keep.float() * 2.0)[:4], rtol=0, atol=0)
+    assert torch.equal(y[4:], x[4:])
+
+
+def test_one_sided_pca_basis_comes_from_view1():
+    """As in the authors' code (view 1 alone goes into ``PCA_augment``): the removed direction is view 1's
+    top component even when view 2 varies more along another axis."""
+    torch.manual_seed(0)
+    n, d = 200, 10
+    view1 = torch.randn(n, d)
+    view1[:, 0] *= 10  # view 1's top direction: axis 0
+    view2 = torch.randn(n, d)
+    view2[:, 1] *= 30  # the whole batch's top direction: axis 1
+    x = torch.cat([view1, view2])
+    y = DeepAugment(kind="pca", p=1.0, selection="one_sided", seed=0)(x)
+    _, _, vh = torch.linalg.svd(x[:n] - y[:n], full_matrices=False)
+    assert abs(float(vh[0, 0])) > 0.99, "the removed direction is view 1's top component (axis 0)"
+    assert torch.equal(y[n:], x[n:])
+
+
+def test_one_sided_needs_whole_views():
+    with pytest.raises(ValueError, match=r"one-sided selection needs a batch of 2 concatenated views, got 7 rows"):
+        DeepAugment(selection="one_sided")(torch.randn(7, 3))
 
 
 # ---------------------------------------------------------------------------- output types

@@ -2,11 +2,14 @@
 
 A batch here is the concatenation of the views of the same examples (``cat([view1, view2])``), one
 row per view of one example. In training mode each row is selected independently with probability
-``p`` (or by the one-/two-sided rule) and the selected rows are transformed:
+``p`` (``one_sided``: only the rows of the first view, each with probability ``p``; ``two_sided``:
+every row) and the selected rows are transformed:
 
 * ``dropout``: inverted dropout at ``rate`` (kept units scaled by ``1 / (1 - rate)``);
 * ``pca``: the chosen principal component of the current batch's activations at this layer is
-  projected out of the selected rows (``torch.pca_lowrank`` with centring).
+  projected out of the selected rows (``torch.pca_lowrank`` with centring). ``pca_grad="through"``
+  (the authors' code) backpropagates through the batch mean and the decomposition;
+  ``pca_grad="constant"`` treats both as constants, so the gradient is the fixed projection's.
 
 With ``stop_gradient=True`` the transformed rows are detached: the layers at or below the targeted
 one receive no gradient through them, the layers above still do, and the untransformed rows
@@ -38,6 +41,7 @@ from torch import nn
 KINDS = ("dropout", "pca")
 SELECTIONS = ("bernoulli", "one_sided", "two_sided")
 PCA_OVER = ("rows", "tokens")
+PCA_GRADS = ("through", "constant")
 
 
 @dataclass
@@ -65,9 +69,15 @@ class DeepAugment(nn.Module):
         pca_over: ``"rows"`` flattens each row to one vector (PCA across the batch's examples);
             ``"tokens"`` treats the last dimension as features and every other position
             (e.g. each token of each sentence) as a sample.
-        selection: ``"bernoulli"`` (each row with probability ``p``), ``"one_sided"`` (every row of
+        selection: ``"bernoulli"`` (each row with probability ``p``), ``"one_sided"`` (each row of the
+            first view with probability ``p``, never a row of the other views; ``p=1``: every row of
             the first view) or ``"two_sided"`` (every row).
         n_views: how many views are concatenated in the batch (used by ``one_sided``).
+        pca_grad: ``"through"`` (the authors' code): gradients flow through the batch mean and
+            ``torch.pca_lowrank`` into every row of the batch; ``"constant"``: the mean and the
+            direction are constants and the gradient is the projection's, ``w - (w.v) v^T``. Only
+            matters without ``stop_gradient`` (with it the transformed rows are detached and nothing
+            flows back through the basis either way, so the basis is then computed without autograd).
         seed: seed of the op's own random generator (row selection and dropout masks), so runs
             are reproducible and independent of the global RNG.
     """
@@ -84,6 +94,7 @@ class DeepAugment(nn.Module):
         selection: str = "bernoulli",
         n_views: int = 2,
         seed: int = 0,
+        pca_grad: str = "through",
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -92,6 +103,8 @@ class DeepAugment(nn.Module):
             raise ValueError(f"DeepAugment selection must be one of {SELECTIONS}, got {selection!r}")
         if pca_over not in PCA_OVER:
             raise ValueError(f"DeepAugment pca_over must be one of {PCA_OVER}, got {pca_over!r}")
+        if pca_grad not in PCA_GRADS:
+            raise ValueError(f"DeepAugment pca_grad must be one of {PCA_GRADS}, got {pca_grad!r}")
         if not 0.0 <= rate < 1.0:
             raise ValueError(f"DeepAugment rate must be in [0, 1), got {rate}")
         if not 0.0 <= p <= 1.0:
@@ -112,6 +125,7 @@ class DeepAugment(nn.Module):
         self.pca_component = int(pca_component)
         self.pca_rank = int(pca_rank)
         self.pca_over = pca_over
+        self.pca_grad = pca_grad
         self.selection = selection
         self.n_views = int(n_views)
         self.seed = int(seed)
@@ -120,7 +134,8 @@ class DeepAugment(nn.Module):
 
     def extra_repr(self) -> str:
         detail = f"rate={self.rate}" if self.kind == "dropout" else (
-            f"pca_component={self.pca_component}, pca_rank={self.pca_rank}, pca_over={self.pca_over!r}"
+            f"pca_component={self.pca_component}, pca_rank={self.pca_rank}, pca_over={self.pca_over!r}, "
+            f"pca_grad={self.pca_grad!r}"
         )
         return (
             f"kind={self.kind!r}, {detail}, p={self.p}, selection={self.selection!r}, "
@@ -151,20 +166,35 @@ class DeepAugment(nn.Module):
 
     # ------------------------------------------------------------------ the op
     def select_rows(self, n_rows: int, device: torch.device) -> torch.Tensor:
-        """Boolean mask of the rows to transform."""
+        """Boolean mask of the rows to transform.
+
+        ``one_sided`` follows the authors' code (bruel-gabrielsson/SimCSE ``simcse/models.py`` L212-219:
+        with ``transform_one_sided`` only view 1 is kept, and each of its rows is transformed when a
+        uniform draw is <= ``higher_transform_p``): each row of the first view with probability ``p``,
+        no row of the other views. ``p = 1`` draws nothing, so it keeps the random stream (and the
+        dropout masks) of the earlier "every row of view 1" rule.
+        """
         if self.selection == "two_sided":
             return torch.ones(n_rows, dtype=torch.bool, device=device)
         if self.selection == "one_sided":
-            if n_rows % self.n_views:
-                raise ValueError(
-                    f"one-sided selection needs a batch of {self.n_views} concatenated views, "
-                    f"got {n_rows} rows"
-                )
-            mask = torch.zeros(n_rows, dtype=torch.bool, device=device)
-            mask[: n_rows // self.n_views] = True
-            return mask
+            first = self._first_view_rows(n_rows)
+            if self.p >= 1.0:
+                chosen = torch.ones(first, dtype=torch.bool, device=device)
+            else:
+                chosen = torch.rand(first, generator=self._generator(device), device=device) < self.p
+            return torch.cat([chosen, torch.zeros(n_rows - first, dtype=torch.bool, device=device)])
         u = torch.rand(n_rows, generator=self._generator(device), device=device)
         return u < self.p
+
+    def _first_view_rows(self, n_rows: int) -> int:
+        """How many leading rows belong to the first view (``one_sided``)."""
+        if n_rows % self.n_views:
+            raise ValueError(
+                f"one-sided selection needs a batch of {self.n_views} concatenated views, "
+                f"got {n_rows} rows (not a multiple of {self.n_views}); use selection 'bernoulli' for "
+                f"a batch that is not cat([view1, view2])"
+            )
+        return n_rows // self.n_views
 
     def transform(self, x: torch.Tensor, all_rows: torch.Tensor | None = None) -> torch.Tensor:
         """Apply the transform to every row of ``x``.
@@ -173,7 +203,7 @@ class DeepAugment(nn.Module):
         """
         if self.kind == "dropout":
             return self._apply_dropout(x, self._dropout_keep(x))
-        mean, direction = self._pca_basis(x if all_rows is None else all_rows)
+        mean, direction = self._pca_basis(x if all_rows is None else all_rows, self.pca_grad == "through")
         return self._project_out(x, mean, direction)
 
     def _dropout_keep(self, x: torch.Tensor) -> torch.Tensor | None:
@@ -192,15 +222,20 @@ class DeepAugment(nn.Module):
         """``t`` as a (samples, features) matrix: one row per example, or one per token."""
         return t.reshape(t.shape[0], -1) if self.pca_over == "rows" else t.reshape(-1, t.shape[-1])
 
-    def _pca_basis(self, batch: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """The batch mean (1, features) and the unit direction to remove (features, 1), as constants.
+    def _pca_basis(self, batch: torch.Tensor, differentiable: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+        """The batch mean (1, features) and the unit direction to remove (features, 1).
 
-        Computed without autograd (the basis is a constant for the gradient), with autocast off and in
-        at least float32: see the module docstring for why a bf16 autocast region must not reach
-        ``torch.pca_lowrank``.
+        ``differentiable=False``: computed without autograd (constants for the gradient).
+        ``differentiable=True``: autograd records the mean and ``torch.pca_lowrank``, so the gradient
+        flows through them as in the authors' ``PCA_augment`` (bruel-gabrielsson/SimCSE
+        ``simcse/models.py`` L85-129: ``mean = A.mean(dim=0)`` and ``torch.pca_lowrank(A, q=None,
+        center=True, niter=2)`` on the live activations, no ``no_grad``/``detach``). Either way with
+        autocast off and in at least float32: see the module docstring for why a bf16 autocast region
+        must not reach ``torch.pca_lowrank``.
         """
         feats = self._pca_features(batch)
-        with torch.no_grad(), _autocast_off(batch.device.type):
+        grad_mode = contextlib.nullcontext() if differentiable else torch.no_grad()
+        with grad_mode, _autocast_off(batch.device.type):
             f = feats.to(_compute_dtype(batch.dtype))
             q = min(self.pca_rank, f.shape[0], f.shape[1])
             k = q - 1 if self.pca_component == -1 else self.pca_component - 1
@@ -214,10 +249,11 @@ class DeepAugment(nn.Module):
             return mean, v[:, k : k + 1]
 
     def _project_out(self, x: torch.Tensor, mean: torch.Tensor, direction: torch.Tensor) -> torch.Tensor:
-        """Remove ``direction`` from the centred rows of ``x``; differentiable in ``x`` only.
+        """Remove ``direction`` from the centred rows of ``x``.
 
-        The basis is treated as a constant: gradients (without stop-gradient) flow through the fixed
-        linear projection, never through the eigen-decomposition. The projection runs with autocast
+        With a constant basis (``pca_grad="constant"``) this is a fixed affine map of ``x``; with
+        ``pca_grad="through"`` the mean and direction carry their own autograd history and the
+        gradient also flows through them (see :meth:`_pca_basis`). The projection runs with autocast
         off in the basis' dtype (a bf16 matmul would leave a residual along the removed direction),
         and the result gets ``x``'s dtype back.
         """
@@ -236,14 +272,20 @@ class DeepAugment(nn.Module):
         gb0363/gb0055, and a guard on the generator dict that forced a recompile); a traced
         ``pca_lowrank`` would also draw its random test matrix from the compiler's RNG instead of
         torch's. Skipping this one function leaves one graph break per call, no guard on the op's
-        state, and the same numbers as in eager mode. The draw order (rows, then units) is the one
-        of every earlier version, so seeded runs reproduce.
+        state, and the same numbers as in eager mode (with ``pca_grad="through"`` the basis it returns
+        carries its autograd history out of the skipped frame, so the gradient still reaches it). The
+        draw order (rows, then units) is the one of every earlier version, so seeded runs reproduce.
+
+        PCA basis: from the whole batch, except ``one_sided``, where it comes from the first view's
+        rows only, as in the authors' code (``simcse/models.py`` L212-216 keep view 1 alone before
+        ``PCA_augment`` runs on it, L231).
         """
         mask = self.select_rows(x.shape[0], x.device)
         self.last_mask = mask
         if self.kind == "dropout":
             return mask, self._dropout_keep(x)
-        return mask, self._pca_basis(x)
+        rows = x[: self._first_view_rows(x.shape[0])] if self.selection == "one_sided" else x
+        return mask, self._pca_basis(rows, self.pca_grad == "through" and not self.stop_gradient)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:

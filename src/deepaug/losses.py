@@ -22,6 +22,37 @@ def nt_xent(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
     return F.cross_entropy(logits, targets)
 
 
+# SupContrast's SupConLoss(temperature=0.07, contrast_mode='all', base_temperature=0.07) (HobbitLong/
+# SupContrast losses.py L14-15); main_supcon.py L181 sets only the temperature (--temp), so the base stays 0.07.
+SUPCON_BASE_TEMPERATURE = 0.07
+VISION_LOSSES = ("supcon", "nt_xent")
+
+
+def supcon_loss(z: torch.Tensor, temperature: float = 0.5,
+                base_temperature: float = SUPCON_BASE_TEMPERATURE) -> torch.Tensor:
+    """SupContrast's ``SupConLoss`` in its SimCLR case (no labels): NT-Xent times
+    ``temperature / base_temperature``.
+
+    ``SupConLoss`` (HobbitLong/SupContrast ``losses.py`` L103) multiplies the mean log-likelihood of
+    the positive by ``temperature / base_temperature``; with one positive per anchor (the SimCLR case,
+    ``mask = eye``, L47-48) the rest is exactly NT-Xent over ``cat([view1, view2])`` (L58: its
+    contrast features are the views concatenated in this order). At the SimCLR recipe's temperature
+    0.5 (README "(3) SimCLR": ``--temp 0.5``) the loss, and so the SGD step at a given lr, is
+    0.5 / 0.07 = 7.14 times plain NT-Xent's. Features are L2-normalised here, as SupContrast's model
+    does before the loss (``networks/resnet_big.py`` L185).
+    """
+    return nt_xent(z, temperature) * (temperature / base_temperature)
+
+
+def contrastive_loss(name: str, z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The vision trainer's contrastive loss by name: ``supcon`` (SupContrast's scale) or ``nt_xent``."""
+    if name == "supcon":
+        return supcon_loss(z, temperature)
+    if name == "nt_xent":
+        return nt_xent(z, temperature)
+    raise ValueError(f"loss must be one of {VISION_LOSSES}, got {name!r}")
+
+
 def simcse_loss(z: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
     """Unsupervised SimCSE InfoNCE over ``z = cat([z1, z2])``.
 

@@ -21,7 +21,7 @@ from .batched_augment import BatchedSimCLRAugment
 from .data import load_prepared
 from .io import save_torch, write_json, write_jsonl
 from .layers import target_module
-from .losses import nt_xent
+from .losses import VISION_LOSSES, contrastive_loss
 from .models.resnet import build_vision_model
 from .provenance import provenance
 from .settings import RunSettings
@@ -37,6 +37,9 @@ class VisionPretrainSettings(RunSettings):
     momentum: float = 0.9
     weight_decay: float = 1e-4
     temperature: float = 0.5
+    # supcon: SupContrast's SupConLoss, NT-Xent x temperature / 0.07 (the paper's vision code followed
+    # SupContrast); nt_xent: plain NT-Xent. See deepaug.losses.supcon_loss.
+    loss: str = "supcon"
     warmup_epochs: int = 10
     channels_last: bool = True
     compile: bool = False
@@ -49,6 +52,9 @@ class VisionPretrainSettings(RunSettings):
         super().validate()
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
+        if self.loss not in VISION_LOSSES:
+            raise ValueError(f"loss must be one of {VISION_LOSSES} (supcon: SupContrast's NT-Xent x temperature / 0.07; "
+                             f"nt_xent: plain NT-Xent), got {self.loss!r}")
 
 
 def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
@@ -124,8 +130,8 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
             lr = T.cosine_with_warmup(step, total_steps, warmup_steps, s.lr)
             with T.autocast_context(device, s.precision):
                 z = forward(x)
-            loss = F.cross_entropy(z.float(), y) if supervised else nt_xent(z, s.temperature)
-            T.optimizer_step(optimizer, scaler, loss, lr)
+            loss = F.cross_entropy(z.float(), y) if supervised else contrastive_loss(s.loss, z, s.temperature)
+            T.optimizer_step(optimizer, scaler, loss, lr, s.max_grad_norm)
             loss_sum += loss.detach()
             step += 1
         mean_loss = T.check_finite(loss_sum, s.run, step) / steps_per_epoch

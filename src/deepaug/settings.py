@@ -20,6 +20,7 @@ class RunSettings:
     p: float = 0.5
     pca_component: int = 1
     pca_over: str = "rows"
+    pca_grad: str = "through"  # the authors' code backpropagates through the PCA basis; or "constant"
     selection: str = "bernoulli"
     precision: str = "bf16"
     seed: int = 0
@@ -27,6 +28,7 @@ class RunSettings:
     deterministic: bool = False
     objective: str = "contrastive"  # or "supervised": the paper's supervised counterpart
     keep_checkpoints: str = "last"  # after the run: last (final weights) | none | all (optimizer too)
+    max_grad_norm: float = 0.0  # clip the gradient's global norm to this after unscaling; 0: no clipping
 
     # Integer settings that must be at least 1 (where a trainer has them).
     POSITIVE = ("epochs", "batch_size", "max_len", "eval_every", "checkpoint_every", "width", "proj_dim", "eval_max_len")
@@ -63,6 +65,14 @@ class RunSettings:
             raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {self.keep_checkpoints!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        from .augment import PCA_GRADS
+
+        if self.pca_grad not in PCA_GRADS:
+            raise ValueError(f"pca_grad must be one of {PCA_GRADS} (through: gradients flow through the PCA "
+                             f"basis, as in the authors' code; constant: the basis is a constant), got {self.pca_grad!r}")
+        norm = self.max_grad_norm
+        if isinstance(norm, bool) or not isinstance(norm, (int, float)) or not 0 <= norm < float("inf"):
+            raise ValueError(f"max_grad_norm must be a finite number >= 0 (0 turns gradient clipping off), got {norm!r}")
 
     def build_augment(self):
         """The run's :class:`DeepAugment` (None for the baseline), seeded with the run's seed."""
@@ -72,4 +82,4 @@ class RunSettings:
 
         return DeepAugment(kind=self.method, rate=self.rate, p=self.p, stop_gradient=self.stop_gradient,
                            pca_component=self.pca_component, pca_over=self.pca_over, selection=self.selection,
-                           seed=self.seed)
+                           pca_grad=self.pca_grad, seed=self.seed)

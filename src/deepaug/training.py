@@ -86,14 +86,38 @@ def autocast_context(device: torch.device, precision: str):
     return torch.autocast(device.type, enabled=False)
 
 
-def optimizer_step(optimizer, scaler, loss, lr: float) -> None:
-    """Set the learning rate, backpropagate ``loss`` (scaled when fp16 needs it) and step."""
+def optimizer_step(optimizer, scaler, loss, lr: float, max_grad_norm: float = 0.0) -> torch.Tensor | None:
+    """Set the learning rate, backpropagate ``loss`` (scaled when fp16 needs it), clip, and step.
+
+    ``max_grad_norm > 0`` clips the global L2 norm of every parameter's gradient to it, after the
+    fp16 gradients are unscaled, as the Hugging Face Trainer that SimCSE trains with does
+    (princeton-nlp/SimCSE ``simcse/trainers.py`` L473-488: ``scaler.unscale_(optimizer)``, then
+    ``torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)``; ``TrainingArguments.
+    max_grad_norm`` defaults to 1.0 and 0 turns it off). Clipping the still-scaled gradients would
+    clip at ``max_grad_norm * scale``. Returns the gradient norm before clipping (a tensor, no host
+    sync), or None when clipping is off.
+    """
     for group in optimizer.param_groups:
         group["lr"] = lr
     optimizer.zero_grad(set_to_none=True)
     scaler.scale(loss).backward()
+    norm = clip_gradients(optimizer, scaler, max_grad_norm)
     scaler.step(optimizer)
     scaler.update()
+    return norm
+
+
+def clip_gradients(optimizer, scaler, max_grad_norm: float) -> torch.Tensor | None:
+    """Unscale (a no-op for a disabled scaler) and clip the optimizer's gradients; None when off.
+
+    After ``scaler.unscale_`` the scaler remembers it, so ``scaler.step`` does not unscale twice and
+    still skips the step when fp16 gradients overflowed (their norm is then inf/NaN).
+    """
+    if not max_grad_norm or max_grad_norm <= 0:
+        return None
+    scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
 
 
 def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
