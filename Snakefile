@@ -30,3 +30,7 @@ rule all:
         CLAIMS,
         figure_outputs(),
         analysis_targets() if ANALYSIS.get("in_default_target") else [],
+
+
+onerror:
+    print_failed_jobs()

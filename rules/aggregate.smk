@@ -10,8 +10,10 @@ rule aggregate:
         "logs/aggregate.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug aggregate {input} --out {output} > {log} 2>&1"
+        "python -m deepaug aggregate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule summarize:
@@ -24,5 +26,7 @@ rule summarize:
         "logs/summarize.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug summarize {input} --summary {output.summary} --claims {output.claims} > {log} 2>&1"
+        "python -m deepaug summarize {input:q} --summary {output.summary:q} --claims {output.claims:q} > {log:q} 2>&1"

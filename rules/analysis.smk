@@ -15,17 +15,16 @@ rule analyze_vision:
         "benchmarks/analysis/vision/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: resource("vision", "cpus", 4)
+    threads: job_threads("vision")
     resources:
-        gpu=resource("vision", "gpu", 1),
-        mem_mb=resource("vision", "mem_mb", 32000),
+        **gpu_job("vision"),
     params:
         n=ANALYSIS.get("vision_samples", 512),
         device=config.get("device", "auto"),
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug analyze --domain vision --model {input.model} "
-        "--data {input.data} --out {output.json} --cka {output.cka} --n-samples {params.n} "
-        "--device {params.device} --seed {wildcards.seed} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m deepaug analyze --domain vision --model {input.model:q} "
+        "--data {input.data:q} --out {output.json:q} --cka {output.cka:q} --n-samples {params.n:q} "
+        "--device {params.device:q} --seed {wildcards.seed:q} > {log:q} 2>&1"
 
 
 rule analyze_text:
@@ -41,18 +40,17 @@ rule analyze_text:
         "benchmarks/analysis/text/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: resource("text", "cpus", 4)
+    threads: job_threads("text")
     resources:
-        gpu=resource("text", "gpu", 1),
-        mem_mb=resource("text", "mem_mb", 32000),
+        **gpu_job("text"),
     params:
         n=ANALYSIS.get("text_samples", 1000),
         min_score=ANALYSIS.get("text_min_score", 4.0),
         device=config.get("device", "auto"),
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug analyze --domain text --model {input.model} "
-        "--data {input.data} --out {output.json} --cka {output.cka} --n-samples {params.n} "
-        "--min-score {params.min_score} --device {params.device} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m deepaug analyze --domain text --model {input.model:q} "
+        "--data {input.data:q} --out {output.json:q} --cka {output.cka:q} --n-samples {params.n:q} "
+        "--min-score {params.min_score:q} --device {params.device:q} > {log:q} 2>&1"
 
 
 rule analysis_table:
@@ -64,8 +62,10 @@ rule analysis_table:
         "logs/analysis/table.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug aggregate {input} --out {output} > {log} 2>&1"
+        "python -m deepaug aggregate {input:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule layer_selection:
@@ -82,9 +82,11 @@ rule layer_selection:
         "logs/analysis/layer_selection.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug select-layer --table {input.table} --baseline-cka {input.cka} "
-        "--out {output} > {log} 2>&1"
+        "python -m deepaug select-layer --table {input.table:q} --baseline-cka {input.cka:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule figures_analysis:
@@ -102,13 +104,15 @@ rule figures_analysis:
         "logs/figures/analysis.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     params:
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
-        "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
-        "-p analysis_table {input.analysis} -p selection {input.selection} -p results_dir results "
-        "-p out_dir {params.out_dir} "
-        "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
+        "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
+        "-p analysis_table {input.analysis:q} -p selection {input.selection:q} -p results_dir results "
+        "-p out_dir {params.out_dir:q} "
+        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
 
 
 use rule aggregate as aggregate_supervised with:
@@ -132,6 +136,8 @@ rule figures_vision_sup:
         "logs/figures/vision_sup.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     params:
         domain="vision_sup",
         metric="classifier_top1",
@@ -139,10 +145,10 @@ rule figures_vision_sup:
         datasets=",".join(section("vision_sup").get("datasets", [])),
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
-        "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
-        "-p domain {params.domain} -p datasets {params.datasets} -p metric {params.metric} "
-        "-p top_layer {params.top_layer} -p out_dir {params.out_dir} "
-        "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
+        "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
+        "-p domain {params.domain:q} -p datasets {params.datasets:q} -p metric {params.metric:q} "
+        "-p top_layer {params.top_layer:q} -p out_dir {params.out_dir:q} "
+        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
 
 
 use rule figures_vision_sup as figures_text_sup with:
@@ -155,7 +161,7 @@ use rule figures_vision_sup as figures_text_sup with:
     params:
         domain="text_sup",
         metric="sts_avg",
-        top_layer=section("text").get("model", {}).get("num_layers", 12) + 1,
+        top_layer=lambda w: text_top_layer(),
         datasets=",".join(section("text_sup").get("datasets", [])),
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
 
@@ -174,9 +180,11 @@ rule inversion:
         "logs/analysis/inversion.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug inversion --contrastive {input.contrastive} --supervised {input.supervised} "
-        "--out {output} > {log} 2>&1"
+        "python -m deepaug inversion --contrastive {input.contrastive:q} --supervised {input.supervised:q} "
+        "--out {output:q} > {log:q} 2>&1"
 
 
 rule analysis:

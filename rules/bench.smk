@@ -13,7 +13,8 @@ rule bench:
         "../envs/train.yaml"
     resources:
         gpu=1,
+        slurm_partition=partition(1),
     params:
         flags="--batch-size 1024 --steps 20",
     shell:
-        "python -m deepaug.bench {params.flags} --out {output} > {log} 2>&1"
+        "python -m deepaug.bench {params.flags} --out {output:q} > {log:q} 2>&1"

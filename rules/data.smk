@@ -8,12 +8,14 @@ rule prepare_image_data:
         "logs/data/{dataset}.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **cpu_job(),
     params:
         raw_dir=config.get("data", {}).get("raw_dir", "data/raw"),
         download=str(config.get("data", {}).get("download", True)).lower(),
     shell:
-        "python -m deepaug prepare-data --dataset {wildcards.dataset} --out {output} "
-        "--raw-dir {params.raw_dir} --download {params.download} > {log} 2>&1"
+        "python -m deepaug prepare-data --dataset {wildcards.dataset:q} --out {output:q} "
+        "--raw-dir {params.raw_dir:q} --download {params.download:q} > {log:q} 2>&1"
 
 
 rule prepare_text_corpus:
@@ -23,8 +25,10 @@ rule prepare_text_corpus:
         "logs/data/text_corpus_{dataset}.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug prepare-text --corpus {wildcards.dataset} --out {output} > {log} 2>&1"
+        "python -m deepaug prepare-text --corpus {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_text_task:
@@ -34,8 +38,10 @@ rule prepare_text_task:
         "logs/data/text_task_{task}.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **cpu_job(),
     shell:
-        "python -m deepaug prepare-text --task {wildcards.task} --out {output} > {log} 2>&1"
+        "python -m deepaug prepare-text --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule prepare_text_model:
@@ -45,10 +51,12 @@ rule prepare_text_model:
         "logs/data/text_model_{model}.log",
     conda:
         "../envs/data.yaml"
+    resources:
+        **cpu_job(),
     params:
         name=lambda w: w.model.replace("--", "/"),  # inverse of model_dir_name
     shell:
-        "python -m deepaug prepare-text --model {params.name} --out {output} > {log} 2>&1"
+        "python -m deepaug prepare-text --model {params.name:q} --out {output:q} > {log:q} 2>&1"
 
 
 rule data:

@@ -13,15 +13,14 @@ rule evaluate_vision:
         "benchmarks/evaluate/vision/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: resource("vision", "cpus", 4)
+    threads: job_threads("vision")
     resources:
-        gpu=resource("vision", "gpu", 1),
-        mem_mb=resource("vision", "mem_mb", 32000),
+        **gpu_job("vision"),
     params:
         flags=vision_eval_flags,
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug eval-vision --model {input.model} --data {input.data} "
-        "--out {output} {params.flags} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m deepaug eval-vision --model {input.model:q} --data {input.data:q} "
+        "--out {output:q} {params.flags} > {log:q} 2>&1"
 
 
 rule evaluate_text:
@@ -36,18 +35,20 @@ rule evaluate_text:
         "benchmarks/evaluate/text/{dataset}/{variant}/seed{seed}.tsv"
     conda:
         "../envs/evaluate.yaml"
-    threads: resource("text", "cpus", 4)
+    threads: job_threads("text")
     resources:
-        gpu=resource("text", "gpu", 1),
-        mem_mb=resource("text", "mem_mb", 32000),
+        **gpu_job("text"),
     params:
         flags=text_eval_flags,
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug eval-text --model {input.model} "
-        "--tasks {input.tasks} --out {output} {params.flags} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m deepaug eval-text --model {input.model:q} "
+        "--tasks {input.tasks:q} --out {output:q} {params.flags} > {log:q} 2>&1"
 
 
 use rule evaluate_vision as evaluate_vision_sup with:
+    threads: job_threads("vision_sup")
+    resources:
+        **gpu_job("vision_sup"),
     input:
         model="results/vision_sup/{dataset}/{variant}/seed{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
@@ -62,6 +63,9 @@ use rule evaluate_vision as evaluate_vision_sup with:
 
 
 use rule evaluate_text as evaluate_text_sup with:
+    threads: job_threads("text_sup")
+    resources:
+        **gpu_job("text_sup"),
     input:
         model="results/text_sup/{dataset}/{variant}/seed{seed}/model.pt",
         tasks=text_task_files("text_sup"),

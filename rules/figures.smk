@@ -19,14 +19,16 @@ rule figures_vision:
         "logs/figures/vision.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     params:
         datasets=",".join(section("vision").get("datasets", [])),
         metric=config.get("figures", {}).get("vision_metric", "linear_top1"),
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
-        "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
-        "-p domain vision -p datasets {params.datasets} -p metric {params.metric} -p out_dir {params.out_dir} "
-        "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
+        "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
+        "-p domain vision -p datasets {params.datasets:q} -p metric {params.metric:q} -p out_dir {params.out_dir:q} "
+        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
 
 
 rule figures_text:
@@ -41,12 +43,14 @@ rule figures_text:
         "logs/figures/text.log",
     conda:
         "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
     params:
         datasets=",".join(section("text").get("datasets", [])),
-        top_layer=section("text").get("model", {}).get("num_layers", 12) + 1,
+        top_layer=lambda w: text_top_layer(),
         out_dir=lambda w, output: os.path.dirname(output.figures[0]),
     shell:
-        "(papermill {input.notebook} {output.notebook} -k python3 -p table {input.table} "
-        "-p domain text -p datasets {params.datasets} -p metric sts_avg -p top_layer {params.top_layer} "
-        "-p out_dir {params.out_dir} "
-        "&& jupyter nbconvert --to html {output.notebook} --output-dir $(dirname {output.html})) > {log} 2>&1"
+        "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
+        "-p domain text -p datasets {params.datasets:q} -p metric sts_avg -p top_layer {params.top_layer:q} "
+        "-p out_dir {params.out_dir:q} "
+        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"

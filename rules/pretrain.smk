@@ -15,17 +15,16 @@ rule pretrain_vision:
         "benchmarks/pretrain/vision/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: resource("vision", "cpus", 4)
+    threads: job_threads("vision", dataloader=True)
+    retries: resource("vision", "retries", TRAIN_RETRIES)
     resources:
-        gpu=resource("vision", "gpu", 1),
-        mem_mb=resource("vision", "mem_mb", 32000),
-        runtime=resource("vision", "runtime", 1440),
+        **gpu_job("vision", runtime=1440),
     params:
         ckpt="checkpoints/vision/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
         flags=vision_pretrain_flags,
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug pretrain-vision --data {input.data} "
-        "--out-dir $(dirname {output.model}) --ckpt-dir {params.ckpt} {params.flags} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m deepaug pretrain-vision --data {input.data:q} "
+        "--out-dir \"$(dirname {output.model:q})\" --ckpt-dir {params.ckpt:q} {params.flags} > {log:q} 2>&1"
 
 
 use rule pretrain_vision as pretrain_vision_baseline with:
@@ -57,18 +56,17 @@ rule pretrain_text:
         "benchmarks/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
     conda:
         "../envs/train.yaml"
-    threads: resource("text", "cpus", 4)
+    threads: job_threads("text")
+    retries: resource("text", "retries", TRAIN_RETRIES)
     resources:
-        gpu=resource("text", "gpu", 1),
-        mem_mb=resource("text", "mem_mb", 32000),
-        runtime=resource("text", "runtime", 720),
+        **gpu_job("text", runtime=720),
     params:
         ckpt="checkpoints/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
         flags=text_pretrain_flags,
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug pretrain-text --model-dir {input.model} "
-        "--corpus {input.corpus} --dev-task {input.dev} --out-dir $(dirname {output.model}) "
-        "--ckpt-dir {params.ckpt} {params.flags} > {log} 2>&1"
+        "OMP_NUM_THREADS={threads} python -m deepaug pretrain-text --model-dir {input.model:q} "
+        "--corpus {input.corpus:q} --dev-task {input.dev:q} --out-dir \"$(dirname {output.model:q})\" "
+        "--ckpt-dir {params.ckpt:q} {params.flags} > {log:q} 2>&1"
 
 
 use rule pretrain_text as pretrain_text_baseline with:
@@ -85,8 +83,13 @@ use rule pretrain_text as pretrain_text_baseline with:
         flags=text_pretrain_flags,
 
 
-# The supervised counterparts (the `analysis` target): the same rules, another objective.
+# The supervised counterparts (the `analysis` target): the same rules, another objective, and the
+# resources of their own config sections.
 use rule pretrain_vision as pretrain_vision_sup with:
+    threads: job_threads("vision_sup", dataloader=True)
+    retries: resource("vision_sup", "retries", TRAIN_RETRIES)
+    resources:
+        **gpu_job("vision_sup", runtime=720),
     output:
         model="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/model.pt",
         metrics="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/train_metrics.jsonl",
@@ -101,6 +104,10 @@ use rule pretrain_vision as pretrain_vision_sup with:
 
 
 use rule pretrain_vision as pretrain_vision_sup_baseline with:
+    threads: job_threads("vision_sup", dataloader=True)
+    retries: resource("vision_sup", "retries", TRAIN_RETRIES)
+    resources:
+        **gpu_job("vision_sup", runtime=720),
     output:
         model="results/vision_sup/{dataset}/none/seed{seed}/model.pt",
         metrics="results/vision_sup/{dataset}/none/seed{seed}/train_metrics.jsonl",
@@ -115,6 +122,10 @@ use rule pretrain_vision as pretrain_vision_sup_baseline with:
 
 
 use rule pretrain_text as pretrain_text_sup with:
+    threads: job_threads("text_sup")
+    retries: resource("text_sup", "retries", TRAIN_RETRIES)
+    resources:
+        **gpu_job("text_sup", runtime=240),
     input:
         model=lambda w: text_model_dir(),
         corpus="data/text/tasks/{dataset}.parquet",

@@ -115,3 +115,36 @@ def test_check_config_merges_like_snakemake_and_counts_runs(tmp_path):
                    "text_sup: null\n")
     r = _deepaug("check-config", off)
     assert r.returncode == 0 and "1 training runs in all" in r.stdout and "text: 0 runs" in r.stdout
+
+
+def test_gpu_smoke_config_covers_every_cuda_path():
+    """config/gpu-smoke.yaml (over the demo) is valid and asks for what the first GPU must check."""
+    from deepaug.config import REPO_CONFIG
+
+    demo, gpu = REPO_CONFIG.parent / "config" / "demo.yaml", REPO_CONFIG.parent / "config" / "gpu-smoke.yaml"
+    report = check_config_file([demo, gpu])
+    assert "14 training runs in all" in report
+    smoke = merge_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(demo)), read_yaml(gpu))
+    assert smoke["device"] == "cuda" and smoke["analysis"]["in_default_target"]
+    for domain in ("vision", "text", "vision_sup", "text_sup"):
+        assert smoke[domain]["train"]["precision"] == "bf16" and "pca" in smoke[domain]["methods"]
+        assert smoke[domain]["resources"]["gpu"] == 1
+    assert smoke["vision"]["train"]["channels_last"] and {"sg", "nosg"} <= set(smoke["vision"]["stop_gradient"])
+
+
+def test_device_cuda_without_a_gpu_stops_before_any_job(tmp_path):
+    import os
+
+    import torch
+
+    from deepaug.config import REPO_CONFIG
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO_CONFIG.parent / "Snakefile"), "--configfile",
+                        str(REPO_CONFIG.parent / "config" / "demo.yaml"), "--config", "device=cuda", "--cores", "1",
+                        "data"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "config key 'device': 'cuda' asks for a GPU, but this machine has none" in out
+    assert not (tmp_path / "data").exists()  # no job ran

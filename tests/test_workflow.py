@@ -1,7 +1,11 @@
-"""The Snakemake workflow: the paper's DAG, lint, config errors, and the demo end to end."""
+"""The Snakemake workflow: the paper's DAG, lint, config errors, partitions, failures, and the demo end to end."""
 
+import html
+import json
 import os
 import re
+import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -11,12 +15,29 @@ import pandas as pd
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SNAKEMAKE = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile")]
+CONFIGS = ROOT / "tests" / "configs"
 
 
-def snakemake(*args, cwd, timeout=600):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    return subprocess.run([*SNAKEMAKE, "-d", str(cwd), *args], capture_output=True, text=True, timeout=timeout, env=env)
+def run_group(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
+    """subprocess.run in a session of its own: on a timeout the whole group (snakemake and the jobs it
+    started) is killed, so that no training outlives the test."""
+    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+                          **kwargs) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            out, err = proc.communicate()
+            pytest.fail(f"timed out after {timeout} s: {' '.join(cmd)}\n{err[-3000:]}")
+    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
+
+
+def snakemake(*args, cwd, timeout=600, root=ROOT):
+    """snakemake -s <root>/Snakefile -d <cwd> ...; profiles/default (next to the Snakefile) applies."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return run_group([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "-d", str(cwd), *args],
+                     timeout=timeout, env=env, cwd=cwd.parent)
 
 
 def job_counts(stdout: str) -> dict[str, int]:
@@ -66,9 +87,104 @@ def test_bad_config_is_rejected_with_the_key_named(tmp_path, bad, message):
     assert message in res.stderr + res.stdout
 
 
+TARGET_RULES = {"all", "analysis", "data"}  # no command: Snakemake finishes them itself, never on a cluster
+
+
+def dry_run_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run lists (`rule <name>:` blocks with a `resources:` line)."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", output):
+        head = re.match(r"(?:local)?rule (\w+):\n", block)
+        if head:
+            line = re.search(r"^ +resources: (.*)$", block, re.M)
+            items = dict(kv.split("=", 1) for kv in line.group(1).split(", ")) if line else {}
+            jobs.append((head.group(1), items))
+    return jobs
+
+
+@pytest.mark.parametrize("config", [None, "config/demo.yaml"])
+def test_every_gpu_job_goes_to_the_gpu_partition(tmp_path, config):
+    """The SLURM partition follows each job's GPU request (config resources.gpu_partition / cpu_partition),
+    for every rule: supervised, analysis and evaluation jobs included, on the paper's full DAG."""
+    extra = ["--configfile", str(ROOT / config)] if config else []
+    res = snakemake("-n", "all", "analysis", *extra, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = [(rule, r) for rule, r in dry_run_jobs(res.stdout) if rule not in TARGET_RULES]
+    wrong = [(rule, r.get("gpu"), r.get("slurm_partition")) for rule, r in jobs
+             if r.get("slurm_partition") != ("gpu" if int(r.get("gpu", 0)) > 0 else "cpu")]
+    assert not wrong, f"{len(wrong)} of {len(jobs)} jobs in the wrong partition, e.g. {wrong[:5]}"
+    on_gpu = {rule for rule, r in jobs if r["slurm_partition"] == "gpu"}
+    if config is None:  # the paper: every training, evaluation and analysis job asks for a GPU
+        assert len(jobs) > 1700
+        assert on_gpu == {f"pretrain_{d}{b}" for d in ("vision", "text", "vision_sup", "text_sup")
+                          for b in ("", "_baseline")} | {
+            f"evaluate_{d}" for d in ("vision", "text", "vision_sup", "text_sup")} | {"analyze_vision", "analyze_text"}
+    else:  # the demo trains on the CPU (resources.gpu: 0)
+        assert not on_gpu and len(jobs) > 50
+
+
+@pytest.mark.slow
+def test_one_failed_run_does_not_stop_the_sweep(tmp_path):
+    """profiles/default (keep-going, applied without any flag): a training that fails (its checkpoint
+    directory is taken by a file) is retried (resources.retries: 1), fails again, and every other run
+    still trains and is evaluated; the end of the output names the failed run and its log."""
+    work = tmp_path / "w"
+    blocked = work / "checkpoints" / "vision" / "digits" / "dropout-L6-sg" / "seed0"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("not a directory\n")
+    res = snakemake("--cores", "2", "--configfile", str(CONFIGS / "one_failure.yaml"), cwd=work, timeout=1200)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    for variant in ("none", "dropout-L0-sg"):
+        assert (work / "results" / "vision" / "digits" / variant / "seed0" / "eval.json").is_file(), out[-3000:]
+    assert not (work / "results" / "vision" / "digits" / "dropout-L6-sg" / "seed0" / "model.pt").exists()
+    assert not (work / "results" / "table.csv").exists()
+    assert out.count("Trying to restart job") == 1, out[-3000:]  # the training once more (retries: 1)
+    log = "logs/pretrain/vision/digits/dropout-L6-sg/seed0.log"
+    summary = out[out.index("deepaug: 1 job(s) of the sweep have no output"):]
+    assert f"pretrain vision/digits/dropout-L6-sg/seed0: see {log}" in summary
+    assert "checkpoints/vision/digits/dropout-L6-sg/seed0" in summary  # the log's last line: the error
+
+
+def checkout_copy(dest: Path) -> Path:
+    """A copy of this checkout (without the venv, git and run outputs) at `dest`."""
+    skip = shutil.ignore_patterns(".git", ".venv", ".snakemake", "__pycache__", ".pytest_cache", "*.egg-info", "demo",
+                                  "results", "data", "logs", "benchmarks", "checkpoints")
+    shutil.copytree(ROOT, dest, ignore=skip)
+    return dest
+
+
+# The caption of each figure of the demo (report/*.rst), by file name.
+CAPTIONS = {
+    "vision_digits.png": "layer_sweep", "text_lee.png": "layer_sweep", "text_lee_tasks.png": "tasks",
+    "analysis_vision_digits_cka.png": "cka", "analysis_text_lee_cka.png": "cka",
+    "analysis_vision_digits_align_uniform.png": "align_uniform", "analysis_text_lee_align_uniform.png": "align_uniform",
+    "analysis_layer_selection.png": "layer_selection",
+    "vision_sup_digits.png": "supervised_sweep", "text_sup_simlex999_train.png": "supervised_sweep",
+    "text_sup_simlex999_train_tasks.png": "tasks",
+}
+
+
+def plain(text: str) -> str:
+    """Text without HTML tags, entities, RST literals and line breaks, for comparing captions."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("``", "").split())
+
+
+def report_captions(report: Path) -> dict[str, str]:
+    """{file name: caption text} of the results in a `snakemake --report` HTML file. Snakemake 9 embeds
+    them as JSON, `var results = {"<path>": {"caption": "<html>", ...}, ...};`."""
+    found = re.search(r"var results = (\{.*?\});\s*</script>", report.read_text(), re.S)
+    assert found, f"{report}: no `var results = ...` block (has Snakemake's report format changed?)"
+    return {Path(path).name: plain(entry.get("caption") or "") for path, entry in json.loads(found.group(1)).items()}
+
+
 @pytest.mark.slow
 def test_demo_dag_end_to_end(tmp_path):
-    res = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), cwd=tmp_path, timeout=900)
+    """The demo from a checkout whose path has a space, into a working directory whose name has one."""
+    root = checkout_copy(tmp_path / "deep aug" / "checkout")
+    tmp_path = tmp_path / "deep aug" / "demo run"
+    demo = str(root / "config" / "demo.yaml")
+    res = snakemake("--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert res.returncode == 0, res.stderr[-5000:]
     table = pd.read_csv(tmp_path / "results" / "table.csv")
     vision = table[table["domain"] == "vision"]
@@ -91,13 +207,8 @@ def test_demo_dag_end_to_end(tmp_path):
     assert set(summary["domain"]) == {"vision", "text"} and summary["best_setting"].notna().all()
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
     assert claims["verdict"].str.match(r"(supported|not supported|not tested)").all()
-    report = snakemake("--configfile", str(ROOT / "config" / "demo.yaml"), "--report", "report.html", cwd=tmp_path)
-    assert report.returncode == 0, report.stderr[-3000:]
-    html = (tmp_path / "report.html").read_text()
-    assert "vision_digits.png" in html and "text_lee_tasks.png" in html and "summary.csv" in html
     # the analysis target on the same runs: CKA, alignment/uniformity, layer selection
-    analysis = snakemake("analysis", "--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), cwd=tmp_path,
-                         timeout=900)
+    analysis = snakemake("analysis", "--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert analysis.returncode == 0, analysis.stderr[-5000:]
     an = pd.read_csv(tmp_path / "results" / "analysis" / "table.csv")
     assert len(an) == len(table) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
@@ -121,5 +232,15 @@ def test_demo_dag_end_to_end(tmp_path):
     assert benchmarks("pretrain", "vision") + benchmarks("pretrain", "text") == len(table)
     assert benchmarks("pretrain", "vision_sup") + benchmarks("pretrain", "text_sup") == len(supervised)
     assert benchmarks("analysis") == len(table)
-    again = snakemake("--cores", "2", "--configfile", str(ROOT / "config" / "demo.yaml"), "-n", cwd=tmp_path)
+    again = snakemake("--cores", "2", "--configfile", demo, "-n", cwd=tmp_path, root=root)
     assert "Nothing to be done" in again.stdout + again.stderr
+    # the report of both targets: every figure with its own caption
+    report = snakemake("--configfile", demo, "--report", "report.html", "all", "analysis", cwd=tmp_path, root=root)
+    assert report.returncode == 0, report.stderr[-3000:]
+    captions = report_captions(tmp_path / "report.html")
+    assert {"summary.csv", "claims.csv", "layer_selection.csv", "inversion.csv"} <= set(captions)
+    pngs = sorted(p.name for p in figures.glob("*.png"))
+    assert pngs == sorted(CAPTIONS), pngs
+    for name in pngs:
+        expected = plain((root / "report" / f"{CAPTIONS[name]}.rst").read_text())
+        assert captions.get(name) == expected, f"{name} in the report: caption {captions.get(name)!r}, not {expected!r}"

@@ -197,8 +197,9 @@ def merge_config(base: dict, override: dict) -> dict:
     return out
 
 
-def check_config_file(path: str | Path, base: str | Path | None = REPO_CONFIG) -> str:
-    """Validate ``path`` merged over ``base`` (as Snakemake will) and describe the runs it makes.
+def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CONFIG) -> str:
+    """Validate ``path`` (or several files, merged in order) merged over ``base`` (as Snakemake will)
+    and describe the runs it makes.
 
     Raises :class:`ConfigError`; returns a short report with the number of runs per section, saying
     which sections are inherited from ``base`` (a small config that leaves a section out inherits the
@@ -206,8 +207,13 @@ def check_config_file(path: str | Path, base: str | Path | None = REPO_CONFIG) -
     """
     from .runs import grid
 
-    user = read_yaml(path)
-    merged = merge_config(read_yaml(base), user) if base and Path(base).resolve() != Path(path).resolve() else user
+    paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
+    user: dict = {}
+    for p in paths:
+        user = merge_config(user, read_yaml(p))
+    path = " + ".join(map(str, paths))
+    use_base = base is not None and all(Path(base).resolve() != p.resolve() for p in paths)
+    merged = merge_config(read_yaml(base), user) if use_base else user
     validate_config(merged)
     in_default = bool((merged.get("analysis") or {}).get("in_default_target"))
     lines, total = [f"{path}: valid" + (f" (merged over {base}, as Snakemake does)" if merged is not user else "")], 0
