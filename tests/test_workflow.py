@@ -206,7 +206,8 @@ def test_demo_dag_end_to_end(tmp_path):
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
     assert set(summary["domain"]) == {"vision", "text"} and summary["best_setting"].notna().all()
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
-    assert claims["verdict"].str.match(r"(supported|not supported|not tested)").all()
+    assert claims["verdict"].str.match(r"(supported|not supported|not significant \(n = \d+\)|not tested)").all()
+    assert claims["selection"].str.contains("selected on dev").all()
     # the analysis target on the same runs: CKA, alignment/uniformity, layer selection
     analysis = snakemake("analysis", "--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert analysis.returncode == 0, analysis.stderr[-5000:]
