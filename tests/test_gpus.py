@@ -7,7 +7,6 @@ A stand-in `nvidia-smi` on PATH makes the workflow see N GPUs; the jobs themselv
 import json
 import os
 import re
-import signal
 import subprocess
 import sys
 import textwrap
@@ -18,6 +17,7 @@ import pytest
 import yaml
 
 from deepaug.gpus import claim_gpu, release_all, visible_gpu_ids
+from processes import run_group
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -71,20 +71,6 @@ def fake_gpus(tmp_path: Path, n: int) -> dict:
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
     env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
-
-
-def run_group(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    """subprocess.run in a session of its own: on a timeout the whole group (snakemake and the jobs it
-    started) is killed, so that no training outlives the test."""
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                          **kwargs) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            pytest.fail(f"timed out after {timeout} s: {' '.join(cmd)}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def snakemake(env: dict, workdir: Path, config: str | Path, *args, timeout=600):
