@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import platform
 import re
-import subprocess
 import sys
 from importlib import metadata
 from pathlib import Path
@@ -20,18 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 LOCK_DIR = ROOT / "requirements"
 
 
-def git_commit(start: str | Path | None = None) -> str:
-    here = Path(start or __file__).resolve().parent
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=5, check=True
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"], cwd=here, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-        return out + ("-dirty" if dirty else "")
-    except Exception:
-        return "unknown"
+def git_commit() -> str:
+    """``<commit>`` or ``<commit>-dirty`` of this checkout (``unknown`` outside git), from the same
+    cached git reading as the checkpoints' fingerprint (:func:`deepaug.fingerprint.code_version`)."""
+    from .fingerprint import code_version
+
+    v = code_version()
+    return v["commit"] + ("-dirty" if v["dirty"] else "")
 
 
 def _version(pkg: str) -> str | None:
