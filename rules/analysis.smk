@@ -112,7 +112,7 @@ rule figures_analysis:
         "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
         "-p analysis_table {input.analysis:q} -p selection {input.selection:q} -p results_dir results "
         "-p out_dir {params.out_dir:q} "
-        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
+        '&& jupyter nbconvert --to html {output.notebook:q} --output-dir "$(dirname {output.html:q})") > {log:q} 2>&1'
 
 
 use rule aggregate as aggregate_supervised with:
@@ -148,7 +148,7 @@ rule figures_vision_sup:
         "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
         "-p domain {params.domain:q} -p datasets {params.datasets:q} -p metric {params.metric:q} "
         "-p top_layer {params.top_layer:q} -p out_dir {params.out_dir:q} "
-        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
+        '&& jupyter nbconvert --to html {output.notebook:q} --output-dir "$(dirname {output.html:q})") > {log:q} 2>&1'
 
 
 use rule figures_vision_sup as figures_text_sup with:

@@ -36,14 +36,19 @@ def user_cap(name):
     return getattr(value, "value", value)
 
 
+def jobs_run_here():
+    """False on a cluster: an executor plugin that is not local (also inside a cluster job)."""
+    plugin = workflow.executor_plugin
+    return plugin is None or plugin.common_settings.local_exec
+
+
 LOCAL_GPUS = visible_gpu_ids()
 # `device: cuda` on a machine without a GPU: say so before any job rather than in every job's log
 # (only where the jobs run on this machine; a cluster's login node may have no GPU).
-_plugin = workflow.executor_plugin
 if (
     str(config.get("device", "auto")).startswith("cuda")
     and not LOCAL_GPUS
-    and (_plugin is None or _plugin.common_settings.local_exec)
+    and jobs_run_here()
     and not workflow.dryrun
     and workflow.is_main_process
 ):
@@ -134,7 +139,9 @@ def resource(domain, key, default):
 
 # ---- threads, GPUs and the SLURM partition of each job
 
-DEFAULT_CPUS = 8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
+DEFAULT_CPUS = (
+    8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
+)
 TRAIN_RETRIES = 2  # attempts after a failed training (resources.retries); each resumes from its checkpoint
 
 
@@ -145,7 +152,9 @@ def partition(gpus):
     Following the GPU request, rather than a list of rule names in the profile, keeps every GPU job
     (supervised, analysis, bench) off the CPU partition. A callable, so that null drops the resource.
     """
-    name = (config.get("resources") or {}).get("gpu_partition" if gpus else "cpu_partition")
+    name = (config.get("resources") or {}).get(
+        "gpu_partition" if gpus else "cpu_partition"
+    )
     return lambda wildcards: name
 
 
@@ -156,7 +165,8 @@ def cpu_job():
 
 def gpu_job(domain, runtime=None):
     """`resources:` of a training, evaluation or analysis job of `domain`: GPUs, memory and (given a
-    default) runtime from `<domain>.resources`, and the SLURM partition that follows the GPU request."""
+    default) runtime from `<domain>.resources`, and the SLURM partition that follows the GPU request.
+    """
     gpus = resource(domain, "gpu", 1)
     out = dict(
         gpu=gpus,
@@ -166,12 +176,6 @@ def gpu_job(domain, runtime=None):
     if runtime is not None:
         out["runtime"] = resource(domain, "runtime", runtime)
     return out
-
-
-def jobs_run_here():
-    """False on a cluster: an executor plugin that is not local (also inside a cluster job)."""
-    plugin = workflow.executor_plugin
-    return plugin is None or plugin.common_settings.local_exec
 
 
 def job_threads(domain, dataloader=False):
@@ -323,7 +327,8 @@ def text_model_dir():
 def text_top_layer():
     """Index of the pooled sentence vector (blocks + 1), labelled in the text figures. The depth comes
     from deepaug.config.text_layer_count (the encoder's own config once data/models holds it, hence
-    evaluated when the figure job is scheduled); None, no label, when it cannot be known."""
+    evaluated when the figure job is scheduled); None, no label, when it cannot be known.
+    """
     from deepaug.config import text_layer_count
 
     n = text_layer_count(section("text"))
@@ -420,13 +425,20 @@ def caption(png):
 def failed_jobs():
     """(job, run, log) of every job of the grid that left a log but not its output: the jobs that
     failed (or were killed) in this or an earlier invocation and have not succeeded since. Read from
-    the files, not from Snakemake's output, so that it works the same on every executor."""
-    stages = (("pretrain", "model.pt"), ("evaluate", "eval.json"), ("analysis", "analysis.json"))
+    the files, not from Snakemake's output, so that it works the same on every executor.
+    """
+    stages = (
+        ("pretrain", "model.pt"),
+        ("evaluate", "eval.json"),
+        ("analysis", "analysis.json"),
+    )
     for domain in ("vision", "text", "vision_sup", "text_sup"):
         for r in runs(domain):
             for stage, output in stages:
                 log = f"logs/{stage}/{r.path}.log"
-                if os.path.exists(log) and not os.path.exists(f"results/{r.path}/{output}"):
+                if os.path.exists(log) and not os.path.exists(
+                    f"results/{r.path}/{output}"
+                ):
                     yield stage, r.path, log
 
 
@@ -439,11 +451,14 @@ def last_line(path, width=300):
 
 def print_failed_jobs():
     """After a failed invocation: one line per failed run with its log, below Snakemake's own errors.
-    With keep-going (profiles/default) a failure does not stop the other runs; this says which failed."""
+    With keep-going (profiles/default) a failure does not stop the other runs; this says which failed.
+    """
     failed = list(failed_jobs())
     if not failed:
         return
-    lines = [f"deepaug: {len(failed)} job(s) of the sweep have no output (failed or killed):"]
+    lines = [
+        f"deepaug: {len(failed)} job(s) of the sweep have no output (failed or killed):"
+    ]
     for stage, run, log in failed:
         lines.append(f"  {stage} {run}: see {log}\n      {last_line(log)}")
     lines.append(

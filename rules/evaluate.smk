@@ -46,9 +46,6 @@ rule evaluate_text:
 
 
 use rule evaluate_vision as evaluate_vision_sup with:
-    threads: job_threads("vision_sup")
-    resources:
-        **gpu_job("vision_sup"),
     input:
         model="results/vision_sup/{dataset}/{variant}/seed{seed}/model.pt",
         data="data/prepared/{dataset}.npz",
@@ -58,14 +55,14 @@ use rule evaluate_vision as evaluate_vision_sup with:
         "logs/evaluate/vision_sup/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate/vision_sup/{dataset}/{variant}/seed{seed}.tsv"
+    threads: job_threads("vision_sup")
+    resources:
+        **gpu_job("vision_sup"),
     params:
         flags=vision_sup_eval_flags,
 
 
 use rule evaluate_text as evaluate_text_sup with:
-    threads: job_threads("text_sup")
-    resources:
-        **gpu_job("text_sup"),
     input:
         model="results/text_sup/{dataset}/{variant}/seed{seed}/model.pt",
         tasks=text_task_files("text_sup"),
@@ -75,5 +72,8 @@ use rule evaluate_text as evaluate_text_sup with:
         "logs/evaluate/text_sup/{dataset}/{variant}/seed{seed}.log",
     benchmark:
         "benchmarks/evaluate/text_sup/{dataset}/{variant}/seed{seed}.tsv"
+    threads: job_threads("text_sup")
+    resources:
+        **gpu_job("text_sup"),
     params:
         flags=text_sup_eval_flags,

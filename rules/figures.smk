@@ -28,7 +28,7 @@ rule figures_vision:
     shell:
         "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
         "-p domain vision -p datasets {params.datasets:q} -p metric {params.metric:q} -p out_dir {params.out_dir:q} "
-        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
+        '&& jupyter nbconvert --to html {output.notebook:q} --output-dir "$(dirname {output.html:q})") > {log:q} 2>&1'
 
 
 rule figures_text:
@@ -53,4 +53,4 @@ rule figures_text:
         "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
         "-p domain text -p datasets {params.datasets:q} -p metric sts_avg -p top_layer {params.top_layer:q} "
         "-p out_dir {params.out_dir:q} "
-        "&& jupyter nbconvert --to html {output.notebook:q} --output-dir \"$(dirname {output.html:q})\") > {log:q} 2>&1"
+        '&& jupyter nbconvert --to html {output.notebook:q} --output-dir "$(dirname {output.html:q})") > {log:q} 2>&1'

@@ -13,10 +13,10 @@ rule pretrain_vision:
         "logs/pretrain/vision/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/vision/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    retries: resource("vision", "retries", TRAIN_RETRIES)
     conda:
         "../envs/train.yaml"
     threads: job_threads("vision", dataloader=True)
-    retries: resource("vision", "retries", TRAIN_RETRIES)
     resources:
         **gpu_job("vision", runtime=1440),
     params:
@@ -24,7 +24,7 @@ rule pretrain_vision:
         flags=vision_pretrain_flags,
     shell:
         "OMP_NUM_THREADS={threads} python -m deepaug pretrain-vision --data {input.data:q} "
-        "--out-dir \"$(dirname {output.model:q})\" --ckpt-dir {params.ckpt:q} {params.flags} > {log:q} 2>&1"
+        '--out-dir "$(dirname {output.model:q})" --ckpt-dir {params.ckpt:q} {params.flags} > {log:q} 2>&1'
 
 
 use rule pretrain_vision as pretrain_vision_baseline with:
@@ -54,10 +54,10 @@ rule pretrain_text:
         "logs/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/text/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    retries: resource("text", "retries", TRAIN_RETRIES)
     conda:
         "../envs/train.yaml"
     threads: job_threads("text")
-    retries: resource("text", "retries", TRAIN_RETRIES)
     resources:
         **gpu_job("text", runtime=720),
     params:
@@ -65,7 +65,7 @@ rule pretrain_text:
         flags=text_pretrain_flags,
     shell:
         "OMP_NUM_THREADS={threads} python -m deepaug pretrain-text --model-dir {input.model:q} "
-        "--corpus {input.corpus:q} --dev-task {input.dev:q} --out-dir \"$(dirname {output.model:q})\" "
+        '--corpus {input.corpus:q} --dev-task {input.dev:q} --out-dir "$(dirname {output.model:q})" '
         "--ckpt-dir {params.ckpt:q} {params.flags} > {log:q} 2>&1"
 
 
@@ -86,10 +86,6 @@ use rule pretrain_text as pretrain_text_baseline with:
 # The supervised counterparts (the `analysis` target): the same rules, another objective, and the
 # resources of their own config sections.
 use rule pretrain_vision as pretrain_vision_sup with:
-    threads: job_threads("vision_sup", dataloader=True)
-    retries: resource("vision_sup", "retries", TRAIN_RETRIES)
-    resources:
-        **gpu_job("vision_sup", runtime=720),
     output:
         model="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/model.pt",
         metrics="results/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}/train_metrics.jsonl",
@@ -98,16 +94,16 @@ use rule pretrain_vision as pretrain_vision_sup with:
         "logs/pretrain/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    retries: resource("vision_sup", "retries", TRAIN_RETRIES)
+    threads: job_threads("vision_sup", dataloader=True)
+    resources:
+        **gpu_job("vision_sup", runtime=720),
     params:
         ckpt="checkpoints/vision_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
         flags=vision_sup_pretrain_flags,
 
 
 use rule pretrain_vision as pretrain_vision_sup_baseline with:
-    threads: job_threads("vision_sup", dataloader=True)
-    retries: resource("vision_sup", "retries", TRAIN_RETRIES)
-    resources:
-        **gpu_job("vision_sup", runtime=720),
     output:
         model="results/vision_sup/{dataset}/none/seed{seed}/model.pt",
         metrics="results/vision_sup/{dataset}/none/seed{seed}/train_metrics.jsonl",
@@ -116,16 +112,16 @@ use rule pretrain_vision as pretrain_vision_sup_baseline with:
         "logs/pretrain/vision_sup/{dataset}/none/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/vision_sup/{dataset}/none/seed{seed}.tsv"
+    retries: resource("vision_sup", "retries", TRAIN_RETRIES)
+    threads: job_threads("vision_sup", dataloader=True)
+    resources:
+        **gpu_job("vision_sup", runtime=720),
     params:
         ckpt="checkpoints/vision_sup/{dataset}/none/seed{seed}",
         flags=vision_sup_pretrain_flags,
 
 
 use rule pretrain_text as pretrain_text_sup with:
-    threads: job_threads("text_sup")
-    retries: resource("text_sup", "retries", TRAIN_RETRIES)
-    resources:
-        **gpu_job("text_sup", runtime=240),
     input:
         model=lambda w: text_model_dir(),
         corpus="data/text/tasks/{dataset}.parquet",
@@ -138,6 +134,10 @@ use rule pretrain_text as pretrain_text_sup with:
         "logs/pretrain/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.log",
     benchmark:
         "benchmarks/pretrain/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}.tsv"
+    retries: resource("text_sup", "retries", TRAIN_RETRIES)
+    threads: job_threads("text_sup")
+    resources:
+        **gpu_job("text_sup", runtime=240),
     params:
         ckpt="checkpoints/text_sup/{dataset}/{method}-L{layer}-{sg}/seed{seed}",
         flags=text_sup_pretrain_flags,

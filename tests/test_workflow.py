@@ -5,8 +5,6 @@ import json
 import os
 import re
 import shutil
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
@@ -14,22 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from processes import run_group
+
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "tests" / "configs"
-
-
-def run_group(cmd: list[str], timeout: float, **kwargs) -> subprocess.CompletedProcess:
-    """subprocess.run in a session of its own: on a timeout the whole group (snakemake and the jobs it
-    started) is killed, so that no training outlives the test."""
-    with subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
-                          **kwargs) as proc:
-        try:
-            out, err = proc.communicate(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            out, err = proc.communicate()
-            pytest.fail(f"timed out after {timeout} s: {' '.join(cmd)}\n{err[-3000:]}")
-    return subprocess.CompletedProcess(cmd, proc.returncode, out, err)
 
 
 def snakemake(*args, cwd, timeout=600, root=ROOT):
@@ -88,6 +74,15 @@ def test_bad_config_is_rejected_with_the_key_named(tmp_path, bad, message):
 
 
 TARGET_RULES = {"all", "analysis", "data"}  # no command: Snakemake finishes them itself, never on a cluster
+
+
+def test_rules_are_snakefmt_clean():
+    """The Snakefile and rules/ keep snakefmt's formatting (`snakefmt rules/ Snakefile` fixes it)."""
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
 
 
 def dry_run_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
