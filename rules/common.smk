@@ -8,9 +8,9 @@ SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
-from deepaug.config import validate_config  # noqa: E402  (light: no torch)
-from deepaug.gpus import visible_gpu_ids  # noqa: E402
-from deepaug.runs import grid, model_dir_name, variant_name  # noqa: E402
+from deepaug.workflow.config import validate_config  # noqa: E402  (light: no torch)
+from deepaug.engine.gpus import visible_gpu_ids  # noqa: E402
+from deepaug.workflow.runs import grid, model_dir_name, variant_name  # noqa: E402
 
 validate_config(config)
 
@@ -22,7 +22,7 @@ os.environ.update(
 
 # GPUs. Each training job asks for `gpu` GPUs (config resources.gpu, default 1). Unless the command
 # line or a profile caps `gpu` (--resources gpu=N; the SLURM profile does), the GPUs of this machine
-# cap how many such jobs run at once, and each job claims a device of its own (deepaug.gpus).
+# cap how many such jobs run at once, and each job claims a device of its own (deepaug.engine.gpus).
 # Without GPUs nothing is capped and the jobs train on the CPU (their logs say so).
 # Snakemake has no public call for "cap a resource unless the user did": the user's caps are read
 # from `workflow.resource_settings` (the settings of Snakemake's Python API; a plain mapping in
@@ -326,10 +326,10 @@ def text_model_dir():
 
 def text_top_layer():
     """Index of the pooled sentence vector (blocks + 1), labelled in the text figures. The depth comes
-    from deepaug.config.text_layer_count (the encoder's own config once data/models holds it, hence
+    from deepaug.workflow.config.text_layer_count (the encoder's own config once data/models holds it, hence
     evaluated when the figure job is scheduled); None, no label, when it cannot be known.
     """
-    from deepaug.config import text_layer_count
+    from deepaug.workflow.config import text_layer_count
 
     n = text_layer_count(section("text"))
     return None if n is None else n - 1

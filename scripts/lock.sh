@@ -24,7 +24,7 @@ else
   HF_HUB_OFFLINE=1 HF_DATASETS_OFFLINE=1 PATH="$VENV/bin:$PATH" "$VENV/bin/python" -m pytest -x -q -m "not slow and not slurm"
 fi
 
-LOCK=$(PYTHONPATH=src "$VENV/bin/python" -m deepaug.provenance lock-path) || true
+LOCK=$(PYTHONPATH=src "$VENV/bin/python" -m deepaug.engine.provenance lock-path) || true
 TAG=$(basename "$LOCK" .txt); TAG=${TAG#lock-}
 mkdir -p "$(dirname "$LOCK")"
 {
@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, "src")
-from deepaug.provenance import normalize, read_lock  # noqa: E402
+from deepaug.engine.provenance import normalize, read_lock  # noqa: E402
 
 lock = read_lock(Path(sys.argv[1]))
 pin = re.compile(r'^(\s*-\s*"?)([A-Za-z0-9][A-Za-z0-9._-]*)==([^"\s]+)("?\s*)$')

@@ -25,9 +25,9 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 # (some machines' pip configs name local indexes that do not exist: drop those warnings)
 pip_install() { "$VENV/bin/python" -m pip install -q "$@" 2>&1 | { grep -v "is ignored: it is neither a file nor a directory" || true; }; }
-# The lock that serves this interpreter; deepaug.provenance needs only the standard library, so it
+# The lock that serves this interpreter; deepaug.engine.provenance needs only the standard library, so it
 # runs from src/ before anything is installed (and records the same lock's sha256 in every run).
-lock_cmd() { PYTHONPATH=src "$VENV/bin/python" -m deepaug.provenance "$@"; }
+lock_cmd() { PYTHONPATH=src "$VENV/bin/python" -m deepaug.engine.provenance "$@"; }
 
 if LOCK=$(lock_cmd lock-path) && [ -z "${DEEPAUG_UNLOCKED:-}" ]; then
   if ! lock_cmd check-lock >/dev/null || ! "$VENV/bin/python" -c "import deepaug" 2>/dev/null; then

@@ -10,14 +10,14 @@ from importlib import import_module
 __version__ = "0.1.0"
 
 _LAZY = {
-    "DeepAugment": "deepaug.augment",
-    "HookHandle": "deepaug.augment",
-    "nt_xent": "deepaug.losses",
-    "simcse_loss": "deepaug.losses",
-    "target_module": "deepaug.layers",
-    "layer_names": "deepaug.layers",
-    "LayerIndexError": "deepaug.layers",
-    "build_vision_model": "deepaug.models.resnet",
+    "DeepAugment": "deepaug.core.augment",
+    "HookHandle": "deepaug.core.augment",
+    "nt_xent": "deepaug.core.losses",
+    "simcse_loss": "deepaug.core.losses",
+    "target_module": "deepaug.core.layers",
+    "layer_names": "deepaug.core.layers",
+    "LayerIndexError": "deepaug.core.layers",
+    "build_vision_model": "deepaug.domains.vision.models",
 }
 
 __all__ = sorted(_LAZY)

@@ -29,12 +29,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .augment import DeepAugment
-from .augmentations import TwoViews, simclr_transform
-from .batched_augment import BatchedSimCLRAugment
-from .layers import target_module
-from .losses import nt_xent
-from .models.resnet import build_vision_model
+from deepaug.core.augment import DeepAugment
+from deepaug.domains.vision.augmentations import TwoViews, simclr_transform
+from deepaug.domains.vision.batched_augment import BatchedSimCLRAugment
+from deepaug.core.layers import target_module
+from deepaug.core.losses import nt_xent
+from deepaug.domains.vision.models import build_vision_model
 
 # Dense bf16 tensor-core peaks (TFLOP/s), by substring of the CUDA device name.
 PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0, "V100": 125.0}
@@ -239,7 +239,7 @@ def main(argv=None) -> int:
     for k, v in results.items():
         print(f"{k:<{width}}  {v}")
     if args.out:
-        from .io import write_json
+        from deepaug.workflow.io import write_json
 
         write_json(args.out, results)
     return 0

@@ -65,27 +65,27 @@ def check_inputs(a: argparse.Namespace) -> None:
 
 
 def _cmd_prepare_data(a: argparse.Namespace) -> None:
-    from .data import prepare_image_dataset
+    from deepaug.domains.vision.data import prepare_image_dataset
 
     prepare_image_dataset(a.dataset, a.out, a.raw_dir, download=a.download)
 
 
 def _cmd_pretrain_vision(a: argparse.Namespace) -> None:
-    from .pretrain_vision import VisionPretrainSettings, pretrain
+    from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
 
     s = _settings(VisionPretrainSettings, a)
     pretrain(s, a.data, a.out_dir, a.ckpt_dir)
 
 
 def _cmd_eval_vision(a: argparse.Namespace) -> None:
-    from .evaluate_vision import VisionEvalSettings, evaluate
+    from deepaug.domains.vision.evaluate import VisionEvalSettings, evaluate
 
     s = _settings(VisionEvalSettings, a)
     evaluate(s, a.model, a.data, a.out)
 
 
 def _cmd_prepare_text(a: argparse.Namespace) -> None:
-    from . import text_data
+    from deepaug.domains.text import data as text_data
 
     if a.corpus:
         text_data.prepare_corpus(a.corpus, a.out)
@@ -96,14 +96,14 @@ def _cmd_prepare_text(a: argparse.Namespace) -> None:
 
 
 def _cmd_pretrain_text(a: argparse.Namespace) -> None:
-    from .pretrain_text import TextPretrainSettings, pretrain
+    from deepaug.domains.text.train import TextPretrainSettings, pretrain
 
     s = _settings(TextPretrainSettings, a)
     pretrain(s, a.model_dir, a.corpus, a.dev_task, a.out_dir, a.ckpt_dir)
 
 
 def _cmd_eval_text(a: argparse.Namespace) -> None:
-    from .evaluate_text import TextEvalSettings, evaluate
+    from deepaug.domains.text.evaluate import TextEvalSettings, evaluate
 
     s = _settings(TextEvalSettings, a)
     tasks = {Path(p).stem: p for p in a.tasks}
@@ -111,7 +111,7 @@ def _cmd_eval_text(a: argparse.Namespace) -> None:
 
 
 def _cmd_aggregate(a: argparse.Namespace) -> None:
-    from .aggregate import aggregate
+    from deepaug.workflow.aggregate import aggregate
 
     paths = list(a.evals)
     if a.eval_list:
@@ -120,13 +120,13 @@ def _cmd_aggregate(a: argparse.Namespace) -> None:
 
 
 def _cmd_summarize(a: argparse.Namespace) -> None:
-    from .summary import write_summary
+    from deepaug.analysis.summary import write_summary
 
     write_summary(a.table, a.summary, a.claims)
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
-    from .analyze import analyze
+    from deepaug.analysis.analyze import analyze
 
     analyze(a.domain, a.model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed)
 
@@ -135,9 +135,9 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
     import numpy as np
     import pandas as pd
 
-    from .io import atomic_path
-    from .layer_choice import layer_selection
-    from .summary import DEV_METRIC, HEADLINE
+    from deepaug.workflow.io import atomic_path
+    from deepaug.analysis.layer_choice import layer_selection
+    from deepaug.analysis.summary import DEV_METRIC, HEADLINE
 
     matrices: dict = {}
     for path in a.baseline_cka:
@@ -150,13 +150,13 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
 
 
 def _cmd_inversion(a: argparse.Namespace) -> None:
-    from .summary import write_inversion
+    from deepaug.analysis.summary import write_inversion
 
     write_inversion(a.contrastive, a.supervised, a.out)
 
 
 def _cmd_check_config(a: argparse.Namespace) -> None:
-    from .config import check_config_file
+    from deepaug.workflow.config import check_config_file
 
     print(check_config_file(a.config, None if a.base.lower() == "none" else a.base))
 
@@ -169,7 +169,7 @@ def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_pretrain_vision(p: argparse.ArgumentParser) -> None:
-    from .pretrain_vision import VisionPretrainSettings
+    from deepaug.domains.vision.train import VisionPretrainSettings
 
     p.add_argument("--data", required=True)
     p.add_argument("--out-dir", required=True)
@@ -178,7 +178,7 @@ def _setup_pretrain_vision(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_eval_vision(p: argparse.ArgumentParser) -> None:
-    from .evaluate_vision import VisionEvalSettings
+    from deepaug.domains.vision.evaluate import VisionEvalSettings
 
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True)
@@ -195,7 +195,7 @@ def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_pretrain_text(p: argparse.ArgumentParser) -> None:
-    from .pretrain_text import TextPretrainSettings
+    from deepaug.domains.text.train import TextPretrainSettings
 
     for flag in ("--model-dir", "--corpus", "--dev-task", "--out-dir", "--ckpt-dir"):
         p.add_argument(flag, required=True)
@@ -203,7 +203,7 @@ def _setup_pretrain_text(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_eval_text(p: argparse.ArgumentParser) -> None:
-    from .evaluate_text import TextEvalSettings
+    from deepaug.domains.text.evaluate import TextEvalSettings
 
     p.add_argument("--model", required=True)
     p.add_argument("--tasks", nargs="+", required=True, help="task parquet files; the file stem names the task")
@@ -248,7 +248,7 @@ def _setup_inversion(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_check_config(p: argparse.ArgumentParser) -> None:
-    from .config import REPO_CONFIG
+    from deepaug.workflow.config import REPO_CONFIG
 
     p.add_argument("config", nargs="+", help="config file(s), as passed to snakemake --configfile (merged in order)")
     p.add_argument("--base", default=str(REPO_CONFIG),
@@ -258,26 +258,26 @@ def _setup_check_config(p: argparse.ArgumentParser) -> None:
 
 # name -> (help, set-up of its arguments, handler, the module whose code it runs)
 COMMANDS = {
-    "prepare-data": ("fetch an image dataset and store it as .npz", _setup_prepare_data, _cmd_prepare_data, "deepaug.data"),
+    "prepare-data": ("fetch an image dataset and store it as .npz", _setup_prepare_data, _cmd_prepare_data, "deepaug.domains.vision.data"),
     "pretrain-vision": ("SimCLR pre-training with Deep Augmentation", _setup_pretrain_vision, _cmd_pretrain_vision,
-                        "deepaug.pretrain_vision"),
-    "eval-vision": ("linear probe and kNN on frozen features", _setup_eval_vision, _cmd_eval_vision, "deepaug.evaluate_vision"),
+                        "deepaug.domains.vision.train"),
+    "eval-vision": ("linear probe and kNN on frozen features", _setup_eval_vision, _cmd_eval_vision, "deepaug.domains.vision.evaluate"),
     "prepare-text": ("store a text corpus, a similarity task or an encoder locally", _setup_prepare_text,
-                     _cmd_prepare_text, "deepaug.text_data"),
+                     _cmd_prepare_text, "deepaug.domains.text.data"),
     "pretrain-text": ("unsupervised SimCSE with Deep Augmentation", _setup_pretrain_text, _cmd_pretrain_text,
-                      "deepaug.pretrain_text"),
+                      "deepaug.domains.text.train"),
     "eval-text": ("Spearman x100 of cosine similarity on similarity tasks", _setup_eval_text, _cmd_eval_text,
-                  "deepaug.evaluate_text"),
-    "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.aggregate"),
+                  "deepaug.domains.text.evaluate"),
+    "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.workflow.aggregate"),
     "summarize": ("baseline vs best setting with a paired test, and the paper's claims", _setup_summarize,
-                  _cmd_summarize, "deepaug.summary"),
+                  _cmd_summarize, "deepaug.analysis.summary"),
     "analyze": ("CKA between layers, alignment and uniformity of one run", _setup_analyze, _cmd_analyze,
-                "deepaug.analyze"),
+                "deepaug.analysis.analyze"),
     "select-layer": ("layer recommended from the baseline's CKA vs the sweep's best", _setup_select_layer,
-                     _cmd_select_layer, "deepaug.layer_choice"),
+                     _cmd_select_layer, "deepaug.analysis.layer_choice"),
     "inversion": ("do the layer trends invert for supervised training?", _setup_inversion, _cmd_inversion,
-                  "deepaug.summary"),
-    "check-config": ("validate a config file merged over config.yaml, and count its runs", _setup_check_config, _cmd_check_config, "deepaug.config"),
+                  "deepaug.analysis.summary"),
+    "check-config": ("validate a config file merged over config.yaml, and count its runs", _setup_check_config, _cmd_check_config, "deepaug.workflow.config"),
 }
 
 

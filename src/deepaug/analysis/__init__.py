@@ -1,0 +1,1 @@
+"""Analyses of trained encoders: CKA, alignment/uniformity, layer choice, summary and claims."""

@@ -1,0 +1,321 @@
+"""The report's summary: baseline vs best Deep Augmentation setting per dataset, and whether this
+run's numbers support each of the paper's claims, with verdicts that respect the statistics.
+
+Reads only the aggregated table. **Selected on dev, reported on test**: every "best" (the best setting
+per dataset, the best layer, each side of a claim) is the setting with the highest mean over seeds of
+the domain's dev metric (``DEV_METRIC``: the linear probe on the held-out dev images for vision, the dev
+task's Spearman for text); the chosen setting's test metric (``HEADLINE``) is what is reported. A
+domain whose table has no dev metric gets no "best" and says so: test is never used to choose.
+
+Verdicts: a paired t-test across seeds (seed-matched runs) between the chosen setting and the
+reference, with a Holm correction over every setting the claim could have chosen (selection on dev
+still rides on seed noise shared by dev and test, so the family is the candidates, not one pair), the
+effect as the mean paired difference with its 95% paired-t interval, and "not significant (n = 3)"
+where the corrected p is not below ``ALPHA``. The author's sweeps also select on dev
+(``export_results_max.py`` in bruel-gabrielsson/SimCSE keeps the best run by STS-B dev Spearman).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from deepaug.workflow.io import atomic_path
+
+HEADLINE = {"vision": "linear_top1", "text": "sts_avg", "vision_sup": "classifier_top1", "text_sup": "sts_avg"}
+DEV_METRIC = {"vision": "dev_linear_top1", "text": "dev_spearman", "vision_sup": "dev_classifier_top1",
+              "text_sup": "dev_spearman"}
+SETTING = ["method", "stop_gradient", "layer"]
+ALPHA = 0.05
+
+
+# ----------------------------------------------------------------------------------------- statistics
+def holm(pvalues) -> np.ndarray:
+    """Holm's step-down adjusted p-values (Holm 1979): sort ascending, multiply the i-th smallest
+    (0-based) by m - i, carry the running maximum, cap at 1. NaN entries (comparisons that could not be
+    tested) are left out of the family and stay NaN."""
+    p = np.asarray(pvalues, dtype=float)
+    out = np.full(p.shape, np.nan)
+    valid = np.flatnonzero(~np.isnan(p))
+    m = len(valid)
+    order = valid[np.argsort(p[valid], kind="stable")]
+    running = 0.0
+    for i, j in enumerate(order):
+        running = max(running, min(1.0, (m - i) * p[j]))
+        out[j] = running
+    return out
+
+
+def _paired_differences(a: pd.Series, b: pd.Series) -> np.ndarray:
+    seeds = sorted(set(a.dropna().index) & set(b.dropna().index))
+    return a.loc[seeds].to_numpy(float) - b.loc[seeds].to_numpy(float)
+
+
+def paired_stats(a: pd.Series, b: pd.Series, tol: float = 0.0) -> dict:
+    """Seed-matched a - b (both indexed by seed): n, mean difference, its 95% paired-t interval and the
+    two-sided p of the paired t-test (as ``scipy.stats.ttest_rel``); with ``tol`` > 0 also the p of
+    the equivalence test (TOST: the difference lies within +-tol) and of the difference lying beyond
+    +-tol on the side observed. Identical differences (zero spread) give exact answers, not NaN."""
+    from scipy import stats
+
+    d = _paired_differences(a, b)
+    n = len(d)
+    nan = {"n": n, "difference": float(d.mean()) if n else math.nan, "ci_low": math.nan, "ci_high": math.nan,
+           "p": math.nan, "p_equivalent": math.nan, "p_beyond": math.nan}
+    if n < 2:
+        return nan
+    mean, se, df = float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n), n - 1
+    if se == 0:
+        return nan | {"ci_low": mean, "ci_high": mean, "p": 1.0 if mean == 0 else 0.0,
+                      "p_equivalent": 0.0 if abs(mean) < tol else 1.0, "p_beyond": 0.0 if abs(mean) > tol else 1.0}
+    half = float(stats.t.ppf(0.975, df)) * se
+    return nan | {
+        "ci_low": mean - half, "ci_high": mean + half, "p": float(2 * stats.t.sf(abs(mean) / se, df)),
+        "p_equivalent": float(max(stats.t.sf((mean + tol) / se, df), stats.t.cdf((mean - tol) / se, df))),
+        "p_beyond": float(stats.t.sf((abs(mean) - tol) / se, df)),
+    }
+
+
+def paired_test(a: pd.Series, b: pd.Series) -> tuple[int, float]:
+    """Paired t-test on seed-matched values (a, b indexed by seed): (number of pairs, two-sided p)."""
+    r = paired_stats(a, b)
+    return r["n"], r["p"]
+
+
+# ------------------------------------------------------------------------------------------ selection
+def _setting_name(setting: tuple) -> str:
+    method, sg, layer = setting
+    return f"{method} layer {int(layer)} {sg}"
+
+
+def _scores(part: pd.DataFrame, metric: str) -> dict[tuple, pd.Series]:
+    """Per Deep Augmentation setting (method, stop_gradient, layer): its metric indexed by seed."""
+    aug = part[part["method"] != "none"]
+    return {key: runs.set_index("seed")[metric] for key, runs in aug.groupby(SETTING, sort=True)}
+
+
+def dev_best(part: pd.DataFrame, dev: str, **where) -> tuple | None:
+    """The setting (method, stop_gradient, layer) with the highest mean dev score over seeds among the
+    Deep Augmentation runs of ``part`` matching ``where`` (values, or predicates on the column; ties:
+    the first in sorted order); None when no such setting has a dev score."""
+    sel = part[part["method"] != "none"]
+    for key, value in where.items():
+        sel = sel[value(sel[key])] if callable(value) else sel[sel[key] == value]
+    means = sel.groupby(SETTING, sort=True)[dev].mean().dropna() if dev in sel else pd.Series(dtype=float)
+    return means.idxmax() if not means.empty else None
+
+
+def _dev_task_overlap(part: pd.DataFrame, metric: str) -> str:
+    """A warning when the dev task is one of the test tasks (the table's ``dev_task`` column names it,
+    when the runs record it): then dev and test are not independent."""
+    if "dev_task" not in part or not part["dev_task"].notna().any():
+        return ""
+    tasks = sorted(set(part["dev_task"].dropna().astype(str)))
+    shared = [t for t in tasks if f"sts_{t}" in part]  # a test task's column: in sts_avg, beside it
+    return (f"; caution: the dev task ({', '.join(shared)}) is also a test task, so this selection is not "
+            f"independent of test" if shared else "")
+
+
+def selection_protocol(part: pd.DataFrame, domain: str) -> tuple[str, bool]:
+    """(what the table says about how the best was chosen, whether a dev metric exists to choose by)."""
+    metric, dev = HEADLINE[domain], DEV_METRIC[domain]
+    if dev not in part or not part.loc[part["method"] != "none", dev].notna().any():
+        return (f"no dev metric ({dev} is not in the table for these runs): nothing is chosen, since choosing "
+                f"on test ({metric}) would flatter the choice; re-run their evaluation with this version"), False
+    return f"selected on dev ({dev}), reported on test ({metric}){_dev_task_overlap(part, metric)}", True
+
+
+def _verdict(stats: dict, p_holm: float, equivalence: bool = False) -> str:
+    n = stats["n"]
+    if n < 2:
+        return f"not tested (n = {n}: a paired test needs two or more seeds)"
+    if equivalence:
+        if stats["p_equivalent_holm"] < ALPHA:
+            return "supported"
+        return "not supported" if stats["p_beyond_holm"] < ALPHA else f"not significant (n = {n})"
+    if p_holm < ALPHA:
+        return "supported" if stats["difference"] > 0 else "not supported"
+    return f"not significant (n = {n})"
+
+
+def compare_to_reference(part: pd.DataFrame, metric: str, dev: str, reference: pd.Series, tol: float = 0.0,
+                         **where) -> dict | None:
+    """The dev-best setting among those matching ``where`` against ``reference`` (seed-indexed test
+    scores): its paired statistics on test, with Holm over every candidate setting matching ``where``
+    (each compared with the same reference). None when no candidate has a dev score."""
+    chosen = dev_best(part, dev, **where)
+    if chosen is None:
+        return None
+    sel = part
+    for key, value in where.items():
+        sel = sel[value(sel[key])] if callable(value) else sel[sel[key] == value]
+    candidates = _scores(sel, metric)
+    stats = {key: paired_stats(runs, reference, tol) for key, runs in candidates.items()}
+    keys = list(stats)
+    out = dict(stats[chosen], setting=_setting_name(chosen), n_compared=sum(not math.isnan(stats[k]["p"]) for k in keys))
+    for name in ("p", "p_equivalent", "p_beyond"):
+        adjusted = dict(zip(keys, holm([stats[k][name] for k in keys])))
+        out[f"{name}_holm"] = adjusted[chosen]
+    out["mean"] = float(candidates[chosen].mean())
+    out["std"] = float(candidates[chosen].std())
+    out["dev_mean"] = float(part.loc[_in_setting(part, chosen), dev].mean())
+    return out
+
+
+def _in_setting(part: pd.DataFrame, setting: tuple) -> pd.Series:
+    method, sg, layer = setting
+    return (part["method"] == method) & (part["stop_gradient"] == sg) & (part["layer"] == layer)
+
+
+# ------------------------------------------------------------------------------------- summary, claims
+def baseline_vs_best(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (domain, dataset): the baseline and the dev-best Deep Augmentation setting on test, their
+    paired difference with its 95% interval, p and Holm-corrected p over every setting compared with
+    the baseline, and a verdict."""
+    rows = []
+    for (domain, dataset), part in table.groupby(["domain", "dataset"]):
+        metric = HEADLINE.get(domain)
+        if metric not in part:
+            continue
+        dev = DEV_METRIC[domain]
+        base_rows = part[part["method"] == "none"]
+        base = base_rows.set_index("seed")[metric]
+        protocol, has_dev = selection_protocol(part, domain)
+        row = {"domain": domain, "dataset": dataset, "metric": metric, "dev_metric": dev, "selection": protocol,
+               "baseline_mean": base.mean(), "baseline_std": base.std(),
+               "baseline_dev_mean": base_rows[dev].mean() if dev in part else math.nan, "n_seeds": len(base)}
+        best = compare_to_reference(part, metric, dev, base) if has_dev else None
+        if best is not None:
+            verdict = _verdict(best, best["p_holm"])
+            row.update({"best_setting": best["setting"], "best_dev_mean": best["dev_mean"], "best_mean": best["mean"],
+                        "best_std": best["std"], "difference": best["difference"], "ci_low": best["ci_low"],
+                        "ci_high": best["ci_high"], "paired_seeds": best["n"], "paired_t_p": best["p"],
+                        "holm_p": best["p_holm"], "n_compared": best["n_compared"],
+                        "verdict": {"supported": "better than the baseline",
+                                    "not supported": "worse than the baseline"}.get(verdict, verdict)})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _claim_row(claim: str, domain: str, dataset: str, protocol: str, metric: str, value: dict | None,
+               reference: tuple | None, ref_scores: pd.Series | None, sides: tuple[str, str],
+               equivalence: bool = False) -> dict:
+    row = {"claim": claim, "domain": domain, "dataset": dataset, "selection": protocol, "metric": metric}
+    if value is None or reference is None:
+        side = sides[1] if reference is None else sides[0]
+        why = "no dev metric to choose by" if protocol.startswith("no dev metric") else \
+            f"no {side} runs with a dev score in the table"
+        return row | {"verdict": f"not tested ({why})"}
+    return row | {
+        "value_setting": value["setting"], "value": value["mean"], "reference_setting": _setting_name(reference),
+        "reference": float(ref_scores.mean()), "difference": value["difference"], "ci_low": value["ci_low"],
+        "ci_high": value["ci_high"], "n_seeds": value["n"],
+        "p": value["p_equivalent" if equivalence else "p"],
+        "p_holm": value["p_equivalent_holm" if equivalence else "p_holm"], "n_compared": value["n_compared"],
+        "verdict": _verdict(value, value["p_holm"], equivalence),
+    }
+
+
+def claims(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (claim, domain, dataset). Each side of a claim is its dev-best setting; the value
+    side is tested against the reference side on test (paired over seeds), Holm-corrected over every
+    setting of the value side. "supported": the corrected p is below ALPHA in the claimed direction;
+    "not supported": below ALPHA the other way; else "not significant (n = ...)"."""
+    rows = []
+    for (domain, dataset), part in table.groupby(["domain", "dataset"]):
+        metric = HEADLINE.get(domain)
+        if metric not in part or part[part["method"] != "none"].empty:
+            continue
+        dev = DEV_METRIC[domain]
+        protocol, has_dev = selection_protocol(part, domain)
+        scores = _scores(part, metric)
+
+        def claim(text: str, sides: tuple[str, str], value_where: dict, ref_where: dict, tol: float = 0.0,
+                  equivalence: bool = False):
+            ref = dev_best(part, dev, **ref_where) if has_dev else None
+            value = compare_to_reference(part, metric, dev, scores[ref], tol, **value_where) if ref is not None else None
+            rows.append(_claim_row(text, domain, dataset, protocol, metric, value, ref, scores.get(ref), sides,
+                                   equivalence))
+
+        claim("deeper layers beat input-level augmentation (layer 0)", ("layer > 0", "layer-0"),
+              {"layer": lambda l: l > 0}, {"layer": 0})
+        claim("stop-gradient is needed for dropout to act as augmentation", ("dropout sg", "dropout nosg"),
+              {"method": "dropout", "stop_gradient": "sg"}, {"method": "dropout", "stop_gradient": "nosg"})
+        spread = float(part.loc[part["method"] == "none", metric].std())
+        tol = max(spread if not math.isnan(spread) else 0.0, 0.5)
+        claim(f"PCA matches dropout (equivalent within +-{tol:.2f}: the baseline seed std or 0.5; TOST)",
+              ("PCA", "dropout"), {"method": "pca"}, {"method": "dropout"}, tol, equivalence=True)
+        rows.append({"claim": "the effect inverts for supervised training", "domain": domain, "dataset": dataset,
+                     "selection": protocol, "metric": metric,
+                     "verdict": "not tested here: see results/analysis/inversion.csv (the analysis target)"})
+    columns = ["claim", "domain", "dataset", "selection", "metric", "value_setting", "value", "reference_setting",
+               "reference", "difference", "ci_low", "ci_high", "n_seeds", "p", "p_holm", "n_compared", "verdict"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def write_summary(table_path: str | Path, summary_out: str | Path, claims_out: str | Path) -> None:
+    table = pd.read_csv(table_path)
+    for frame, out in ((baseline_vs_best(table), summary_out), (claims(table), claims_out)):
+        with atomic_path(out) as tmp:
+            frame.to_csv(tmp, index=False, float_format="%.4g")
+
+
+def _trend(means: pd.Series) -> float:
+    """Spearman correlation of layer index with the mean score (NaN with fewer than two layers)."""
+    from scipy.stats import spearmanr
+
+    if len(means) < 2 or means.nunique() < 2:
+        return math.nan
+    return float(spearmanr(means.index.to_numpy(float), means.to_numpy(float)).statistic)
+
+
+def _dev_best_layer(runs: pd.DataFrame, metric: str, dev: str) -> tuple[float, float]:
+    """(the layer with the highest mean dev score, its mean test score); NaNs without dev scores."""
+    means = runs.groupby("layer")[dev].mean().dropna() if dev in runs else pd.Series(dtype=float)
+    if means.empty:
+        return math.nan, math.nan
+    layer = means.idxmax()
+    return layer, float(runs.loc[runs["layer"] == layer, metric].mean())
+
+
+def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFrame:
+    """Per transform and stop-gradient setting: the layer trend (of the test means; no choice is made)
+    and the effect over the baseline at the best layer (chosen on dev, reported on test; NaN without a
+    dev metric), contrastive vs supervised; "inverted" when the trends have opposite signs."""
+    rows = []
+    for base in ("vision", "text"):
+        sup = f"{base}_sup"
+        c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == sup]
+        for (c_name, c_part), (s_name, s_part) in (
+            (c, s) for c in c_all.groupby("dataset") for s in s_all.groupby("dataset")
+        ):
+            mc, ms = HEADLINE[base], HEADLINE[sup]
+            c_base = c_part.loc[c_part["method"] == "none", mc].mean()
+            s_base = s_part.loc[s_part["method"] == "none", ms].mean()
+            for (method, sg), cg in c_part[c_part["method"] != "none"].groupby(["method", "stop_gradient"]):
+                sg_part = s_part[(s_part["method"] == method) & (s_part["stop_gradient"] == sg)]
+                c_means = cg.groupby("layer")[mc].mean()
+                s_means = sg_part.groupby("layer")[ms].mean()
+                tc, ts = _trend(c_means), _trend(s_means)
+                c_layer, c_best = _dev_best_layer(cg, mc, DEV_METRIC[base])
+                s_layer, s_best = _dev_best_layer(sg_part, ms, DEV_METRIC[sup])
+                if math.isnan(tc) or math.isnan(ts) or tc == 0 or ts == 0:
+                    verdict = "not tested (needs two or more layers with different scores in both)"
+                else:
+                    verdict = "inverted" if (tc > 0) != (ts > 0) else "not inverted"
+                rows.append({"domain": base, "contrastive_dataset": c_name, "supervised_dataset": s_name,
+                             "method": method, "stop_gradient": sg, "contrastive_trend": tc, "supervised_trend": ts,
+                             "contrastive_best_layer": c_layer, "supervised_best_layer": s_layer,
+                             "contrastive_best_minus_baseline": c_best - c_base,
+                             "supervised_best_minus_baseline": s_best - s_base,
+                             "selection": "best layer selected on dev, reported on test", "verdict": verdict})
+    return pd.DataFrame(rows)
+
+
+def write_inversion(contrastive_path, supervised_path, out) -> None:
+    frame = inversion(pd.read_csv(contrastive_path), pd.read_csv(supervised_path))
+    with atomic_path(out) as tmp:
+        frame.to_csv(tmp, index=False, float_format="%.4g")

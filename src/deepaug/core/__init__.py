@@ -1,0 +1,1 @@
+"""The method: the Deep Augmentation op, layer maps, losses by name, run settings."""

@@ -1,0 +1,85 @@
+"""What every pre-training run is told: which run, the Deep Augmentation settings, seed, device."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+METHODS = ("none", "dropout", "pca")
+PRECISIONS = ("fp32", "bf16", "fp16")
+OBJECTIVES = ("contrastive", "supervised")
+
+
+@dataclass
+class RunSettings:
+    run: str = "run"
+    method: str = "none"
+    layer: int | None = None
+    stop_gradient: bool = True
+    rate: float = 0.5
+    p: float = 0.5
+    pca_component: int = 1
+    pca_over: str = "rows"
+    pca_grad: str = "through"  # the authors' code backpropagates through the PCA basis; or "constant"
+    selection: str = "bernoulli"
+    precision: str = "bf16"
+    seed: int = 0
+    device: str = "auto"
+    deterministic: bool = False
+    objective: str = "contrastive"  # or "supervised": the paper's supervised counterpart
+    keep_checkpoints: str = "last"  # after the run: last (final weights) | none | all (optimizer too)
+    max_grad_norm: float = 0.0  # clip the gradient's global norm to this after unscaling; 0: no clipping
+
+    # Integer settings that must be at least 1 (where a trainer has them).
+    POSITIVE = ("epochs", "batch_size", "max_len", "eval_every", "checkpoint_every", "width", "proj_dim", "eval_max_len")
+
+    def validate(self) -> None:
+        """Reject impossible values with a message naming the setting (the CLI exits 2 on these)."""
+        for name in self.POSITIVE:
+            value = getattr(self, name, 1)
+            if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name in ("lr", "temperature"):
+            value = getattr(self, name, 1.0)
+            if not (isinstance(value, (int, float)) and value > 0 and value == value and value != float("inf")):
+                raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+        if getattr(self, "max_steps", None) is not None and self.max_steps < 1:
+            raise ValueError(f"max_steps must be >= 1 (or none), got {self.max_steps}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if not 0.0 <= self.rate < 1.0:
+            raise ValueError(f"rate (the dropout rate) must be in [0, 1), got {self.rate}")
+        if not 0.0 <= self.p <= 1.0:
+            raise ValueError(f"p (the probability that a row is transformed) must be in [0, 1], got {self.p}")
+        if self.method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {self.method!r}")
+        if self.method == "none" and self.layer is not None:
+            raise ValueError("method 'none' (the baseline) takes no layer")
+        if self.method != "none" and self.layer is None:
+            raise ValueError(f"method {self.method!r} needs a layer index")
+        if self.objective not in OBJECTIVES:
+            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        from deepaug.engine.training import KEEP_POLICIES
+
+        if self.keep_checkpoints not in KEEP_POLICIES:
+            raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {self.keep_checkpoints!r}")
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
+        from deepaug.core.augment import PCA_GRADS
+
+        if self.pca_grad not in PCA_GRADS:
+            raise ValueError(f"pca_grad must be one of {PCA_GRADS} (through: gradients flow through the PCA "
+                             f"basis, as in the authors' code; constant: the basis is a constant), got {self.pca_grad!r}")
+        norm = self.max_grad_norm
+        if isinstance(norm, bool) or not isinstance(norm, (int, float)) or not 0 <= norm < float("inf"):
+            raise ValueError(f"max_grad_norm must be a finite number >= 0 (0 turns gradient clipping off), got {norm!r}")
+
+    def build_augment(self):
+        """The run's :class:`DeepAugment` (None for the baseline), seeded with the run's seed."""
+        if self.method == "none":
+            return None
+        from deepaug.core.augment import DeepAugment
+
+        return DeepAugment(kind=self.method, rate=self.rate, p=self.p, stop_gradient=self.stop_gradient,
+                           pca_component=self.pca_component, pca_over=self.pca_over, selection=self.selection,
+                           pca_grad=self.pca_grad, seed=self.seed)

@@ -1,0 +1,1 @@
+"""Text: sentences, Hugging Face encoders with their layer map, SimCSE training, STS evaluation."""

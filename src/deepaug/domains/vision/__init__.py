@@ -1,0 +1,1 @@
+"""Vision: images, ResNets with their layer map, SimCLR views, training, linear probe/kNN."""

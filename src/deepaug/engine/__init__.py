@@ -1,0 +1,1 @@
+"""One resumable training loop's parts: checkpoints, fingerprints, provenance, GPU claim."""

@@ -1,0 +1,327 @@
+"""What every training loop here shares: devices, seeding, schedules, checkpoints, metrics, NaN guard."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepaug.workflow.io import save_torch
+
+
+from deepaug.errors import (  # noqa: F401  (re-exported)
+    CheckpointInUseError, CheckpointMismatchError, DeviceError, NonFiniteError, NonFiniteLossError,
+)
+
+
+def log(msg: str) -> None:
+    print(f"[deepaug {time.strftime('%H:%M:%S')}] {msg}", file=sys.stderr, flush=True)
+
+
+def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: a GPU when there is one, else the CPU with a warning.
+
+    With several visible GPUs, the job claims a free one (see :mod:`deepaug.engine.gpus`), so that
+    concurrent jobs on one machine never share a device.
+    """
+    if name == "auto":
+        if not torch.cuda.is_available():
+            log("WARNING: no CUDA device is available; training on the CPU (slow for the paper's configs)")
+            return torch.device("cpu")
+        if torch.cuda.device_count() == 1:
+            return torch.device("cuda:0")
+        from deepaug.engine.gpus import claim_gpu, visible_gpu_ids
+
+        ids = visible_gpu_ids()[: torch.cuda.device_count()] or [str(i) for i in range(torch.cuda.device_count())]
+        index = claim_gpu(ids, log=log)
+        log(f"claimed GPU {ids[index]} (cuda:{index})")
+        torch.cuda.set_device(index)
+        return torch.device(f"cuda:{index}")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DeviceError(f"device {name!r} requested but CUDA is not available on this machine; use "
+                          f"device: auto (a GPU when there is one, else the CPU) or cpu")
+    return device
+
+
+def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
+    """A distinct, reproducible seed per (run seed, epoch, stream): epochs replay exactly on resume."""
+    return (seed * 1_000_003 + epoch * 10_007 + stream * 101) % (2**63 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed % (2**32))
+    torch.manual_seed(seed)
+
+
+def set_deterministic(enabled: bool) -> None:
+    if enabled:
+        os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
+        torch.use_deterministic_algorithms(True, warn_only=True)
+        torch.backends.cudnn.benchmark = False
+    else:
+        torch.backends.cudnn.benchmark = True
+
+
+def cosine_with_warmup(step: int, total_steps: int, warmup_steps: int, base_lr: float, min_ratio: float = 0.0) -> float:
+    """Linear warm-up from ~0 to ``base_lr``, then cosine decay to ``min_ratio * base_lr``."""
+    if warmup_steps > 0 and step < warmup_steps:
+        return base_lr * (step + 1) / warmup_steps
+    progress = (step - warmup_steps) / max(1, total_steps - warmup_steps)
+    progress = min(max(progress, 0.0), 1.0)
+    return base_lr * (min_ratio + (1 - min_ratio) * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def autocast_context(device: torch.device, precision: str):
+    """bf16/fp16 autocast on CUDA; fp32 (no autocast) on the CPU or when asked."""
+    if device.type == "cuda" and precision in ("bf16", "fp16"):
+        return torch.autocast("cuda", dtype=torch.bfloat16 if precision == "bf16" else torch.float16)
+    return torch.autocast(device.type, enabled=False)
+
+
+def optimizer_step(optimizer, scaler, loss, lr: float, max_grad_norm: float = 0.0) -> torch.Tensor | None:
+    """Set the learning rate, backpropagate ``loss`` (scaled when fp16 needs it), clip, and step.
+
+    ``max_grad_norm > 0`` clips the global L2 norm of every parameter's gradient to it, after the
+    fp16 gradients are unscaled, as the Hugging Face Trainer that SimCSE trains with does
+    (princeton-nlp/SimCSE ``simcse/trainers.py`` L473-488: ``scaler.unscale_(optimizer)``, then
+    ``torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)``; ``TrainingArguments.
+    max_grad_norm`` defaults to 1.0 and 0 turns it off). Clipping the still-scaled gradients would
+    clip at ``max_grad_norm * scale``. Returns the gradient norm before clipping (a tensor, no host
+    sync), or None when clipping is off.
+    """
+    for group in optimizer.param_groups:
+        group["lr"] = lr
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    norm = clip_gradients(optimizer, scaler, max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    return norm
+
+
+def clip_gradients(optimizer, scaler, max_grad_norm: float) -> torch.Tensor | None:
+    """Unscale (a no-op for a disabled scaler) and clip the optimizer's gradients; None when off.
+
+    After ``scaler.unscale_`` the scaler remembers it, so ``scaler.step`` does not unscale twice and
+    still skips the step when fp16 gradients overflowed (their norm is then inf/NaN).
+    """
+    if not max_grad_norm or max_grad_norm <= 0:
+        return None
+    scaler.unscale_(optimizer)
+    params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    return torch.nn.utils.clip_grad_norm_(params, max_grad_norm)
+
+
+def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
+    """One host sync: raise with the run and step when the accumulated loss is not finite."""
+    value = float(loss_sum)
+    if not math.isfinite(value):
+        raise NonFiniteLossError(
+            f"run {run}: the loss became {value} by step {step}; lower the learning rate or use "
+            f"fp32 (precision: fp32). The last good checkpoint is kept."
+        )
+    return value
+
+
+KEEP_POLICIES = ("last", "none", "all")
+_HELD_LOCKS: dict = {}  # lock file -> open handle, per process
+
+
+class Checkpointer:
+    """The resumable state of one run, in a directory outside the job's outputs.
+
+    * ``last.pt`` (and, for runs that keep the dev-best weights, ``best.pt``) carry the run's
+      fingerprint (:mod:`deepaug.engine.fingerprint`: settings, code, input files). A checkpoint with another
+      fingerprint is never resumed: it is moved aside to ``stale/`` and the run starts from scratch,
+      with a log line saying why (settings, code or inputs changed).
+    * A checkpoint that cannot be read (truncated, zero bytes) is moved aside to ``corrupt/`` and the
+      run restarts, so a re-run never loops on the same broken file.
+    * :meth:`finish` (called after the run's outputs are written) marks the run finished and applies
+      the ``keep`` policy: ``last`` drops the optimizer state and intermediate files and keeps the
+      final weights; ``none`` deletes the checkpoints; ``all`` keeps everything. A finished run's
+      checkpoint is not a resume point: a forced re-run (``--forcerun``, ``-F``, a deleted
+      ``model.pt``) trains from scratch.
+    * The directory is locked (``flock`` on ``.lock``, released by the kernel when the process ends)
+      for the life of the run: a second trainer on the same run stops with the holder's PID.
+    * ``segments`` records every process that worked on the run (commit, start, end, steps), for
+      provenance.
+    """
+
+    def __init__(self, directory: str | Path, settings: dict, run: str = "run",
+                 inputs: dict[str, str | Path] | None = None, keep: str = "last") -> None:
+        from deepaug.engine.fingerprint import fingerprint
+
+        if keep not in KEEP_POLICIES:
+            raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {keep!r}")
+        self.dir = Path(directory)
+        self.path = self.dir / "last.pt"
+        self.best_path = self.dir / "best.pt"
+        self.finished_path = self.dir / "FINISHED.json"
+        self.settings = settings
+        self.run = run
+        self.keep = keep
+        self.fingerprint = fingerprint(settings, inputs)
+        self.segments: list[dict] = []
+        self._segment = {"commit": self.fingerprint["code"]["commit"], "dirty": self.fingerprint["code"]["dirty"],
+                         "started_at": _now(), "ended_at": None, "from": 0, "to": 0}
+        self._lock_fh = None
+
+    # ---------------------------------------------------------------- locking
+    def lock(self) -> "Checkpointer":
+        """Hold the directory's lock until the process ends (or :meth:`unlock`)."""
+        import fcntl
+        import socket
+
+        self.dir.mkdir(parents=True, exist_ok=True)
+        key = str((self.dir / ".lock").resolve())
+        if key in _HELD_LOCKS:  # an earlier run of this process (e.g. one that raised) still holds it
+            _HELD_LOCKS.pop(key).close()
+        fh = open(self.dir / ".lock", "a+")
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            fh.close()
+            raise CheckpointInUseError(
+                f"run {self.run}: checkpoint directory {self.dir} is in use by {holder}; another trainer is "
+                f"running this run (e.g. one left behind by a killed snakemake). Wait for it to end or kill "
+                f"that process, then re-run.") from None
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"process {os.getpid()} on {socket.gethostname()} (since {_now()})\n")
+        fh.flush()
+        self._lock_fh = _HELD_LOCKS[key] = fh
+        return self
+
+    def unlock(self) -> None:
+        if self._lock_fh is not None:
+            self._lock_fh.close()
+            self._lock_fh = None
+
+    # ---------------------------------------------------------------- reading
+    def _read(self, path: Path) -> dict | None:
+        """A checkpoint file's state, or None (after moving it aside) when it is unreadable or stale."""
+        if not path.exists():
+            return None
+        try:
+            state = torch.load(path, map_location="cpu", weights_only=False)
+            if not isinstance(state, dict):
+                raise TypeError(f"holds a {type(state).__name__}, not a checkpoint")
+        except Exception as exc:  # truncated zip, zero bytes, pickle error, ...
+            moved = self._move_aside(path, "corrupt")
+            log(f"{self.run}: checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); moved it to "
+                f"{moved} and starting this run from scratch")
+            return None
+        saved = state.get("fingerprint") or {}
+        if saved.get("id") != self.fingerprint["id"]:
+            from deepaug.engine.fingerprint import explain_mismatch
+
+            why = explain_mismatch(saved, self.fingerprint, state.get("settings", {}), self.settings) \
+                if saved else "it was written before checkpoints carried a fingerprint"
+            moved = self._move_aside(path, "stale")
+            log(f"{self.run}: not resuming from {path}: {why}; moved it to {moved} and starting from scratch")
+            return None
+        return state
+
+    def _move_aside(self, path: Path, why: str) -> Path:
+        dest = self.dir / why / path.name
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(path, dest)  # one file kept per kind and name: a repeated failure overwrites it
+        return dest
+
+    def load(self) -> dict | None:
+        """The state to resume from, or None to start from scratch (see the class docstring)."""
+        if self.finished_path.exists():
+            log(f"{self.run}: {self.dir} holds a finished run; a re-run trains from scratch")
+            for path in (self.path, self.best_path):
+                if path.exists():
+                    path.unlink()
+            self.finished_path.unlink()
+            return None
+        state = self._read(self.path)
+        if state is None:
+            if self.best_path.exists():  # a best.pt without its last.pt is from another attempt
+                self._move_aside(self.best_path, "stale")
+            return None
+        self.segments = list(state.get("segments", []))
+        self._segment["from"] = self._segment["to"] = state.get("progress", 0)
+        return state
+
+    def load_best(self) -> dict | None:
+        """``best.pt`` when it belongs to this run (same fingerprint), else None."""
+        return self._read(self.best_path)
+
+    # ---------------------------------------------------------------- writing
+    def _stamp(self, state: dict, progress: int) -> dict:
+        self._segment.update(ended_at=_now(), to=progress)
+        return dict(state, settings=self.settings, fingerprint=self.fingerprint, progress=progress,
+                    segments=self.all_segments())
+
+    def all_segments(self) -> list[dict]:
+        """Every process that worked on this run, the current one last."""
+        return [*self.segments, dict(self._segment)]
+
+    def save(self, state: dict, progress: int) -> None:
+        """Write ``last.pt``; ``progress`` counts epochs or steps done (recorded in the segments)."""
+        save_torch(self._stamp(state, progress), self.path)
+
+    def save_best(self, state: dict, progress: int) -> None:
+        save_torch(self._stamp(state, progress), self.best_path)
+
+    def finish(self, final_weights: dict | None = None) -> None:
+        """Mark the run finished (after its outputs are written) and apply the ``keep`` policy."""
+        from deepaug.workflow.io import write_json
+
+        if self.keep == "none":
+            for path in (self.path, self.best_path):
+                if path.exists():
+                    path.unlink()
+        elif self.keep == "last":
+            if self.best_path.exists():
+                self.best_path.unlink()
+            if final_weights is not None:  # the final weights without optimizer state or history
+                save_torch(self._stamp({"model": final_weights}, self._segment["to"]), self.path)
+        write_json(self.finished_path, {"fingerprint": self.fingerprint, "segments": self.all_segments(),
+                                        "keep": self.keep})
+
+
+def _now() -> str:
+    from datetime import datetime, timezone
+
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def check_finite_state(state_dict: dict, run: str, what: str = "the final weights") -> None:
+    """Raise :class:`NonFiniteError` naming the run when any floating tensor holds NaN/inf."""
+    bad = [k for k, v in state_dict.items()
+           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise NonFiniteError(
+            f"run {run}: {what} are not finite ({len(bad)} tensors with NaN/inf, e.g. {bad[0]}); the model "
+            f"diverged: lower the learning rate or use precision: fp32")
+
+
+def rng_states() -> dict:
+    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+
+
+def restore_rng_states(states: dict) -> None:
+    torch.set_rng_state(states["torch"])
+    np.random.set_state(states["numpy"])
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])

@@ -1,1 +1,0 @@
-"""Backbones with a Deep Augmentation layer map (``deepaug_layers()``)."""

@@ -1,0 +1,1 @@
+"""What the Snakefile uses: config and schema, the run table, aggregation, plotting, io (no torch)."""

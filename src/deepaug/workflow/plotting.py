@@ -1,0 +1,207 @@
+"""The paper's figure: score vs targeted layer, one curve per transform and stop-gradient setting,
+mean +- std over seeds, the no-augmentation baseline as a band. Reads only the aggregated table."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pandas as pd  # noqa: E402
+import seaborn as sns  # noqa: E402
+
+METRIC_LABELS = {
+    "linear_top1": "linear probe top-1 (%)",
+    "knn_top1": "kNN top-1 (%)",
+    "sts_avg": "average STS Spearman (x100)",
+    "classifier_top1": "supervised classifier top-1 (%)",
+}
+SG_LABELS = {"sg": "stop-gradient", "nosg": "no stop-gradient"}
+
+
+def layer_sweep_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std and number of seeds per (method, stop-gradient, layer) for the augmented runs."""
+    aug = df[df["method"] != "none"]
+    out = aug.groupby(["method", "stop_gradient", "layer"])[metric].agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
+def baseline_summary(df: pd.DataFrame, metric: str) -> tuple[float, float, int] | None:
+    base = df.loc[df["method"] == "none", metric].dropna()
+    if base.empty:
+        return None
+    return float(base.mean()), float(base.std()) if len(base) > 1 else 0.0, int(len(base))
+
+
+def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_labels: dict | None = None, ax=None):
+    """Draw one dataset's sweep on ``ax``; returns the figure."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7, 4.2))
+    fig = ax.figure
+    summary = layer_sweep_summary(df, metric)
+    palette = dict(zip(["dropout", "pca"], sns.color_palette("deep", 2)))
+    styles = {"sg": "-", "nosg": "--"}
+    markers = {"sg": "o", "nosg": "s"}
+    for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
+        part = part.sort_values("layer")
+        color = palette.get(method, "gray")
+        ax.plot(part["layer"], part["mean"], linestyle=styles.get(sg, "-"), marker=markers.get(sg, "o"),
+                color=color, label=f"{method}, {SG_LABELS.get(sg, sg)}")
+        ax.fill_between(part["layer"].astype(float), part["mean"] - part["std"], part["mean"] + part["std"],
+                        color=color, alpha=0.15 if sg == "sg" else 0.08, linewidth=0)
+    base = baseline_summary(df, metric)
+    if base is not None:
+        mean, std, n = base
+        ax.axhline(mean, color="black", linewidth=1.2, label=f"baseline, no Deep Augmentation (mean ± std, n={n})")
+        ax.axhspan(mean - std, mean + std, color="black", alpha=0.12, linewidth=0)
+    layers = sorted(summary["layer"].dropna().unique().tolist())
+    if layers:
+        ax.set_xticks(layers)
+        if layer_labels:
+            ax.set_xticklabels([f"{int(l)}\n{layer_labels.get(int(l), '')}" for l in layers], fontsize=8)
+    ax.set_xlabel("targeted layer")
+    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+VISION_LAYER_LABELS = {0: "stem", 1: "stage1", 2: "stage2", 3: "stage3", 4: "stage4", 5: "pool", 6: "head"}
+
+
+def save_figure(fig, stem: str | Path) -> list[Path]:
+    """PNG and PDF next to each other; returns both paths."""
+    from deepaug.workflow.io import atomic_path
+
+    stem = Path(stem)
+    stem.parent.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for ext in ("png", "pdf"):
+        path = stem.with_suffix(f".{ext}")
+        with atomic_path(path) as tmp:
+            fig.savefig(tmp, format=ext, dpi=150)
+        paths.append(path)
+    return paths
+
+
+def layer_labels_for(domain: str, df: pd.DataFrame, top_layer: int | None = None) -> dict[int, str]:
+    """Names under the layer ticks: ResNet parts, or emb / blocks / pooled for a transformer."""
+    if domain.startswith("vision"):
+        return VISION_LAYER_LABELS
+    labels = {0: "emb"}
+    if top_layer is not None:
+        labels[int(top_layer)] = "pooled"
+    layers = sorted(int(l) for l in df["layer"].dropna().unique())
+    return {l: labels.get(l, f"block{l}") for l in layers}
+
+
+def task_columns(df: pd.DataFrame, prefix: str = "sts_") -> list[str]:
+    return [c for c in df.columns if c.startswith(prefix) and c != f"{prefix}avg" and df[c].notna().any()]
+
+
+def _selector(df: pd.DataFrame, metric: str, select: str | None) -> str:
+    """The column a "best" is chosen by: the dev metric ``select`` when the table has it (never the
+    test metric when a dev metric exists), else ``metric``."""
+    return select if select and select in df and df[select].notna().any() else metric
+
+
+def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_", select: str | None = None) -> pd.DataFrame:
+    """Rows: the baseline and, per (transform, stop-gradient), its best layer by ``select`` (the dev
+    metric; ``metric`` when there is none); columns: every task and the average; values: mean over seeds."""
+    tasks = task_columns(df, prefix)
+    cols = tasks + ([metric] if metric not in tasks else [])
+    rows = {}
+    base = df[df["method"] == "none"]
+    if not base.empty:
+        rows["baseline"] = base[cols].mean()
+    summary = layer_sweep_summary(df, _selector(df, metric, select))
+    for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
+        best = part.loc[part["mean"].idxmax()]
+        runs = df[(df["method"] == method) & (df["stop_gradient"] == sg) & (df["layer"] == best["layer"])]
+        rows[f"{method} L{int(best['layer'])} {sg}"] = runs[cols].mean()
+    out = pd.DataFrame(rows).T
+    return out.rename(columns=lambda c: c.removeprefix(prefix))
+
+
+def plot_task_heatmap(df: pd.DataFrame, metric: str, title: str = "", prefix: str = "sts_", select: str | None = None):
+    table = best_settings_by_task(df, metric, prefix, select)
+    fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.55 * len(table) + 1.6))
+    sns.heatmap(table.astype(float), annot=True, fmt=".1f", cmap="viridis", ax=ax, cbar_kws={"label": "Spearman x100"})
+    ax.set_title(title)
+    ax.set_xlabel("task")
+    ax.set_ylabel("setting (best layer per transform)")
+    fig.tight_layout()
+    return fig
+
+
+def sweep_overview(df: pd.DataFrame, metric: str, select: str | None = None) -> pd.DataFrame:
+    """Per dataset: baseline mean/std of ``metric`` and the best (method, layer, stop-gradient), chosen
+    by the mean of ``select`` (the dev metric) over seeds and reported by ``metric`` (test)."""
+    rows = []
+    for dataset, part in df.groupby("dataset"):
+        base = baseline_summary(part, metric)
+        by = _selector(part, metric, select)
+        summary = layer_sweep_summary(part, metric)
+        choice = layer_sweep_summary(part, by)
+        row = {"dataset": dataset, "baseline_mean": base[0] if base else float("nan"),
+               "baseline_std": base[1] if base else float("nan"), "selected_by": by}
+        if not summary.empty:
+            pick = choice.loc[choice["mean"].idxmax()]
+            best = summary[(summary["method"] == pick["method"]) & (summary["layer"] == pick["layer"])
+                           & (summary["stop_gradient"] == pick["stop_gradient"])].iloc[0]
+            row.update({"best_method": best["method"], "best_layer": int(best["layer"]),
+                        "best_stop_gradient": best["stop_gradient"], "best_mean": best["mean"], "best_std": best["std"]})
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# ---------------------------------------------------------------------------------- analyses
+def plot_cka_pair(baseline: dict, augmented: dict, names: list[str], aug_label: str, title: str = ""):
+    """Linear and RBF CKA matrices, baseline next to a Deep Augmentation run (2 x 2 heat maps)."""
+    fig, axes = plt.subplots(2, 2, figsize=(10, 8.5))
+    for row, kind in enumerate(("linear", "rbf")):
+        for col, (label, mats) in enumerate((("baseline", baseline), (aug_label, augmented))):
+            ax = axes[row, col]
+            sns.heatmap(mats[kind], vmin=0, vmax=1, cmap="magma", square=True, ax=ax, xticklabels=names,
+                        yticklabels=names, cbar=col == 1, annot=len(names) <= 8, fmt=".2f", annot_kws={"fontsize": 7})
+            ax.set_title(f"{label}: {kind} CKA", fontsize=10)
+            ax.tick_params(labelsize=7)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def plot_alignment_uniformity(df: pd.DataFrame, title: str = ""):
+    """Alignment (lower is better) vs uniformity (lower is better), one point per run."""
+    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    method = df["method"].replace({"none": "baseline"})
+    df = df.assign(setting=method + df["stop_gradient"].fillna("").map(lambda s: f", {s}" if s else ""))
+    sns.scatterplot(data=df, x="alignment", y="uniformity", hue="setting", style="setting", s=60, ax=ax)
+    ax.set_xlabel("alignment  E||f(x)-f(y)||² over positive pairs (lower: better)")
+    ax.set_ylabel("uniformity  log E exp(-2||f(x)-f(y)||²) (lower: better)")
+    ax.set_title(title)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def plot_layer_selection(sel: pd.DataFrame):
+    """Recommended layer (baseline co-adaptation rule) vs the sweep's best layer, per setting."""
+    labels = sel["domain"] + "/" + sel["dataset"] + "\n" + sel["method"] + ", " + sel["stop_gradient"]
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(sel)), 4))
+    x = range(len(sel))
+    ax.scatter(x, sel["best_layer"], marker="o", s=90, label="best layer of the sweep", zorder=3)
+    ax.scatter(x, sel["recommended_layer"], marker="x", s=90, label="recommended (baseline CKA rule)", zorder=4)
+    ax.set_xticks(list(x))
+    ax.set_xticklabels(labels, fontsize=7)
+    ax.set_ylabel("layer")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,223 @@
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from scipy.stats import ttest_rel
+
+from deepaug.analysis.summary import baseline_vs_best, claims, holm, paired_stats, paired_test
+
+BASE = [70.0, 72.0, 71.0]
+
+
+def _rows(domain, setting, test, dev, dataset="d", test_metric="linear_top1", dev_metric="dev_linear_top1"):
+    method, sg, layer = setting
+    return [dict(domain=domain, dataset=dataset, method=method, layer=layer, stop_gradient=sg, seed=seed,
+                 **{test_metric: t, dev_metric: v}) for seed, (t, v) in enumerate(zip(test, dev))]
+
+
+def _table(settings: dict, domain="vision", **kw) -> pd.DataFrame:
+    """settings: {(method, sg, layer): (test per seed, dev per seed)}; the baseline is (BASE, BASE)."""
+    rows = _rows(domain, ("none", None, None), BASE, BASE, **kw)
+    for setting, (test, dev) in settings.items():
+        rows += _rows(domain, setting, test, dev, **kw)
+    return pd.DataFrame(rows)
+
+
+def _shift(values, by):
+    return [v + b for v, b in zip(values, by if isinstance(by, list) else [by] * len(values))]
+
+
+def _paper_like():
+    """Deeper layers and stop-gradient clearly better (+4, consistent over seeds), PCA = dropout."""
+    return _table({
+        ("dropout", "sg", 0): (_shift(BASE, [1.0, 1.1, 1.2]), _shift(BASE, 1.0)),
+        ("dropout", "sg", 3): (_shift(BASE, [4.0, 4.1, 4.2]), _shift(BASE, 4.0)),
+        ("dropout", "nosg", 0): (_shift(BASE, -2), _shift(BASE, -2)),
+        ("dropout", "nosg", 3): (_shift(BASE, [-2.0, -1.9, -2.1]), _shift(BASE, -2)),
+        ("pca", "sg", 3): (_shift(BASE, [4.0, 4.15, 4.1]), _shift(BASE, 3.9)),
+    })
+
+
+# ----------------------------------------------------------------------------------------- Holm
+def _holm_step_down(p, alpha):
+    """Holm's procedure written directly: walk the p-values from the smallest; reject while
+    p_(i) <= alpha / (m - i) (i = 0, 1, ...), stop at the first that is not."""
+    order = sorted(range(len(p)), key=lambda i: p[i])
+    rejected = set()
+    for rank, i in enumerate(order):
+        if p[i] > alpha / (len(p) - rank):
+            break
+        rejected.add(i)
+    return rejected
+
+
+def test_holm_against_hand_computed_values():
+    # sorted: 0.005 x 4 = 0.02; 0.01 x 3 = 0.03; 0.03 x 2 = 0.06; 0.04 x 1 = 0.04 -> running max 0.06
+    assert holm([0.01, 0.04, 0.03, 0.005]) == pytest.approx([0.03, 0.06, 0.06, 0.02])
+    assert holm([0.5, 0.6]) == pytest.approx([1.0, 1.0])  # capped at 1
+    assert holm([0.02]) == pytest.approx([0.02])  # one test: nothing to correct
+    out = holm([math.nan, 0.02, 0.04])  # an untestable comparison is not in the family
+    assert math.isnan(out[0]) and out[1:] == pytest.approx([0.04, 0.04])
+
+
+def test_holm_agrees_with_the_step_down_procedure():
+    rng = np.random.default_rng(0)
+    for _ in range(300):
+        p = list(rng.uniform(0, 0.08, size=rng.integers(1, 9)))
+        for alpha in (0.01, 0.05, 0.1):
+            assert {i for i, q in enumerate(holm(p)) if q <= alpha} == _holm_step_down(p, alpha)
+
+
+def test_paired_stats_match_scipy():
+    a, b = pd.Series([74.0, 76.1, 75.2]), pd.Series([70.0, 72.0, 71.0])
+    r = paired_stats(a, b)
+    ref = ttest_rel(a, b)
+    lo, hi = ref.confidence_interval(0.95)
+    assert r["n"] == 3 and r["p"] == pytest.approx(ref.pvalue) and r["difference"] == pytest.approx(4.1)
+    assert (r["ci_low"], r["ci_high"]) == pytest.approx((lo, hi))
+    # seeds are matched by index, not by position
+    assert paired_stats(a, b.iloc[::-1].set_axis([2, 1, 0]))["difference"] == pytest.approx(4.1)
+
+
+def test_paired_test_needs_two_seeds():
+    n, p = paired_test(pd.Series([1.0], index=[0]), pd.Series([2.0], index=[0]))
+    assert n == 1 and math.isnan(p)
+
+
+# ------------------------------------------------------------------------------------ selection
+def test_best_setting_is_chosen_on_dev_even_when_test_would_choose_another():
+    t = _table({
+        ("dropout", "sg", 3): (_shift(BASE, [2.0, 2.1, 2.2]), _shift(BASE, 5.0)),  # dev-best
+        ("dropout", "sg", 5): (_shift(BASE, [6.0, 6.1, 6.2]), _shift(BASE, 1.0)),  # test-best
+    })
+    s = baseline_vs_best(t).iloc[0]
+    assert s["best_setting"] == "dropout layer 3 sg"
+    assert s["best_mean"] == pytest.approx(73.1) and s["best_dev_mean"] == pytest.approx(76.0)
+    assert s["difference"] == pytest.approx(2.1) and s["baseline_mean"] == pytest.approx(71.0)
+    assert s["selection"] == "selected on dev (dev_linear_top1), reported on test (linear_top1)"
+    assert s["paired_t_p"] == pytest.approx(ttest_rel([72.0, 74.1, 73.2], BASE).pvalue)
+    assert s["n_compared"] == 2 and s["paired_seeds"] == 3
+    # the claims choose on dev too: the deeper side is layer 3 (dev) although layer 5 is better on test
+    t2 = pd.concat([t, _table({("dropout", "sg", 0): (BASE, _shift(BASE, 0.5))}).query("method != 'none'")])
+    deeper = claims(t2).set_index("claim").filter(like="deeper layers", axis=0).iloc[0]
+    assert deeper["value_setting"] == "dropout layer 3 sg" and deeper["reference_setting"] == "dropout layer 0 sg"
+    assert deeper["selection"] == "selected on dev (dev_linear_top1), reported on test (linear_top1)"
+
+
+def test_text_selects_on_dev_spearman():
+    kw = dict(domain="text", test_metric="sts_avg", dev_metric="dev_spearman")
+    t = _table({("dropout", "sg", 8): (_shift(BASE, 1.0), _shift(BASE, 3.0)),
+                ("dropout", "nosg", 10): (_shift(BASE, 3.0), _shift(BASE, 1.0))}, **kw)
+    s = baseline_vs_best(t).iloc[0]
+    assert s["best_setting"] == "dropout layer 8 sg" and s["dev_metric"] == "dev_spearman"
+
+
+def test_no_dev_metric_means_no_choice_and_says_so():
+    t = _paper_like().drop(columns=["dev_linear_top1"])
+    s = baseline_vs_best(t).iloc[0]
+    assert s["selection"].startswith("no dev metric (dev_linear_top1 is not in the table")
+    assert "best_setting" not in s or pd.isna(s["best_setting"])
+    c = claims(t)
+    assert (c["verdict"].iloc[:3] == "not tested (no dev metric to choose by)").all()
+    assert c["selection"].str.startswith("no dev metric").all()
+
+
+def test_dev_task_that_is_also_a_test_task_is_flagged():
+    kw = dict(domain="text", test_metric="sts_avg", dev_metric="dev_spearman")
+    t = _table({("dropout", "sg", 2): (_shift(BASE, 1.0), _shift(BASE, 1.0))}, **kw)
+    t["sts_wordsim353"], t["dev_task"] = 1.0, "wordsim353"
+    assert "the dev task (wordsim353) is also a test task" in baseline_vs_best(t).iloc[0]["selection"]
+    t["dev_task"] = "stsb_dev"
+    assert "caution" not in baseline_vs_best(t).iloc[0]["selection"]
+
+
+# -------------------------------------------------------------------------------------- verdicts
+def test_claims_verdicts_with_statistics():
+    c = claims(_paper_like()).set_index("claim")
+    deeper = c.filter(like="deeper layers", axis=0).iloc[0]
+    assert deeper["verdict"] == "supported"  # +3, consistent over seeds: significant after Holm
+    assert deeper["difference"] == pytest.approx(3.0) and deeper["ci_low"] > 0
+    assert deeper["p_holm"] >= deeper["p"] and deeper["n_compared"] == 3  # dropout sg/nosg L3, pca sg L3
+    assert c.filter(like="stop-gradient", axis=0).iloc[0]["verdict"] == "supported"
+    pca = c.filter(like="PCA matches", axis=0).iloc[0]
+    assert pca["value_setting"] == "pca layer 3 sg" and pca["reference_setting"] == "dropout layer 3 sg"
+    assert pca["verdict"] == "supported"  # differences 0, +0.05, -0.1: within +-1.0 (the baseline seed std)
+    assert c.filter(like="supervised", axis=0).iloc[0]["verdict"].startswith("not tested")
+
+
+def test_large_consistent_effect_survives_holm_noisy_small_one_does_not():
+    """Eight deeper settings compared with layer 0 (Holm multiplies the smallest p by 8)."""
+    def table(chosen_effect):
+        settings = {("dropout", "sg", 0): (BASE, BASE)}
+        for layer in range(1, 9):  # seven filler settings at the baseline's level, low on dev
+            settings[("dropout", "sg", layer)] = (_shift(BASE, [0.3, -0.2, 0.1]), _shift(BASE, -1.0))
+        settings[("dropout", "sg", 4)] = (_shift(BASE, chosen_effect), _shift(BASE, 2.0))  # dev-best
+        return _table(settings)
+
+    big = claims(table([5.0, 5.1, 4.9])).set_index("claim").filter(like="deeper", axis=0).iloc[0]
+    assert big["verdict"] == "supported" and big["p_holm"] < 0.05 and big["n_compared"] == 8
+    # raw p 0.013 (t = 8.7, df 2) would pass a lone test, but not after correcting for 8 settings (x8)
+    small = claims(table([1.0, 0.8, 1.2])).set_index("claim").filter(like="deeper", axis=0).iloc[0]
+    assert small["p"] < 0.05 and small["p_holm"] >= 0.05
+    assert small["verdict"] == "not significant (n = 3)"
+    assert small["ci_low"] < small["difference"] < small["ci_high"]
+    noisy = claims(table([2.0, -1.5, 1.9])).set_index("claim").filter(like="deeper", axis=0).iloc[0]
+    assert noisy["verdict"] == "not significant (n = 3)" and noisy["ci_low"] < 0 < noisy["ci_high"]
+
+
+def test_a_claim_is_refuted_only_by_a_significant_opposite_effect():
+    t = _paper_like()
+    nosg = t["stop_gradient"] == "nosg"
+    t.loc[nosg, "linear_top1"] += 10 + 0.01 * t.loc[nosg, "seed"]
+    t.loc[nosg, "dev_linear_top1"] += 10
+    c = claims(t).set_index("claim")
+    sg = c.filter(like="stop-gradient", axis=0).iloc[0]
+    assert sg["verdict"] == "not supported" and sg["difference"] < 0
+    assert claims(t[t["layer"] != 0]).set_index("claim").filter(
+        like="deeper", axis=0).iloc[0]["verdict"].startswith("not tested")
+
+
+def test_pca_equivalence_refuted_or_inconclusive():
+    t = _paper_like()
+    pca = t["method"] == "pca"
+    worse = t.copy()
+    worse.loc[pca, "linear_top1"] -= 5 + 0.1 * worse.loc[pca, "seed"]
+    c = claims(worse).set_index("claim").filter(like="PCA matches", axis=0).iloc[0]
+    assert c["verdict"] == "not supported" and c["difference"] < -1.0
+    noisy = t.copy()
+    noisy.loc[pca, "linear_top1"] += noisy.loc[pca, "seed"].map({0: -1.5, 1: 1.5, 2: 0.0})
+    c = claims(noisy).set_index("claim").filter(like="PCA matches", axis=0).iloc[0]
+    assert c["verdict"] == "not significant (n = 3)"
+
+
+def test_one_seed_is_not_tested():
+    t = _paper_like()
+    c = claims(t[t["seed"] == 0]).set_index("claim").filter(like="deeper", axis=0).iloc[0]
+    assert c["verdict"] == "not tested (n = 1: a paired test needs two or more seeds)"
+
+
+# ------------------------------------------------------------------------------------- inversion
+def test_inversion_compares_layer_trends():
+    from deepaug.analysis.summary import inversion
+
+    def table(domain, metric, dev, slope):
+        rows = [dict(domain=domain, dataset="d", method="none", layer=None, stop_gradient=None, seed=s,
+                     **{metric: 50.0, dev: 50.0}) for s in (0, 1)]
+        # dev prefers layer 2; test follows the slope
+        rows += [dict(domain=domain, dataset="d", method="dropout", layer=l, stop_gradient="sg", seed=s,
+                      **{metric: 50.0 + slope * l, dev: 60.0 if l == 2 else 50.0}) for l in (0, 2, 4) for s in (0, 1)]
+        return pd.DataFrame(rows)
+
+    inv = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0),
+                    table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0)).iloc[0]
+    assert inv["verdict"] == "inverted" and inv["contrastive_trend"] == 1.0 and inv["supervised_trend"] == -1.0
+    # the best layer is chosen on dev (layer 2), its test score reported (not the test-best layer 4 / 0)
+    assert inv["contrastive_best_layer"] == 2 and inv["supervised_best_layer"] == 2
+    assert inv["contrastive_best_minus_baseline"] == 2.0 and inv["supervised_best_minus_baseline"] == -2.0
+    same = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0),
+                     table("vision_sup", "classifier_top1", "dev_classifier_top1", 2.0)).iloc[0]
+    assert same["verdict"] == "not inverted"
+    no_dev = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0).drop(columns="dev_linear_top1"),
+                       table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0)).iloc[0]
+    assert math.isnan(no_dev["contrastive_best_minus_baseline"]) and no_dev["verdict"] == "inverted"

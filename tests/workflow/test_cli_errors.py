@@ -1,0 +1,150 @@
+"""Bad input gets one clear line, never a traceback: impossible arguments (exit 2), bad config values,
+YAML syntax errors, `deepaug check-config` on partial files merged as Snakemake merges them."""
+
+import subprocess
+import sys
+
+import pytest
+
+from deepaug.workflow.config import ConfigError, check_config_file, merge_config, read_yaml, validate_config
+
+
+def _deepaug(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "deepaug", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+@pytest.mark.parametrize("flag, value, message", [
+    ("--batch-size", "0", "batch_size must be a whole number >= 1, got 0"),
+    ("--epochs", "0", "epochs must be a whole number >= 1, got 0"),
+    ("--device", "tpu", "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+    ("--lr", "-1", "lr must be a finite number > 0"),
+    ("--p", "1.5", "p (the probability that a row is transformed) must be in [0, 1]"),
+])
+def test_impossible_training_arguments_exit_2_with_one_line(tmp_path, digits_npz, flag, value, message):
+    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c",
+                 flag, value)
+    assert r.returncode == 2, r.stderr
+    assert r.stderr.strip() == f"deepaug pretrain-vision: error: {message}" or message in r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not (tmp_path / "o" / "model.pt").exists()
+
+
+def test_missing_input_file_exits_2(tmp_path):
+    r = _deepaug("eval-vision", "--model", tmp_path / "nope.pt", "--data", tmp_path / "x.npz", "--out", tmp_path / "e.json")
+    assert r.returncode == 2 and "x.npz: no such file or directory" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_non_integer_for_an_integer_flag_exits_2():
+    r = _deepaug("pretrain-vision", "--data", "x", "--out-dir", "o", "--ckpt-dir", "c", "--epochs", "2.0")
+    assert r.returncode == 2 and "invalid int value: '2.0'" in r.stderr
+
+
+def test_cuda_without_a_gpu_is_one_line(tmp_path, digits_npz):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c",
+                 "--device", "cuda", "--epochs", "1", "--width", "4")
+    assert r.returncode == 1 and "CUDA is not available on this machine" in r.stderr and "Traceback" not in r.stderr
+
+
+# ----------------------------------------------------------------------------- config values
+BASE = {"vision": {"datasets": ["digits"], "methods": ["none", "dropout"], "layers": [3], "stop_gradient": ["sg"],
+                   "seeds": [0]}}
+
+
+@pytest.mark.parametrize("patch, key, words", [
+    ({"layers": [9.0]}, "vision.layers[0]", "9.0 must be a whole number written without a decimal point"),
+    ({"seeds": [1.0]}, "vision.seeds[0]", "whole number"),
+    ({"train": {"epochs": 2.0}}, "vision.train.epochs", "whole number"),
+    ({"seeds": []}, "vision.seeds", "is an empty list, which would silently drop every run"),
+    ({"datasets": []}, "vision.datasets", "empty list"),
+    ({"stop_gradient": []}, "vision.stop_gradient", "empty list"),
+    ({"augment": {"pca_component": 0}}, "vision.augment.pca_component", "0 is not allowed here"),
+    ({"methods": ["pca"], "augment": {"pca_component": 5}, "train": {"batch_size": 2}},
+     "vision.augment.pca_component", "cannot be computed from a batch of 4 rows"),
+])
+def test_bad_config_values_are_rejected_naming_the_key(patch, key, words):
+    config = merge_config(BASE, {"vision": patch})
+    with pytest.raises(ConfigError) as exc:
+        validate_config(config)
+    assert f"config key '{key}'" in str(exc.value) and words in str(exc.value)
+
+
+def test_a_section_switched_off_with_null_is_valid():
+    validate_config(merge_config(BASE, {"vision_sup": None, "text": None}))
+
+
+def test_text_layers_are_checked_against_the_models_own_depth(tmp_path):
+    text = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"], "methods": ["dropout"],
+            "stop_gradient": ["sg"], "seeds": [0]}
+    validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, layers=[7])})
+    with pytest.raises(ConfigError, match=r"'text.layers\[0\]': layer 8 is out of range; an encoder with 6 blocks"):
+        validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, layers=[8])})
+    # after the model changed, the old depth key cannot linger and disagree
+    with pytest.raises(ConfigError, match="num_layers' is no longer a setting"):
+        validate_config({**BASE, "text": dict(text, model={"name": "bert-base-uncased", "num_layers": 6}, layers=[8])})
+    # a local model folder: its config.json says how deep it is
+    (tmp_path / "tiny").mkdir()
+    (tmp_path / "tiny" / "config.json").write_text('{"num_hidden_layers": 2}')
+    with pytest.raises(ConfigError, match="2 blocks has layers 0-3"):
+        validate_config({**BASE, "text": dict(text, model={"name": str(tmp_path / "tiny")}, layers=[4])})
+
+
+def test_yaml_syntax_error_is_one_line_with_file_and_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("vision:\n  seeds: [0\n  layers: [1]\n")
+    with pytest.raises(ConfigError, match=rf"{bad}:\d+:\d+: YAML syntax error"):
+        read_yaml(bad)
+    r = _deepaug("check-config", bad)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1 and "Traceback" not in r.stderr
+
+
+def test_check_config_merges_like_snakemake_and_counts_runs(tmp_path):
+    small = tmp_path / "small.yaml"
+    small.write_text("vision:\n  datasets: [digits]\n  methods: [none]\n  seeds: [0, 1]\n")
+    report = check_config_file(small)  # a partial file: valid once merged over config.yaml
+    assert "vision: 2 runs" in report
+    assert "text: 171 runs (inherited from" in report and "set `text: null` to switch it off" in report
+    with pytest.raises(ConfigError):
+        check_config_file(small, base=None)  # alone it lacks required keys of the inherited sections
+    off = tmp_path / "off.yaml"
+    off.write_text("vision:\n  datasets: [digits]\n  methods: [none]\n  seeds: [0]\ntext: null\nvision_sup: null\n"
+                   "text_sup: null\n")
+    r = _deepaug("check-config", off)
+    assert r.returncode == 0 and "1 training runs in all" in r.stdout and "text: 0 runs" in r.stdout
+
+
+def test_gpu_smoke_config_covers_every_cuda_path():
+    """config/gpu-smoke.yaml (over the demo) is valid and asks for what the first GPU must check."""
+    from deepaug.workflow.config import REPO_CONFIG
+
+    demo, gpu = REPO_CONFIG.parent / "config" / "demo.yaml", REPO_CONFIG.parent / "config" / "gpu-smoke.yaml"
+    report = check_config_file([demo, gpu])
+    assert "14 training runs in all" in report
+    smoke = merge_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(demo)), read_yaml(gpu))
+    assert smoke["device"] == "cuda" and smoke["analysis"]["in_default_target"]
+    for domain in ("vision", "text", "vision_sup", "text_sup"):
+        assert smoke[domain]["train"]["precision"] == "bf16" and "pca" in smoke[domain]["methods"]
+        assert smoke[domain]["resources"]["gpu"] == 1
+    assert smoke["vision"]["train"]["channels_last"] and {"sg", "nosg"} <= set(smoke["vision"]["stop_gradient"])
+
+
+def test_device_cuda_without_a_gpu_stops_before_any_job(tmp_path):
+    import os
+
+    import torch
+
+    from deepaug.workflow.config import REPO_CONFIG
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO_CONFIG.parent / "Snakefile"), "--configfile",
+                        str(REPO_CONFIG.parent / "config" / "demo.yaml"), "--config", "device=cuda", "--cores", "1",
+                        "data"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    out = r.stdout + r.stderr
+    assert r.returncode != 0 and "config key 'device': 'cuda' asks for a GPU, but this machine has none" in out
+    assert not (tmp_path / "data").exists()  # no job ran

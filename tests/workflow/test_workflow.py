@@ -1,0 +1,242 @@
+"""The Snakemake workflow: the paper's DAG, lint, config errors, partitions, failures, and the demo end to end."""
+
+import html
+import json
+import os
+import re
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from processes import run_group
+
+ROOT = Path(__file__).resolve().parents[2]
+CONFIGS = ROOT / "tests" / "configs"
+
+
+def snakemake(*args, cwd, timeout=600, root=ROOT):
+    """snakemake -s <root>/Snakefile -d <cwd> ...; profiles/default (next to the Snakefile) applies."""
+    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    return run_group([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "-d", str(cwd), *args],
+                     timeout=timeout, env=env, cwd=cwd.parent)
+
+
+def job_counts(stdout: str) -> dict[str, int]:
+    block = stdout.split("Job stats:")[1]
+    return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
+
+
+def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path):
+    res = snakemake("-n", cwd=tmp_path)
+    assert res.returncode == 0, res.stderr
+    counts = job_counts(res.stdout)
+    assert counts["pretrain_vision"] + counts["pretrain_vision_baseline"] == 174
+    assert counts["pretrain_vision_baseline"] == 6  # once per dataset and seed, not per layer
+    assert counts["evaluate_vision"] == 174 and counts["aggregate"] == 1
+    assert counts["prepare_image_data"] == 2
+    assert counts["pretrain_text"] + counts["pretrain_text_baseline"] == 171
+    assert counts["pretrain_text_baseline"] == 3
+    assert counts["evaluate_text"] == 171
+    assert counts["prepare_text_task"] == 9  # seven STS test sets, STS-B dev, STS-B train (supervised)
+    assert counts["prepare_text_model"] == 1 and counts["prepare_text_corpus"] == 1
+    assert "results/text/wiki1m/dropout-L13-sg/seed2/model.pt" in res.stdout
+    # the default target of the paper config includes the analyses and the supervised counterpart
+    assert counts["pretrain_vision_sup"] + counts["pretrain_vision_sup_baseline"] == 174
+    assert counts["pretrain_text_sup"] + counts["pretrain_text_sup_baseline"] == 171
+    assert counts["analyze_vision"] == 174 and counts["analyze_text"] == 171 and counts["inversion"] == 1
+
+
+def test_lint_passes(tmp_path):
+    res = snakemake("--lint", cwd=tmp_path)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+@pytest.mark.parametrize("bad,message", [
+    ("vision:\n  train:\n    learning_rate: 0.1\n", "config key 'vision.train.learning_rate' is not a known setting"),
+    ("vision:\n  layers: [0, 9]\n", "config key 'vision.layers[1]': layer 9 is out of range"),
+    ("vision:\n  train:\n    lr: fast\n", "config key 'vision.train.lr': 'fast' is not of type 'number'"),
+    ("vision:\n  methods: [none, cutout]\n", "config key 'vision.methods[1]'"),
+    ("colour: blue\n", "config key 'colour' is not a known setting"),
+    ("text:\n  layers: [0, 14]\n", "config key 'text.layers[1]': layer 14 is out of range; an encoder with 12 blocks"),
+    ("text:\n  test_tasks: [sts12, sts99]\n", "config key 'text.test_tasks[1]'"),
+])
+def test_bad_config_is_rejected_with_the_key_named(tmp_path, bad, message):
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text(bad)
+    res = snakemake("-n", "--configfile", str(cfg), cwd=tmp_path)
+    assert res.returncode != 0
+    assert message in res.stderr + res.stdout
+
+
+TARGET_RULES = {"all", "analysis", "data"}  # no command: Snakemake finishes them itself, never on a cluster
+
+
+def test_rules_are_snakefmt_clean():
+    """The Snakefile and rules/ keep snakefmt's formatting (`snakefmt rules/ Snakefile` fixes it)."""
+    import subprocess
+
+    res = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=ROOT,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stdout + res.stderr
+
+
+def dry_run_jobs(output: str) -> list[tuple[str, dict[str, str]]]:
+    """(rule, resources) of every job a dry run lists (`rule <name>:` blocks with a `resources:` line)."""
+    jobs = []
+    for block in re.split(r"\n(?=(?:local)?rule \w+:\n)", output):
+        head = re.match(r"(?:local)?rule (\w+):\n", block)
+        if head:
+            line = re.search(r"^ +resources: (.*)$", block, re.M)
+            items = dict(kv.split("=", 1) for kv in line.group(1).split(", ")) if line else {}
+            jobs.append((head.group(1), items))
+    return jobs
+
+
+@pytest.mark.parametrize("config", [None, "config/demo.yaml"])
+def test_every_gpu_job_goes_to_the_gpu_partition(tmp_path, config):
+    """The SLURM partition follows each job's GPU request (config resources.gpu_partition / cpu_partition),
+    for every rule: supervised, analysis and evaluation jobs included, on the paper's full DAG."""
+    extra = ["--configfile", str(ROOT / config)] if config else []
+    res = snakemake("-n", "all", "analysis", *extra, cwd=tmp_path)
+    assert res.returncode == 0, res.stderr[-3000:]
+    jobs = [(rule, r) for rule, r in dry_run_jobs(res.stdout) if rule not in TARGET_RULES]
+    wrong = [(rule, r.get("gpu"), r.get("slurm_partition")) for rule, r in jobs
+             if r.get("slurm_partition") != ("gpu" if int(r.get("gpu", 0)) > 0 else "cpu")]
+    assert not wrong, f"{len(wrong)} of {len(jobs)} jobs in the wrong partition, e.g. {wrong[:5]}"
+    on_gpu = {rule for rule, r in jobs if r["slurm_partition"] == "gpu"}
+    if config is None:  # the paper: every training, evaluation and analysis job asks for a GPU
+        assert len(jobs) > 1700
+        assert on_gpu == {f"pretrain_{d}{b}" for d in ("vision", "text", "vision_sup", "text_sup")
+                          for b in ("", "_baseline")} | {
+            f"evaluate_{d}" for d in ("vision", "text", "vision_sup", "text_sup")} | {"analyze_vision", "analyze_text"}
+    else:  # the demo trains on the CPU (resources.gpu: 0)
+        assert not on_gpu and len(jobs) > 50
+
+
+@pytest.mark.slow
+def test_one_failed_run_does_not_stop_the_sweep(tmp_path):
+    """profiles/default (keep-going, applied without any flag): a training that fails (its checkpoint
+    directory is taken by a file) is retried (resources.retries: 1), fails again, and every other run
+    still trains and is evaluated; the end of the output names the failed run and its log."""
+    work = tmp_path / "w"
+    blocked = work / "checkpoints" / "vision" / "digits" / "dropout-L6-sg" / "seed0"
+    blocked.parent.mkdir(parents=True)
+    blocked.write_text("not a directory\n")
+    res = snakemake("--cores", "2", "--configfile", str(CONFIGS / "one_failure.yaml"), cwd=work, timeout=1200)
+    out = res.stdout + res.stderr
+    assert res.returncode != 0, out[-3000:]
+    for variant in ("none", "dropout-L0-sg"):
+        assert (work / "results" / "vision" / "digits" / variant / "seed0" / "eval.json").is_file(), out[-3000:]
+    assert not (work / "results" / "vision" / "digits" / "dropout-L6-sg" / "seed0" / "model.pt").exists()
+    assert not (work / "results" / "table.csv").exists()
+    assert out.count("Trying to restart job") == 1, out[-3000:]  # the training once more (retries: 1)
+    log = "logs/pretrain/vision/digits/dropout-L6-sg/seed0.log"
+    summary = out[out.index("deepaug: 1 job(s) of the sweep have no output"):]
+    assert f"pretrain vision/digits/dropout-L6-sg/seed0: see {log}" in summary
+    assert "checkpoints/vision/digits/dropout-L6-sg/seed0" in summary  # the log's last line: the error
+
+
+def checkout_copy(dest: Path) -> Path:
+    """A copy of this checkout (without the venv, git and run outputs) at `dest`."""
+    skip = shutil.ignore_patterns(".git", ".venv", ".snakemake", "__pycache__", ".pytest_cache", "*.egg-info", "demo",
+                                  "results", "data", "logs", "benchmarks", "checkpoints")
+    shutil.copytree(ROOT, dest, ignore=skip)
+    return dest
+
+
+# The caption of each figure of the demo (report/*.rst), by file name.
+CAPTIONS = {
+    "vision_digits.png": "layer_sweep", "text_lee.png": "layer_sweep", "text_lee_tasks.png": "tasks",
+    "analysis_vision_digits_cka.png": "cka", "analysis_text_lee_cka.png": "cka",
+    "analysis_vision_digits_align_uniform.png": "align_uniform", "analysis_text_lee_align_uniform.png": "align_uniform",
+    "analysis_layer_selection.png": "layer_selection",
+    "vision_sup_digits.png": "supervised_sweep", "text_sup_simlex999_train.png": "supervised_sweep",
+    "text_sup_simlex999_train_tasks.png": "tasks",
+}
+
+
+def plain(text: str) -> str:
+    """Text without HTML tags, entities, RST literals and line breaks, for comparing captions."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("``", "").split())
+
+
+def report_captions(report: Path) -> dict[str, str]:
+    """{file name: caption text} of the results in a `snakemake --report` HTML file. Snakemake 9 embeds
+    them as JSON, `var results = {"<path>": {"caption": "<html>", ...}, ...};`."""
+    found = re.search(r"var results = (\{.*?\});\s*</script>", report.read_text(), re.S)
+    assert found, f"{report}: no `var results = ...` block (has Snakemake's report format changed?)"
+    return {Path(path).name: plain(entry.get("caption") or "") for path, entry in json.loads(found.group(1)).items()}
+
+
+@pytest.mark.slow
+def test_demo_dag_end_to_end(tmp_path):
+    """The demo from a checkout whose path has a space, into a working directory whose name has one."""
+    root = checkout_copy(tmp_path / "deep aug" / "checkout")
+    tmp_path = tmp_path / "deep aug" / "demo run"
+    demo = str(root / "config" / "demo.yaml")
+    res = snakemake("--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
+    assert res.returncode == 0, res.stderr[-5000:]
+    table = pd.read_csv(tmp_path / "results" / "table.csv")
+    vision = table[table["domain"] == "vision"]
+    assert len(vision) == 2 * (1 + 2 * 3 * 2)  # seeds x (baseline + methods x layers x sg)
+    assert set(vision["variant"]) >= {"none", "dropout-L0-sg", "pca-L6-nosg"}
+    assert vision["linear_top1"].between(10, 100).all() and vision["knn_top1"].between(10, 100).all()
+    assert vision.loc[vision["method"] == "none", "layer"].isna().all()
+    text = table[table["domain"] == "text"]
+    assert len(text) == 2 * (1 + 1 * 2 * 2)
+    for task in ("sts_lee_docs", "sts_simlex999", "sts_wordsim353", "sts_avg"):
+        assert text[task].between(-100, 100).all()
+    assert (text["n_layers"] == 8).all()  # MiniLM: 6 blocks -> layers 0..7
+    figures = tmp_path / "results" / "figures"
+    for name in ("vision_digits", "text_lee", "text_lee_tasks"):
+        for ext in ("png", "pdf"):
+            assert (figures / f"{name}.{ext}").stat().st_size > 10_000
+    for domain in ("vision", "text"):
+        assert (tmp_path / "results" / "notebooks" / f"{domain}_figures.html").stat().st_size > 10_000
+    summary = pd.read_csv(tmp_path / "results" / "summary.csv")
+    assert set(summary["domain"]) == {"vision", "text"} and summary["best_setting"].notna().all()
+    claims = pd.read_csv(tmp_path / "results" / "claims.csv")
+    assert claims["verdict"].str.match(r"(supported|not supported|not significant \(n = \d+\)|not tested)").all()
+    assert claims["selection"].str.contains("selected on dev").all()
+    # the analysis target on the same runs: CKA, alignment/uniformity, layer selection
+    analysis = snakemake("analysis", "--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
+    assert analysis.returncode == 0, analysis.stderr[-5000:]
+    an = pd.read_csv(tmp_path / "results" / "analysis" / "table.csv")
+    assert len(an) == len(table) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
+    assert an.loc[an["method"] != "none", "cka_target_neighbours_linear"].between(0, 1).all()
+    with np.load(tmp_path / "results" / "text" / "lee" / "none" / "seed0" / "cka.npz") as cka:
+        assert cka["linear"].shape == (8, 8) and np.allclose(np.diag(cka["rbf"]), 1)
+    selection = pd.read_csv(tmp_path / "results" / "analysis" / "layer_selection.csv")
+    assert len(selection) == 4 + 2  # vision: {dropout, pca} x {sg, nosg}; text: dropout x {sg, nosg}
+    supervised = pd.read_csv(tmp_path / "results" / "analysis" / "supervised_table.csv")
+    assert len(supervised) == 2 * (1 + 1 * 3 * 2) + 2 * (1 + 1 * 2 * 2)
+    assert supervised.loc[supervised["domain"] == "vision_sup", "classifier_top1"].between(0, 100).all()
+    inversion = pd.read_csv(tmp_path / "results" / "analysis" / "inversion.csv")
+    assert set(inversion["domain"]) == {"vision", "text"} and inversion["verdict"].notna().all()
+    for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection",
+                 "vision_sup_digits", "text_sup_simlex999_train"):
+        assert (figures / f"{name}.png").stat().st_size > 10_000
+    # every job left a benchmark and a log; a second run has nothing to do
+    def benchmarks(*parts):
+        return len(list((tmp_path / "benchmarks").joinpath(*parts).rglob("*.tsv")))
+
+    assert benchmarks("pretrain", "vision") + benchmarks("pretrain", "text") == len(table)
+    assert benchmarks("pretrain", "vision_sup") + benchmarks("pretrain", "text_sup") == len(supervised)
+    assert benchmarks("analysis") == len(table)
+    again = snakemake("--cores", "2", "--configfile", demo, "-n", cwd=tmp_path, root=root)
+    assert "Nothing to be done" in again.stdout + again.stderr
+    # the report of both targets: every figure with its own caption
+    report = snakemake("--configfile", demo, "--report", "report.html", "all", "analysis", cwd=tmp_path, root=root)
+    assert report.returncode == 0, report.stderr[-3000:]
+    captions = report_captions(tmp_path / "report.html")
+    assert {"summary.csv", "claims.csv", "layer_selection.csv", "inversion.csv"} <= set(captions)
+    pngs = sorted(p.name for p in figures.glob("*.png"))
+    assert pngs == sorted(CAPTIONS), pngs
+    for name in pngs:
+        expected = plain((root / "report" / f"{CAPTIONS[name]}.rst").read_text())
+        assert captions.get(name) == expected, f"{name} in the report: caption {captions.get(name)!r}, not {expected!r}"
