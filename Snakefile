@@ -14,7 +14,7 @@ report: "report/workflow.rst"
 
 include: "rules/common.smk"
 include: "rules/data.smk"
-include: "rules/pretrain.smk"
+include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
@@ -25,6 +25,7 @@ include: "rules/bench.smk"
 rule all:
     default_target: True
     input:
+        RUN_TABLE,
         TABLE,
         SUMMARY,
         CLAIMS,

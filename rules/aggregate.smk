@@ -1,19 +1,64 @@
-# One tidy table (one row per run, both domains): the only input of the figure rules.
+# The run table, and one tidy table per objective (one row per run: its table row and its scores), the
+# only inputs of the figure rules.
 
 
-rule aggregate:
-    input:
-        all_evals(),
+rule run_table:
     output:
-        TABLE,
+        RUN_TABLE,
     log:
-        "logs/aggregate.log",
-    conda:
-        "../envs/figures.yaml"
+        "logs/run_table.log",
     resources:
         **cpu_job(),
-    shell:
-        "python -m deepaug aggregate {input:q} --out {output:q} > {log:q} 2>&1"
+    params:
+        table=run_table_text(),  # a changed sweep changes this, and Snakemake writes the table again
+    run:
+        from deepaug.workflow.runs import write_table
+
+        write_table(RUNS, output[0])
+
+
+# Per objective: every run's scores (aggregate_<objective>), then the selection of tuned axes on dev
+# (select_<objective>: per setting and seed the dev-best of a domain's `tuned:` axes, or every run when
+# none are tuned), whose table is what the summary and the figures read.
+for _objective, _table in TABLES.items():
+
+    rule:
+        name:
+            f"aggregate_{_objective}"
+        input:
+            runs=RUN_TABLE,
+            evals=run_files("eval.json", _objective),
+        output:
+            f"results/tables/{_objective}_runs.csv",
+        log:
+            f"logs/aggregate_{_objective}.log",
+        conda:
+            "../envs/figures.yaml"
+        resources:
+            **cpu_job(),
+        params:
+            objective=_objective,
+        shell:
+            "python -m deepaug aggregate --runs {input.runs:q} --objective {params.objective:q} "
+            "--out {output:q} > {log:q} 2>&1"
+
+    rule:
+        name:
+            f"select_{_objective}"
+        input:
+            f"results/tables/{_objective}_runs.csv",
+        output:
+            _table,
+        log:
+            f"logs/select_{_objective}.log",
+        conda:
+            "../envs/figures.yaml"
+        resources:
+            **cpu_job(),
+        params:
+            tuned=tuned_flags(),
+        shell:
+            "python -m deepaug select-tuned --table {input:q} --out {output:q} {params.tuned} > {log:q} 2>&1"
 
 
 rule summarize:

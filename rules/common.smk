@@ -1,6 +1,6 @@
-# Shared helpers: config validation, the run grid, and the command that calls the library.
+# Shared helpers: config validation, the run table, and the per-run inputs and commands (which each
+# domain states in deepaug/domains/<name>/__init__.py).
 import os
-import shlex
 import sys
 from pathlib import Path
 
@@ -8,11 +8,17 @@ SRC = str(Path(workflow.basedir) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 
-from deepaug.workflow.config import validate_config  # noqa: E402  (light: no torch)
+from deepaug.domains import registry  # noqa: E402  (light: no torch)
 from deepaug.engine.gpus import visible_gpu_ids  # noqa: E402
-from deepaug.workflow.runs import grid, model_dir_name, variant_name  # noqa: E402
+from deepaug.workflow.config import validate_config  # noqa: E402
+from deepaug.workflow.runs import expand, table_rows  # noqa: E402
 
-validate_config(config)
+validate_config(config)  # also fills in the schema's defaults
+DOMAINS = registry()
+# The run table: one row per run of every domain's sweep (results/runs.tsv); every rule finds its run
+# here by its wildcards, and nothing parses a path back.
+RUNS = expand(config)
+RUN_INDEX = {(r.domain, r.dataset, r.id, r.seed): r for r in RUNS}
 
 # Rules run the library from this checkout (`python -m deepaug ...`): no install step is needed
 # inside the rules' conda envs, and cluster jobs (which re-read this file) get the same path.
@@ -65,84 +71,120 @@ GPU_SLOTS = min((n for n in (USER_GPU_CAP, len(LOCAL_GPUS)) if n), default=None)
 
 
 ANALYSIS = config.get("analysis") or {}
-TABLE = "results/table.csv"
+RUN_TABLE = "results/runs.tsv"
+TABLE = "results/table.csv"  # the contrastive runs' scores
 SUMMARY = "results/summary.csv"
 CLAIMS = "results/claims.csv"
 SUPERVISED_TABLE = "results/analysis/supervised_table.csv"
+TABLES = {"contrastive": TABLE, "supervised": SUPERVISED_TABLE}
 FIGURES = "results/figures"
-VARIANT = r"none|(dropout|pca)-L\d+-(sg|nosg)"
+RUN_DIR = "{domain}/{dataset}/{run}/seed{seed}"
 
 
 wildcard_constraints:
+    domain="|".join(DOMAINS),
     dataset=r"[A-Za-z0-9_]+",
-    method="dropout|pca",
-    layer=r"\d+",
-    sg="sg|nosg",
+    run=r"[A-Za-z0-9_.+\-]+",
     seed=r"\d+",
-    variant=VARIANT,
-    task=r"[A-Za-z0-9_]+",
-    model=r"[A-Za-z0-9_.\-]+",
+    objective="contrastive|supervised",
 
 
-def section(domain):
-    return config.get(domain) or {}
+def runs(domain=None, objective=None):
+    return [
+        r
+        for r in RUNS
+        if (domain is None or r.domain == domain)
+        and (objective is None or r.objective == objective)
+    ]
 
 
-def runs(domain):
-    s = section(domain)
-    return grid(domain, s) if s.get("datasets") else []
+def the_run(wildcards):
+    """The run-table row of a job, from its wildcards."""
+    key = (wildcards.domain, wildcards.dataset, wildcards.run, int(wildcards.seed))
+    if key not in RUN_INDEX:
+        raise ValueError(
+            f"results/{wildcards.domain}/{wildcards.dataset}/{wildcards.run}/seed{wildcards.seed} is not a "
+            f"run of this config's sweep (python -m deepaug check-config lists what the config makes)"
+        )
+    return RUN_INDEX[key]
 
 
-def cli_flags(settings):
-    """{'batch_size': 256, 'stop_gradient': True} -> '--batch-size 256 --stop-gradient true'."""
+def domain_of(wildcards):
+    return DOMAINS[wildcards.domain]
+
+
+def run_files(name, objective="contrastive", runs_=None):
+    """One file per run, e.g. every eval.json of the contrastive runs."""
+    return [
+        f"results/{r.path}/{name}"
+        for r in (runs(objective=objective) if runs_ is None else runs_)
+    ]
+
+
+def run_table_text():
+    """The run table as the text of results/runs.tsv (a params value: a changed sweep rewrites it)."""
+    import io
+    import csv
+
+    rows = table_rows(RUNS)
+    if not rows:
+        return ""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow(
+            {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()}
+        )
+    return buf.getvalue()
+
+
+def resource(domain, key, default, objective="contrastive"):
+    """`<domain>.resources.<key>` (gpu, cpus, mem_mb, runtime), with the supervised overrides."""
+    section = config.get(domain) or {}
+    value = (section.get("resources") or {}).get(key, default)
+    if objective == "supervised":
+        value = ((section.get("supervised") or {}).get("resources") or {}).get(key, value)
+    return value
+
+
+def tuned_flags():
+    """`--tuned text=lr,batch_size ...`: each domain's axes chosen on dev (config `<domain>.tuned`)."""
     out = []
-    for key, value in settings.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = str(value).lower()
-        out.append(f"--{key.replace('_', '-')} {shlex.quote(str(value))}")
+    for name in DOMAINS:
+        axes = (config.get(name) or {}).get("tuned") or []
+        if axes:
+            out.append(f"--tuned {name}={','.join(axes)}")
     return " ".join(out)
 
 
-def augment_settings(domain, wildcards):
-    """The Deep Augmentation flags of one run, from its wildcards (none for the baseline)."""
-    method = wildcards.get("method", "none")
-    if method == "none":
-        return {"method": "none"}
-    aug = section(domain).get("augment", {})
-    sg = wildcards.sg
+def train_settings(run):
+    """The flags of a run's trainer: its Deep Augmentation setting, model, training settings, seed."""
+    s = run.section
     return {
-        "method": method,
-        "layer": int(wildcards.layer),
-        "stop_gradient": sg == "sg",
-        "rate": aug.get("dropout_rate", {}).get(sg, 0.5),
-        "p": aug.get("p", 0.5),
-        "pca_component": aug.get("pca_component", 1),
-        "selection": aug.get("selection", "bernoulli"),
-        "pca_over": aug.get("pca_over"),
-        "pca_grad": aug.get("pca_grad"),
+        "run": f"{run.path}",
+        **run.augment(),
+        **(s.get("model") or {} if run.domain == "vision" else {}),
+        **(s.get("train") or {}),
+        "objective": run.objective,
+        "seed": run.seed,
+        "device": config.get("device", "auto"),
+        "keep_checkpoints": (config.get("checkpoints") or {}).get("keep"),
     }
 
 
-def run_name(domain, wildcards):
-    """'vision/digits/dropout-L3-sg/seed0': names the run in logs and error messages."""
-    method = wildcards.get("method", "none")
-    variant = variant_name(method, wildcards.get("layer"), wildcards.get("sg"))
-    return f"{domain}/{wildcards.dataset}/{variant}/seed{wildcards.seed}"
-
-
-def resource(domain, key, default):
-    """`<domain>.resources.<key>` of the config (gpu, cpus, mem_mb, runtime, retries)."""
-    return (section(domain).get("resources") or {}).get(key, default)
+def eval_settings(run):
+    extra = {"seed": run.seed} if run.domain == "vision" else {}
+    return {
+        **(run.section.get("eval") or {}),
+        **extra,
+        "device": config.get("device", "auto"),
+    }
 
 
 # ---- threads, GPUs and the SLURM partition of each job
 
-DEFAULT_CPUS = (
-    8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
-)
-TRAIN_RETRIES = 2  # attempts after a failed training (resources.retries); each resumes from its checkpoint
+DEFAULT_CPUS = 8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
 
 
 def partition(gpus):
@@ -163,39 +205,50 @@ def cpu_job():
     return dict(slurm_partition=partition(0))
 
 
-def gpu_job(domain, runtime=None):
-    """`resources:` of a training, evaluation or analysis job of `domain`: GPUs, memory and (given a
-    default) runtime from `<domain>.resources`, and the SLURM partition that follows the GPU request.
-    """
-    gpus = resource(domain, "gpu", 1)
+def _run_resource(key, default):
+    return lambda wildcards: resource(
+        wildcards.domain, key, default, the_run(wildcards).objective
+    )
+
+
+def run_job(runtime=None):
+    """`resources:` of a training, evaluation or analysis job: GPUs, memory and (given a default)
+    runtime from its domain's `resources` (the supervised overrides for the supervised counterpart),
+    and the SLURM partition that follows the GPU request."""
+
+    def slurm_partition(wildcards):
+        gpus = _run_resource("gpu", 1)(wildcards)
+        return partition(gpus)(wildcards)
+
     out = dict(
-        gpu=gpus,
-        mem_mb=resource(domain, "mem_mb", 32000),
-        slurm_partition=partition(gpus),
+        gpu=_run_resource("gpu", 1),
+        mem_mb=_run_resource("mem_mb", 32000),
+        slurm_partition=slurm_partition,
     )
     if runtime is not None:
-        out["runtime"] = resource(domain, "runtime", runtime)
+        out["runtime"] = _run_resource("runtime", runtime)
     return out
 
 
-def job_threads(domain, dataloader=False):
-    """Threads of a training/evaluation job of `domain`: its OMP_NUM_THREADS, and SLURM's --cpus-per-task.
+def job_threads(dataloader=False):
+    """Threads of a training/evaluation job: its OMP_NUM_THREADS, and SLURM's --cpus-per-task.
 
-    `<domain>.resources.cpus` is what a job asks for on a cluster and the most it gets anywhere. On one
-    machine whose G GPUs are shared by jobs of g GPUs each, a GPU job gets at most --cores // (G / g)
-    threads, so that `--cores 8` on 4 GPUs trains 4 runs at once (2 threads each: with the data on the
-    GPU a training needs few CPU threads) rather than one 8-thread job at a time. A vision training with
-    the reference augmentation backend (per-image transforms in `num_workers` DataLoader processes)
-    asks for num_workers + 1 instead. A callable: the executor (local or cluster) is known only when
-    the jobs are scheduled.
+    The domain's `resources.cpus` is what a job asks for on a cluster and the most it gets anywhere.
+    On one machine whose G GPUs are shared by jobs of g GPUs each, a GPU job gets at most
+    --cores // (G / g) threads, so that `--cores 8` on 4 GPUs trains 4 runs at once (2 threads each:
+    with the data on the GPU a training needs few CPU threads) rather than one 8-thread job at a time.
+    A vision training with the reference augmentation backend (per-image transforms in `num_workers`
+    DataLoader processes) asks for num_workers + 1 instead. A callable: the executor (local or
+    cluster) is known only when the jobs are scheduled.
     """
-    cpus = resource(domain, "cpus", DEFAULT_CPUS)
-    gpus = resource(domain, "gpu", 1)
-    train = section(domain).get("train") or {}
-    if dataloader and train.get("augment_backend") == "reference":
-        return max(cpus, train.get("num_workers", 0) + 1)
 
     def threads(wildcards):
+        run = the_run(wildcards)
+        cpus = resource(run.domain, "cpus", DEFAULT_CPUS, run.objective)
+        gpus = resource(run.domain, "gpu", 1, run.objective)
+        train = run.section.get("train") or {}
+        if dataloader and train.get("augment_backend") == "reference":
+            return max(cpus, train.get("num_workers", 0) + 1)
         cores = workflow.resource_settings.cores
         if gpus and GPU_SLOTS and cores and jobs_run_here():
             at_once = max(1, GPU_SLOTS // gpus)
@@ -205,174 +258,147 @@ def job_threads(domain, dataloader=False):
     return threads
 
 
-# ---- per-rule parameters and targets
+def conda_env(wildcards):
+    return f"../envs/{DOMAINS[wildcards.domain].env}"
 
 
-def _pretrain_flags(domain, wildcards, model_section, objective):
-    settings = {
-        "run": run_name(domain, wildcards),
-        **augment_settings(domain, wildcards),
-        **(
-            section(model_section).get("model", {})
-            if domain.startswith("vision")
-            else {}
-        ),
-        **section(domain).get("train", {}),
-        "objective": objective,
-        "seed": int(wildcards.seed),
-        "device": config.get("device", "auto"),
-        "keep_checkpoints": (config.get("checkpoints") or {}).get("keep"),
-    }
-    return cli_flags(settings)
+# ---- commands of the per-run jobs (the domain says how; see deepaug/domains/<name>/__init__.py)
 
 
-def vision_pretrain_flags(wildcards):
-    return _pretrain_flags("vision", wildcards, "vision", "contrastive")
+def train_inputs(wildcards):
+    run = the_run(wildcards)
+    return DOMAINS[run.domain].train_inputs(run.section, run)
 
 
-def vision_sup_pretrain_flags(wildcards):
-    return _pretrain_flags("vision_sup", wildcards, "vision", "supervised")
-
-
-def text_pretrain_flags(wildcards):
-    return _pretrain_flags("text", wildcards, "text", "contrastive")
-
-
-def text_sup_pretrain_flags(wildcards):
-    return _pretrain_flags("text_sup", wildcards, "text", "supervised")
-
-
-def _eval_flags(domain, wildcards):
-    extra = {"seed": int(wildcards.seed)} if domain.startswith("vision") else {}
-    return cli_flags(
-        {
-            **section(domain).get("eval", {}),
-            **extra,
-            "device": config.get("device", "auto"),
-        }
+def train_command(wildcards, input, output):
+    run = the_run(wildcards)
+    return DOMAINS[run.domain].train_command(
+        run,
+        dict(input),
+        os.path.dirname(output.model),
+        f"checkpoints/{run.path}",
+        train_settings(run),
     )
 
 
-def vision_eval_flags(wildcards):
-    return _eval_flags("vision", wildcards)
+def eval_inputs(wildcards):
+    run = the_run(wildcards)
+    return {
+        "model": f"results/{run.path}/model.pt",
+        **DOMAINS[run.domain].eval_inputs(run.section, run),
+    }
 
 
-def vision_sup_eval_flags(wildcards):
-    return _eval_flags("vision_sup", wildcards)
+def eval_command(wildcards, input, output):
+    run = the_run(wildcards)
+    return DOMAINS[run.domain].eval_command(
+        run, dict(input), output[0], eval_settings(run)
+    )
 
 
-def all_run_files(name):
-    """One file per run, e.g. every eval.json of the grid."""
-    return [f"results/{r.path}/{name}" for d in ("vision", "text") for r in runs(d)]
+def analysis_inputs(wildcards):
+    run = the_run(wildcards)
+    return {
+        "model": f"results/{run.path}/model.pt",
+        **DOMAINS[run.domain].analysis_inputs(config, run.section, run),
+    }
 
 
-def all_evals():
-    return all_run_files("eval.json")
+def analyze_command(wildcards, input, output):
+    run = the_run(wildcards)
+    return DOMAINS[run.domain].analyze_command(
+        run,
+        dict(input),
+        output.json,
+        output.cka,
+        config,
+        config.get("device", "auto"),
+    )
+
+
+# ---- the figure table: one layer-sweep figure per domain, objective and dataset
+
+
+def figure_table():
+    """(name, domain, objective, table, metric, datasets, outputs) of every layer-sweep figure job:
+    `vision`, `text` for the contrastive runs, `vision_sup`, `text_sup` for the supervised ones."""
+    out = []
+    for name, domain in DOMAINS.items():
+        for objective in domain.objectives:
+            rs = runs(name, objective)
+            if not rs:
+                continue
+            key = name if objective == "contrastive" else f"{name}_sup"
+            metric = domain.metrics[objective].test
+            if name == "vision" and objective == "contrastive":
+                metric = (config.get("figures") or {}).get("vision_metric", metric)
+            datasets = list(dict.fromkeys(r.dataset for r in rs))
+            kinds = ["", "_tasks"] if domain.task_figure else [""]
+            files = [
+                f"{FIGURES}/{key}_{d}{kind}.{ext}"
+                for d in datasets
+                for kind in kinds
+                for ext in ("png", "pdf")
+            ]
+            table = TABLE if objective == "contrastive" else SUPERVISED_TABLE
+            out.append(
+                dict(
+                    name=key,
+                    domain=name,
+                    objective=objective,
+                    table=table,
+                    metric=metric,
+                    datasets=datasets,
+                    files=files,
+                )
+            )
+    return out
+
+
+FIGURE_TABLE = figure_table()
+
+
+def figure_outputs(objective="contrastive"):
+    out = []
+    for fig in FIGURE_TABLE:
+        if fig["objective"] == objective:
+            out += fig["files"] + [f"results/notebooks/{fig['name']}_figures.html"]
+    return out
+
+
+def top_layer(domain, objective):
+    """Index of the last layer (the pooled sentence vector, the head), labelled in the figures. For text
+    the depth comes from the encoder's own config once data/text/models holds it, hence evaluated when
+    the figure job is scheduled; None, no label, when it cannot be known."""
+    from deepaug.workflow.runs import resolve_section
+
+    section = resolve_section(config.get(domain) or {}, objective)
+    return DOMAINS[domain].top_layer(section)
 
 
 def baseline_cka_files():
     return [
         f"results/{r.path}/cka.npz"
-        for d in ("vision", "text")
-        for r in runs(d)
+        for r in runs(objective="contrastive")
         if r.method == "none"
     ]
 
 
 def analysis_figures():
     out = []
-    for domain in ("vision", "text"):
-        if runs(domain):
-            for name in section(domain)["datasets"]:
-                for kind in ("cka", "align_uniform"):
-                    out += [
-                        f"{FIGURES}/analysis_{domain}_{name}_{kind}.{ext}"
-                        for ext in ("png", "pdf")
-                    ]
+    for name in DOMAINS:
+        for dataset in dict.fromkeys(r.dataset for r in runs(name, "contrastive")):
+            for kind in ("cka", "align_uniform"):
+                out += [
+                    f"{FIGURES}/analysis_{name}_{dataset}_{kind}.{ext}"
+                    for ext in ("png", "pdf")
+                ]
     return out + [f"{FIGURES}/analysis_layer_selection.{ext}" for ext in ("png", "pdf")]
-
-
-def figure_outputs():
-    out = []
-    v = section("vision")
-    if runs("vision"):
-        out += expand(
-            f"{FIGURES}/vision_{{dataset}}.{{ext}}",
-            dataset=v["datasets"],
-            ext=["png", "pdf"],
-        )
-        out += ["results/notebooks/vision_figures.html"]
-    if runs("text"):
-        out += text_figures()
-        out += ["results/notebooks/text_figures.html"]
-    return out
-
-
-def text_figures():
-    names = section("text").get("datasets", [])
-    sweep = expand(
-        f"{FIGURES}/text_{{dataset}}.{{ext}}", dataset=names, ext=["png", "pdf"]
-    )
-    tasks = expand(
-        f"{FIGURES}/text_{{dataset}}_tasks.{{ext}}", dataset=names, ext=["png", "pdf"]
-    )
-    return sweep + tasks
-
-
-def text_model_dir():
-    """Local copy of the encoder (prepared once by the data rule)."""
-    return f"data/models/{model_dir_name(section('text')['model']['name'])}"
-
-
-def text_top_layer():
-    """Index of the pooled sentence vector (blocks + 1), labelled in the text figures. The depth comes
-    from deepaug.workflow.config.text_layer_count (the encoder's own config once data/models holds it, hence
-    evaluated when the figure job is scheduled); None, no label, when it cannot be known.
-    """
-    from deepaug.workflow.config import text_layer_count
-
-    n = text_layer_count(section("text"))
-    return None if n is None else n - 1
-
-
-def text_eval_flags(wildcards):
-    return _eval_flags("text", wildcards)
-
-
-def text_sup_eval_flags(wildcards):
-    return _eval_flags("text_sup", wildcards)
-
-
-def text_task_files(domain="text"):
-    return [
-        f"data/text/tasks/{t}.parquet" for t in section(domain).get("test_tasks", [])
-    ]
-
-
-def supervised_evals():
-    return [
-        f"results/{r.path}/eval.json"
-        for d in ("vision_sup", "text_sup")
-        for r in runs(d)
-    ]
-
-
-def supervised_figures(domain):
-    """The layer sweep per dataset; for text also the per-task heat map, which the notebook draws
-    whenever the table has per-task scores (as for the contrastive text figures)."""
-    names = section(domain).get("datasets", [])
-    kinds = ["", "_tasks"] if domain.startswith("text") else [""]
-    return expand(
-        f"{FIGURES}/{domain}_{{dataset}}{{kind}}.{{ext}}",
-        dataset=names,
-        kind=kinds,
-        ext=["png", "pdf"],
-    )
 
 
 def analysis_targets():
     """Everything the `analysis` target makes; part of `all` when analysis.in_default_target is set."""
-    if not (runs("vision") or runs("text")):
+    if not runs(objective="contrastive"):
         return []
     return [
         "results/analysis/layer_selection.csv",
@@ -382,12 +408,24 @@ def analysis_targets():
 
 def supervised_targets():
     """The supervised counterpart's table check, figures and notebooks (when configured)."""
-    out = [
-        f"results/notebooks/{d}_figures.html"
-        for d in ("vision_sup", "text_sup")
-        if runs(d)
-    ]
+    out = figure_outputs("supervised")
     return out + (["results/analysis/inversion.csv"] if out else [])
+
+
+def data_files():
+    """Every data file and folder the runs need (the `data` target)."""
+    out = []
+    for name, domain in DOMAINS.items():
+        section = config.get(name) or {}
+        for objective in domain.objectives:
+            rs = runs(name, objective)
+            if rs:
+                from deepaug.workflow.runs import resolve_section
+
+                out += domain.data_files(resolve_section(section, objective), rs)
+    if runs("text", "contrastive") and ANALYSIS.get("in_default_target"):
+        out.append(f"data/text/tasks/{ANALYSIS.get('text_task', 'stsb')}.parquet")
+    return list(dict.fromkeys(out))
 
 
 def as_report(paths):
@@ -410,11 +448,13 @@ CAPTIONS = (  # figure name ending -> report/<caption>.rst; any other figure is 
 
 
 def caption(png):
-    """The caption (report/*.rst) of a figure, from its name (figure_outputs, text_figures,
-    supervised_figures and analysis_figures make the names)."""
+    """The caption (report/*.rst) of a figure, from its name (figure_table and analysis_figures make
+    the names)."""
     name = os.path.basename(png)
     rst = next((rst for end, rst in CAPTIONS if name.endswith(end)), "layer_sweep")
-    if rst == "layer_sweep" and name.startswith(("vision_sup_", "text_sup_")):
+    if rst == "layer_sweep" and any(
+        name.startswith(f"{d}_sup_") for d in DOMAINS
+    ):
         rst = "supervised_sweep"
     return f"../report/{rst}.rst"
 
@@ -428,18 +468,15 @@ def failed_jobs():
     the files, not from Snakemake's output, so that it works the same on every executor.
     """
     stages = (
-        ("pretrain", "model.pt"),
+        ("train", "model.pt"),
         ("evaluate", "eval.json"),
         ("analysis", "analysis.json"),
     )
-    for domain in ("vision", "text", "vision_sup", "text_sup"):
-        for r in runs(domain):
-            for stage, output in stages:
-                log = f"logs/{stage}/{r.path}.log"
-                if os.path.exists(log) and not os.path.exists(
-                    f"results/{r.path}/{output}"
-                ):
-                    yield stage, r.path, log
+    for r in RUNS:
+        for stage, output in stages:
+            log = f"logs/{stage}/{r.path}.log"
+            if os.path.exists(log) and not os.path.exists(f"results/{r.path}/{output}"):
+                yield stage, r.path, log
 
 
 def last_line(path, width=300):

@@ -1,79 +1,44 @@
-# Data preparation: each dataset is fetched once and stored in the fast on-disk form.
+# Data preparation: each dataset, task or model is fetched once and stored in a fast on-disk form under
+# data/<domain>/; the domain gives the command (the only jobs that download).
 
 
-rule prepare_image_data:
+rule prepare_data:
     output:
-        "data/prepared/{dataset}.npz",
+        "data/{domain}/{item}",
     log:
-        "logs/data/{dataset}.log",
+        "logs/data/{domain}/{item}.log",
     conda:
         "../envs/data.yaml"
     resources:
         **cpu_job(),
+    wildcard_constraints:
+        item=r"(?!models/)[A-Za-z0-9_./\-]+\.[a-z]+",
     params:
-        raw_dir=config.get("data", {}).get("raw_dir", "data/raw"),
-        download=str(config.get("data", {}).get("download", True)).lower(),
+        cmd=lambda w, output: DOMAINS[w.domain].prepare_command(w.item, output[0], config),
     shell:
-        "python -m deepaug prepare-data --dataset {wildcards.dataset:q} --out {output:q} "
-        "--raw-dir {params.raw_dir:q} --download {params.download:q} > {log:q} 2>&1"
+        "{params.cmd} > {log:q} 2>&1"
 
 
-rule prepare_text_corpus:
+rule prepare_model:
     output:
-        "data/text/corpus/{dataset}.parquet",
+        directory("data/{domain}/models/{model}"),
     log:
-        "logs/data/text_corpus_{dataset}.log",
+        "logs/data/{domain}/models/{model}.log",
     conda:
         "../envs/data.yaml"
     resources:
         **cpu_job(),
-    shell:
-        "python -m deepaug prepare-text --corpus {wildcards.dataset:q} --out {output:q} > {log:q} 2>&1"
-
-
-rule prepare_text_task:
-    output:
-        "data/text/tasks/{task}.parquet",
-    log:
-        "logs/data/text_task_{task}.log",
-    conda:
-        "../envs/data.yaml"
-    resources:
-        **cpu_job(),
-    shell:
-        "python -m deepaug prepare-text --task {wildcards.task:q} --out {output:q} > {log:q} 2>&1"
-
-
-rule prepare_text_model:
-    output:
-        directory("data/models/{model}"),
-    log:
-        "logs/data/text_model_{model}.log",
-    conda:
-        "../envs/data.yaml"
-    resources:
-        **cpu_job(),
+    wildcard_constraints:
+        model=r"[A-Za-z0-9_.\-]+",
     params:
-        name=lambda w: w.model.replace("--", "/"),  # inverse of model_dir_name
+        cmd=lambda w, output: DOMAINS[w.domain].prepare_command(
+            f"models/{w.model}", output[0], config
+        ),
     shell:
-        "python -m deepaug prepare-text --model {params.name:q} --out {output:q} > {log:q} 2>&1"
+        "{params.cmd} > {log:q} 2>&1"
 
 
 rule data:
     """Only the downloads: run this where there is internet (e.g. a login node), then train offline."""
     input:
-        expand(
-            "data/prepared/{dataset}.npz",
-            dataset=section("vision").get("datasets", []),
-        ),
-        expand(
-            "data/text/corpus/{dataset}.parquet",
-            dataset=section("text").get("datasets", []),
-        ),
-        text_task_files()
-        + (
-            [f"data/text/tasks/{section('text')['dev_task']}.parquet"]
-            if runs("text")
-            else []
-        ),
-        [text_model_dir()] if runs("text") else [],
+        data_files(),

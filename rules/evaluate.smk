@@ -1,79 +1,21 @@
-# Downstream evaluation on frozen features (Deep Augmentation is never applied here).
+# Downstream evaluation of every run on frozen features (Deep Augmentation is never applied here).
 
 
-rule evaluate_vision:
+rule evaluate:
     input:
-        model="results/vision/{dataset}/{variant}/seed{seed}/model.pt",
-        data="data/prepared/{dataset}.npz",
+        unpack(eval_inputs),
     output:
-        "results/vision/{dataset}/{variant}/seed{seed}/eval.json",
+        f"results/{RUN_DIR}/eval.json",
     log:
-        "logs/evaluate/vision/{dataset}/{variant}/seed{seed}.log",
+        f"logs/evaluate/{RUN_DIR}.log",
     benchmark:
-        "benchmarks/evaluate/vision/{dataset}/{variant}/seed{seed}.tsv"
+        f"benchmarks/evaluate/{RUN_DIR}.tsv"
     conda:
-        "../envs/evaluate.yaml"
-    threads: job_threads("vision")
+        conda_env
+    threads: job_threads()
     resources:
-        **gpu_job("vision"),
+        **run_job(),
     params:
-        flags=vision_eval_flags,
+        cmd=eval_command,
     shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug eval-vision --model {input.model:q} --data {input.data:q} "
-        "--out {output:q} {params.flags} > {log:q} 2>&1"
-
-
-rule evaluate_text:
-    input:
-        model="results/text/{dataset}/{variant}/seed{seed}/model.pt",
-        tasks=text_task_files(),
-    output:
-        "results/text/{dataset}/{variant}/seed{seed}/eval.json",
-    log:
-        "logs/evaluate/text/{dataset}/{variant}/seed{seed}.log",
-    benchmark:
-        "benchmarks/evaluate/text/{dataset}/{variant}/seed{seed}.tsv"
-    conda:
-        "../envs/evaluate.yaml"
-    threads: job_threads("text")
-    resources:
-        **gpu_job("text"),
-    params:
-        flags=text_eval_flags,
-    shell:
-        "OMP_NUM_THREADS={threads} python -m deepaug eval-text --model {input.model:q} "
-        "--tasks {input.tasks:q} --out {output:q} {params.flags} > {log:q} 2>&1"
-
-
-use rule evaluate_vision as evaluate_vision_sup with:
-    input:
-        model="results/vision_sup/{dataset}/{variant}/seed{seed}/model.pt",
-        data="data/prepared/{dataset}.npz",
-    output:
-        "results/vision_sup/{dataset}/{variant}/seed{seed}/eval.json",
-    log:
-        "logs/evaluate/vision_sup/{dataset}/{variant}/seed{seed}.log",
-    benchmark:
-        "benchmarks/evaluate/vision_sup/{dataset}/{variant}/seed{seed}.tsv"
-    threads: job_threads("vision_sup")
-    resources:
-        **gpu_job("vision_sup"),
-    params:
-        flags=vision_sup_eval_flags,
-
-
-use rule evaluate_text as evaluate_text_sup with:
-    input:
-        model="results/text_sup/{dataset}/{variant}/seed{seed}/model.pt",
-        tasks=text_task_files("text_sup"),
-    output:
-        "results/text_sup/{dataset}/{variant}/seed{seed}/eval.json",
-    log:
-        "logs/evaluate/text_sup/{dataset}/{variant}/seed{seed}.log",
-    benchmark:
-        "benchmarks/evaluate/text_sup/{dataset}/{variant}/seed{seed}.tsv"
-    threads: job_threads("text_sup")
-    resources:
-        **gpu_job("text_sup"),
-    params:
-        flags=text_sup_eval_flags,
+        "OMP_NUM_THREADS={threads} {params.cmd} > {log:q} 2>&1"

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -150,20 +149,6 @@ def saved_activation_gib(model, batch: int, size: int, device, precision: str = 
     return sum(seen.values()) / 2**30
 
 
-def snakemake_dry_run_seconds(root: Path) -> float | None:
-    snakefile = root / "Snakefile"
-    if not snakefile.exists():
-        return None
-    import tempfile
-
-    with tempfile.TemporaryDirectory() as workdir:
-        t0 = time.perf_counter()
-        res = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(snakefile), "-n", "-q", "--directory", workdir],
-                             capture_output=True, text=True, cwd=root)
-        dt = time.perf_counter() - t0
-    return dt if res.returncode == 0 else None
-
-
 def run(args) -> dict:
     device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
     torch.manual_seed(0)
@@ -210,6 +195,8 @@ def run(args) -> dict:
         params = sum(p.numel() for p in m.parameters())
         results["params_grads_momentum_gib"] = round(3 * 4 * params / 2**30, 3)
     if not args.skip_snakemake:
+        from deepaug.workflow.dag_bench import snakemake_dry_run_seconds
+
         dry = snakemake_dry_run_seconds(Path(args.root))
         results["snakemake_dry_run_full_config_s"] = None if dry is None else round(dry, 2)
     return results

@@ -11,6 +11,8 @@ import sys
 from dataclasses import fields
 from pathlib import Path
 
+from deepaug.errors import UsageError
+
 
 def _parse_bool(s: str) -> bool:
     if s.lower() in ("1", "true", "yes"):
@@ -36,7 +38,6 @@ def add_dataclass_arguments(parser, cls) -> None:
 
 def _settings(cls, a: argparse.Namespace):
     """The dataclass ``cls`` from the parsed flags, validated: an impossible value is a usage error."""
-    from .errors import UsageError
 
     s = cls(**{k: v for k, v in vars(a).items() if k in cls.__dataclass_fields__})
     if hasattr(s, "validate"):
@@ -49,11 +50,10 @@ def _settings(cls, a: argparse.Namespace):
 
 # Arguments naming files or folders that must exist before a stage starts.
 INPUT_ARGS = ("data", "model", "model_dir", "corpus", "dev_task", "tasks", "table", "baseline_cka",
-              "contrastive", "supervised", "config", "eval_list")
+              "contrastive", "supervised", "config", "runs")
 
 
 def check_inputs(a: argparse.Namespace) -> None:
-    from .errors import UsageError
 
     if a.command in ("prepare-text",):  # its --model/--corpus/--task are names to fetch, not files
         return
@@ -113,10 +113,19 @@ def _cmd_eval_text(a: argparse.Namespace) -> None:
 def _cmd_aggregate(a: argparse.Namespace) -> None:
     from deepaug.workflow.aggregate import aggregate
 
-    paths = list(a.evals)
-    if a.eval_list:
-        paths += [p for p in Path(a.eval_list).read_text().split() if p]
-    aggregate(paths, a.out)
+    aggregate(a.runs, a.out, a.objective, a.file)
+
+
+def _cmd_select_tuned(a: argparse.Namespace) -> None:
+    from deepaug.analysis.selection import write_selected
+
+    tuned = {}
+    for item in a.tuned:
+        domain, _, axes = item.partition("=")
+        if not domain or not axes:
+            raise UsageError(f"--tuned {item}: expected <domain>=<axis>[,<axis>...], e.g. text=lr,batch_size")
+        tuned[domain] = [x for x in axes.split(",") if x]
+    write_selected(a.table, a.out, tuned)
 
 
 def _cmd_summarize(a: argparse.Namespace) -> None:
@@ -128,7 +137,7 @@ def _cmd_summarize(a: argparse.Namespace) -> None:
 def _cmd_analyze(a: argparse.Namespace) -> None:
     from deepaug.analysis.analyze import analyze
 
-    analyze(a.domain, a.model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed)
+    analyze(a.domain, a.model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed, a.layer)
 
 
 def _cmd_select_layer(a: argparse.Namespace) -> None:
@@ -139,11 +148,16 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
     from deepaug.analysis.layer_choice import layer_selection
     from deepaug.analysis.summary import DEV_METRIC, HEADLINE
 
+    from deepaug.workflow.runs import read_table
+
+    runs = read_table(a.runs)
     matrices: dict = {}
-    for path in a.baseline_cka:
-        p = Path(path)  # results/{domain}/{dataset}/none/seed{k}/cka.npz
-        with np.load(p) as npz:
-            matrices.setdefault((p.parents[3].name, p.parents[2].name), []).append(npz["linear"])
+    wanted = {str(Path(p).resolve()) for p in a.baseline_cka}
+    for row in runs[(runs["method"] == "none") & (runs["objective"] == "contrastive")].to_dict("records"):
+        path = Path(row["dir"]) / "cka.npz"
+        if str(path.resolve()) in wanted:
+            with np.load(path) as npz:
+                matrices.setdefault((row["domain"], row["dataset"]), []).append(npz["linear"])
     out = layer_selection(pd.read_csv(a.table), matrices, HEADLINE, DEV_METRIC)  # best layer chosen on dev
     with atomic_path(a.out) as tmp:
         out.to_csv(tmp, index=False, float_format="%.4g")
@@ -212,9 +226,17 @@ def _setup_eval_text(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_aggregate(p: argparse.ArgumentParser) -> None:
-    p.add_argument("evals", nargs="*")
-    p.add_argument("--eval-list", help="file listing eval.json paths (whitespace separated)")
+    p.add_argument("--runs", required=True, help="the run table (results/runs.tsv)")
+    p.add_argument("--objective", default="contrastive", choices=["contrastive", "supervised"])
+    p.add_argument("--file", default="eval.json", help="the file of each run's directory to join (eval.json, analysis.json)")
     p.add_argument("--out", required=True)
+
+
+def _setup_select_tuned(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True, help="every run's scores (aggregate's output)")
+    p.add_argument("--out", required=True, help="the selected runs' table")
+    p.add_argument("--tuned", nargs="*", default=[], metavar="DOMAIN=AXES",
+                   help="axes chosen on dev per domain, e.g. text=lr,batch_size (none: every run is kept)")
 
 
 def _setup_summarize(p: argparse.ArgumentParser) -> None:
@@ -233,10 +255,12 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-score", type=float, default=4.0, help="text: pairs scored at least this are positives")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--layer", type=int, default=None, help="the layer the run's Deep Augmentation targeted (none: baseline)")
 
 
 def _setup_select_layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", required=True)
+    p.add_argument("--runs", required=True, help="the run table (results/runs.tsv): which run each cka.npz is")
     p.add_argument("--baseline-cka", nargs="+", required=True)
     p.add_argument("--out", required=True)
 
@@ -269,6 +293,8 @@ COMMANDS = {
     "eval-text": ("Spearman x100 of cosine similarity on similarity tasks", _setup_eval_text, _cmd_eval_text,
                   "deepaug.domains.text.evaluate"),
     "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.workflow.aggregate"),
+    "select-tuned": ("per setting and seed, the dev-best run of the tuned axes (e.g. lr x batch)", _setup_select_tuned,
+                     _cmd_select_tuned, "deepaug.analysis.selection"),
     "summarize": ("baseline vs best setting with a paired test, and the paper's claims", _setup_summarize,
                   _cmd_summarize, "deepaug.analysis.summary"),
     "analyze": ("CKA between layers, alignment and uniformity of one run", _setup_analyze, _cmd_analyze,
@@ -279,6 +305,26 @@ COMMANDS = {
                   "deepaug.analysis.summary"),
     "check-config": ("validate a config file merged over config.yaml, and count its runs", _setup_check_config, _cmd_check_config, "deepaug.workflow.config"),
 }
+
+
+def _add_domain_commands() -> None:
+    """A domain may bring its own commands (``deepaug/domains/<name>/cli.py`` with a ``COMMANDS`` dict in
+    the format above): a new domain is one folder, not an edit here."""
+    from importlib import import_module
+
+    from deepaug.domains import BUILTIN
+
+    for name in BUILTIN:
+        try:
+            module = import_module(f"deepaug.domains.{name}.cli")
+        except ModuleNotFoundError as exc:
+            if exc.name not in (f"deepaug.domains.{name}.cli", f"deepaug.domains.{name}"):
+                raise
+            continue
+        COMMANDS.update(module.COMMANDS)
+
+
+_add_domain_commands()
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
@@ -295,7 +341,7 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Run one stage. Exit status: 0 done, 1 a known failure (one line on stderr), 2 bad arguments."""
-    from .errors import DeepAugError, UsageError
+    from deepaug.errors import DeepAugError, UsageError
 
     argv = sys.argv[1:] if argv is None else argv
     args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)

@@ -84,10 +84,15 @@ def test_defaults_follow_the_authors_recipes():
     assert text.max_grad_norm == 1.0 and vision.max_grad_norm == 0.0  # SimCSE's HF Trainer clips; SupContrast not
     assert vision.loss == "supcon"
     assert text.pca_grad == vision.pca_grad == "through"
-    config = read_yaml(REPO_CONFIG)
+    config = validate_config(read_yaml(REPO_CONFIG))  # with the schema's defaults filled in
     assert config["text"]["train"]["max_grad_norm"] == 1.0 and config["vision"]["train"]["max_grad_norm"] == 0
     assert config["vision"]["train"]["loss"] == "supcon"
     assert config["vision"]["augment"]["pca_grad"] == config["text"]["augment"]["pca_grad"] == "through"
+    # the author's text PCA: the 6th (last) of 6 components of whole-sentence rows
+    assert config["text"]["augment"]["pca_component"] == -1 and config["text"]["augment"]["pca_over"] == "rows"
+    # the supervised text counterpart as the author ran it: SentEval's relatedness head, Adam 1e-4, batch 64
+    sup = config["text"]["supervised"]["train"]
+    assert (sup["sup_head"], sup["lr"], sup["batch_size"], sup["sup_patience"]) == ("relatedness", 1.0e-4, 64, 3)
 
 
 def test_settings_reach_the_op_and_the_flags_exist():
@@ -120,8 +125,7 @@ def test_bad_settings_are_refused_naming_the_setting(field, value, message):
     assert message in str(exc.value)
 
 
-BASE = {"vision": {"datasets": ["digits"], "methods": ["none", "pca"], "layers": [3], "stop_gradient": ["sg"],
-                   "seeds": [0]}}
+BASE = {"vision": {"datasets": ["digits"], "sweep": [{"method": ["none", "pca"], "layer": 3}]}}
 
 
 @pytest.mark.parametrize("section,patch,key", [

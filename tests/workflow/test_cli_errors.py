@@ -51,20 +51,25 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path, digits_npz):
 
 
 # ----------------------------------------------------------------------------- config values
-BASE = {"vision": {"datasets": ["digits"], "methods": ["none", "dropout"], "layers": [3], "stop_gradient": ["sg"],
-                   "seeds": [0]}}
+BASE = {"vision": {"datasets": ["digits"], "sweep": [{"method": "none"}, {"method": "dropout", "layer": 3}]}}
 
 
 @pytest.mark.parametrize("patch, key, words", [
-    ({"layers": [9.0]}, "vision.layers[0]", "9.0 must be a whole number written without a decimal point"),
-    ({"seeds": [1.0]}, "vision.seeds[0]", "whole number"),
+    ({"sweep": [{"method": "dropout", "layer": 3, "seed": [1.0]}]}, "vision.sweep[0].seed", "whole number"),
     ({"train": {"epochs": 2.0}}, "vision.train.epochs", "whole number"),
-    ({"seeds": []}, "vision.seeds", "is an empty list, which would silently drop every run"),
+    ({"sweep": []}, "vision.sweep", "is an empty list, which would silently drop every run"),
     ({"datasets": []}, "vision.datasets", "empty list"),
-    ({"stop_gradient": []}, "vision.stop_gradient", "empty list"),
+    ({"sweep": [{"method": "dropout", "layer": 3, "stop_gradient": []}]}, "vision.sweep[0].stop_gradient", ""),
     ({"augment": {"pca_component": 0}}, "vision.augment.pca_component", "0 is not allowed here"),
-    ({"methods": ["pca"], "augment": {"pca_component": 5}, "train": {"batch_size": 2}},
-     "vision.augment.pca_component", "cannot be computed from a batch of 4 rows"),
+    ({"sweep": [{"method": "pca", "layer": 3, "pca_component": 5}], "train": {"batch_size": 2}},
+     "vision.sweep[0].pca_component", "cannot be computed from a batch of 4 rows"),
+    ({"sweep": [{"method": "pca", "layer": 3, "batch_size": [2, 64]}], "augment": {"pca_component": 5}},
+     "vision.sweep[0].pca_component", "cannot be computed from a batch of 4 rows"),
+    ({"sweep": [{"method": "dropout", "layer": 3, "rate": 1.5}]}, "vision.sweep[0].rate", "1.5"),
+    ({"sweep": [{"method": "dropout", "layer": 3, "precision": "fp64"}]}, "vision.sweep[0].precision", "fp64"),
+    ({"sweep": [{"method": "dropout"}]}, "vision.sweep[0]", "needs a layer"),
+    ({"sweep": [{"method": "dropout", "layer": 3, "dataset": "cifar10"}]}, "vision.sweep[0].dataset",
+     "not one of this domain's datasets"),
 ])
 def test_bad_config_values_are_rejected_naming_the_key(patch, key, words):
     config = merge_config(BASE, {"vision": patch})
@@ -73,29 +78,49 @@ def test_bad_config_values_are_rejected_naming_the_key(patch, key, words):
     assert f"config key '{key}'" in str(exc.value) and words in str(exc.value)
 
 
-def test_a_section_switched_off_with_null_is_valid():
-    validate_config(merge_config(BASE, {"vision_sup": None, "text": None}))
+def test_ambiguous_axis_names_say_how_to_write_them():
+    text = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"],
+            "model": {"name": "all-MiniLM-L6-v2"}}
+    with pytest.raises(ConfigError, match=r"'text.sweep\[0\].precision': 'precision' is a setting of train and eval: "
+                                          r"write train.precision or eval.precision"):
+        validate_config({**BASE, "text": dict(text, sweep=[{"method": "none", "precision": ["fp32", "bf16"]}])})
+    validate_config({**BASE, "text": dict(text, sweep=[{"method": "none", "eval.precision": ["fp32", "bf16"]}])})
+
+
+def test_a_domain_switched_off_with_null_is_valid():
+    validate_config(merge_config(BASE, {"text": None}))
 
 
 def test_text_layers_are_checked_against_the_models_own_depth(tmp_path):
-    text = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"], "methods": ["dropout"],
-            "stop_gradient": ["sg"], "seeds": [0]}
-    validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, layers=[7])})
-    with pytest.raises(ConfigError, match=r"'text.layers\[0\]': layer 8 is out of range; an encoder with 6 blocks"):
-        validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, layers=[8])})
+    text = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"]}
+
+    def sweep(layer):
+        return [{"method": "dropout", "layer": layer}]
+
+    validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, sweep=sweep([7]))})
+    with pytest.raises(ConfigError, match=r"'text.sweep\[0\].layer': layer 8 is out of range; text has layers 0-7 "
+                                          r"\(0 embeddings, 1-6 blocks, 7 pooled sentence vector\)"):
+        validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, sweep=sweep([8]))})
     # after the model changed, the old depth key cannot linger and disagree
     with pytest.raises(ConfigError, match="num_layers' is no longer a setting"):
-        validate_config({**BASE, "text": dict(text, model={"name": "bert-base-uncased", "num_layers": 6}, layers=[8])})
+        validate_config({**BASE, "text": dict(text, model={"name": "bert-base-uncased", "num_layers": 6},
+                                              sweep=sweep([8]))})
     # a local model folder: its config.json says how deep it is
     (tmp_path / "tiny").mkdir()
     (tmp_path / "tiny" / "config.json").write_text('{"num_hidden_layers": 2}')
-    with pytest.raises(ConfigError, match="2 blocks has layers 0-3"):
-        validate_config({**BASE, "text": dict(text, model={"name": str(tmp_path / "tiny")}, layers=[4])})
+    with pytest.raises(ConfigError, match="text has layers 0-3"):
+        validate_config({**BASE, "text": dict(text, model={"name": str(tmp_path / "tiny")}, sweep=sweep([4]))})
+    # `layer: all` is every layer of the model's map
+    config = {**BASE, "text": dict(text, model={"name": str(tmp_path / "tiny")}, sweep=sweep("all"))}
+    validate_config(config)
+    from deepaug.workflow.runs import expand
+
+    assert [r.layer for r in expand(config) if r.domain == "text"] == [0, 1, 2, 3]
 
 
 def test_yaml_syntax_error_is_one_line_with_file_and_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("vision:\n  seeds: [0\n  layers: [1]\n")
+    bad.write_text("vision:\n  datasets: [0\n  sweep: [1]\n")
     with pytest.raises(ConfigError, match=rf"{bad}:\d+:\d+: YAML syntax error"):
         read_yaml(bad)
     r = _deepaug("check-config", bad)
@@ -104,32 +129,39 @@ def test_yaml_syntax_error_is_one_line_with_file_and_line(tmp_path):
 
 def test_check_config_merges_like_snakemake_and_counts_runs(tmp_path):
     small = tmp_path / "small.yaml"
-    small.write_text("vision:\n  datasets: [digits]\n  methods: [none]\n  seeds: [0, 1]\n")
+    small.write_text("vision:\n  datasets: [digits]\n  sweep:\n    - {method: none, seed: [0, 1]}\n")
     report = check_config_file(small)  # a partial file: valid once merged over config.yaml
-    assert "vision: 2 runs" in report
-    assert "text: 171 runs (inherited from" in report and "set `text: null` to switch it off" in report
+    assert "vision: 2 contrastive run(s)" in report
+    assert "text: 171 contrastive, 171 supervised run(s) (inherited from" in report
+    assert "set `text: null` to switch it off" in report
     with pytest.raises(ConfigError):
         check_config_file(small, base=None)  # alone it lacks required keys of the inherited sections
     off = tmp_path / "off.yaml"
-    off.write_text("vision:\n  datasets: [digits]\n  methods: [none]\n  seeds: [0]\ntext: null\nvision_sup: null\n"
-                   "text_sup: null\n")
+    off.write_text("vision:\n  datasets: [digits]\n  sweep: [{method: none}]\ntext: null\n")
     r = _deepaug("check-config", off)
-    assert r.returncode == 0 and "1 training runs in all" in r.stdout and "text: 0 runs" in r.stdout
+    assert r.returncode == 0 and "1 training runs in all" in r.stdout and "text" not in r.stdout.split("\n", 1)[1]
 
 
 def test_gpu_smoke_config_covers_every_cuda_path():
     """config/gpu-smoke.yaml (over the demo) is valid and asks for what the first GPU must check."""
     from deepaug.workflow.config import REPO_CONFIG
+    from deepaug.workflow.runs import expand
 
     demo, gpu = REPO_CONFIG.parent / "config" / "demo.yaml", REPO_CONFIG.parent / "config" / "gpu-smoke.yaml"
     report = check_config_file([demo, gpu])
     assert "14 training runs in all" in report
-    smoke = merge_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(demo)), read_yaml(gpu))
+    smoke = validate_config(merge_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(demo)), read_yaml(gpu)))
     assert smoke["device"] == "cuda" and smoke["analysis"]["in_default_target"]
-    for domain in ("vision", "text", "vision_sup", "text_sup"):
-        assert smoke[domain]["train"]["precision"] == "bf16" and "pca" in smoke[domain]["methods"]
-        assert smoke[domain]["resources"]["gpu"] == 1
-    assert smoke["vision"]["train"]["channels_last"] and {"sg", "nosg"} <= set(smoke["vision"]["stop_gradient"])
+    runs = expand(smoke)
+    for domain in ("vision", "text"):
+        for objective in ("contrastive", "supervised"):
+            part = [r for r in runs if (r.domain, r.objective) == (domain, objective)]
+            assert {r.method for r in part} >= {"none", "pca"}
+            assert all(r.section["train"]["precision"] == "bf16" and r.section["resources"]["gpu"] == 1 for r in part)
+    vision = [r for r in runs if r.domain == "vision"]
+    assert all(r.section["train"]["channels_last"] for r in vision)
+    assert {r.stop_gradient for r in vision if r.method == "dropout"} == {True, False}
+    assert any(r.section["train"]["compile"] for r in vision)
 
 
 def test_device_cuda_without_a_gpu_stops_before_any_job(tmp_path):

@@ -25,10 +25,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 METRICS = ["linear_top1", "knn_top1", "sts_wordsim353", "sts_simlex999", "sts_avg"]
 # Beyond the default target: the supervised baseline's evaluation and one analysis job.
-EXTRA_TARGETS = ["results/vision_sup/digits/none/seed0/eval.json", "results/vision/digits/none/seed0/analysis.json"]
-# The rules whose jobs ask for a GPU in tests/configs/slurm.yaml (vision.resources.gpu, vision_sup's).
-GPU_RULES = {"pretrain_vision", "pretrain_vision_baseline", "evaluate_vision", "pretrain_vision_sup_baseline",
-             "evaluate_vision_sup", "analyze_vision"}
+EXTRA_TARGETS = ["results/vision/digits/sup-none/seed0/eval.json", "results/vision/digits/none/seed0/analysis.json"]
+# The per-run rules; in tests/configs/slurm.yaml their vision jobs ask for a GPU (vision.resources.gpu), the
+# text jobs do not.
+RUN_RULES = {"train", "evaluate", "analyze"}
 
 
 @pytest.fixture(scope="module")
@@ -67,10 +67,14 @@ def run_snakemake(workdir: Path, *extra, timeout=1200):
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir.parent)
 
 
-def slurm_jobs(workdir: Path) -> dict[str, str]:
-    """{SLURM job id: rule} from the plugin's per-job logs, .snakemake/slurm_logs/rule_<rule>/.../<id>.log."""
-    logs = (workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log")
-    return {log.stem: log.relative_to(workdir / ".snakemake" / "slurm_logs").parts[0][len("rule_"):] for log in logs}
+def slurm_jobs(workdir: Path) -> dict[str, tuple[str, str]]:
+    """{SLURM job id: (rule, wildcards)} from the plugin's per-job logs,
+    .snakemake/slurm_logs/rule_<rule>/<wildcard values joined by _>/<id>.log ('' without wildcards)."""
+    out = {}
+    for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"):
+        parts = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts
+        out[log.stem] = (parts[0][len("rule_"):], parts[1] if len(parts) > 2 else "")
+    return out
 
 
 def test_demo_dag_through_the_slurm_profile_matches_a_local_run(cluster, tmp_path):
@@ -90,13 +94,17 @@ def test_demo_dag_through_the_slurm_profile_matches_a_local_run(cluster, tmp_pat
     partition = {re.search(r"JobId=(\d+)", r).group(1): re.search(r"Partition=(\S+)", r).group(1) for r in ours}
     rules = slurm_jobs(tmp_path / "slurm")
     assert set(rules) == set(partition), (sorted(rules), sorted(partition))
-    assert {"pretrain_vision_sup_baseline", "evaluate_vision_sup", "analyze_vision", "pretrain_text_baseline"} \
-        <= set(rules.values())
-    wrong = {(rules[j], p) for j, p in partition.items() if p != ("gpu" if rules[j] in GPU_RULES else "cpu")}
+    assert {("train", "vision_digits_sup-none_0"), ("evaluate", "vision_digits_sup-none_0"),
+            ("analyze", "vision_digits_none_0"), ("train", "text_lee_none_0")} <= set(rules.values())
+
+    def expected(rule, wildcards):
+        return "gpu" if rule in RUN_RULES and wildcards.startswith("vision_") else "cpu"
+
+    wrong = {(rules[j], p) for j, p in partition.items() if p != expected(*rules[j])}
     assert not wrong, f"jobs in the wrong partition: {sorted(wrong)}"
 
-    a = pd.read_csv(tmp_path / "slurm" / "results" / "table.csv").set_index(["domain", "variant", "seed"]).sort_index()
-    b = pd.read_csv(tmp_path / "local" / "results" / "table.csv").set_index(["domain", "variant", "seed"]).sort_index()
+    a = pd.read_csv(tmp_path / "slurm" / "results" / "table.csv").set_index(["domain", "run", "seed"]).sort_index()
+    b = pd.read_csv(tmp_path / "local" / "results" / "table.csv").set_index(["domain", "run", "seed"]).sort_index()
     assert len(a) == 3 and list(a.index) == list(b.index)
     pd.testing.assert_frame_equal(a[METRICS], b[METRICS])
     for name in ("vision_digits.png", "text_lee.png"):

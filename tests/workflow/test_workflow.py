@@ -31,24 +31,35 @@ def job_counts(stdout: str) -> dict[str, int]:
     return {m.group(1): int(m.group(2)) for m in re.finditer(r"^(\w+)\s+(\d+)$", block, re.M)}
 
 
+def trained_runs(stdout: str) -> set[str]:
+    """Every run directory a dry run trains (results/<domain>/<dataset>/<run>/seed<k>/model.pt)."""
+    return set(re.findall(r"results/(\w+/\w+/[\w.+-]+/seed\d+)/model\.pt", stdout))
+
+
 def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path):
     res = snakemake("-n", cwd=tmp_path)
     assert res.returncode == 0, res.stderr
     counts = job_counts(res.stdout)
-    assert counts["pretrain_vision"] + counts["pretrain_vision_baseline"] == 174
-    assert counts["pretrain_vision_baseline"] == 6  # once per dataset and seed, not per layer
-    assert counts["evaluate_vision"] == 174 and counts["aggregate"] == 1
-    assert counts["prepare_image_data"] == 2
-    assert counts["pretrain_text"] + counts["pretrain_text_baseline"] == 171
-    assert counts["pretrain_text_baseline"] == 3
-    assert counts["evaluate_text"] == 171
-    assert counts["prepare_text_task"] == 9  # seven STS test sets, STS-B dev, STS-B train (supervised)
-    assert counts["prepare_text_model"] == 1 and counts["prepare_text_corpus"] == 1
-    assert "results/text/wiki1m/dropout-L13-sg/seed2/model.pt" in res.stdout
+    runs = trained_runs(res.stdout)
+    contrastive = {r for r in runs if "/sup-" not in r}
+    supervised = runs - contrastive
+    vision = {r for r in contrastive if r.startswith("vision/")}
+    text = {r for r in contrastive if r.startswith("text/")}
+    assert len(vision) == 174 and len(text) == 171
+    assert len({r for r in vision if "/none/" in r}) == 6  # once per dataset and seed, not per layer
+    assert len({r for r in text if "/none/" in r}) == 3
+    assert "text/wiki1m/dropout-L13-sg/seed2" in text and "text/wiki1m/dropout-L13-nosg_rate0.5/seed2" in text
     # the default target of the paper config includes the analyses and the supervised counterpart
-    assert counts["pretrain_vision_sup"] + counts["pretrain_vision_sup_baseline"] == 174
-    assert counts["pretrain_text_sup"] + counts["pretrain_text_sup_baseline"] == 171
-    assert counts["analyze_vision"] == 174 and counts["analyze_text"] == 171 and counts["inversion"] == 1
+    assert len({r for r in supervised if r.startswith("vision/")}) == 174
+    assert len({r for r in supervised if r.startswith("text/stsb_train/")}) == 171
+    assert counts["train"] == len(runs) == 690 and counts["evaluate"] == 690
+    assert counts["analyze"] == 174 + 171 and counts["inversion"] == 1
+    assert counts["aggregate_contrastive"] == 1 and counts["aggregate_supervised"] == 1 and counts["run_table"] == 1
+    # data: CIFAR-10/100; seven STS test sets, STS-B dev, STS-B train (supervised), wiki1m; the encoder
+    assert counts["prepare_data"] == 2 + 9 + 1 and counts["prepare_model"] == 1
+    # one generic rule per stage; figure rules generated from the figure table
+    assert {r for r in counts if r.startswith("figures_")} == {
+        "figures_vision", "figures_text", "figures_vision_sup", "figures_text_sup", "figures_analysis"}
 
 
 def test_lint_passes(tmp_path):
@@ -58,12 +69,19 @@ def test_lint_passes(tmp_path):
 
 @pytest.mark.parametrize("bad,message", [
     ("vision:\n  train:\n    learning_rate: 0.1\n", "config key 'vision.train.learning_rate' is not a known setting"),
-    ("vision:\n  layers: [0, 9]\n", "config key 'vision.layers[1]': layer 9 is out of range"),
+    ("vision:\n  sweep:\n    - {method: dropout, layer: [0, 9]}\n",
+     "config key 'vision.sweep[0].layer': layer 9 is out of range; vision has layers 0-6"),
     ("vision:\n  train:\n    lr: fast\n", "config key 'vision.train.lr': 'fast' is not of type 'number'"),
-    ("vision:\n  methods: [none, cutout]\n", "config key 'vision.methods[1]'"),
+    ("vision:\n  sweep:\n    - {method: [none, cutout]}\n", "config key 'vision.sweep[0].method'"),
     ("colour: blue\n", "config key 'colour' is not a known setting"),
-    ("text:\n  layers: [0, 14]\n", "config key 'text.layers[1]': layer 14 is out of range; an encoder with 12 blocks"),
+    ("text:\n  sweep:\n    - {method: pca, layer: [0, 14]}\n",
+     "config key 'text.sweep[0].layer': layer 14 is out of range; text has layers 0-13 (0 embeddings, 1-12 blocks"),
     ("text:\n  test_tasks: [sts12, sts99]\n", "config key 'text.test_tasks[1]'"),
+    ("vision:\n  sweep:\n    - {method: dropout, layer: 3, learning_rate: [0.1, 0.2]}\n",
+     "config key 'vision.sweep[0].learning_rate': 'learning_rate' is not a setting that can be a sweep axis"),
+    ("vision:\n  sweep:\n    - {method: dropout, layer: 3, p: [0.5, high]}\n", "config key 'vision.sweep[0].p[1]'"),
+    ("vision:\n  sweep:\n    - {method: dropout, layer: 3}\n    - {method: dropout, layer: [1, 3]}\n",
+     "config key 'vision.sweep[1]': run vision/cifar10/dropout-L3-sg/seed0 is also made by 'vision.sweep[0]'"),
 ])
 def test_bad_config_is_rejected_with_the_key_named(tmp_path, bad, message):
     cfg = tmp_path / "bad.yaml"
@@ -111,9 +129,7 @@ def test_every_gpu_job_goes_to_the_gpu_partition(tmp_path, config):
     on_gpu = {rule for rule, r in jobs if r["slurm_partition"] == "gpu"}
     if config is None:  # the paper: every training, evaluation and analysis job asks for a GPU
         assert len(jobs) > 1700
-        assert on_gpu == {f"pretrain_{d}{b}" for d in ("vision", "text", "vision_sup", "text_sup")
-                          for b in ("", "_baseline")} | {
-            f"evaluate_{d}" for d in ("vision", "text", "vision_sup", "text_sup")} | {"analyze_vision", "analyze_text"}
+        assert on_gpu == {"train", "evaluate", "analyze"}
     else:  # the demo trains on the CPU (resources.gpu: 0)
         assert not on_gpu and len(jobs) > 50
 
@@ -135,9 +151,9 @@ def test_one_failed_run_does_not_stop_the_sweep(tmp_path):
     assert not (work / "results" / "vision" / "digits" / "dropout-L6-sg" / "seed0" / "model.pt").exists()
     assert not (work / "results" / "table.csv").exists()
     assert out.count("Trying to restart job") == 1, out[-3000:]  # the training once more (retries: 1)
-    log = "logs/pretrain/vision/digits/dropout-L6-sg/seed0.log"
+    log = "logs/train/vision/digits/dropout-L6-sg/seed0.log"
     summary = out[out.index("deepaug: 1 job(s) of the sweep have no output"):]
-    assert f"pretrain vision/digits/dropout-L6-sg/seed0: see {log}" in summary
+    assert f"train vision/digits/dropout-L6-sg/seed0: see {log}" in summary
     assert "checkpoints/vision/digits/dropout-L6-sg/seed0" in summary  # the log's last line: the error
 
 
@@ -184,7 +200,10 @@ def test_demo_dag_end_to_end(tmp_path):
     table = pd.read_csv(tmp_path / "results" / "table.csv")
     vision = table[table["domain"] == "vision"]
     assert len(vision) == 2 * (1 + 2 * 3 * 2)  # seeds x (baseline + methods x layers x sg)
-    assert set(vision["variant"]) >= {"none", "dropout-L0-sg", "pca-L6-nosg"}
+    assert set(vision["run"]) >= {"none", "dropout-L0-sg", "pca-L6-nosg"}
+    runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t")
+    assert len(runs) == len(table) + 2 * (1 + 1 * 3 * 2) + 2 * (1 + 1 * 2 * 2)  # and the supervised runs
+    assert set(runs["dir"]) >= {f"results/vision/digits/{r}/seed0" for r in ("none", "pca-L6-nosg", "sup-dropout-L3-sg")}
     assert vision["linear_top1"].between(10, 100).all() and vision["knn_top1"].between(10, 100).all()
     assert vision.loc[vision["method"] == "none", "layer"].isna().all()
     text = table[table["domain"] == "text"]
@@ -215,7 +234,8 @@ def test_demo_dag_end_to_end(tmp_path):
     assert len(selection) == 4 + 2  # vision: {dropout, pca} x {sg, nosg}; text: dropout x {sg, nosg}
     supervised = pd.read_csv(tmp_path / "results" / "analysis" / "supervised_table.csv")
     assert len(supervised) == 2 * (1 + 1 * 3 * 2) + 2 * (1 + 1 * 2 * 2)
-    assert supervised.loc[supervised["domain"] == "vision_sup", "classifier_top1"].between(0, 100).all()
+    assert (supervised["objective"] == "supervised").all() and supervised["run"].str.startswith("sup-").all()
+    assert supervised.loc[supervised["domain"] == "vision", "classifier_top1"].between(0, 100).all()
     inversion = pd.read_csv(tmp_path / "results" / "analysis" / "inversion.csv")
     assert set(inversion["domain"]) == {"vision", "text"} and inversion["verdict"].notna().all()
     for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection",
@@ -225,8 +245,8 @@ def test_demo_dag_end_to_end(tmp_path):
     def benchmarks(*parts):
         return len(list((tmp_path / "benchmarks").joinpath(*parts).rglob("*.tsv")))
 
-    assert benchmarks("pretrain", "vision") + benchmarks("pretrain", "text") == len(table)
-    assert benchmarks("pretrain", "vision_sup") + benchmarks("pretrain", "text_sup") == len(supervised)
+    assert benchmarks("train") == len(table) + len(supervised)
+    assert benchmarks("evaluate") == len(table) + len(supervised)
     assert benchmarks("analysis") == len(table)
     again = snakemake("--cores", "2", "--configfile", demo, "-n", cwd=tmp_path, root=root)
     assert "Nothing to be done" in again.stdout + again.stderr

@@ -18,7 +18,6 @@ import torch
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import atomic_path, write_json
-from deepaug.workflow.runs import parse_variant
 from deepaug.analysis.similarity import alignment, cka_matrix, neighbour_similarity, uniformity
 
 
@@ -98,14 +97,15 @@ def _summaries(feats, align: float, uniform: float) -> tuple[dict, dict]:
 
 
 def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: int, min_score: float = 4.0,
-            device_name: str = "auto", seed: int = 0) -> dict:
+            device_name: str = "auto", seed: int = 0, layer: int | None = None) -> dict:
+    """CKA between every pair of layers, alignment and uniformity of one run's encoder; ``layer`` is the
+    layer its Deep Augmentation targeted (None for the baseline: no neighbourhood score)."""
     device = T.resolve_device(device_name)
     T.seed_everything(seed)
     if domain == "vision":
         scalars, matrices = vision_analysis(model_path, data_path, n_samples, device, seed)
     else:
         scalars, matrices = text_analysis(model_path, data_path, n_samples, min_score, device)
-    method, layer, _ = parse_variant(Path(model_path).parent.parent.name)
     n = matrices["linear"].shape[0]
     off = ~np.eye(n, dtype=bool)
     scalars.update({

@@ -25,10 +25,25 @@ import pandas as pd
 
 from deepaug.workflow.io import atomic_path
 
-HEADLINE = {"vision": "linear_top1", "text": "sts_avg", "vision_sup": "classifier_top1", "text_sup": "sts_avg"}
-DEV_METRIC = {"vision": "dev_linear_top1", "text": "dev_spearman", "vision_sup": "dev_classifier_top1",
-              "text_sup": "dev_spearman"}
-SETTING = ["method", "stop_gradient", "layer"]
+
+
+def _metric_tables() -> tuple[dict, dict]:
+    """Test (headline) and dev metric per study, from the domain registry: ``<domain>`` for the
+    contrastive runs, ``<domain>_sup`` for the supervised counterpart (see :func:`study`)."""
+    from deepaug.domains import registry
+
+    test, dev = {}, {}
+    for name, domain in registry().items():
+        for objective, m in domain.metrics.items():
+            key = name if objective == "contrastive" else f"{name}_sup"
+            test[key], dev[key] = m.test, m.dev
+    return test, dev
+
+
+HEADLINE, DEV_METRIC = _metric_tables()
+# A Deep Augmentation setting: its method, stop-gradient and layer, and every other swept axis, all of which
+# the run id spells (the seed and dataset are not part of it).
+SETTING = ["method", "stop_gradient", "layer", "run"]
 ALPHA = 0.05
 
 
@@ -87,18 +102,20 @@ def paired_test(a: pd.Series, b: pd.Series) -> tuple[int, float]:
 
 # ------------------------------------------------------------------------------------------ selection
 def _setting_name(setting: tuple) -> str:
-    method, sg, layer = setting
-    return f"{method} layer {int(layer)} {sg}"
+    """'dropout layer 3 sg', with the other swept axes the run id spells: 'dropout layer 3 sg (p1.0)'."""
+    method, sg, layer, run = setting
+    extra = str(run).split("_", 1)[1] if "_" in str(run) else ""
+    return f"{method} layer {int(layer)} {sg}" + (f" ({extra.replace('_', ', ')})" if extra else "")
 
 
 def _scores(part: pd.DataFrame, metric: str) -> dict[tuple, pd.Series]:
-    """Per Deep Augmentation setting (method, stop_gradient, layer): its metric indexed by seed."""
+    """Per Deep Augmentation setting (method, stop_gradient, layer, run id): its metric indexed by seed."""
     aug = part[part["method"] != "none"]
     return {key: runs.set_index("seed")[metric] for key, runs in aug.groupby(SETTING, sort=True)}
 
 
 def dev_best(part: pd.DataFrame, dev: str, **where) -> tuple | None:
-    """The setting (method, stop_gradient, layer) with the highest mean dev score over seeds among the
+    """The setting (method, stop_gradient, layer, run id) with the highest mean dev score over seeds among the
     Deep Augmentation runs of ``part`` matching ``where`` (values, or predicates on the column; ties:
     the first in sorted order); None when no such setting has a dev score."""
     sel = part[part["method"] != "none"]
@@ -166,8 +183,18 @@ def compare_to_reference(part: pd.DataFrame, metric: str, dev: str, reference: p
 
 
 def _in_setting(part: pd.DataFrame, setting: tuple) -> pd.Series:
-    method, sg, layer = setting
-    return (part["method"] == method) & (part["stop_gradient"] == sg) & (part["layer"] == layer)
+    method, sg, layer, run = setting
+    return (part["method"] == method) & (part["stop_gradient"] == sg) & (part["layer"] == layer) & (part["run"] == run)
+
+
+def with_run_ids(table: pd.DataFrame) -> pd.DataFrame:
+    """A table without the run table's ``run`` column (written by hand, or by an older version) gets the
+    id of its Deep Augmentation setting, so that every setting is one group."""
+    if "run" in table:
+        return table
+    ids = [("none" if m == "none" else f"{m}-L{int(layer)}-{sg}")
+           for m, layer, sg in zip(table["method"], table["layer"], table["stop_gradient"])]
+    return table.assign(run=ids)
 
 
 # ------------------------------------------------------------------------------------- summary, claims
@@ -176,6 +203,7 @@ def baseline_vs_best(table: pd.DataFrame) -> pd.DataFrame:
     paired difference with its 95% interval, p and Holm-corrected p over every setting compared with
     the baseline, and a verdict."""
     rows = []
+    table = with_run_ids(table)
     for (domain, dataset), part in table.groupby(["domain", "dataset"]):
         metric = HEADLINE.get(domain)
         if metric not in part:
@@ -225,6 +253,7 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     setting of the value side. "supported": the corrected p is below ALPHA in the claimed direction;
     "not supported": below ALPHA the other way; else "not significant (n = ...)"."""
     rows = []
+    table = with_run_ids(table)
     for (domain, dataset), part in table.groupby(["domain", "dataset"]):
         metric = HEADLINE.get(domain)
         if metric not in part or part[part["method"] != "none"].empty:
@@ -286,6 +315,7 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
     and the effect over the baseline at the best layer (chosen on dev, reported on test; NaN without a
     dev metric), contrastive vs supervised; "inverted" when the trends have opposite signs."""
     rows = []
+    contrastive, supervised = with_run_ids(contrastive), with_run_ids(supervised)
     for base in ("vision", "text"):
         sup = f"{base}_sup"
         c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == sup]
@@ -315,7 +345,15 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
+def study(table: pd.DataFrame) -> pd.Series:
+    """``vision`` / ``vision_sup``: the domain, with ``_sup`` for the supervised counterpart's runs."""
+    if "objective" not in table:
+        return table["domain"]
+    return table["domain"].where(table["objective"] != "supervised", table["domain"] + "_sup")
+
+
 def write_inversion(contrastive_path, supervised_path, out) -> None:
-    frame = inversion(pd.read_csv(contrastive_path), pd.read_csv(supervised_path))
+    supervised = pd.read_csv(supervised_path)
+    frame = inversion(pd.read_csv(contrastive_path), supervised.assign(domain=study(supervised)))
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4g")

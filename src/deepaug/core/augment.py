@@ -16,6 +16,16 @@ one receive no gradient through them, the layers above still do, and the untrans
 backpropagate as usual. In eval mode (or when the hooked module is in eval mode) the op is the
 identity.
 
+Grouped rows (graphs): at a node-level layer of a graph network a "row" (one view of one graph) is a
+group of activation rows (its nodes). :meth:`DeepAugment.set_groups` gives the op the group index of
+every activation row (PyTorch Geometric's ``batch`` vector, node -> graph) and the number of groups;
+until it is reset, selection draws one decision per group (one uniform per graph, in graph order,
+from the same stream as ungrouped rows) and every node of a selected graph is transformed, dropout
+masks are drawn per node as for any activation, PCA takes nodes as samples (``pca_over="rows"``) or
+each graph's mean node vector (``pca_over="graphs"``), and stop-gradient detaches the selected
+graphs' nodes. Without groups nothing changes: the random stream and results are those of every
+earlier version.
+
 Mixed precision: the PCA basis, the mean and the projection are computed with autocast disabled, in
 float32 (float64 stays float64), and the result is cast back to the input's dtype. CUDA autocast has
 no rule for ``linalg.qr``/``linalg.svd``, so inside a bf16/fp16 autocast region the matmuls of
@@ -40,7 +50,7 @@ from torch import nn
 
 KINDS = ("dropout", "pca")
 SELECTIONS = ("bernoulli", "one_sided", "two_sided")
-PCA_OVER = ("rows", "tokens")
+PCA_OVER = ("rows", "tokens", "graphs")
 PCA_GRADS = ("through", "constant")
 
 
@@ -68,7 +78,9 @@ class DeepAugment(nn.Module):
         pca_rank: how many components ``torch.pca_lowrank`` computes (``q``).
         pca_over: ``"rows"`` flattens each row to one vector (PCA across the batch's examples);
             ``"tokens"`` treats the last dimension as features and every other position
-            (e.g. each token of each sentence) as a sample.
+            (e.g. each token of each sentence) as a sample; ``"graphs"`` (with
+            :meth:`set_groups`): the basis comes from each group's mean row (one sample per graph)
+            and is removed from every node of the selected graphs (without groups it is ``"rows"``).
         selection: ``"bernoulli"`` (each row with probability ``p``), ``"one_sided"`` (each row of the
             first view with probability ``p``, never a row of the other views; ``p=1``: every row of
             the first view) or ``"two_sided"`` (every row).
@@ -131,6 +143,8 @@ class DeepAugment(nn.Module):
         self.seed = int(seed)
         self._generators: dict[str, torch.Generator] = {}
         self.last_mask: torch.Tensor | None = None  # rows transformed by the last call
+        self.last_group_mask: torch.Tensor | None = None  # groups (graphs) transformed by the last grouped call
+        self._groups: tuple[torch.Tensor, int] | None = None  # (row -> group index, number of groups)
 
     def extra_repr(self) -> str:
         detail = f"rate={self.rate}" if self.kind == "dropout" else (
@@ -163,6 +177,36 @@ class DeepAugment(nn.Module):
     def set_rng_state(self, state: dict[str, torch.Tensor]) -> None:
         for key, s in state.items():
             self._generator(torch.device(key)).set_state(s)
+
+    # ------------------------------------------------------------------ groups (graphs)
+    def set_groups(self, groups: torch.Tensor | None, n_groups: int | None = None) -> None:
+        """Treat the activation rows of the following calls as members of groups (nodes of graphs).
+
+        ``groups[i]`` is the group of activation row ``i`` (PyTorch Geometric's ``batch`` vector,
+        values ``0 .. n_groups - 1``); ``n_groups`` is the number of groups (``Batch.num_graphs``; read
+        from ``groups`` when omitted, which costs a host sync on a GPU). The groups stay in force
+        until the next call; ``set_groups(None)`` returns to one row per example. ``one_sided``
+        selection then counts views in groups: the first ``n_groups / n_views`` groups are view 1.
+        """
+        if groups is None:
+            self._groups = None
+            return
+        if not isinstance(groups, torch.Tensor) or groups.dim() != 1 or groups.is_floating_point():
+            raise ValueError("DeepAugment.set_groups needs a 1-d integer tensor (row -> group index), "
+                             f"got {type(groups).__name__} {tuple(getattr(groups, 'shape', ()))}")
+        if n_groups is None:
+            n_groups = int(groups.max()) + 1 if groups.numel() else 0
+        self._groups = (groups, int(n_groups))
+
+    @contextlib.contextmanager
+    def grouped(self, groups: torch.Tensor | None, n_groups: int | None = None):
+        """``with op.grouped(batch.batch, batch.num_graphs): model(...)``: groups for one forward pass."""
+        previous = self._groups
+        self.set_groups(groups, n_groups)
+        try:
+            yield self
+        finally:
+            self._groups = previous
 
     # ------------------------------------------------------------------ the op
     def select_rows(self, n_rows: int, device: torch.device) -> torch.Tensor:
@@ -219,8 +263,8 @@ class DeepAugment(nn.Module):
         return x * keep.to(x.dtype) / (1.0 - self.rate)
 
     def _pca_features(self, t: torch.Tensor) -> torch.Tensor:
-        """``t`` as a (samples, features) matrix: one row per example, or one per token."""
-        return t.reshape(t.shape[0], -1) if self.pca_over == "rows" else t.reshape(-1, t.shape[-1])
+        """``t`` as a (samples, features) matrix: one row per example (or node), or one per token."""
+        return t.reshape(-1, t.shape[-1]) if self.pca_over == "tokens" else t.reshape(t.shape[0], -1)
 
     def _pca_basis(self, batch: torch.Tensor, differentiable: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
         """The batch mean (1, features) and the unit direction to remove (features, 1).
@@ -280,12 +324,48 @@ class DeepAugment(nn.Module):
         rows only, as in the authors' code (``simcse/models.py`` L212-216 keep view 1 alone before
         ``PCA_augment`` runs on it, L231).
         """
+        if self._groups is not None:
+            return self._draw_grouped(x)
         mask = self.select_rows(x.shape[0], x.device)
         self.last_mask = mask
         if self.kind == "dropout":
             return mask, self._dropout_keep(x)
         rows = x[: self._first_view_rows(x.shape[0])] if self.selection == "one_sided" else x
         return mask, self._pca_basis(rows, self.pca_grad == "through" and not self.stop_gradient)
+
+    def _draw_grouped(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+        """:meth:`_draw` for grouped rows: one decision per group, expanded to the group's rows.
+
+        The draws come in the ungrouped order (the group decisions, then the dropout units of every
+        row). PCA samples: every row (``pca_over`` ``"rows"``/``"tokens"``) or each group's mean row
+        (``"graphs"``), restricted to the first view's groups under ``one_sided``.
+        """
+        index, n_groups = self._groups
+        if index.shape[0] != x.shape[0]:
+            raise ValueError(
+                f"DeepAugment has groups for {index.shape[0]} rows (set_groups) but the activations have "
+                f"{x.shape[0]} rows; set the groups of this forward pass (the batch vector of the nodes that "
+                f"reach the targeted layer), or set_groups(None) at a layer with one row per example"
+            )
+        index = index.to(x.device)
+        group_mask = self.select_rows(n_groups, x.device)
+        mask = group_mask[index]
+        self.last_group_mask, self.last_mask = group_mask, mask
+        if self.kind == "dropout":
+            return mask, self._dropout_keep(x)
+        differentiable = self.pca_grad == "through" and not self.stop_gradient
+        first = self._first_view_rows(n_groups) if self.selection == "one_sided" else n_groups
+        if self.pca_over == "graphs":
+            flat = x.reshape(x.shape[0], -1)
+            grad_mode = contextlib.nullcontext() if differentiable else torch.no_grad()
+            with grad_mode, _autocast_off(x.device.type):
+                flat = flat.to(_compute_dtype(x.dtype))
+                sums = flat.new_zeros(n_groups, flat.shape[1]).index_add_(0, index, flat)
+                counts = torch.bincount(index, minlength=n_groups).clamp_min(1).to(flat.dtype)
+                samples = (sums / counts[:, None])[:first]
+        else:
+            samples = x[index < first] if first < n_groups else x
+        return mask, self._pca_basis(samples, differentiable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:

@@ -1,4 +1,5 @@
-"""Workflow config validation: the JSON schema, then checks a schema cannot express (layer ranges).
+"""Workflow config validation: the JSON schema (which also carries the defaults), then what a schema
+cannot express (sweep axes, layer ranges, runs made twice).
 
 Every message names the offending key, e.g. ``config key 'vision.train.lr': 'fast' is not of type
 'number'``. No heavy imports: the Snakefile uses this module.
@@ -6,18 +7,12 @@ Every message names the offending key, e.g. ``config key 'vision.train.lr': 'fas
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 import yaml
 
 SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
-
-# Number of layer indices per vision backbone (0 stem, 1-4 stages, 5 pooled, 6 head).
-VISION_LAYERS = "0 stem, 1-4 residual stages, 5 pooled features, 6 projection head"
-N_VISION_LAYERS = 7
-# Config sections that define a grid of runs; *_sup are the supervised counterparts.
-DOMAINS = ("vision", "text", "vision_sup", "text_sup")
-
 
 from deepaug.errors import ConfigError  # noqa: F401  (re-exported)
 
@@ -29,26 +24,27 @@ def _key(path) -> str:
     return out or "<top level>"
 
 
+@lru_cache(maxsize=1)
 def load_schema() -> dict:
     return yaml.safe_load(SCHEMA_PATH.read_text())
 
 
-def _validator():
+def _validator(schema: dict | None = None):
     """Draft 2020-12, except that an integer is an int: JSON Schema counts 9.0 as an integer, but
-    ``layers: [9.0]`` or ``epochs: 2.0`` would then fail inside a job (``range(2.0)``)."""
+    ``layer: [9.0]`` or ``epochs: 2.0`` would then fail inside a job (``range(2.0)``)."""
     import jsonschema
 
     base = jsonschema.Draft202012Validator
     checker = base.TYPE_CHECKER.redefine(
         "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
-    return jsonschema.validators.extend(base, type_checker=checker)(load_schema())
+    return jsonschema.validators.extend(base, type_checker=checker)(load_schema() if schema is None else schema)
 
 
 def _sentence(err) -> str:
     """The schema error as a sentence (jsonschema's own wording for ``not``/``const``/``minItems`` is cryptic)."""
     if err.validator == "minItems" and err.validator_value == 1:
         return ("is an empty list, which would silently drop every run of this section: list at least one "
-                "value (to switch a whole section off, set it to null, e.g. `vision_sup: null`)")
+                "value (to switch a whole domain off, set it to null, e.g. `text: null`)")
     if err.validator == "not" and isinstance(err.validator_value, dict) and "const" in err.validator_value:
         return f"{err.instance!r} is not allowed here"
     if err.validator == "type" and err.validator_value == "integer" and isinstance(err.instance, float):
@@ -60,10 +56,26 @@ def _sentence(err) -> str:
     return err.message
 
 
+def _specific(err):
+    """For a value that fits none of a ``oneOf`` (a sweep axis: one value or a list of them), the error
+    of the alternative it came closest to (e.g. ``1.0 must be a whole number`` rather than ``[1.0] is
+    not valid under any of the given schemas``)."""
+    from jsonschema.exceptions import best_match
+
+    while err.validator in ("oneOf", "anyOf") and err.context:
+        kind = "array" if isinstance(err.instance, list) else None
+        alternatives = err.validator_value
+        fitting = [e for e in err.context
+                   if (alternatives[e.schema_path[0]].get("type") == "array") == (kind == "array")]
+        err = best_match(fitting or list(err.context))
+    return err
+
+
 def schema_errors(config: dict) -> list[str]:
     validator = _validator()
     messages = []
     for err in sorted(validator.iter_errors(config), key=lambda e: list(map(str, e.absolute_path))):
+        err = _specific(err)
         if err.validator == "additionalProperties":
             allowed = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(allowed))
@@ -80,87 +92,163 @@ def schema_errors(config: dict) -> list[str]:
     return messages
 
 
-# Encoder depths known without a download (blocks); others are read from a local config.json.
-KNOWN_TEXT_BLOCKS = {"bert-base-uncased": 12, "bert-base-cased": 12, "bert-large-uncased": 24,
-                     "bert-large-cased": 24, "roberta-base": 12, "roberta-large": 24,
-                     "all-MiniLM-L6-v2": 6, "sentence-transformers/all-MiniLM-L6-v2": 6}
+def fill_defaults(config: dict) -> dict:
+    """Fill in the schema's ``default:`` values, in place: every settings subsection that is missing
+    is created with its defaults; a switched-off domain (``null`` or absent) stays off, and a domain's
+    ``supervised:`` overrides keep only what they say (they are merged over the filled section)."""
+    schema = load_schema()
+
+    def resolve(node):
+        while isinstance(node, dict) and "$ref" in node:
+            target = schema
+            for part in node["$ref"].lstrip("#/").split("/"):
+                target = target[part]
+            node = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return node
+
+    def properties(node):
+        node = resolve(node)
+        out = dict(node.get("properties") or {}) if isinstance(node, dict) else {}
+        for part in (node.get("allOf") or []) if isinstance(node, dict) else []:
+            for key, sub in properties(part).items():
+                out[key] = sub if out.get(key) in (None, True) else out[key]
+        return out
+
+    def fill(node, instance, top=False):
+        for key, sub in properties(node).items():
+            sub = resolve(sub) if isinstance(sub, dict) else sub
+            if not isinstance(sub, dict) or key in ("supervised", "sweep"):
+                continue
+            if key not in instance:
+                if "default" in sub:
+                    instance[key] = copy.deepcopy(sub["default"])
+                    continue
+                nullable = "null" in (sub.get("type") or []) if isinstance(sub.get("type"), list) else False
+                if not properties(sub) or nullable:
+                    continue
+                instance[key] = {}
+            if isinstance(instance[key], dict):
+                fill(sub, instance[key])
+
+    import copy
+
+    fill(schema, config, top=True)
+    return config
 
 
-def text_block_count(name: str | None, search: tuple[str | Path, ...] = ("data/models",)) -> int | None:
-    """Number of transformer blocks of the encoder ``name``, read from the model itself.
-
-    The depth comes from the model, not from a second config key that could disagree with it: a
-    known hub id, a local folder with a ``config.json``, or the prepared copy under ``data/models/``.
-    None when it cannot be known before the model is downloaded (the training job then checks).
-    """
-    import json
-
-    if not name:
-        return None
-    if name in KNOWN_TEXT_BLOCKS:
-        return KNOWN_TEXT_BLOCKS[name]
-    for folder in (Path(name), *(Path(d) / name.replace("/", "--") for d in search)):
-        cfg = folder / "config.json"
-        if cfg.is_file():
-            data = json.loads(cfg.read_text())
-            for key in ("num_hidden_layers", "n_layers", "num_layers"):
-                if isinstance(data.get(key), int):
-                    return data[key]
-    return None
+def schema_keys(domain: str) -> dict[str, set]:
+    """Per settings subsection of a domain (augment, train, model, eval): its setting names."""
+    schema = load_schema()
+    settings = schema["$defs"][f"{domain}_settings"]["properties"]
+    out = {}
+    for sub, node in settings.items():
+        while isinstance(node, dict) and "$ref" in node:
+            node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+        if isinstance(node, dict) and node.get("type") == "object" and "properties" in node:
+            out[sub] = set(node["properties"])
+    return out
 
 
-def text_layer_count(section: dict) -> int | None:
-    """Number of layer indices of the text encoder (blocks + 2: embeddings and the pooled vector)."""
-    n = text_block_count((section.get("model") or {}).get("name"))
-    return None if n is None else n + 2
+def setting_schema(domain: str, sub: str, key: str) -> dict:
+    schema = load_schema()
+    node = schema["$defs"][f"{domain}_settings"]["properties"][sub]
+    while "$ref" in node:
+        node = schema["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return {"$defs": schema["$defs"], **node["properties"][key]}
 
 
-def semantic_errors(config: dict) -> list[str]:
+def sweep_errors(config: dict) -> list[str]:
+    """Sweep blocks: every axis a known setting with values of its type, layers in the domain's range,
+    a PCA component the batch can give, and no run made by two blocks."""
+    from deepaug.domains import registry
+    from deepaug.workflow.runs import CORE_AXES, SweepError, as_list, axis_home, expand, resolve_section
+
     messages = []
-    for domain in ("vision", "vision_sup"):
-        for i, layer in enumerate((config.get(domain) or {}).get("layers", [])):
-            if isinstance(layer, int) and not 0 <= layer < N_VISION_LAYERS:
-                messages.append(
-                    f"config key '{domain}.layers[{i}]': layer {layer} is out of range; ResNet layers are "
-                    f"0-{N_VISION_LAYERS - 1} ({VISION_LAYERS})"
-                )
-    text = config.get("text") or {}
-    n_text = text_layer_count(text) if text else None
-    for domain in ("text", "text_sup"):
-        for i, layer in enumerate((config.get(domain) or {}).get("layers", [])):
-            if n_text is not None and isinstance(layer, int) and not 0 <= layer < n_text:
-                messages.append(
-                    f"config key '{domain}.layers[{i}]': layer {layer} is out of range; an encoder with "
-                    f"{n_text - 2} blocks has layers 0-{n_text - 1} (0 embeddings, 1-{n_text - 2} blocks, "
-                    f"{n_text - 1} pooled sentence vector)"
-                )
-    for domain in DOMAINS:
-        section = config.get(domain) or {}
-        if section.get("methods") and set(section["methods"]) - {"none"} and not section.get("layers"):
-            messages.append(f"config key '{domain}.layers': Deep Augmentation methods are listed but no layers")
-        messages += _pca_errors(domain, section)
+    for name, domain in registry().items():
+        section = config.get(name) or {}
+        if name not in (load_schema().get("properties") or {}) or not section.get("sweep"):
+            continue
+        keys = schema_keys(name)
+        n_layers = domain.n_layers(section)
+        for i, axis in enumerate(section.get("tuned") or []):
+            try:
+                axis_home(axis, section, keys)
+            except (KeyError, ValueError):
+                messages.append(f"config key '{name}.tuned[{i}]': {axis!r} is not a setting that can be tuned "
+                                f"(a sweep axis such as lr or batch_size)")
+        for i, block in enumerate(section["sweep"]):
+            where = f"{name}.sweep[{i}]"
+            for axis, values in block.items():
+                if axis in CORE_AXES:
+                    continue
+                try:
+                    sub, key = axis_home(axis, section, keys)
+                except KeyError:
+                    allowed = sorted(set(CORE_AXES) | {k for ks in keys.values() for k in ks})
+                    messages.append(f"config key '{where}.{axis}': {axis!r} is not a setting that can be a sweep axis "
+                                    f"(axes: {', '.join(allowed)}; or <subsection>.<name>)")
+                    continue
+                except ValueError as exc:
+                    messages.append(f"config key '{where}.{axis}': {exc}")
+                    continue
+                validator = _validator(setting_schema(name, sub, key))
+                for j, value in enumerate(as_list(values)):
+                    for err in map(_specific, validator.iter_errors(value)):
+                        at = f"{where}.{axis}" + (f"[{j}]" if isinstance(values, list) else "")
+                        messages.append(f"config key '{at}': {_sentence(err)}")
+                        break
+            for dataset in as_list(block.get("dataset", [])):
+                objectives = as_list(block.get("objective", "contrastive"))
+                allowed = {d for o in objectives for d in resolve_section(section, o).get("datasets") or []}
+                if dataset not in allowed:
+                    messages.append(f"config key '{where}.dataset': {dataset!r} is not one of this domain's datasets "
+                                    f"({', '.join(sorted(allowed))}); add it to `{name}.datasets`")
+            if n_layers is not None and block.get("layer", "all") != "all":
+                for layer in as_list(block["layer"]):
+                    if isinstance(layer, int) and not 0 <= layer < n_layers:
+                        messages.append(f"config key '{where}.layer': layer {layer} is out of range; {name} has "
+                                        f"layers 0-{n_layers - 1} ({domain.describe_layers(section)})")
+            if block.get("layer") == "all" and n_layers is None:
+                messages.append(f"config key '{where}.layer': `all` needs the model's depth, which is not known "
+                                f"before the model is prepared; list the layers")
+            messages += _pca_errors(name, section, block, where)
+        if not messages:
+            try:
+                expand(config, domains=[name])
+            except SweepError as exc:
+                messages.append(str(exc))
     return messages
 
 
-def _pca_errors(domain: str, section: dict) -> list[str]:
+def _pca_errors(name: str, section: dict, block: dict, where: str) -> list[str]:
     """A PCA component the layer cannot give: ``torch.pca_lowrank`` computes at most
     min(pca_rank, rows, features) components, and a batch has 2 x batch_size rows (two views)."""
-    if "pca" not in (section.get("methods") or []):
+    from deepaug.workflow.runs import as_list, resolve_section
+
+    if "pca" not in as_list(block.get("method", "none")):
         return []
-    k = (section.get("augment") or {}).get("pca_component", 1)
-    batch = (section.get("train") or {}).get("batch_size")
-    rows = 2 * batch if isinstance(batch, int) else None
-    if isinstance(k, int) and rows is not None and k > rows:
-        return [f"config key '{domain}.augment.pca_component': component {k} cannot be computed from a batch of "
-                f"{rows} rows (2 x train.batch_size {batch}); lower it or raise the batch size"]
-    return []
+    out = []
+    for objective in as_list(block.get("objective", "contrastive")):
+        s = resolve_section(section, objective)
+        for k in as_list(block.get("pca_component", (s.get("augment") or {}).get("pca_component", 1))):
+            for batch in as_list(block.get("batch_size", (s.get("train") or {}).get("batch_size"))):
+                # two views per example in contrastive training, one forward per example otherwise
+                views = 2 if objective == "contrastive" else 1
+                rows = views * batch if isinstance(batch, int) else None
+                if isinstance(k, int) and rows is not None and k > rows:
+                    how = f"{views} x train.batch_size {batch}" if views > 1 else f"train.batch_size {batch}"
+                    out.append(f"config key '{where}.pca_component': component {k} cannot be computed from a batch "
+                               f"of {rows} rows ({how}); lower it or raise the batch size")
+    return out
 
 
 def validate_config(config: dict) -> dict:
-    """Raise :class:`ConfigError` listing every problem; return the config unchanged when valid."""
+    """Raise :class:`ConfigError` listing every problem; return the config with the schema's defaults
+    filled in (in place) when valid."""
     problems = schema_errors(config)
     if not problems:
-        problems = semantic_errors(config)
+        fill_defaults(config)
+        problems = sweep_errors(config)
     if problems:
         raise ConfigError("invalid workflow config:\n  - " + "\n  - ".join(problems))
     return config
@@ -205,7 +293,9 @@ def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CO
     which sections are inherited from ``base`` (a small config that leaves a section out inherits the
     paper's whole grid for it).
     """
-    from deepaug.workflow.runs import grid
+    from collections import Counter
+
+    from deepaug.workflow.runs import expand
 
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
     user: dict = {}
@@ -216,16 +306,19 @@ def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CO
     merged = merge_config(read_yaml(base), user) if use_base else user
     validate_config(merged)
     in_default = bool((merged.get("analysis") or {}).get("in_default_target"))
-    lines, total = [f"{path}: valid" + (f" (merged over {base}, as Snakemake does)" if merged is not user else "")], 0
-    for domain in DOMAINS:
-        section = merged.get(domain) or {}
-        n = len(grid(domain, section)) if section.get("datasets") else 0
-        total += n
+    counts = Counter((r.domain, r.objective) for r in expand(merged))
+    lines = [f"{path}: valid" + (f" (merged over {base}, as Snakemake does)" if merged is not user else "")]
+    for domain in sorted({d for d, _ in counts}):
         notes = []
-        if domain not in user and merged is not user and n:
+        if domain not in user and merged is not user:
             notes.append(f"inherited from {base}: set `{domain}: null` to switch it off")
-        if domain.endswith("_sup") and n and not in_default:
-            notes.append("made by `snakemake analysis`, not by the default target")
-        lines.append(f"  {domain}: {n} run{'s' if n != 1 else ''}" + (f" ({'; '.join(notes)})" if notes else ""))
+        parts = []
+        for objective in ("contrastive", "supervised"):
+            n = counts.get((domain, objective), 0)
+            if n:
+                later = objective == "supervised" and not in_default
+                parts.append(f"{n} {objective}" + (" (by `snakemake analysis`, not the default target)" if later else ""))
+        lines.append(f"  {domain}: {', '.join(parts)} run(s)" + (f" ({'; '.join(notes)})" if notes else ""))
+    total = sum(counts.values())
     lines.append(f"  {total} training runs in all, each followed by its evaluation (about {2 * total} jobs)")
     return "\n".join(lines)

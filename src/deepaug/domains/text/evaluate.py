@@ -2,6 +2,10 @@
 
 The SimCSE protocol: [CLS] vector before the MLP pooler, cosine similarity of each pair, Spearman's
 rho against the gold scores per task; the report gives each task and their average.
+
+A supervised run trained with SentEval's relatedness head (``sup_head="relatedness"``) stores the head in
+model.pt; its tasks are then scored as SentEval scores STS-B: Spearman of the head's predicted score
+``sum(probs * [1..5])`` with the gold scores (``scorer`` in eval.json says which).
 """
 
 from __future__ import annotations
@@ -117,6 +121,58 @@ def spearman_on_task(model, tokenizer, task_df, max_len: int, device, precision:
         raise NonFiniteError(f"{where}: gold scores: {exc}") from None
 
 
+def _encode_in_batches(model, tokenizer, sentences, max_len, device, precision, batch_size):
+    """Sentence vectors (float32, on ``device``) of ``sentences`` in order, ``batch_size`` at a time, no grad."""
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(sentences), batch_size):
+            batch = tokenizer(sentences[i : i + batch_size], padding=True, truncation=True, max_length=max_len,
+                              return_tensors="pt")
+            batch = {k: v.to(device) for k, v in batch.items()}
+            with T.autocast_context(device, precision):
+                out.append(model(**batch, use_mlp=False).float())
+    return torch.cat(out)
+
+
+def relatedness_predictions(model, head, tokenizer, task_df, max_len: int, device, precision: str = "fp32",
+                            batch_size: int = 64) -> np.ndarray:
+    """The head's predicted score ``sum(probs * [1..5])`` for every pair of ``task_df``, in order.
+
+    As the author's ``predict_proba`` (bruel-gabrielsson/SimCSE ``SentEval/senteval/tools/relatedness.py``
+    L292-310): encoder and head in eval mode, first and second sentences encoded in batches of 64, the
+    head's probabilities dotted with 1..5 (L224, L239-241)."""
+    model.eval()
+    head.eval()
+    u = _encode_in_batches(model, tokenizer, task_df["sentence1"].tolist(), max_len, device, precision, batch_size)
+    v = _encode_in_batches(model, tokenizer, task_df["sentence2"].tolist(), max_len, device, precision, batch_size)
+    with torch.no_grad():
+        return head.predict(head(u, v)).double().cpu().numpy()
+
+
+def relatedness_spearman(model, head, tokenizer, task_df, max_len: int, device, precision: str = "fp32",
+                         name: str | None = None, run: str | None = None, constant_is_zero: bool = False) -> float:
+    """Spearman of the relatedness head's predicted scores with the gold scores.
+
+    NaN/inf predictions raise :class:`NonFiniteError` naming the task and run. Constant predictions
+    (a head whose softmax has saturated) raise too, unless ``constant_is_zero``: the dev checks of
+    training then count them as 0, as SentEval does (``pr = 0 if pr != pr``, relatedness.py L227)."""
+    where = _where(name, run)
+    yhat = relatedness_predictions(model, head, tokenizer, task_df, max_len, device, precision)
+    bad = int((~np.isfinite(yhat)).sum())
+    if bad:
+        raise NonFiniteError(f"{where}: {bad} of {len(yhat)} relatedness predictions are NaN/inf; the run diverged - "
+                             f"re-train it, e.g. with a lower learning rate or precision fp32")
+    if np.ptp(yhat) == 0:
+        if constant_is_zero:
+            return 0.0
+        raise NonFiniteError(f"{where}: the relatedness head predicts the same score ({yhat[0]:.4g}) for every one "
+                             f"of the {len(yhat)} pairs, so Spearman is undefined - re-train the run")
+    try:
+        return spearman(yhat, task_df["score"].to_numpy())
+    except NonFiniteError as exc:
+        raise NonFiniteError(f"{where}: gold scores: {exc}") from None
+
+
 @dataclass
 class TextEvalSettings:
     eval_max_len: int = 512
@@ -153,12 +209,13 @@ def _load_legacy(state: dict, model_path):
     return SimCSEEncoder(backbone_from_config(config)), AutoTokenizer.from_pretrained(str(source))
 
 
-def load_trained(model_path: str | Path, device):
-    """(encoder in eval mode, tokenizer) from a text run's model.pt.
+def load_trained(model_path: str | Path, device, with_head: bool = False):
+    """(encoder in eval mode, tokenizer) from a text run's model.pt; with ``with_head``, a third item: the
+    run's relatedness head in eval mode, or None when it was not trained with one.
 
     New model.pt files carry an ``encoder_bundle`` (config and tokenizer files) and load from anywhere;
     older ones name the prepared encoder folder (``source``) and are still read."""
-    from deepaug.domains.text.models import load_bundle
+    from deepaug.domains.text.models import RelatednessHead, load_bundle
 
     state = torch.load(model_path, map_location="cpu", weights_only=False)
     if "encoder_bundle" in state:
@@ -166,7 +223,15 @@ def load_trained(model_path: str | Path, device):
     else:
         model, tokenizer = _load_legacy(state, model_path)
     model.encoder.load_state_dict(state["encoder"])
-    return model.to(device).eval(), tokenizer
+    model = model.to(device).eval()
+    if not with_head:
+        return model, tokenizer
+    head = None
+    if state.get("relatedness_head") is not None:
+        head = RelatednessHead(model.encoder.config.hidden_size)
+        head.load_state_dict(state["relatedness_head"])
+        head = head.to(device).eval()
+    return model, tokenizer, head
 
 
 def run_name(model_path: str | Path) -> str:
@@ -181,13 +246,19 @@ def run_name(model_path: str | Path) -> str:
 def evaluate(s: TextEvalSettings, model_path: str | Path, tasks: dict[str, str | Path], out: str | Path) -> dict:
     t0 = time.time()
     device = T.resolve_device(s.device)
-    model, tokenizer = load_trained(model_path, device)
+    model, tokenizer, head = load_trained(model_path, device, with_head=True)
     result = {}
     run = run_name(model_path)
     for name, path in tasks.items():
-        result[f"sts_{name}"] = 100 * spearman_on_task(model, tokenizer, load_task(path), s.eval_max_len, device,
-                                                       s.precision, name=name, run=run)
+        if head is None:
+            score = spearman_on_task(model, tokenizer, load_task(path), s.eval_max_len, device, s.precision,
+                                     name=name, run=run)
+        else:  # SentEval's STS-B score for the relatedness head (author's fork sts.py L464-467)
+            score = relatedness_spearman(model, head, tokenizer, load_task(path), s.eval_max_len, device,
+                                         s.precision, name=name, run=run)
+        result[f"sts_{name}"] = 100 * score
     result["sts_avg"] = float(np.mean([result[f"sts_{n}"] for n in tasks]))
+    result["scorer"] = "cosine" if head is None else "relatedness"
     result["eval_time_s"] = round(time.time() - t0, 3)
     prov_path = Path(model_path).with_name("provenance.json")
     if prov_path.exists():

@@ -7,6 +7,7 @@ in training; evaluation takes the [CLS] vector before it (SimCSE's ``cls_before_
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -31,6 +32,9 @@ class SimCSEEncoder(nn.Module):
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.mlp = nn.Sequential(nn.Linear(hidden, hidden), nn.Tanh())
+        # The [CLS] vector when it is used without the MLP (the relatedness head's input): an identity with
+        # no weights, so that Deep Augmentation can target that vector (see forward's ``use_mlp``).
+        self.cls_out = nn.Identity()
 
     @property
     def blocks(self) -> nn.ModuleList:
@@ -47,12 +51,62 @@ class SimCSEEncoder(nn.Module):
             + [("pooled sentence vector", self.mlp)]
         )
 
-    def forward(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+    def forward(self, input_ids, attention_mask, token_type_ids=None, use_mlp: bool | None = None) -> torch.Tensor:
+        """The sentence vector: [CLS] through the MLP in training, the bare [CLS] in eval (SimCSE's
+        ``mlp_only_train``). ``use_mlp=False`` gives the bare [CLS] in training too (through ``cls_out``),
+        as the author's supervised runs use it: ``sent_emb=True`` with ``mlp_only_train`` skips the MLP
+        (bruel-gabrielsson/SimCSE ``simcse/models.py`` L351-353, called by ``simcse/trainers.py`` L343-348)."""
         kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
         if token_type_ids is not None:
             kwargs["token_type_ids"] = token_type_ids
         cls = self.encoder(**kwargs).last_hidden_state[:, 0]
-        return self.mlp(cls) if self.training else cls
+        if use_mlp is None:
+            use_mlp = self.training
+        return self.mlp(cls) if use_mlp else self.cls_out(cls)
+
+
+# ----------------------------------------------------------------------------- SentEval's relatedness head
+RELATEDNESS_CLASSES = 5
+
+
+def encode_labels(scores, nclass: int = RELATEDNESS_CLASSES) -> torch.Tensor:
+    """SentEval's label encoding for relatedness (Tai, Socher and Manning's Tree-LSTM): a score y puts
+    ``floor(y) - y + 1`` on class ``floor(y)`` and ``y - floor(y)`` on class ``floor(y) + 1`` (classes
+    1..nclass; facebookresearch/SentEval ``senteval/sick.py`` L123-134, the author's fork the same,
+    ``SentEval/senteval/sick.py`` L122-133, used by ``sts.py`` STSBenchmarkFulltrain L427). As in SentEval,
+    STS-B's raw 0-5 scores go in unchanged: a score below 1 keeps only ``y`` (on class 1) and its remaining
+    mass falls on the missing class 0, so that row sums to ``y``."""
+    y = torch.tensor(np.asarray(scores, dtype=np.float64)).reshape(-1)
+    floor = torch.floor(y)
+    classes = torch.arange(1, nclass + 1, dtype=torch.float64)
+    upper = torch.where(classes == floor[:, None] + 1, (y - floor)[:, None], torch.zeros(()))
+    lower = torch.where(classes == floor[:, None], (floor - y + 1)[:, None], torch.zeros(()))
+    return (upper + lower).float()
+
+
+class RelatednessHead(nn.Module):
+    """SentEval's relatedness classifier on a pair of sentence vectors: ``Linear(2 * hidden -> 5)`` and a
+    softmax over ``[|u - v|, u * v]``; the predicted score is ``sum(probs * [1..5])``.
+
+    SentEval ``senteval/tools/relatedness.py`` RelatednessPytorch L45-48 (the head), ``sick.py`` L87 (the
+    features), L74/L99 (``np.dot(probs, r)``, r = 1..5); the author's end-to-end variant feeds it the
+    encoder's vectors of each batch (bruel-gabrielsson/SimCSE ``SentEval/senteval/tools/relatedness.py``
+    RelatednessPytorchFull L160, L169-172, L273-274)."""
+
+    def __init__(self, hidden: int, nclass: int = RELATEDNESS_CLASSES) -> None:
+        super().__init__()
+        self.linear = nn.Linear(2 * hidden, nclass)
+        self.register_buffer("levels", torch.arange(1, nclass + 1, dtype=torch.float32), persistent=False)
+
+    def forward(self, u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+        """Class probabilities, (pairs, 5), computed in float32."""
+        features = torch.cat([(u - v).abs(), u * v], dim=-1).float()
+        with torch.autocast(features.device.type, enabled=False):
+            return torch.softmax(self.linear(features), dim=-1)
+
+    def predict(self, probs: torch.Tensor) -> torch.Tensor:
+        """The predicted relatedness score of each pair: ``probs @ [1, ..., 5]``."""
+        return probs @ self.levels.to(probs.dtype)
 
 
 def load_encoder_backbone(source: str) -> nn.Module:

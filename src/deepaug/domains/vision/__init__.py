@@ -1,1 +1,57 @@
-"""Vision: images, ResNets with their layer map, SimCLR views, training, linear probe/kNN."""
+"""Vision: images (CIFAR-10/100; scikit-learn's digits for the demo), ResNets with their layer map,
+SimCLR views, training, linear probe and kNN (the heavy modules: data, models, train, evaluate).
+
+This file is the domain's workflow spec and stays light (no torch): the Snakefile imports it.
+"""
+
+from __future__ import annotations
+
+from deepaug.domains import Domain, Metrics, flags, q, register
+
+N_LAYERS = 7  # 0 stem, 1-4 residual stages, 5 pooled features, 6 projection head (models.py)
+
+
+class Vision(Domain):
+    def n_layers(self, section: dict) -> int:
+        return N_LAYERS
+
+    def data_path(self, dataset: str) -> str:
+        return f"data/vision/{dataset}.npz"
+
+    def train_inputs(self, section, run):
+        return {"data": self.data_path(run.dataset)}
+
+    def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
+        return (f"python -m deepaug pretrain-vision --data {q(inputs['data'])} --out-dir {q(out_dir)} "
+                f"--ckpt-dir {q(ckpt_dir)} {flags(settings)}")
+
+    def eval_inputs(self, section, run):
+        return {"data": self.data_path(run.dataset)}
+
+    def eval_command(self, run, inputs, out, settings):
+        return (f"python -m deepaug eval-vision --model {q(inputs['model'])} --data {q(inputs['data'])} "
+                f"--out {q(out)} {flags(settings)}")
+
+    def analysis_inputs(self, config, section, run):
+        return {"data": self.data_path(run.dataset)}
+
+    def analyze_command(self, run, inputs, out, cka, config, device):
+        n = (config.get("analysis") or {}).get("vision_samples", 512)
+        return (f"python -m deepaug analyze --domain vision --model {q(inputs['model'])} --data {q(inputs['data'])} "
+                f"--out {q(out)} --cka {q(cka)} --n-samples {n} --device {q(device)} --seed {run.seed}"
+                + (f" --layer {run.layer}" if run.layer is not None else ""))
+
+    def prepare_command(self, item, out, config):
+        if not item.endswith(".npz") or "/" in item:
+            raise ValueError(f"vision has no data item {item!r} (expected <dataset>.npz)")
+        data = config.get("data") or {}
+        return (f"python -m deepaug prepare-data --dataset {q(item[:-4])} --out {q(out)} "
+                f"--raw-dir {q(data.get('raw_dir', 'data/raw'))} --download {str(data.get('download', True)).lower()}")
+
+
+register(Vision(
+    name="vision",
+    layer_map="0 stem, 1-4 residual stages, 5 pooled features, 6 projection head",
+    metrics={"contrastive": Metrics("linear_top1", "dev_linear_top1"),
+             "supervised": Metrics("classifier_top1", "dev_classifier_top1")},
+))

@@ -4,9 +4,9 @@ Same distributions as the per-image torchvision.transforms.v2 pipeline in ``augm
 (each image gets its own random parameters):
 
 * RandomResizedCrop(size, scale=(0.2, 1), ratio=(3/4, 4/3)): torchvision's 10-attempt sampler,
-  falling back to the centre crop with the ratio clamped, then a bilinear resize (one
-  ``grid_sample`` per batch);
-* RandomHorizontalFlip(0.5) (folded into the same sampling grid);
+  falling back to the centre crop with the ratio clamped, then torchvision's antialiased bilinear
+  resize of the crop, pixel for pixel (:func:`resize_weights`; two batched matrix products);
+* RandomHorizontalFlip(0.5) (folded into the same resize matrices);
 * RandomApply(ColorJitter(0.4, 0.4, 0.4, 0.1), p=0.8), the four adjustments in a random order
   per image, with torchvision's formulas (brightness, contrast around the grey mean, saturation
   against the grey image, hue shift in HSV);
@@ -14,6 +14,13 @@ Same distributions as the per-image torchvision.transforms.v2 pipeline in ``augm
 * scaling to [0, 1] and normalisation.
 
 The images stay uint8 on the device; nothing is sent back to the host, nothing synchronises.
+
+The crop works on the float image (uint8 / 255) and equals torchvision's float-path ``resized_crop``
+at every pixel, borders included (to float32 rounding, tests/domains/vision/test_batched_augment.py).
+The per-image pipeline crops the uint8 image instead, so its crop comes out in whole uint8 levels:
+on CUDA torchvision interpolates in float32 and rounds (within 0.5/255 of the float result); on a
+CPU with AVX2 it uses int16 fixed-point weights (measured: within 1/255, 16% of pixels differ from
+the rounded float result).
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 
 GRAY = (0.2989, 0.587, 0.114)
 
@@ -112,7 +118,82 @@ def sample_crops(n: int, height: int, width: int, generator: torch.Generator, de
     return top, left, h, w
 
 
-class BatchedSimCLRAugment:
+def resize_weights(start: torch.Tensor, length: torch.Tensor, in_size: int, out_size: int) -> torch.Tensor:
+    """Per-image resize matrices (n x out_size x in_size, float32) of torchvision's resized crop along one axis.
+
+    Row ``i`` of image ``b`` holds the weights that
+    ``torchvision.transforms.v2.functional.resized_crop(..., interpolation=BILINEAR, antialias=True)`` gives
+    the input pixels ``0 .. in_size-1`` for output pixel ``i``, when the crop on this axis is
+    ``[start[b], start[b] + length[b])``: torchvision 0.29.1 crops first and resizes the crop alone
+    (``transforms/v2/functional/_geometry.py:2738-2739``, ``resized_crop_image``), so pixels outside the
+    crop get weight 0, also at its border. The resize is ``torch.nn.functional.interpolate(mode="bilinear",
+    align_corners=False, antialias=True)`` on float images (same file, ``resize_image``, lines 344-350;
+    ``RandomResizedCrop`` passes ``antialias=True`` by default, ``_geometry.py:261,318-321``). Its weights are
+    PyTorch's ``HelperInterpBase::_compute_indices_min_size_weights_aa`` with ``HelperInterpLinear::aa_filter``
+    (``aten/src/ATen/native/cpu/UpSampleKernel.cpp``; the CUDA kernel ``upsample_bilinear2d_aa`` computes the
+    same): ``scale = in / out`` (float32), ``support = scale`` if ``scale >= 1`` else 1, ``center = scale *
+    (i + 0.5)``, weight of crop pixel ``j`` = ``max(0, 1 - |(j - center + 0.5) * invscale|)`` with ``invscale =
+    1 / scale`` if ``scale >= 1`` else 1, over the taps ``[center - support, center + support)`` clipped to the
+    crop, normalised to sum 1. Upsampling (``scale < 1``) is plain bilinear with the edge clamped to the
+    crop; downsampling widens the triangle to ``scale`` pixels (the antialiasing).
+    """
+    dev = start.device
+    length = length.to(torch.float32)
+    scale = length / out_size  # area_pixel_compute_scale<float>: float(input_size) / output_size
+    invscale = torch.where(scale >= 1.0, 1.0 / scale, torch.ones_like(scale))
+    center = scale[:, None] * (torch.arange(out_size, device=dev, dtype=torch.float32) + 0.5)  # (n, out)
+    j = torch.arange(in_size, device=dev, dtype=torch.float32) - start.to(torch.float32)[:, None]  # crop coords (n, in)
+    # the filter is non-zero exactly on the taps PyTorch visits (|j + 0.5 - center| < support), so no window is needed
+    w = (1.0 - (((j[:, None, :] - center[:, :, None]) + 0.5) * invscale[:, None, None]).abs()).clamp_min(0.0)
+    w = w * ((j >= 0) & (j < length[:, None])).to(torch.float32)[:, None, :]  # never read outside the crop
+    return w / w.sum(dim=2, keepdim=True)
+
+
+def resized_crop_flip(x: torch.Tensor, top, left, h, w, flip, size: int) -> torch.Tensor:
+    """Each image ``x[b]`` (float, n x C x H x W) cropped to ``(top, left, h, w)[b]``, resized to ``size x size`` as
+    torchvision's antialiased bilinear ``resized_crop`` does, and flipped left-right where ``flip[b]``.
+
+    ``out = Wy @ x @ Wx^T`` per image and channel (:func:`resize_weights`), both products batched: the flip
+    reverses the rows of ``Wx`` (``horizontal_flip_image`` is ``image.flip(-1)``, ``functional/_geometry.py:67-68``).
+    Matrix products run in the default float32 precision; with TF32 matmuls enabled on CUDA
+    (``torch.backends.cuda.matmul.allow_tf32``) they would carry TF32's ~1e-3 relative error.
+    """
+    _, _, height, width = x.shape
+    wy = resize_weights(top, h, height, size)
+    wx = resize_weights(left, w, width, size)
+    wx = torch.where(flip.view(-1, 1, 1), wx.flip(1), wx)
+    return torch.matmul(torch.matmul(wy.unsqueeze(1), x), wx.transpose(1, 2).unsqueeze(1))
+
+
+class BatchedCropFlip:
+    """RandomResizedCrop + RandomHorizontalFlip(0.5), scaling to [0, 1] and normalisation, for a uint8 batch:
+    SupContrast's linear-evaluation transform (``main_ce.py:130-135``, imported by ``main_linear.py:11``), and
+    the geometric half of :class:`BatchedSimCLRAugment`.
+
+    ``generator`` (a ``torch.Generator`` on the images' device) makes it reproducible.
+    """
+
+    def __init__(self, size: int, mean, std, scale=(0.2, 1.0), p_flip: float = 0.5) -> None:
+        self.size = size
+        self.mean = torch.as_tensor(list(map(float, mean))).view(1, -1, 1, 1)
+        self.std = torch.as_tensor(list(map(float, std))).view(1, -1, 1, 1)
+        self.scale = scale
+        self.p_flip = p_flip
+
+    def crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+        n, _, height, width = x.shape
+        top, left, h, w = sample_crops(n, height, width, g, x.device, self.scale)
+        flip = torch.rand(n, device=x.device, generator=g) < self.p_flip
+        return resized_crop_flip(x, top, left, h, w, flip, self.size)
+
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+
+    def __call__(self, images_uint8: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        return self.normalise(self.crop_flip(images_uint8.float().div_(255.0), generator))
+
+
+class BatchedSimCLRAugment(BatchedCropFlip):
     """Call on a uint8 batch (B x C x H x W, any device) -> one augmented, normalised float batch.
 
     ``generator`` (a ``torch.Generator`` on the images' device) makes it reproducible.
@@ -120,26 +201,9 @@ class BatchedSimCLRAugment:
 
     def __init__(self, size: int, mean, std, scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1),
                  p_jitter: float = 0.8, p_gray: float = 0.2, p_flip: float = 0.5) -> None:
-        self.size = size
-        self.mean = torch.as_tensor(list(map(float, mean))).view(1, -1, 1, 1)
-        self.std = torch.as_tensor(list(map(float, std))).view(1, -1, 1, 1)
-        self.scale = scale
+        super().__init__(size, mean, std, scale, p_flip)
         self.jitter = jitter
-        self.p_jitter, self.p_gray, self.p_flip = p_jitter, p_gray, p_flip
-
-    def crop_flip(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-        n, _, height, width = x.shape
-        top, left, h, w = sample_crops(n, height, width, g, x.device, self.scale)
-        flip = torch.rand(n, device=x.device, generator=g) < self.p_flip
-        sx = w / width
-        sy = h / height
-        tx = (2 * left + w) / width - 1
-        ty = (2 * top + h) / height - 1
-        sx = torch.where(flip, -sx, sx)
-        theta = torch.zeros(n, 2, 3, device=x.device, dtype=torch.float32)
-        theta[:, 0, 0], theta[:, 0, 2], theta[:, 1, 1], theta[:, 1, 2] = sx, tx, sy, ty
-        grid = F.affine_grid(theta, [n, x.shape[1], self.size, self.size], align_corners=False)
-        return F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
+        self.p_jitter, self.p_gray = p_jitter, p_gray
 
     def color(self, x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
         n = x.shape[0]
@@ -163,7 +227,5 @@ class BatchedSimCLRAugment:
         return torch.where(gray, _grayscale(y).expand_as(y), y)
 
     def __call__(self, images_uint8: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        x = images_uint8.float().div_(255.0)
-        x = self.crop_flip(x, generator)
-        x = self.color(x, generator)
-        return (x - self.mean.to(x.device)) / self.std.to(x.device)
+        x = self.crop_flip(images_uint8.float().div_(255.0), generator)
+        return self.normalise(self.color(x, generator))

@@ -7,6 +7,16 @@ SupContrast's linear evaluation (HobbitLong/SupContrast ``main_linear.py``, ``ma
 *test* epoch instead: ``best_acc`` is the maximum over epochs of ``validate(val_loader, ...)``, and
 ``set_loader`` builds ``val_loader`` from the CIFAR test split. Choosing that epoch on dev is the same
 choice without looking at test.
+
+Two linear probes (``VisionEvalSettings.probe``; eval.json records which one made the numbers):
+
+* ``features`` (default, fast): the encoder's features of the un-augmented training images, computed
+  once and standardised, then a linear classifier (SGD, cosine lr) on them (:func:`linear_probe`);
+* ``supcon``: SupContrast's linear evaluation (HobbitLong/SupContrast ``main_linear.py``): every epoch
+  the training images go through RandomResizedCrop(0.2-1) + flip and the frozen encoder (eval mode, no
+  gradient) into a linear layer trained by SGD (momentum 0.9, lr 1 at batch 512 for SimCLR per its
+  README, no weight decay) with the lr stepped x0.2 after epochs 60, 75 and 90 of 100
+  (:func:`supcon_linear_probe`).
 """
 
 from __future__ import annotations
@@ -21,18 +31,26 @@ import torch.nn.functional as F
 
 from deepaug.engine import training as T
 from deepaug.domains.vision.augmentations import eval_transform
+from deepaug.domains.vision.batched_augment import BatchedCropFlip
 from deepaug.domains.vision.data import load_prepared
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import read_json, write_json
 from deepaug.domains.vision.train import load_encoder
 
 
+PROBES = ("features", "supcon")
+
+
 @dataclass
 class VisionEvalSettings:
+    probe: str = "features"  # features | supcon (see the module docstring)
     linear_epochs: int = 100
     linear_batch_size: int = 512
-    linear_lr: float = 0.1
+    linear_lr: float = 0.1  # SupContrast's SimCLR linear eval: 1.0 (README, "Linear evaluation stage")
     linear_weight_decay: float = 0.0
+    # probe supcon only: lr x decay_rate after each of these epochs (SupContrast main_linear.py:41-44)
+    linear_lr_decay_epochs: str = "60,75,90"
+    linear_lr_decay_rate: float = 0.2
     knn_k: int = 200
     knn_temperature: float = 0.1
     batch_size: int = 1024
@@ -45,11 +63,41 @@ class VisionEvalSettings:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        for name in ("linear_lr", "knn_temperature"):
+        for name in ("linear_lr", "knn_temperature", "linear_lr_decay_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
         if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
             raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        if self.probe not in PROBES:
+            raise ValueError(f"probe must be one of {', '.join(PROBES)}, got {self.probe!r}")
+        milestones = parse_decay_epochs(self.linear_lr_decay_epochs)
+        late = [m for m in milestones if m >= self.linear_epochs]
+        if self.probe == "supcon" and late:
+            raise ValueError(f"linear_lr_decay_epochs {self.linear_lr_decay_epochs!r}: epoch(s) {late} are not before the "
+                             f"last of linear_epochs={self.linear_epochs}, so the lr would never decay there; give "
+                             f"epochs below {self.linear_epochs} (SupContrast: 60,75,90 of 100) or '' for a constant lr")
+
+
+def parse_decay_epochs(text) -> list[int]:
+    """``"60,75,90"`` -> ``[60, 75, 90]`` (SupContrast main_linear.py:69-72 splits the same string); ``""``: none.
+    A list or tuple of whole numbers is taken as it is."""
+    if isinstance(text, (list, tuple)):
+        text = ",".join(map(str, text))
+    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    try:
+        epochs = [int(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"linear_lr_decay_epochs must be comma-separated whole numbers, got {text!r}") from None
+    if any(e < 1 for e in epochs) or epochs != sorted(set(epochs)):
+        raise ValueError(f"linear_lr_decay_epochs must be increasing whole numbers >= 1, got {text!r}")
+    return epochs
+
+
+def step_lr(base_lr: float, epoch: int, decay_epochs, decay_rate: float) -> float:
+    """SupContrast's step schedule (``util.py:53-65``, ``adjust_learning_rate`` without ``--cosine``), set at the
+    start of each 1-based ``epoch``: ``base_lr * decay_rate ** (number of decay epochs strictly below epoch)``,
+    so with 60,75,90: lr for epochs 1-60, x0.2 for 61-75, x0.04 for 76-90, x0.008 for 91-100."""
+    return base_lr * decay_rate ** sum(epoch > m for m in decay_epochs)
 
 
 def run_name(model_path: str | Path) -> str:
@@ -129,6 +177,68 @@ def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 1
     return ProbeResult(dev_top1=best_dev, test_top1=_accuracy(clf, test_x, test_y), epoch=best_epoch)
 
 
+def supcon_linear_probe(model, images, labels, dev_x, dev_y, test_x, test_y, mean, std, device,
+                        epochs: int = 100, batch_size: int = 512, lr: float = 1.0, weight_decay: float = 0.0,
+                        decay_epochs=(60, 75, 90), decay_rate: float = 0.2, seed: int = 0) -> ProbeResult:
+    """SupContrast's linear evaluation (HobbitLong/SupContrast ``main_linear.py``, ``util.py``), choosing on dev.
+
+    ``images``/``labels``: the uint8 training images (N x H x W x C) and their labels; ``dev_x``/``test_x``:
+    the encoder's features of the un-augmented dev/test images (SupContrast's ``val_transform`` is
+    ToTensor + Normalize, ``main_ce.py:137-140``; the frozen encoder in eval mode makes them the same every
+    epoch, so they are computed once). As in SupContrast:
+
+    * the classifier is one ``nn.Linear(feature_dim, classes)`` with PyTorch's default init
+      (``LinearClassifier``, ``networks/resnet_big.py:201-209``) on the raw encoder output (no standardisation);
+    * each epoch the training set is shuffled (``main_ce.py:160-162``, ``shuffle=True``, the last short batch
+      kept), each batch is RandomResizedCrop(size, scale=(0.2, 1)) + RandomHorizontalFlip + Normalize
+      (``main_ce.py:130-135``; here batched on the device, :class:`BatchedCropFlip`, pixel-equal to
+      torchvision's resized crop) and encoded by the frozen encoder in eval mode without gradient
+      (``main_linear.py:135,155-157``);
+    * SGD with momentum 0.9 and ``weight_decay`` (default 0, ``main_linear.py:45-48``; ``util.py:78-83``);
+      the lr is NOT scaled with the batch size (``set_optimizer`` uses ``--learning_rate`` as given; the
+      README's SimCLR recipe is lr 1 at batch 512); :func:`step_lr` sets it at the start of every epoch
+      (``main_linear.py:243-244``); no warm-up (``--warm`` is off in the README's commands).
+
+    The one departure: SupContrast keeps the best *test* accuracy over epochs (``main_linear.py:255-257``);
+    here the classifier is scored on dev after every epoch, the dev-best weights are kept (the later epoch
+    of ties, as :func:`linear_probe`) and test is scored once with them.
+    """
+    model.eval()
+    x = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous().to(device)  # uint8, stays on the device
+    y = torch.as_tensor(labels).to(device)
+    dev_x, dev_y, test_x, test_y = (t.to(device) for t in (dev_x, dev_y, test_x, test_y))
+    n_classes = int(max(y.max(), dev_y.max(), test_y.max())) + 1
+    augment = BatchedCropFlip(x.shape[-1], mean, std, scale=(0.2, 1.0))
+    with torch.random.fork_rng(devices=[]):  # the classifier's init from ``seed``, the global RNG untouched
+        torch.manual_seed(seed)
+        clf = torch.nn.Linear(dev_x.shape[1], n_classes)
+    clf = clf.to(device)
+    opt = torch.optim.SGD(clf.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
+    g = torch.Generator(device=x.device).manual_seed(seed)
+    n = x.shape[0]
+    best_dev, best_epoch, best_state = -1.0, 0, None
+    for epoch in range(1, epochs + 1):
+        for group in opt.param_groups:
+            group["lr"] = step_lr(lr, epoch, decay_epochs, decay_rate)
+        clf.train()
+        perm = torch.randperm(n, generator=g, device=x.device)
+        for i in range(0, n, batch_size):
+            idx = perm[i : i + batch_size]
+            with torch.no_grad():
+                features = model.encode(augment(x[idx], g)).float()
+            loss = F.cross_entropy(clf(features), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+        clf.eval()
+        dev = _accuracy(clf, dev_x, dev_y)
+        if dev >= best_dev:
+            best_dev, best_epoch = dev, epoch
+            best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
+    clf.load_state_dict(best_state)
+    return ProbeResult(dev_top1=best_dev, test_top1=_accuracy(clf, test_x, test_y), epoch=best_epoch)
+
+
 @torch.no_grad()
 def classifier_top1(model, images, labels, mean, std, batch_size: int, device) -> float:
     """Accuracy of a supervised model's own head (its logits) on ``images``."""
@@ -158,7 +268,8 @@ def knn_top1(train_x, train_y, test_x, test_y, k: int = 200, temperature: float 
 
 def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Path, out: str | Path) -> dict:
     """eval.json: test scores (``linear_top1``, ``knn_top1``; ``classifier_top1`` for supervised
-    models) and the same scores on dev (``dev_...``), the numbers every selection is made on."""
+    models), the same scores on dev (``dev_...``), the numbers every selection is made on, and
+    ``probe``, the linear-probe protocol that made ``linear_top1`` (``features`` or ``supcon``)."""
     t0 = time.time()
     device = T.resolve_device(s.device)
     T.seed_everything(s.seed)
@@ -176,9 +287,17 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
         for split, key in (("dev", "dev_classifier_top1"), ("test", "classifier_top1")):
             result[key] = 100 * classifier_top1(model, data[f"x_{split}"], labels[split], data["mean"], data["std"],
                                                 s.batch_size, device)
-    probe = linear_probe(feats["train"], labels["train"], feats["dev"], labels["dev"], feats["test"], labels["test"],
-                         s.linear_epochs, s.linear_batch_size, s.linear_lr, s.linear_weight_decay, s.seed)
+    if s.probe == "supcon":
+        probe = supcon_linear_probe(model, data["x_train"], labels["train"], feats["dev"], labels["dev"], feats["test"],
+                                    labels["test"], data["mean"], data["std"], device, s.linear_epochs,
+                                    s.linear_batch_size, s.linear_lr, s.linear_weight_decay,
+                                    parse_decay_epochs(s.linear_lr_decay_epochs), s.linear_lr_decay_rate, s.seed)
+    else:
+        probe = linear_probe(feats["train"], labels["train"], feats["dev"], labels["dev"], feats["test"],
+                             labels["test"], s.linear_epochs, s.linear_batch_size, s.linear_lr, s.linear_weight_decay,
+                             s.seed)
     result |= {
+        "probe": s.probe,
         "linear_top1": 100 * probe.test_top1,
         "dev_linear_top1": 100 * probe.dev_top1,
         "linear_epoch": probe.epoch,

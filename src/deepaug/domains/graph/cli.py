@@ -1,0 +1,87 @@
+"""The graph domain's command-line stages, in the format of :data:`deepaug.cli.COMMANDS`
+(name -> (help, set-up of its arguments, handler, the module whose code it runs)); the top-level CLI
+merges them."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def _parse_bool(s: str) -> bool:
+    from deepaug.cli import _parse_bool as parse
+
+    return parse(s)
+
+
+def _setup_prepare_graph(p: argparse.ArgumentParser) -> None:
+    from deepaug.domains.graph.data import MISSING_FEATURES
+
+    p.add_argument("--dataset", required=True, help="a TU dataset (MUTAG, PROTEINS, NCI1, IMDB-BINARY, ...) or synthetic")
+    p.add_argument("--out", required=True, help="the prepared file (.pt)")
+    p.add_argument("--raw-dir", default="data/raw", help="TU archives are stored under RAW_DIR/<dataset>/raw")
+    p.add_argument("--download", type=_parse_bool, default=True, metavar="true|false")
+    p.add_argument("--missing-features", choices=MISSING_FEATURES, default="constant",
+                   help="node features of a dataset without node labels (GraphCL: constant)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
+
+
+def _cmd_prepare_graph(a: argparse.Namespace) -> None:
+    from deepaug.domains.graph.data import prepare_graph_dataset
+
+    prepare_graph_dataset(a.dataset, a.out, a.raw_dir, download=a.download, missing_features=a.missing_features,
+                          seed=a.seed)
+
+
+def _setup_pretrain_graph(p: argparse.ArgumentParser) -> None:
+    from deepaug.cli import add_dataclass_arguments
+    from deepaug.domains.graph.train import GraphPretrainSettings
+
+    p.add_argument("--data", required=True)
+    p.add_argument("--out-dir", required=True)
+    p.add_argument("--ckpt-dir", required=True, help="checkpoints for resumption (keep outside the job outputs)")
+    add_dataclass_arguments(p, GraphPretrainSettings)
+
+
+def _cmd_pretrain_graph(a: argparse.Namespace) -> None:
+    from deepaug.cli import _settings
+    from deepaug.domains.graph.train import GraphPretrainSettings, pretrain
+
+    pretrain(_settings(GraphPretrainSettings, a), a.data, a.out_dir, a.ckpt_dir)
+
+
+def _setup_eval_graph(p: argparse.ArgumentParser) -> None:
+    from deepaug.cli import add_dataclass_arguments
+    from deepaug.domains.graph.evaluate import GraphEvalSettings
+
+    p.add_argument("--model", required=True)
+    p.add_argument("--data", required=True)
+    p.add_argument("--out", required=True)
+    add_dataclass_arguments(p, GraphEvalSettings)
+
+
+def _cmd_eval_graph(a: argparse.Namespace) -> None:
+    from deepaug.cli import _settings
+    from deepaug.domains.graph.evaluate import GraphEvalSettings, evaluate
+
+    evaluate(_settings(GraphEvalSettings, a), a.model, a.data, a.out)
+
+
+COMMANDS = {
+    "prepare-graph": ("fetch a TU graph dataset (or make the synthetic one) and store it prepared",
+                      _setup_prepare_graph, _cmd_prepare_graph, "deepaug.domains.graph.data"),
+    "pretrain-graph": ("GraphCL pre-training of a GIN with Deep Augmentation", _setup_pretrain_graph,
+                       _cmd_pretrain_graph, "deepaug.domains.graph.train"),
+    "eval-graph": ("SVM accuracy of frozen graph embeddings, 10-fold CV", _setup_eval_graph, _cmd_eval_graph,
+                   "deepaug.domains.graph.evaluate"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """A parser of just this domain's commands (for tests and for running them without the top-level CLI)."""
+    parser = argparse.ArgumentParser(prog="deepaug")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name, (help_text, setup, handler, _) in COMMANDS.items():
+        p = sub.add_parser(name, help=help_text)
+        setup(p)
+        p.set_defaults(func=handler)
+    return parser

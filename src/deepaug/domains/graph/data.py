@@ -1,0 +1,306 @@
+"""Graph-classification datasets, prepared once into one file, and their batches.
+
+TU datasets (MUTAG, PROTEINS, NCI1, IMDB-BINARY, ...) come through PyTorch Geometric's
+``TUDataset`` (the data rule is the only place that downloads). Node features are the node labels'
+one-hot encoding (``use_node_attr=False``: continuous node attributes are dropped, as in GraphCL's
+``unsupervised_TU/aug.py`` L74-76 and PyG's default). A dataset without node labels (IMDB-BINARY)
+gets the features of ``missing_features``:
+
+* ``"constant"`` (default): one feature equal to 1 on every node. This is GraphCL's rule for the
+  unsupervised TU table whose numbers we compare with: Shen-Lab/GraphCL ``unsupervised_TU/aug.py``
+  L80-94 keeps the node labels of MUTAG, PTC_MR, DD, PROTEINS, NCI1 and NCI109 and sets
+  ``x = torch.ones((num_node, 1))`` for every other dataset; PyGCL's ``examples/GraphCL.py`` L76-78
+  does the same for a dataset without ``x``. (GIN's first sum aggregation turns it into the degree.)
+* ``"degree"``: the one-hot node degree, capped at the dataset's largest degree (the "odeg" features
+  of GraphCL's semi-supervised code, ``semisupervised_TU/pre-training/datasets.py`` L18-20 with
+  ``feature_expansion.py``'s ``onehot_maxdeg``).
+
+For the four datasets of the paper config the labelled/unlabelled split coincides with GraphCL's
+list. The offline demo set ``synthetic`` is generated here (see :func:`synthetic_graphs`).
+
+The prepared file (``torch.save`` of a dict, written atomically) holds the graphs concatenated:
+``x`` (nodes x features, float32), ``edge_index`` (2 x edges, node ids local to each graph, both
+directions of an undirected edge), ``node_ptr``/``edge_ptr`` (graph g owns nodes
+``node_ptr[g]:node_ptr[g+1]`` and edges ``edge_ptr[g]:edge_ptr[g+1]``), ``y`` (graph labels 0..C-1)
+and a description. :func:`load_graphs` reads it into a :class:`GraphSet`, whose :meth:`GraphSet.batch`
+collates any subset of graphs into one :class:`GraphBatch` (the PyG ``Batch`` layout: a disjoint
+union with a ``batch`` vector mapping nodes to graphs) with tensor operations only.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepaug.errors import DataUnavailableError, DataValidationError
+from deepaug.workflow.io import save_torch
+
+FORMAT = 1
+# The paper config's TU datasets (and a few other common TU graph-classification benchmarks).
+TU_DATASETS = {
+    "MUTAG": "188 nitro compounds, 2 classes, 7 node labels",
+    "PROTEINS": "1,113 proteins, 2 classes, 3 node labels",
+    "NCI1": "4,110 chemical compounds, 2 classes, 37 node labels",
+    "IMDB-BINARY": "1,000 ego-networks of actors, 2 classes, no node labels",
+    "PTC_MR": "344 compounds, 2 classes, 18 node labels",
+    "NCI109": "4,127 compounds, 2 classes, 38 node labels",
+    "DD": "1,178 proteins, 2 classes, 89 node labels",
+    "IMDB-MULTI": "1,500 ego-networks, 3 classes, no node labels",
+    "REDDIT-BINARY": "2,000 discussion threads, 2 classes, no node labels",
+    "COLLAB": "5,000 ego-networks, 3 classes, no node labels",
+}
+SYNTHETIC = "synthetic"
+MISSING_FEATURES = ("constant", "degree")
+
+
+@dataclass
+class GraphBatch:
+    """A disjoint union of graphs (PyG's ``Batch`` layout) on one device."""
+
+    x: torch.Tensor  # (nodes, features)
+    edge_index: torch.Tensor  # (2, edges), global node ids
+    batch: torch.Tensor  # (nodes,), node -> graph (0 .. num_graphs - 1)
+    num_graphs: int
+    y: torch.Tensor | None = None  # (num_graphs,)
+
+    def to(self, device) -> "GraphBatch":
+        return GraphBatch(self.x.to(device), self.edge_index.to(device), self.batch.to(device), self.num_graphs,
+                          None if self.y is None else self.y.to(device))
+
+
+def concat_batches(first: GraphBatch, second: GraphBatch) -> GraphBatch:
+    """``first``'s graphs, then ``second``'s, as one batch (e.g. view 1 then view 2 of the same graphs)."""
+    offset = first.x.shape[0]
+    y = None if first.y is None or second.y is None else torch.cat([first.y, second.y])
+    return GraphBatch(
+        torch.cat([first.x, second.x]),
+        torch.cat([first.edge_index, second.edge_index + offset], dim=1),
+        torch.cat([first.batch, second.batch + first.num_graphs]),
+        first.num_graphs + second.num_graphs,
+        y,
+    )
+
+
+def _exclusive_cumsum(counts: torch.Tensor) -> torch.Tensor:
+    return torch.cumsum(counts, 0) - counts
+
+
+def _ranges(starts: torch.Tensor, counts: torch.Tensor) -> torch.Tensor:
+    """``cat([arange(s, s + c) for s, c in zip(starts, counts)])`` without a Python loop."""
+    total = int(counts.sum())
+    owner = torch.repeat_interleave(torch.arange(counts.shape[0], device=counts.device), counts, output_size=total)
+    return starts[owner] + torch.arange(total, device=counts.device) - _exclusive_cumsum(counts)[owner]
+
+
+@dataclass
+class GraphSet:
+    """Every graph of a prepared dataset, concatenated (see the module docstring)."""
+
+    name: str
+    x: torch.Tensor
+    edge_index: torch.Tensor
+    node_ptr: torch.Tensor
+    edge_ptr: torch.Tensor
+    y: torch.Tensor
+    num_classes: int
+    features: str = ""
+
+    def __len__(self) -> int:
+        return int(self.y.shape[0])
+
+    @property
+    def num_features(self) -> int:
+        return int(self.x.shape[1])
+
+    def to(self, device) -> "GraphSet":
+        return GraphSet(self.name, self.x.to(device), self.edge_index.to(device), self.node_ptr.to(device),
+                        self.edge_ptr.to(device), self.y.to(device), self.num_classes, self.features)
+
+    def batch(self, index: torch.Tensor | list[int] | np.ndarray) -> GraphBatch:
+        """The graphs ``index`` (in that order) as one :class:`GraphBatch`, on this set's device."""
+        index = torch.as_tensor(index, dtype=torch.long, device=self.y.device)
+        n_nodes = self.node_ptr[index + 1] - self.node_ptr[index]
+        n_edges = self.edge_ptr[index + 1] - self.edge_ptr[index]
+        nodes = _ranges(self.node_ptr[index], n_nodes)
+        edges = _ranges(self.edge_ptr[index], n_edges)
+        graph = torch.arange(index.shape[0], device=index.device)
+        edge_graph = torch.repeat_interleave(graph, n_edges, output_size=edges.shape[0])
+        offsets = _exclusive_cumsum(n_nodes)
+        return GraphBatch(
+            x=self.x[nodes],
+            edge_index=self.edge_index[:, edges] + offsets[edge_graph],
+            batch=torch.repeat_interleave(graph, n_nodes, output_size=nodes.shape[0]),
+            num_graphs=int(index.shape[0]),
+            y=self.y[index],
+        )
+
+
+# ----------------------------------------------------------------------------- preparing
+def _from_graphs(name: str, graphs: list[tuple[torch.Tensor | None, torch.Tensor, int, int]], missing_features: str,
+                 source: str) -> dict:
+    """The prepared dict from ``(x or None, local edge_index, num_nodes, label)`` per graph."""
+    if missing_features not in MISSING_FEATURES:
+        raise ValueError(f"missing_features must be one of {MISSING_FEATURES}, got {missing_features!r}")
+    if not graphs:
+        raise DataValidationError(f"dataset {name!r} has no graphs")
+    has_x = [g[0] is not None for g in graphs]
+    if any(has_x) and not all(has_x):
+        raise DataValidationError(f"dataset {name!r}: some graphs have node features and some do not")
+    counts = torch.tensor([g[2] for g in graphs], dtype=torch.long)
+    edges = [g[1].long().reshape(2, -1) for g in graphs]
+    edge_index = torch.cat(edges, dim=1)
+    node_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(counts, 0)])
+    edge_ptr = torch.cat([torch.zeros(1, dtype=torch.long), torch.cumsum(torch.tensor([e.shape[1] for e in edges]), 0)])
+    if all(has_x):
+        x = torch.cat([g[0].float() for g in graphs])
+        features = "node labels (one-hot)"
+    elif missing_features == "constant":
+        x = torch.ones(int(counts.sum()), 1)
+        features = "constant 1 (no node labels; GraphCL unsupervised_TU/aug.py L80-94)"
+    else:
+        owner = torch.repeat_interleave(torch.arange(len(graphs)), torch.tensor([e.shape[1] for e in edges]))
+        src = edge_index[0] + node_ptr[owner]
+        degree = torch.bincount(src, minlength=int(counts.sum()))
+        x = torch.nn.functional.one_hot(degree, int(degree.max()) + 1).float()
+        features = f"one-hot degree 0-{int(degree.max())} (no node labels)"
+    y_raw = torch.tensor([g[3] for g in graphs], dtype=torch.long)
+    classes, y = torch.unique(y_raw, sorted=True, return_inverse=True)
+    if len(classes) < 2:
+        raise DataValidationError(f"dataset {name!r} has a single class ({classes.tolist()}); nothing to classify")
+    bad = [i for i, e in enumerate(edges) if e.numel() and (int(e.min()) < 0 or int(e.max()) >= int(counts[i]))]
+    if bad:
+        raise DataValidationError(f"dataset {name!r}: graph {bad[0]} has an edge to a node it does not have")
+    return {
+        "format": FORMAT, "name": name, "source": source, "features": features,
+        "x": x.contiguous(), "edge_index": edge_index.contiguous(), "node_ptr": node_ptr, "edge_ptr": edge_ptr,
+        "y": y, "num_classes": int(len(classes)), "label_values": classes.tolist(),
+    }
+
+
+def _tu_graphs(name: str, raw_dir: Path, download: bool) -> list:
+    """Every graph of TU dataset ``name`` read by PyG's ``TUDataset`` from ``raw_dir/name/raw``."""
+    from torch_geometric.datasets import TUDataset
+
+    raw = Path(raw_dir) / name / "raw"
+    have_raw = (raw / f"{name}_A.txt").is_file() and (raw / f"{name}_graph_indicator.txt").is_file()
+    url = f"{TUDataset.url}/{name}.zip"
+    how = (f"run the data rule on a machine with internet access (PyG downloads {url}), or unzip that "
+           f"archive's {name}_*.txt files into {raw}")
+    if not have_raw and not download:
+        raise DataUnavailableError(f"TU dataset {name!r} is not in {raw} and downloads are off (download: false); {how}")
+    try:
+        dataset = TUDataset(str(raw_dir), name=name)
+    except Exception as exc:  # URLError, socket errors, a bad zip ...
+        raise DataUnavailableError(f"could not obtain TU dataset {name!r} into {raw}: {type(exc).__name__}: {exc}; "
+                                   f"{how}") from exc
+    graphs = []
+    for data in dataset:
+        graphs.append((data.x, data.edge_index, int(data.num_nodes), int(data.y.view(-1)[0])))
+    return graphs
+
+
+def prepare_graph_dataset(name: str, out: str | Path, raw_dir: str | Path = "data/raw", download: bool = True,
+                          missing_features: str = "constant", seed: int = 0) -> Path:
+    """Write the prepared file of dataset ``name`` (a TU name, or ``synthetic``) to ``out``.
+
+    TU datasets are read from ``raw_dir/<name>/raw`` and downloaded there first when missing and
+    ``download``; offline, or for an unknown name, :class:`DataUnavailableError` says what to do.
+    ``seed`` only matters for ``synthetic``.
+    """
+    if missing_features not in MISSING_FEATURES:
+        raise ValueError(f"missing_features must be one of {MISSING_FEATURES}, got {missing_features!r}")
+    if name == SYNTHETIC:
+        prepared = _from_graphs(name, synthetic_graphs(seed=seed), missing_features, f"synthetic (seed {seed})")
+    elif name in TU_DATASETS:
+        prepared = _from_graphs(name, _tu_graphs(name, Path(raw_dir), download), missing_features,
+                                "TUDataset (torch_geometric)")
+    else:
+        raise DataUnavailableError(
+            f"unknown graph dataset {name!r}; known: {SYNTHETIC} (offline demo) and the TU datasets "
+            f"{', '.join(TU_DATASETS)}. Add other TU names to deepaug.domains.graph.data.TU_DATASETS."
+        )
+    out = Path(out)
+    save_torch(prepared, out)
+    return out
+
+
+def load_graphs(path: str | Path) -> GraphSet:
+    """A prepared file as a :class:`GraphSet` (on the CPU)."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataUnavailableError(f"{path}: no prepared graph dataset; run the data rule "
+                                   f"(python -m deepaug prepare-graph --dataset NAME --out {path})")
+    d = torch.load(path, map_location="cpu", weights_only=False)
+    if not isinstance(d, dict) or d.get("format") != FORMAT:
+        raise DataValidationError(f"{path} is not a prepared graph dataset (format {FORMAT}); prepare it again")
+    return GraphSet(d["name"], d["x"], d["edge_index"], d["node_ptr"], d["edge_ptr"], d["y"], d["num_classes"],
+                    d.get("features", ""))
+
+
+# ----------------------------------------------------------------------------- the offline demo set
+SYNTHETIC_FAMILIES = ("erdos-renyi", "barabasi-albert", "ring of cliques")
+
+
+def _undirected(pairs: set[tuple[int, int]]) -> torch.Tensor:
+    """Both directions of each undirected edge, sorted (PyG's coalesced layout)."""
+    both = sorted({(a, b) for a, b in pairs} | {(b, a) for a, b in pairs})
+    return torch.tensor(both, dtype=torch.long).reshape(-1, 2).t().contiguous()
+
+
+def _erdos_renyi(n: int, rng: np.random.RandomState, mean_degree: float = 4.0) -> set:
+    p = mean_degree / (n - 1)
+    return {(i, j) for i in range(n) for j in range(i + 1, n) if rng.rand() < p}
+
+
+def _barabasi_albert(n: int, rng: np.random.RandomState, m: int = 2) -> set:
+    """Preferential attachment: each new node links to ``m`` existing nodes chosen by degree."""
+    edges = {(0, 1), (0, 2), (1, 2)}  # a triangle to start from
+    ends = [0, 1, 0, 2, 1, 2]  # every edge end once: sampling from it is sampling by degree
+    for new in range(3, n):
+        targets: set[int] = set()
+        while len(targets) < m:
+            targets.add(ends[rng.randint(len(ends))])
+        for t in targets:
+            edges.add((t, new))
+            ends += [t, new]
+    return edges
+
+
+def _ring_of_cliques(n: int, rng: np.random.RandomState) -> set:
+    """Cliques of 3-5 nodes covering the ``n`` nodes, each linked to the next by one edge (a ring)."""
+    sizes = []
+    while sum(sizes) < n:
+        sizes.append(int(rng.randint(3, 6)))
+    sizes[-1] -= sum(sizes) - n
+    if sizes[-1] < 2 and len(sizes) > 1:
+        last = sizes.pop()
+        sizes[-1] += last
+    starts = np.cumsum([0] + sizes[:-1])
+    edges = {(s + i, s + j) for s, k in zip(starts, sizes) for i in range(k) for j in range(i + 1, k)}
+    for a in range(len(sizes)):
+        b = (a + 1) % len(sizes)
+        if b != a:
+            u = int(starts[a] + rng.randint(sizes[a]))
+            v = int(starts[b] + rng.randint(sizes[b]))
+            edges.add((min(u, v), max(u, v)))
+    return edges
+
+
+def synthetic_graphs(n_graphs: int = 300, seed: int = 0, min_nodes: int = 10, max_nodes: int = 30) -> list:
+    """A deterministic graph-classification set without node labels: class c's graphs come from random
+    graph family ``SYNTHETIC_FAMILIES[c]`` (Erdos-Renyi with mean degree 4, Barabasi-Albert with
+    m = 2, i.e. mean degree ~4 with hubs, and rings of 3-5-cliques, mean degree ~3-4), 10-30 nodes,
+    in a shuffled order. The classes differ in structure (degree spread, clustering), not in size or
+    features, so a GIN must learn them from the edges. Returns ``(None, edge_index, n, label)``."""
+    rng = np.random.RandomState(seed)
+    makers = (_erdos_renyi, _barabasi_albert, _ring_of_cliques)
+    labels = np.arange(n_graphs) % len(makers)
+    rng.shuffle(labels)
+    graphs = []
+    for label in labels:
+        n = int(rng.randint(min_nodes, max_nodes + 1))
+        graphs.append((None, _undirected(makers[label](n, rng)), n, int(label)))
+    return graphs

@@ -1,0 +1,196 @@
+"""Frozen-embedding evaluation of a trained GIN (no Deep Augmentation: eval mode): SVM accuracy under
+10-fold stratified cross-validation, C chosen by inner cross-validation, as GraphCL and PyGCL report.
+
+Protocol (Shen-Lab/GraphCL ``unsupervised_TU/evaluate_embedding.py`` L132-166 and L241-276): the graph
+vectors of every graph (layer L+1, the sum-pooled concatenation of the GIN layers, no scaling), a
+``StratifiedKFold(10, shuffle=True)``; in each outer fold ``GridSearchCV(svm, {"C": [0.001, 0.01, 0.1,
+1, 10, 100, 1000]}, cv=5, scoring="accuracy")`` on the nine training folds (here written out as loops), refit with the chosen C and
+scored on the held-out fold; the mean and standard deviation of the ten accuracies are reported.
+The SVM (``svm``):
+
+* ``linearsvc`` (default): ``LinearSVC``, PyGCL's ``SVMEvaluator(linear=True)`` (``GCL/eval/svm.py``
+  L6-12), which the paper's protocol follows; with ``dual=True``, scikit-learn's default before 1.3,
+  i.e. when PyGCL and GraphCL were written (liblinear's dual solver, squared hinge loss, one-vs-rest,
+  stopped at its default 1,000 iterations).
+* ``svc_linear``: ``SVC(kernel="linear")`` (libsvm: hinge loss, one-vs-one, solved to tolerance), a
+  linear SVM that is 3-10x faster on a few hundred graphs (the offline demo).
+* ``svc_rbf``: ``SVC()``, the RBF kernel of GraphCL's ``svc_classify`` (L144), the evaluator behind
+  GraphCL's published unsupervised TU numbers (``evaluate_embedding`` L256). Folds are seeded (GraphCL's ``random_state=None`` is not
+reproducible). Convergence warnings of the solver are silenced, as in GraphCL (L217-218).
+
+Dev metric: the inner cross-validation accuracy of the chosen C, averaged over the outer folds
+(``dev_svm_acc``): it is computed on training folds only, so choosing a run by it never looks at a
+test fold. (GraphCL's "val" accuracy, L150-164, re-fits on part of the training fold and is not a
+selection criterion either way.)
+
+Supervised runs are scored the same way on their frozen graph vectors, and additionally by their own
+classifier on the fixed held-out split of :func:`deepaug.domains.graph.train.supervised_split`:
+``classifier_acc`` (test graphs) and ``dev_classifier_acc`` (dev graphs). The SVM protocol's folds there
+include graphs whose labels trained the encoder.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from deepaug.domains.graph.data import GraphSet, load_graphs
+from deepaug.domains.graph.train import load_encoder
+from deepaug.engine import training as T
+from deepaug.errors import NonFiniteError
+from deepaug.workflow.io import read_json, write_json
+
+SVMS = ("linearsvc", "svc_linear", "svc_rbf")
+C_GRID = "0.001,0.01,0.1,1,10,100,1000"  # GraphCL evaluate_embedding.py L143 and PyGCL GCL/eval/svm.py L12
+
+
+@dataclass
+class GraphEvalSettings:
+    folds: int = 10
+    inner_folds: int = 5
+    svm: str = "linearsvc"
+    c_grid: str = C_GRID  # comma-separated values of C
+    batch_size: int = 512
+    seed: int = 0
+    device: str = "auto"
+
+    def c_values(self) -> list[float]:
+        return [float(c) for c in str(self.c_grid).split(",") if c.strip()]
+
+    def validate(self) -> None:
+        for name in ("folds", "inner_folds", "batch_size"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < (2 if "folds" in name else 1):
+                raise ValueError(f"{name} must be a whole number >= {2 if 'folds' in name else 1}, got {value!r}")
+        if self.svm not in SVMS:
+            raise ValueError(f"svm must be one of {SVMS}, got {self.svm!r}")
+        try:
+            cs = self.c_values()
+        except ValueError:
+            raise ValueError(f"c_grid must be comma-separated numbers, got {self.c_grid!r}") from None
+        if not cs or any(not (c > 0 and np.isfinite(c)) for c in cs):
+            raise ValueError(f"c_grid must list finite values of C > 0, got {self.c_grid!r}")
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
+            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+
+
+def run_name(model_path: str | Path) -> str:
+    """The run a model belongs to (from its provenance.json), for error messages."""
+    try:
+        return read_json(Path(model_path).with_name("provenance.json"))["settings"]["run"]
+    except Exception:
+        return str(Path(model_path).parent)
+
+
+@torch.no_grad()
+def embed(model, graphs: GraphSet, index=None, batch_size: int = 512, device: torch.device | str = "cpu",
+          logits: bool = False) -> torch.Tensor:
+    """Graph vectors (layer L+1), or the head's output with ``logits``, of graphs ``index`` (default: all),
+    in eval mode (the Deep Augmentation op is the identity there)."""
+    model.eval()
+    index = torch.arange(len(graphs)) if index is None else torch.as_tensor(index, dtype=torch.long)
+    data = graphs.to(device)
+    out = []
+    for i in range(0, index.shape[0], batch_size):
+        b = data.batch(index[i:i + batch_size].to(device))
+        fn = model if logits else model.encode
+        out.append(fn(b.x, b.edge_index, b.batch, b.num_graphs).float().cpu())
+    return torch.cat(out) if out else torch.zeros(0, model.graph_dim)
+
+
+def check_finite_embeddings(emb: torch.Tensor, run: str) -> None:
+    bad = int((~torch.isfinite(emb)).any(dim=1).sum())
+    if bad:
+        raise NonFiniteError(f"run {run}: {bad} of {emb.shape[0]} graph embeddings are not finite (NaN/inf); the "
+                             f"model diverged, so it is not evaluated")
+
+
+def _make_svm(svm: str, c: float, seed: int):
+    from sklearn.svm import SVC, LinearSVC
+
+    if svm == "linearsvc":  # dual=True: LinearSVC's default when GraphCL and PyGCL ran (scikit-learn < 1.3)
+        return LinearSVC(C=c, dual=True, random_state=seed)
+    return SVC(C=c, kernel="linear") if svm == "svc_linear" else SVC(C=c)
+
+
+def _accuracy(svm: str, c: float, seed: int, x_fit, y_fit, x_score, y_score) -> float:
+    import sklearn
+
+    # the inputs are checked once (finite, numeric) by the caller: skip scikit-learn's per-call checks
+    with warnings.catch_warnings(), sklearn.config_context(assume_finite=True, skip_parameter_validation=True):
+        warnings.simplefilter("ignore")  # liblinear's ConvergenceWarning, as GraphCL (L217-218)
+        model = _make_svm(svm, c, seed).fit(x_fit, y_fit)
+        return float((model.predict(x_score) == y_score).mean())
+
+
+def svm_cv(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 5, svm: str = "linearsvc",
+           c_grid: list[float] | None = None, seed: int = 0) -> dict:
+    """Outer stratified k-fold accuracy of an SVM whose C is chosen by inner CV on each training part.
+
+    The search is GridSearchCV's (``refit=True``, ``scoring="accuracy"``: the C with the highest mean
+    inner-fold accuracy, the first of ties, refit on the whole training part), written out as loops:
+    GridSearchCV's per-fit bookkeeping costs ~30 ms, 10-30x an SVM fit on a few hundred graphs.
+    Returns fractions: ``acc`` (mean over folds), ``acc_std`` (population std, as ``np.std``),
+    ``dev_acc`` (the chosen C's inner-CV accuracy, averaged over folds), ``fold_acc``, ``chosen_c``.
+    """
+    from sklearn.model_selection import StratifiedKFold
+
+    if svm not in SVMS:
+        raise ValueError(f"svm must be one of {SVMS}, got {svm!r}")
+    c_grid = c_grid or [float(c) for c in C_GRID.split(",")]
+    x, y = np.asarray(x, dtype=np.float64), np.asarray(y)
+    if not np.isfinite(x).all():
+        raise ValueError("svm_cv: the features are not finite")
+    smallest = int(np.bincount(y).min())
+    if smallest < folds:
+        raise ValueError(f"{folds}-fold stratified CV needs at least {folds} graphs per class; the smallest class has {smallest}")
+    outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
+    fold_acc, dev_acc, chosen = [], [], []
+    for k, (train, test) in enumerate(outer.split(x, y)):
+        inner = list(StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed + 1 + k).split(x[train], y[train]))
+        scores = [np.mean([_accuracy(svm, c, seed, x[train][a], y[train][a], x[train][b], y[train][b]) for a, b in inner])
+                  for c in c_grid]
+        best = int(np.argmax(scores))  # the first of ties, as GridSearchCV's best_index_
+        chosen.append(float(c_grid[best]))
+        dev_acc.append(float(scores[best]))
+        fold_acc.append(_accuracy(svm, c_grid[best], seed, x[train], y[train], x[test], y[test]))
+    return {"acc": float(np.mean(fold_acc)), "acc_std": float(np.std(fold_acc)), "dev_acc": float(np.mean(dev_acc)),
+            "fold_acc": fold_acc, "chosen_c": chosen}
+
+
+def evaluate(s: GraphEvalSettings, model_path: str | Path, data_path: str | Path, out: str | Path) -> dict:
+    """eval.json: ``svm_acc`` and ``svm_acc_std`` (x100, over the outer folds), ``dev_svm_acc`` (x100);
+    for supervised models also ``classifier_acc``/``dev_classifier_acc`` (x100, held-out split)."""
+    s.validate()
+    t0 = time.time()
+    device = T.resolve_device(s.device)
+    T.seed_everything(s.seed)
+    graphs = load_graphs(data_path)
+    model = load_encoder(model_path, device)
+    run = run_name(model_path)
+    T.check_finite_state(model.state_dict(), run, f"the weights in {model_path}")
+    emb = embed(model, graphs, batch_size=s.batch_size, device=device)
+    check_finite_embeddings(emb, run)
+    y = graphs.y.numpy()
+    cv = svm_cv(emb.double().numpy(), y, s.folds, s.inner_folds, s.svm, s.c_values(), s.seed)
+    result = {
+        "svm_acc": 100 * cv["acc"], "svm_acc_std": 100 * cv["acc_std"], "dev_svm_acc": 100 * cv["dev_acc"],
+        "svm_c_median": float(np.median(cv["chosen_c"])), "n_graphs": int(len(graphs)),
+    }
+    if model.objective == "supervised":
+        for split, key in (("dev", "dev_classifier_acc"), ("test", "classifier_acc")):
+            index = model.split[split]
+            pred = embed(model, graphs, index, s.batch_size, device, logits=True).argmax(1)
+            result[key] = 100 * float((pred == graphs.y[torch.as_tensor(index, dtype=torch.long)]).float().mean())
+    result["eval_time_s"] = round(time.time() - t0, 3)
+    prov_path = Path(model_path).with_name("provenance.json")
+    if prov_path.exists():
+        result["train_time_s"] = read_json(prov_path).get("train_time_s")
+    write_json(out, result)
+    return result

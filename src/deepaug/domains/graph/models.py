@@ -1,0 +1,110 @@
+"""GIN encoder in the GraphCL/PyGCL protocol, with a projection head and the Deep Augmentation layer map.
+
+Architecture (Shen-Lab/GraphCL ``unsupervised_TU/gin.py`` L21-61; PyGCL ``examples/GraphCL.py``
+L17-50): ``L`` GIN layers, each ``GINConv(Linear(d_in, h) -> ReLU -> Linear(h, h))`` (sum aggregation,
+eps = 0), then ReLU, then ``BatchNorm1d(h)``; every layer's node embeddings are sum-pooled per graph
+(``global_add_pool``) and the ``L`` pooled vectors are concatenated into the graph vector (``L * h``
+features: the embedding that evaluation uses). The projection head is ``Linear(L h, L h) -> ReLU ->
+Linear(L h, L h)`` (GraphCL ``unsupervised_TU/gsimclr.py`` L97, PyGCL ``examples/GraphCL.py`` L35-38).
+Linear layers are initialised as in GraphCL's ``init_emb`` (``gsimclr.py`` L99-107: Xavier-uniform
+weights, zero biases). The supervised counterpart replaces the head by one linear classifier on the
+graph vector (its output: the class logits).
+
+Layer map (the paper's indices for a GIN with ``L`` layers):
+
+* 0: the input node embedding. Neither reference embeds the node features before the first GIN
+  layer (``gin.py`` L38 and ``GraphCL.py`` L29 feed the raw features to the first ``GINConv``), so
+  layer 0 is the input features themselves (an identity module): adding a linear embedding would
+  change the baseline architecture whose numbers we compare with. Dropout there masks node features
+  (akin to GraphCL's attribute masking); PCA removes a direction of the feature space.
+* 1..L: the outputs of the GIN layers (node level, after the batch norm: what is pooled).
+* L+1: the pooled graph vector (one row per graph).
+* L+2: the projection head's output (contrastive) or the logits (supervised).
+
+Layers 0..L are node level: a "row" of the Deep Augmentation op is then a graph's set of nodes (see
+:meth:`GIN.node_level` and :meth:`deepaug.core.augment.DeepAugment.set_groups`).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch_geometric.nn import GINConv, global_add_pool
+
+
+class GINLayer(nn.Module):
+    """``BN(ReLU(GINConv(x)))``: one layer of GraphCL's encoder (``gin.py`` L52-53)."""
+
+    def __init__(self, in_dim: int, hidden_dim: int) -> None:
+        super().__init__()
+        self.conv = GINConv(nn.Sequential(nn.Linear(in_dim, hidden_dim), nn.ReLU(), nn.Linear(hidden_dim, hidden_dim)))
+        self.bn = nn.BatchNorm1d(hidden_dim)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor) -> torch.Tensor:
+        return self.bn(F.relu(self.conv(x, edge_index)))
+
+
+class SumPoolConcat(nn.Module):
+    """Sum-pool each layer's node embeddings per graph and concatenate (``gin.py`` L58-59)."""
+
+    def forward(self, layers: list[torch.Tensor], batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+        return torch.cat([global_add_pool(z, batch, size=num_graphs) for z in layers], dim=1)
+
+
+class GIN(nn.Module):
+    def __init__(self, in_dim: int, hidden_dim: int = 32, num_layers: int = 3, out_dim: int | None = None,
+                 head: str = "projection") -> None:
+        super().__init__()
+        if num_layers < 1 or hidden_dim < 1 or in_dim < 1:
+            raise ValueError(f"GIN needs in_dim, hidden_dim and num_layers >= 1, got {in_dim}, {hidden_dim}, {num_layers}")
+        if head not in ("projection", "classifier"):
+            raise ValueError(f"head must be 'projection' or 'classifier', got {head!r}")
+        self.in_dim, self.hidden_dim, self.num_layers, self.head_kind = in_dim, hidden_dim, num_layers, head
+        graph_dim = hidden_dim * num_layers
+        self.out_dim = out_dim or graph_dim
+        self.input = nn.Identity()
+        self.layers = nn.ModuleList(
+            [GINLayer(in_dim if i == 0 else hidden_dim, hidden_dim) for i in range(num_layers)])
+        self.pool = SumPoolConcat()
+        if head == "projection":
+            self.head = nn.Sequential(nn.Linear(graph_dim, graph_dim), nn.ReLU(inplace=True),
+                                      nn.Linear(graph_dim, self.out_dim))
+        else:
+            self.head = nn.Linear(graph_dim, self.out_dim)
+        for m in self.modules():
+            if isinstance(m, nn.Linear):
+                nn.init.xavier_uniform_(m.weight)
+                if m.bias is not None:
+                    nn.init.zeros_(m.bias)
+
+    @property
+    def graph_dim(self) -> int:
+        return self.hidden_dim * self.num_layers
+
+    def deepaug_layers(self) -> list[tuple[str, nn.Module]]:
+        return ([("input node features", self.input)]
+                + [(f"GIN layer {i + 1}", layer) for i, layer in enumerate(self.layers)]
+                + [("pooled graph vector", self.pool),
+                   ("projection head" if self.head_kind == "projection" else "classifier logits", self.head)])
+
+    def node_level(self, index: int) -> bool:
+        """Whether layer ``index`` has one activation row per node (0..L) rather than per graph."""
+        return 0 <= index <= self.num_layers
+
+    def encode(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+        """The graph vector (layer L+1): what evaluation uses."""
+        z = self.input(x)
+        outs = []
+        for layer in self.layers:
+            z = layer(z, edge_index)
+            outs.append(z)
+        return self.pool(outs, batch, num_graphs)
+
+    def forward(self, x: torch.Tensor, edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+        return self.head(self.encode(x, edge_index, batch, num_graphs))
+
+
+def build_graph_model(in_dim: int, hidden_dim: int = 32, num_layers: int = 3, out_dim: int | None = None,
+                      head: str = "projection") -> GIN:
+    return GIN(in_dim, hidden_dim, num_layers, out_dim, head)

@@ -1,0 +1,142 @@
+"""Graph pre-training: outputs and provenance, exact resumption after an interruption, NaN stop, the
+supervised counterpart, Deep Augmentation at node- and graph-level layers, and the two losses."""
+
+import json
+import math
+
+import pytest
+import torch
+
+from deepaug.core.losses import simcse_loss
+from deepaug.domains.graph.train import (
+    GraphPretrainSettings,
+    graph_infonce,
+    graphcl_loss,
+    pretrain,
+    supervised_split,
+)
+from deepaug.engine import training as T
+from deepaug.engine.training import NonFiniteLossError
+
+SMALL = dict(hidden_dim=8, num_layers=2, epochs=3, batch_size=32, device="cpu", checkpoint_every=1)
+
+
+def _weights(path):
+    return torch.load(path, weights_only=False)["model"]
+
+
+def _losses(path):
+    return [json.loads(line)["loss"] for line in open(path)]
+
+
+def test_baseline_writes_model_metrics_and_provenance(tmp_path, toy_pt):
+    prov = pretrain(GraphPretrainSettings(**SMALL, run="graph/MUTAG/none/seed0"), toy_pt, tmp_path / "out",
+                    tmp_path / "ckpt")
+    state = torch.load(tmp_path / "out" / "model.pt", weights_only=False)
+    assert state["meta"] == {"in_dim": 3, "hidden_dim": 8, "num_layers": 2, "out_dim": 16, "head": "projection"}
+    assert state["objective"] == "contrastive" and state["split"] is None and state["dataset"] == "MUTAG"
+    losses = _losses(tmp_path / "out" / "train_metrics.jsonl")
+    assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
+    saved = json.loads((tmp_path / "out" / "provenance.json").read_text())
+    assert saved["settings"]["aug2"] == "random4" and saved["torch_geometric"].startswith("2.8")
+    assert saved["node_features"].startswith("node labels") and prov["steps"] == 3 * 2
+    assert (tmp_path / "ckpt" / "FINISHED.json").is_file()
+
+
+@pytest.mark.parametrize("method, layer, extra", [("dropout", 1, {}), ("pca", 2, {"pca_over": "graphs"})])
+def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, toy_pt, monkeypatch, method, layer, extra):
+    settings = dict(SMALL, epochs=4, method=method, layer=layer, stop_gradient=True, seed=3, **extra)
+    pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "ref", tmp_path / "ref_ckpt")
+
+    real_save, saves = T.Checkpointer.save, []
+
+    class Killed(Exception):
+        pass
+
+    def save_then_die(self, state, progress):
+        real_save(self, state, progress)
+        saves.append(progress)
+        if progress == 2:
+            raise Killed  # as if the job died right after its checkpoint of epoch 2
+
+    monkeypatch.setattr(T.Checkpointer, "save", save_then_die)
+    with pytest.raises(Killed):
+        pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "run", tmp_path / "ckpt")
+    assert not (tmp_path / "run" / "model.pt").exists()
+    monkeypatch.setattr(T.Checkpointer, "save", real_save)
+    prov = pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "run", tmp_path / "ckpt")
+    a, b = _weights(tmp_path / "run" / "model.pt"), _weights(tmp_path / "ref" / "model.pt")
+    assert all(torch.equal(a[k], b[k]) for k in a)  # BN running statistics included
+    assert _losses(tmp_path / "run" / "train_metrics.jsonl") == _losses(tmp_path / "ref" / "train_metrics.jsonl")
+    first, second = prov["segments"]
+    assert first["to"] == 2 == second["from"] and second["to"] == 4
+
+
+def test_deep_augmentation_changes_training_at_node_and_graph_layers(tmp_path, toy_pt):
+    base = pretrain(GraphPretrainSettings(**SMALL), toy_pt, tmp_path / "base", tmp_path / "c0")
+    runs = {"node": dict(method="dropout", layer=1, p=1.0), "graph": dict(method="dropout", layer=3, p=1.0)}
+    for name, extra in runs.items():
+        pretrain(GraphPretrainSettings(**SMALL, **extra), toy_pt, tmp_path / name, tmp_path / f"c_{name}")
+        w, ref = _weights(tmp_path / name / "model.pt"), _weights(tmp_path / "base" / "model.pt")
+        assert any(not torch.equal(w[k], ref[k]) for k in ref), f"Deep Augmentation at the {name} layer changed nothing"
+    assert base["final_loss"] > 0
+
+
+def test_non_finite_loss_names_run_and_step(tmp_path, toy_pt):
+    s = GraphPretrainSettings(**dict(SMALL, lr=1e30, run="graph/MUTAG/none/seed0"))
+    with pytest.raises(NonFiniteLossError, match=r"run graph/MUTAG/none/seed0: the loss became nan by step \d+"):
+        pretrain(s, toy_pt, tmp_path / "nan", tmp_path / "nan_ckpt")
+    assert not (tmp_path / "nan" / "model.pt").exists()
+
+
+def test_supervised_counterpart_trains_a_linear_classifier_on_a_held_out_split(tmp_path, toy_pt):
+    s = GraphPretrainSettings(**dict(SMALL, epochs=10, objective="supervised"))
+    prov = pretrain(s, toy_pt, tmp_path / "sup", tmp_path / "sup_ckpt")
+    state = torch.load(tmp_path / "sup" / "model.pt", weights_only=False)
+    assert state["meta"]["head"] == "classifier" and state["meta"]["out_dim"] == 2
+    split = state["split"]
+    assert sorted(split["train"] + split["dev"] + split["test"]) == list(range(60))
+    assert len(split["dev"]) == len(split["test"]) == 6  # 10% of each class of 30
+    assert prov["final_loss"] < math.log(2) < _losses(tmp_path / "sup" / "train_metrics.jsonl")[0]  # it learns
+    y = torch.arange(60) % 2
+    assert supervised_split(y) == supervised_split(y)  # fixed: every run of a dataset shares it
+
+
+def test_infonce_is_pygcl_symmetric_and_graphcl_loss_is_loss_cal():
+    g = torch.Generator().manual_seed(0)
+    z = torch.randn(16, 5, generator=g)
+    z1, z2 = z.chunk(2)
+    both = 0.5 * (simcse_loss(z, 0.2) + simcse_loss(torch.cat([z2, z1]), 0.2))
+    torch.testing.assert_close(graph_infonce(z, 0.2), both)
+    # GraphCL's loss_cal, transcribed (unsupervised_TU/gsimclr.py L122-135)
+    x, x_aug = z1, z2
+    sim = torch.einsum("ik,jk->ij", x, x_aug) / torch.einsum("i,j->ij", x.norm(dim=1), x_aug.norm(dim=1))
+    sim = torch.exp(sim / 0.2)
+    pos = sim[range(8), range(8)]
+    ref = -torch.log(pos / (sim.sum(dim=1) - pos)).mean()
+    torch.testing.assert_close(graphcl_loss(z, 0.2), ref)
+    assert float(graph_infonce(torch.cat([z1, z1]), 0.2)) < float(graph_infonce(z, 0.2))
+
+
+def test_settings_are_validated():
+    with pytest.raises(ValueError, match="aug2 must be one of"):
+        GraphPretrainSettings(aug2="rotate").validate()
+    with pytest.raises(ValueError, match=r"layer 6 is out of range; a GIN with 3 layers has layers 0-5"):
+        GraphPretrainSettings(method="dropout", layer=6).validate()
+    with pytest.raises(ValueError, match="loss must be one of"):
+        GraphPretrainSettings(loss="nt_xent").validate()
+    with pytest.raises(ValueError, match="num_layers must be a whole number"):
+        GraphPretrainSettings(num_layers=0).validate()
+    GraphPretrainSettings(method="pca", layer=5, pca_over="graphs").validate()
+
+
+def test_pca_through_a_rank_deficient_layer_stops_with_advice(tmp_path, synthetic_pt):
+    """Constant input features make a narrow GIN layer's node embeddings low-rank; the gradient through
+    torch.pca_lowrank is then not finite, the next forward's PCA fails, and the run stops naming the
+    cure (pca_grad constant trains; measured: non-finite at the first step with hidden_dim 8)."""
+    s = dict(SMALL, hidden_dim=8, num_layers=2, epochs=1, batch_size=128, method="pca", layer=1,
+             stop_gradient=False, pca_grad="through", run="graph/synthetic/pca-L1-nosg/seed0")
+    with pytest.raises(NonFiniteLossError, match=r"run graph/synthetic/pca-L1-nosg/seed0: .*use pca_grad: constant"):
+        pretrain(GraphPretrainSettings(**s), synthetic_pt, tmp_path / "a", tmp_path / "ca")
+    prov = pretrain(GraphPretrainSettings(**dict(s, pca_grad="constant")), synthetic_pt, tmp_path / "b", tmp_path / "cb")
+    assert math.isfinite(prov["final_loss"])
