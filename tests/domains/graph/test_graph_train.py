@@ -135,7 +135,7 @@ def test_pca_through_a_rank_deficient_layer_stops_with_advice(tmp_path, syntheti
     torch.pca_lowrank is then not finite, the next forward's PCA fails, and the run stops naming the
     cure (pca_grad constant trains; measured: non-finite at the first step with hidden_dim 8)."""
     s = dict(SMALL, hidden_dim=8, num_layers=2, epochs=1, batch_size=128, method="pca", layer=1,
-             stop_gradient=False, pca_grad="through", run="graph/synthetic/pca-L1-nosg/seed0")
+             stop_gradient=False, pca_grad="through", pca_over="graphs", run="graph/synthetic/pca-L1-nosg/seed0")
     with pytest.raises(NonFiniteLossError, match=r"run graph/synthetic/pca-L1-nosg/seed0: .*use pca_grad: constant"):
         pretrain(GraphPretrainSettings(**s), synthetic_pt, tmp_path / "a", tmp_path / "ca")
     prov = pretrain(GraphPretrainSettings(**dict(s, pca_grad="constant")), synthetic_pt, tmp_path / "b", tmp_path / "cb")

@@ -83,6 +83,18 @@ def test_resized_crop_equals_torchvision_at_every_pixel(crop):
         assert (old - torch.where(flip.view(-1, 1, 1, 1), TF.horizontal_flip(ref), ref)).abs().max() > 0.1
 
 
+def test_resized_crop_of_a_non_square_image():
+    """A 20 x 36 image (rows and columns of different lengths) cropped at its bottom-right corner and inside."""
+    x = torch.rand(4, 3, 20, 36, generator=torch.Generator().manual_seed(1))
+    flip = torch.tensor([False, True, True, False])
+    for top, left, h, w, size in [(13, 30, 7, 6, 16), (2, 4, 18, 25, 10)]:
+        ref = TF.resized_crop(x, top, left, h, w, [size, size], antialias=True)
+        ref = torch.where(flip.view(-1, 1, 1, 1), TF.horizontal_flip(ref), ref)
+        full = lambda v: torch.full((4,), float(v))  # noqa: E731
+        torch.testing.assert_close(resized_crop_flip(x, full(top), full(left), full(h), full(w), flip, size), ref,
+                                   atol=1e-5, rtol=0)
+
+
 def test_crop_flip_applies_the_sampled_boxes_like_torchvision():
     """The whole geometric step (per-image boxes from the generator, then flips) equals torchvision's
     resized_crop + horizontal_flip with the same boxes, image by image, every pixel."""

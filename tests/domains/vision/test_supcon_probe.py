@@ -16,6 +16,7 @@ def test_step_schedule_is_supcontrasts():
     got = [ev.step_lr(1.0, e, ev.parse_decay_epochs("60,75,90"), 0.2) for e in range(1, 101)]
     assert got == pytest.approx(expected, rel=1e-12, abs=0)
     assert ev.parse_decay_epochs("") == [] and ev.step_lr(0.5, 99, [], 0.2) == 0.5
+    assert ev.parse_decay_epochs([60, 75, 90]) == ev.parse_decay_epochs("[60, 75, 90]") == [60, 75, 90]
 
 
 @pytest.mark.parametrize("bad,message", [

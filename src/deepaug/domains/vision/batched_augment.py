@@ -153,16 +153,19 @@ def resized_crop_flip(x: torch.Tensor, top, left, h, w, flip, size: int) -> torc
     """Each image ``x[b]`` (float, n x C x H x W) cropped to ``(top, left, h, w)[b]``, resized to ``size x size`` as
     torchvision's antialiased bilinear ``resized_crop`` does, and flipped left-right where ``flip[b]``.
 
-    ``out = Wy @ x @ Wx^T`` per image and channel (:func:`resize_weights`), both products batched: the flip
-    reverses the rows of ``Wx`` (``horizontal_flip_image`` is ``image.flip(-1)``, ``functional/_geometry.py:67-68``).
-    Matrix products run in the default float32 precision; with TF32 matmuls enabled on CUDA
-    (``torch.backends.cuda.matmul.allow_tf32``) they would carry TF32's ~1e-3 relative error.
+    ``out = Wy @ x @ Wx^T`` per image and channel (:func:`resize_weights`), as two ``bmm`` over the batch
+    (the channels folded into the matrices): the flip reverses the rows of ``Wx`` (``horizontal_flip_image``
+    is ``image.flip(-1)``, ``functional/_geometry.py:67-68``). Matrix products run in the default float32
+    precision; with TF32 matmuls enabled on CUDA (``torch.backends.cuda.matmul.allow_tf32``) they would
+    carry TF32's ~1e-3 relative error.
     """
-    _, _, height, width = x.shape
+    n, c, height, width = x.shape
     wy = resize_weights(top, h, height, size)
     wx = resize_weights(left, w, width, size)
     wx = torch.where(flip.view(-1, 1, 1), wx.flip(1), wx)
-    return torch.matmul(torch.matmul(wy.unsqueeze(1), x), wx.transpose(1, 2).unsqueeze(1))
+    rows = torch.bmm(wy, x.transpose(1, 2).reshape(n, height, c * width))  # (n, size, C * W)
+    rows = rows.view(n, size, c, width).transpose(1, 2).reshape(n, c * size, width)
+    return torch.bmm(rows, wx.transpose(1, 2)).view(n, c, size, size)
 
 
 class BatchedCropFlip:

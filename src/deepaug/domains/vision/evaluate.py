@@ -80,10 +80,11 @@ class VisionEvalSettings:
 
 def parse_decay_epochs(text) -> list[int]:
     """``"60,75,90"`` -> ``[60, 75, 90]`` (SupContrast main_linear.py:69-72 splits the same string); ``""``: none.
-    A list or tuple of whole numbers is taken as it is."""
+    A list or tuple of whole numbers is taken as it is, and so is its text (``"[60, 75, 90]"``, what a YAML
+    list becomes on the command line)."""
     if isinstance(text, (list, tuple)):
         text = ",".join(map(str, text))
-    parts = [p.strip() for p in str(text).split(",") if p.strip()]
+    parts = [p.strip() for p in str(text).strip().strip("[]()").split(",") if p.strip()]
     try:
         epochs = [int(p) for p in parts]
     except ValueError:
