@@ -67,3 +67,36 @@ def test_layer_selection_chooses_the_sweeps_best_layer_on_dev():
     no_dev = layer_selection(df.drop(columns="dev_linear_top1"), matrices, {"vision": "linear_top1"},
                              {"vision": "dev_linear_top1"})
     assert no_dev["best_layer"].isna().all() and (no_dev["selected_by"] == "no dev metric: not chosen").all()
+
+
+def _p_sweep_table():
+    rows = []
+    for seed in (0, 1):
+        rows.append({"domain": "vision", "dataset": "digits", "method": "none", "layer": None, "stop_gradient": None,
+                     "seed": seed, "p": None, "linear_top1": 50.0 + seed})
+        for p in (0.25, 0.5, 1.0):
+            for layer in (0, 3, 6):
+                rows.append({"domain": "vision", "dataset": "digits", "method": "dropout", "layer": layer,
+                             "stop_gradient": "sg", "seed": seed, "p": p, "linear_top1": 40 + 10 * p + layer})
+    return pd.DataFrame(rows)
+
+
+def test_a_swept_setting_gives_one_panel_per_value_with_the_baseline_in_each():
+    from deepaug.workflow.plotting import facets, plot_layer_sweep_panels
+
+    table = _p_sweep_table()
+    panels = facets(table, ["p"])
+    assert [key for key, _ in panels] == [{"p": 0.25}, {"p": 0.5}, {"p": 1.0}]
+    for key, part in panels:
+        assert (part.loc[part["method"] == "dropout", "p"] == key["p"]).all() and len(part) == 2 + 2 * 3
+        assert (part["method"] == "none").sum() == 2  # the baseline (no p) in every panel
+    fig = plot_layer_sweep_panels(table, "linear_top1", ["p"], title="digits")
+    visible = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in visible] == ["p = 0.25", "p = 0.5", "p = 1"]
+    # a setting that does not vary gives the single-panel figure
+    assert len(facets(table[table["p"].isin([0.5]) | table["p"].isna()], ["p"])) == 1
+    # nor does one fixed per curve, like the paper's text dropout rate (0.125 with stop-gradient, 0.5 without)
+    text = table[table["p"].isin([0.5]) | table["p"].isna()].copy()
+    text.loc[text["method"] == "dropout", "stop_gradient"] = ["sg", "nosg"] * 3
+    text["rate"] = text["stop_gradient"].map({"sg": 0.125, "nosg": 0.5})
+    assert len(facets(text, ["p", "rate"])) == 1

@@ -29,9 +29,10 @@ def test_prepare_pretrain_eval_from_flags(tmp_path):
         ["prepare-graph", "--dataset", "synthetic", "--out", str(data)],
         ["pretrain-graph", "--data", str(data), "--out-dir", str(tmp_path / "run"), "--ckpt-dir", str(tmp_path / "ckpt"),
          "--epochs", "1", "--hidden-dim", "8", "--num-layers", "2", "--method", "pca", "--layer", "1",
-         "--pca-over", "graphs", "--pca-grad", "constant", "--stop-gradient", "false", "--device", "cpu", "--run", "graph/synthetic/pca-L1-nosg/seed0"],
+         "--pca-over", "graphs", "--pca-grad", "constant", "--stop-gradient", "false", "--device", "cpu",
+         "--run", "graph/synthetic/pca-L1-nosg/seed0"],
         ["eval-graph", "--model", str(tmp_path / "run" / "model.pt"), "--data", str(data), "--out",
-         str(tmp_path / "eval.json"), "--svm", "svc_linear", "--c-grid", "1", "--device", "cpu"],
+         str(tmp_path / "eval.json"), "--svm", "svc_rbf", "--c-grid", "1", "--device", "cpu"],
     ):
         args = parser.parse_args(argv)
         top.check_inputs(args)

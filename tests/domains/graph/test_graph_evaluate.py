@@ -38,7 +38,12 @@ def test_dev_metric_is_the_inner_cv_score_of_the_c_chosen_on_training_folds(svm)
     x, y = _blobs(60, 2, spread=4.0)  # overlapping: C matters
     grid = [0.001, 0.1, 10.0]
     got = svm_cv(x, y, svm=svm, c_grid=grid, seed=5)
-    make = (lambda c: LinearSVC(C=c, dual=True, random_state=5)) if svm == "linearsvc" else (lambda c: SVC(C=c, kernel="linear"))
+    if svm == "linearsvc":
+        def make(c):
+            return LinearSVC(C=c, dual=True, random_state=5)
+    else:
+        def make(c):
+            return SVC(C=c, kernel="linear")
     dev, acc, chosen = [], [], []
     import warnings
 

@@ -4,19 +4,21 @@
 Protocol (Shen-Lab/GraphCL ``unsupervised_TU/evaluate_embedding.py`` L132-166 and L241-276): the graph
 vectors of every graph (layer L+1, the sum-pooled concatenation of the GIN layers, no scaling), a
 ``StratifiedKFold(10, shuffle=True)``; in each outer fold ``GridSearchCV(svm, {"C": [0.001, 0.01, 0.1,
-1, 10, 100, 1000]}, cv=5, scoring="accuracy")`` on the nine training folds (here written out as loops), refit with the chosen C and
-scored on the held-out fold; the mean and standard deviation of the ten accuracies are reported.
-The SVM (``svm``):
+1, 10, 100, 1000]}, cv=5, scoring="accuracy")`` on the nine training folds (written out as loops here),
+refit with the chosen C and scored on the held-out fold; the mean and standard deviation of the ten
+accuracies are reported. Folds are seeded (GraphCL's ``random_state=None`` is not reproducible), and
+the solvers' convergence warnings are silenced, as in GraphCL (L217-218). The SVM (``svm``):
 
 * ``linearsvc`` (default): ``LinearSVC``, PyGCL's ``SVMEvaluator(linear=True)`` (``GCL/eval/svm.py``
   L6-12), which the paper's protocol follows; with ``dual=True``, scikit-learn's default before 1.3,
   i.e. when PyGCL and GraphCL were written (liblinear's dual solver, squared hinge loss, one-vs-rest,
   stopped at its default 1,000 iterations).
-* ``svc_linear``: ``SVC(kernel="linear")`` (libsvm: hinge loss, one-vs-one, solved to tolerance), a
-  linear SVM that is 3-10x faster on a few hundred graphs (the offline demo).
+* ``svc_linear``: ``SVC(kernel="linear")`` (libsvm: hinge loss, one-vs-one), a linear SVM that is
+  several times faster on a few hundred graphs (the offline demo).
 * ``svc_rbf``: ``SVC()``, the RBF kernel of GraphCL's ``svc_classify`` (L144), the evaluator behind
-  GraphCL's published unsupervised TU numbers (``evaluate_embedding`` L256). Folds are seeded (GraphCL's ``random_state=None`` is not
-reproducible). Convergence warnings of the solver are silenced, as in GraphCL (L217-218).
+  GraphCL's published unsupervised TU numbers (``evaluate_embedding`` L256).
+
+Both ``SVC`` variants stop after ``SVC_MAX_ITER`` iterations (libsvm has no limit by default).
 
 Dev metric: the inner cross-validation accuracy of the chosen C, averaged over the outer folds
 (``dev_svm_acc``): it is computed on training folds only, so choosing a run by it never looks at a
@@ -47,6 +49,7 @@ from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import read_json, write_json
 
 SVMS = ("linearsvc", "svc_linear", "svc_rbf")
+SVC_MAX_ITER = 1_000_000
 C_GRID = "0.001,0.01,0.1,1,10,100,1000"  # GraphCL evaluate_embedding.py L143 and PyGCL GCL/eval/svm.py L12
 
 
@@ -116,7 +119,9 @@ def _make_svm(svm: str, c: float, seed: int):
 
     if svm == "linearsvc":  # dual=True: LinearSVC's default when GraphCL and PyGCL ran (scikit-learn < 1.3)
         return LinearSVC(C=c, dual=True, random_state=seed)
-    return SVC(C=c, kernel="linear") if svm == "svc_linear" else SVC(C=c)
+    # libsvm iterates without limit by default; on features an SVM cannot separate (e.g. an untrained
+    # encoder's unscaled sums) a large C then runs for many minutes: stop at SVC_MAX_ITER (~1 s here)
+    return SVC(C=c, kernel="linear" if svm == "svc_linear" else "rbf", max_iter=SVC_MAX_ITER)
 
 
 def _accuracy(svm: str, c: float, seed: int, x_fit, y_fit, x_score, y_score) -> float:
@@ -149,12 +154,14 @@ def svm_cv(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 5, 
         raise ValueError("svm_cv: the features are not finite")
     smallest = int(np.bincount(y).min())
     if smallest < folds:
-        raise ValueError(f"{folds}-fold stratified CV needs at least {folds} graphs per class; the smallest class has {smallest}")
+        raise ValueError(f"{folds}-fold stratified CV needs at least {folds} graphs per class; the smallest class "
+                         f"has {smallest}")
     outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_acc, dev_acc, chosen = [], [], []
     for k, (train, test) in enumerate(outer.split(x, y)):
-        inner = list(StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed + 1 + k).split(x[train], y[train]))
-        scores = [np.mean([_accuracy(svm, c, seed, x[train][a], y[train][a], x[train][b], y[train][b]) for a, b in inner])
+        xt, yt = x[train], y[train]
+        inner = list(StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed + 1 + k).split(xt, yt))
+        scores = [np.mean([_accuracy(svm, c, seed, xt[a], yt[a], xt[b], yt[b]) for a, b in inner])
                   for c in c_grid]
         best = int(np.argmax(scores))  # the first of ties, as GridSearchCV's best_index_
         chosen.append(float(c_grid[best]))

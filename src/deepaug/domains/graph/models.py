@@ -23,6 +23,13 @@ Layer map (the paper's indices for a GIN with ``L`` layers):
 
 Layers 0..L are node level: a "row" of the Deep Augmentation op is then a graph's set of nodes (see
 :meth:`GIN.node_level` and :meth:`deepaug.core.augment.DeepAugment.set_groups`).
+
+Stop-gradient in this architecture: every GIN layer's output is pooled into the graph vector, so a
+layer below the targeted node-level layer k reaches the loss both through layer k and through its own
+pooled sum. Detaching the selected graphs' nodes at layer k cuts the first path only: layer k's own
+parameters get no gradient from them, the layers below still learn from their pooled outputs (and
+from the unselected graphs). At k = L+1 (the pooled vector) every GIN layer is cut off for the
+selected graphs. (tests/domains/graph/test_graph_deepaug.py checks both against direct computations.)
 """
 
 from __future__ import annotations
