@@ -15,6 +15,6 @@ rule bench:
         gpu=1,
         slurm_partition=partition(1),
     params:
-        flags="--batch-size 1024 --steps 20",
+        flags="--batch-size 1024 --steps 20 --skip-snakemake",  # the DAG: python -m deepaug.workflow.dag_bench
     shell:
         "python -m deepaug.bench {params.flags} --out {output:q} > {log:q} 2>&1"

@@ -83,7 +83,7 @@ RUN_DIR = "{domain}/{dataset}/{run}/seed{seed}"
 
 wildcard_constraints:
     domain="|".join(DOMAINS),
-    dataset=r"[A-Za-z0-9_]+",
+    dataset=r"[A-Za-z0-9_\-]+",
     run=r"[A-Za-z0-9_.+\-]+",
     seed=r"\d+",
     objective="contrastive|supervised",
@@ -130,11 +130,16 @@ def run_table_text():
     if not rows:
         return ""
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n")
+    writer = csv.DictWriter(
+        buf, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n"
+    )
     writer.writeheader()
     for row in rows:
         writer.writerow(
-            {k: ("" if v is None else str(v).lower() if isinstance(v, bool) else v) for k, v in row.items()}
+            {
+                k: ("" if v is None else str(v).lower() if isinstance(v, bool) else v)
+                for k, v in row.items()
+            }
         )
     return buf.getvalue()
 
@@ -144,7 +149,9 @@ def resource(domain, key, default, objective="contrastive"):
     section = config.get(domain) or {}
     value = (section.get("resources") or {}).get(key, default)
     if objective == "supervised":
-        value = ((section.get("supervised") or {}).get("resources") or {}).get(key, value)
+        value = ((section.get("supervised") or {}).get("resources") or {}).get(
+            key, value
+        )
     return value
 
 
@@ -164,7 +171,7 @@ def train_settings(run):
     return {
         "run": f"{run.path}",
         **run.augment(),
-        **(s.get("model") or {} if run.domain == "vision" else {}),
+        **(s.get("model") or {} if DOMAINS[run.domain].model_flags else {}),
         **(s.get("train") or {}),
         "objective": run.objective,
         "seed": run.seed,
@@ -184,7 +191,9 @@ def eval_settings(run):
 
 # ---- threads, GPUs and the SLURM partition of each job
 
-DEFAULT_CPUS = 8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
+DEFAULT_CPUS = (
+    8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
+)
 
 
 def partition(gpus):
@@ -259,7 +268,13 @@ def job_threads(dataloader=False):
 
 
 def conda_env(wildcards):
+    """The conda env of a per-run job: its domain's (deepaug/domains/<name>: `env`)."""
     return f"../envs/{DOMAINS[wildcards.domain].env}"
+
+
+def data_conda_env(wildcards):
+    """The conda env of a data job: its domain's `data_env`."""
+    return f"../envs/{DOMAINS[wildcards.domain].data_env}"
 
 
 # ---- commands of the per-run jobs (the domain says how; see deepaug/domains/<name>/__init__.py)
@@ -321,7 +336,8 @@ def analyze_command(wildcards, input, output):
 
 def figure_table():
     """(name, domain, objective, table, metric, datasets, outputs) of every layer-sweep figure job:
-    `vision`, `text` for the contrastive runs, `vision_sup`, `text_sup` for the supervised ones."""
+    `vision`, `text` for the contrastive runs, `vision_sup`, `text_sup` for the supervised ones.
+    """
     out = []
     for name, domain in DOMAINS.items():
         for objective in domain.objectives:
@@ -452,9 +468,7 @@ def caption(png):
     the names)."""
     name = os.path.basename(png)
     rst = next((rst for end, rst in CAPTIONS if name.endswith(end)), "layer_sweep")
-    if rst == "layer_sweep" and any(
-        name.startswith(f"{d}_sup_") for d in DOMAINS
-    ):
+    if rst == "layer_sweep" and any(name.startswith(f"{d}_sup_") for d in DOMAINS):
         rst = "supervised_sweep"
     return f"../report/{rst}.rst"
 

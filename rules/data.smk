@@ -7,14 +7,16 @@ rule prepare_data:
         "data/{domain}/{item}",
     log:
         "logs/data/{domain}/{item}.log",
-    conda:
-        "../envs/data.yaml"
-    resources:
-        **cpu_job(),
     wildcard_constraints:
         item=r"(?!models/)[A-Za-z0-9_./\-]+\.[a-z]+",
+    conda:
+        data_conda_env
+    resources:
+        **cpu_job(),
     params:
-        cmd=lambda w, output: DOMAINS[w.domain].prepare_command(w.item, output[0], config),
+        cmd=lambda w, output: DOMAINS[w.domain].prepare_command(
+            w.item, output[0], config
+        ),
     shell:
         "{params.cmd} > {log:q} 2>&1"
 
@@ -24,12 +26,12 @@ rule prepare_model:
         directory("data/{domain}/models/{model}"),
     log:
         "logs/data/{domain}/models/{model}.log",
-    conda:
-        "../envs/data.yaml"
-    resources:
-        **cpu_job(),
     wildcard_constraints:
         model=r"[A-Za-z0-9_.\-]+",
+    conda:
+        data_conda_env
+    resources:
+        **cpu_job(),
     params:
         cmd=lambda w, output: DOMAINS[w.domain].prepare_command(
             f"models/{w.model}", output[0], config

@@ -26,7 +26,7 @@ for _fig in FIGURE_TABLE:
             metric=_fig["metric"],
             datasets=",".join(_fig["datasets"]),
             top_layer=lambda w, fig=_fig: top_layer(fig["domain"], fig["objective"]),
-            out_dir=FIGURES,
+            out_dir=lambda w, output: os.path.dirname(output.figures[0]),
         shell:
             "(papermill {input.notebook:q} {output.notebook:q} -k python3 -p table {input.table:q} "
             "-p runs {input.runs:q} -p name {params.name:q} -p domain {params.domain:q} "

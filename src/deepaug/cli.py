@@ -246,7 +246,9 @@ def _setup_summarize(p: argparse.ArgumentParser) -> None:
 
 
 def _setup_analyze(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--domain", choices=["vision", "text"], required=True)
+    from deepaug.domains import registry
+
+    p.add_argument("--domain", choices=sorted(registry()), required=True)
     p.add_argument("--model", required=True)
     p.add_argument("--data", required=True, help="prepared .npz (vision) or similarity-task parquet (text)")
     p.add_argument("--out", required=True, help="analysis.json")

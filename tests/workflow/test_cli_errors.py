@@ -55,7 +55,7 @@ BASE = {"vision": {"datasets": ["digits"], "sweep": [{"method": "none"}, {"metho
 
 
 @pytest.mark.parametrize("patch, key, words", [
-    ({"sweep": [{"method": "dropout", "layer": 3, "seed": [1.0]}]}, "vision.sweep[0].seed", "whole number"),
+    ({"sweep": [{"method": "dropout", "layer": 3, "seed": [1.0]}]}, "vision.sweep[0].seed[0]", "whole number"),
     ({"train": {"epochs": 2.0}}, "vision.train.epochs", "whole number"),
     ({"sweep": []}, "vision.sweep", "is an empty list, which would silently drop every run"),
     ({"datasets": []}, "vision.datasets", "empty list"),
@@ -132,12 +132,12 @@ def test_check_config_merges_like_snakemake_and_counts_runs(tmp_path):
     small.write_text("vision:\n  datasets: [digits]\n  sweep:\n    - {method: none, seed: [0, 1]}\n")
     report = check_config_file(small)  # a partial file: valid once merged over config.yaml
     assert "vision: 2 contrastive run(s)" in report
-    assert "text: 171 contrastive, 171 supervised run(s) (inherited from" in report
+    assert "text: 1026 contrastive, 171 supervised run(s) (inherited from" in report
     assert "set `text: null` to switch it off" in report
-    with pytest.raises(ConfigError):
-        check_config_file(small, base=None)  # alone it lacks required keys of the inherited sections
+    alone = check_config_file(small, base=None)  # alone: only what it says, every other domain off
+    assert "vision: 2 contrastive run(s)" in alone and "text" not in alone and "2 training runs in all" in alone
     off = tmp_path / "off.yaml"
-    off.write_text("vision:\n  datasets: [digits]\n  sweep: [{method: none}]\ntext: null\n")
+    off.write_text("vision:\n  datasets: [digits]\n  sweep: [{method: none}]\ntext: null\ngraph: null\n")
     r = _deepaug("check-config", off)
     assert r.returncode == 0 and "1 training runs in all" in r.stdout and "text" not in r.stdout.split("\n", 1)[1]
 
@@ -149,7 +149,7 @@ def test_gpu_smoke_config_covers_every_cuda_path():
 
     demo, gpu = REPO_CONFIG.parent / "config" / "demo.yaml", REPO_CONFIG.parent / "config" / "gpu-smoke.yaml"
     report = check_config_file([demo, gpu])
-    assert "14 training runs in all" in report
+    assert "20 training runs in all" in report
     smoke = validate_config(merge_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(demo)), read_yaml(gpu)))
     assert smoke["device"] == "cuda" and smoke["analysis"]["in_default_target"]
     runs = expand(smoke)
@@ -158,6 +158,8 @@ def test_gpu_smoke_config_covers_every_cuda_path():
             part = [r for r in runs if (r.domain, r.objective) == (domain, objective)]
             assert {r.method for r in part} >= {"none", "pca"}
             assert all(r.section["train"]["precision"] == "bf16" and r.section["resources"]["gpu"] == 1 for r in part)
+    graph = [r for r in runs if r.domain == "graph"]
+    assert {r.method for r in graph} == {"none", "dropout", "pca"} and all(r.section["resources"]["gpu"] == 1 for r in graph)
     vision = [r for r in runs if r.domain == "vision"]
     assert all(r.section["train"]["channels_last"] for r in vision)
     assert {r.stop_gradient for r in vision if r.method == "dropout"} == {True, False}

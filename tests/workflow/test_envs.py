@@ -130,12 +130,19 @@ def notebook_imports(path: Path) -> set[str]:
 
 RULES = parse_rules()
 CODE_RULES = {name: r for name, r in RULES.items() if r["shell"]}
+# The generic per-run and data rules take their env from the job's domain (rules/common.smk conda_env,
+# data_conda_env) and their command from the domain too: checked per domain below.
+DOMAIN_ENV_RULES = {"train", "evaluate", "analyze", "prepare_data", "prepare_model"}
 
 
 def test_every_rule_that_runs_code_has_a_conda_env():
     assert CODE_RULES, "no rules parsed"
-    missing = [name for name, r in CODE_RULES.items() if not r["conda"]]
+    missing = [name for name, r in CODE_RULES.items() if not r["conda"] and name not in DOMAIN_ENV_RULES]
     assert not missing, f"rules without conda: {missing}"
+    text = "\n".join(p.read_text() for p in (ROOT / "rules").glob("*.smk"))
+    for rule in DOMAIN_ENV_RULES:
+        body = text.split(f"rule {rule}:", 1)[1].split("\nrule ", 1)[0]
+        assert re.search(r"conda:\s*\n\s*(conda_env|data_conda_env)\n", body), f"rule {rule}: no domain env"
 
 
 @pytest.mark.parametrize("env", sorted((ROOT / "envs").glob("*.yaml")), ids=lambda p: p.name)
@@ -144,7 +151,55 @@ def test_env_files_parse_and_pin_python(env):
     assert "python" in pkgs and pkgs
 
 
-@pytest.mark.parametrize("rule", sorted(CODE_RULES))
+def _missing(env_file: str, needed: set) -> list[str]:
+    env = env_packages(ROOT / "envs" / env_file)
+    return sorted(DISTRIBUTION.get(n, n).lower() for n in needed if DISTRIBUTION.get(n, n).lower() not in env)
+
+
+def _command_imports(command: str) -> set:
+    needed = set()
+    for name in re.findall(r"python -m deepaug ([\w-]+)", command):
+        needed |= code_imports(COMMANDS[name][3])
+    return needed
+
+
+def _domain_commands(name):
+    """The data, training, evaluation and analysis commands of one run of each objective of a domain,
+    as the workflow makes them from the paper config."""
+    from deepaug.domains import get
+    from deepaug.workflow.config import REPO_CONFIG, read_yaml, validate_config
+    from deepaug.workflow.runs import expand
+
+    domain = get(name)
+    config = validate_config(read_yaml(REPO_CONFIG))
+    out = {"run": [], "data": []}
+    for run in [r for r in expand(config) if r.domain == name and r.method == "none"][:1] + \
+            [r for r in expand(config) if r.domain == name and r.objective == "supervised"][:1]:
+        inputs = {**domain.train_inputs(run.section, run), **domain.eval_inputs(run.section, run), "model": "m.pt"}
+        out["run"] += [domain.train_command(run, inputs, "o", "c", {}), domain.eval_command(run, inputs, "e.json", {}),
+                       domain.analyze_command(run, {**inputs, **domain.analysis_inputs(config, run.section, run)},
+                                              "a.json", "c.npz", config, "cpu")]
+        for path in domain.data_files(run.section, [run]):
+            item = path.split("/", 2)[2]
+            out["data"].append(domain.prepare_command(item, path, config))
+    return out
+
+
+@pytest.mark.parametrize("name", ["vision", "text", "graph"])
+def test_each_domains_envs_provide_every_import_of_its_commands(name):
+    from deepaug.domains import get
+
+    domain, commands = get(name), _domain_commands(name)
+    assert commands["run"] and commands["data"]
+    needed = set().union(*map(_command_imports, commands["run"]))
+    assert needed, f"{name}: found no command to check"
+    assert not _missing(domain.env, needed), f"{name}'s jobs import {_missing(domain.env, needed)}, absent from envs/{domain.env}"
+    needed = set().union(*map(_command_imports, commands["data"]))
+    assert not _missing(domain.data_env, needed), \
+        f"{name}'s data jobs import {_missing(domain.data_env, needed)}, absent from envs/{domain.data_env}"
+
+
+@pytest.mark.parametrize("rule", sorted(set(CODE_RULES) - DOMAIN_ENV_RULES))
 def test_rule_env_provides_every_import_of_its_code(rule):
     r = CODE_RULES[rule]
     env = env_packages((ROOT / "rules" / r["conda"]).resolve())

@@ -33,7 +33,7 @@ def job_counts(stdout: str) -> dict[str, int]:
 
 def trained_runs(stdout: str) -> set[str]:
     """Every run directory a dry run trains (results/<domain>/<dataset>/<run>/seed<k>/model.pt)."""
-    return set(re.findall(r"results/(\w+/\w+/[\w.+-]+/seed\d+)/model\.pt", stdout))
+    return set(re.findall(r"results/(\w+/[\w-]+/[\w.+-]+/seed\d+)/model\.pt", stdout))
 
 
 def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path):
@@ -45,21 +45,26 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
     supervised = runs - contrastive
     vision = {r for r in contrastive if r.startswith("vision/")}
     text = {r for r in contrastive if r.startswith("text/")}
-    assert len(vision) == 174 and len(text) == 171
-    assert len({r for r in vision if "/none/" in r}) == 6  # once per dataset and seed, not per layer
-    assert len({r for r in text if "/none/" in r}) == 3
-    assert "text/wiki1m/dropout-L13-sg/seed2" in text and "text/wiki1m/dropout-L13-nosg_rate0.5/seed2" in text
+    graph = {r for r in contrastive if r.startswith("graph/")}
+    assert len(vision) == 174 and len({r for r in vision if "/none/" in r}) == 6  # once per dataset and seed
+    # text: the 171 settings of the paper, each with the authors' lr x batch grid (6 runs, chosen on dev)
+    untuned = {re.sub(r"_batch_size\d+|_lr[\d.e-]+?(?=_|/)", "", r) for r in text}
+    assert len(text) == 1026 and len(untuned) == 171, sorted(untuned)[:5]
+    assert "text/wiki1m/dropout-L13-sg/seed2" in text and "text/wiki1m/dropout-L13-nosg_batch_size128_lr1e-05_rate0.5/seed2" in text
+    # graphs: 4 TU datasets x 3 seeds x (1 baseline + 2 transforms x 6 layers x 2 stop-gradient)
+    assert len(graph) == 4 * 3 * (1 + 2 * 6 * 2) and "graph/IMDB-BINARY/pca-L5-nosg/seed1" in graph
     # the default target of the paper config includes the analyses and the supervised counterpart
     assert len({r for r in supervised if r.startswith("vision/")}) == 174
     assert len({r for r in supervised if r.startswith("text/stsb_train/")}) == 171
-    assert counts["train"] == len(runs) == 690 and counts["evaluate"] == 690
-    assert counts["analyze"] == 174 + 171 and counts["inversion"] == 1
-    assert counts["aggregate_contrastive"] == 1 and counts["aggregate_supervised"] == 1 and counts["run_table"] == 1
-    # data: CIFAR-10/100; seven STS test sets, STS-B dev, STS-B train (supervised), wiki1m; the encoder
-    assert counts["prepare_data"] == 2 + 9 + 1 and counts["prepare_model"] == 1
-    # one generic rule per stage; figure rules generated from the figure table
+    assert len({r for r in supervised if r.startswith("graph/")}) == 300
+    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 300 * 2 and counts["evaluate"] == len(runs)
+    assert counts["analyze"] == 174 + 1026 + 300 and counts["inversion"] == 1
+    assert counts["aggregate_contrastive"] == 1 and counts["select_contrastive"] == 1 and counts["run_table"] == 1
+    # data: CIFAR-10/100; seven STS test sets, STS-B dev and train, wiki1m; 4 TU datasets; the encoder
+    assert counts["prepare_data"] == 2 + 9 + 1 + 4 and counts["prepare_model"] == 1
+    # one generic rule per stage; the figure rules generated from the figure table
     assert {r for r in counts if r.startswith("figures_")} == {
-        "figures_vision", "figures_text", "figures_vision_sup", "figures_text_sup", "figures_analysis"}
+        "figures_analysis", *(f"figures_{d}{s}" for d in ("vision", "text", "graph") for s in ("", "_sup"))}
 
 
 def test_lint_passes(tmp_path):
@@ -72,7 +77,7 @@ def test_lint_passes(tmp_path):
     ("vision:\n  sweep:\n    - {method: dropout, layer: [0, 9]}\n",
      "config key 'vision.sweep[0].layer': layer 9 is out of range; vision has layers 0-6"),
     ("vision:\n  train:\n    lr: fast\n", "config key 'vision.train.lr': 'fast' is not of type 'number'"),
-    ("vision:\n  sweep:\n    - {method: [none, cutout]}\n", "config key 'vision.sweep[0].method'"),
+    ("vision:\n  sweep:\n    - {method: [none, cutout]}\n", "config key 'vision.sweep[0].method[1]': 'cutout' is not one of"),
     ("colour: blue\n", "config key 'colour' is not a known setting"),
     ("text:\n  sweep:\n    - {method: pca, layer: [0, 14]}\n",
      "config key 'text.sweep[0].layer': layer 14 is out of range; text has layers 0-13 (0 embeddings, 1-12 blocks"),

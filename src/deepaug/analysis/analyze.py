@@ -104,8 +104,13 @@ def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: in
     T.seed_everything(seed)
     if domain == "vision":
         scalars, matrices = vision_analysis(model_path, data_path, n_samples, device, seed)
-    else:
+    elif domain == "text":
         scalars, matrices = text_analysis(model_path, data_path, n_samples, min_score, device)
+    else:  # a plug-in domain brings its own: deepaug.domains.<name>.analysis.<name>_analysis
+        from importlib import import_module
+
+        own = getattr(import_module(f"deepaug.domains.{domain}.analysis"), f"{domain}_analysis")
+        scalars, matrices = own(model_path, data_path, n_samples, device, seed)
     n = matrices["linear"].shape[0]
     off = ~np.eye(n, dtype=bool)
     scalars.update({

@@ -84,8 +84,10 @@ class Domain:
     name: str
     layer_map: str  # the layer indices in words, e.g. "0 stem, 1-4 residual stages, ..."
     metrics: dict[str, Metrics]  # objective -> metrics
-    env: str = "train.yaml"  # envs/<env> for its training/evaluation jobs
+    env: str = "train.yaml"  # envs/<env> for its training, evaluation and analysis jobs
+    data_env: str = "data.yaml"  # envs/<data_env> for its data preparation jobs
     task_figure: bool = False  # also a per-task heat map of the layer sweep (text: one column per STS task)
+    model_flags: bool = True  # the `model:` settings are trainer flags (text: the model is a prepared folder)
     objectives: tuple[str, ...] = field(default=OBJECTIVES)
 
     # ---- facts that depend on the config section

@@ -136,6 +136,12 @@ def layer_labels_for(domain: str, df: pd.DataFrame, top_layer: int | None = None
     """Names under the layer ticks: ResNet parts, or emb / blocks / pooled for a transformer."""
     if domain.startswith("vision"):
         return VISION_LAYER_LABELS
+    layers = sorted(int(l) for l in df["layer"].dropna().unique())
+    if domain.startswith("graph"):  # 0 input, 1..L GIN layers, L+1 pooled graph vector, L+2 head
+        names = {0: "input"}
+        if top_layer is not None:
+            names.update({int(top_layer) - 1: "pool", int(top_layer): "head"})
+        return {l: names.get(l, f"gin{l}") for l in layers}
     labels = {0: "emb"}
     if top_layer is not None:
         labels[int(top_layer)] = "pooled"

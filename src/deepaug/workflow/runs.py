@@ -213,11 +213,17 @@ def table_rows(runs: list[Run]) -> list[dict]:
     """One dict per run: the core columns, every extra axis (the value the run trains with where it
     applies to the run, else empty), and its directory under results/."""
     extra = axis_columns(runs)
+    swept: dict[str, set] = {}
+    for r in runs:
+        swept.setdefault(r.domain, set()).update(name for name, _ in r.axes)
     rows = []
     for r in runs:
         row = {"domain": r.domain, "dataset": r.dataset, "objective": r.objective, "run": r.id,
                "setting": r.setting, "seed": r.seed, "method": r.method, "layer": r.layer, "stop_gradient": r.sg}
         for name in extra:
+            if name not in swept.get(r.domain, set()):
+                row[name] = None  # swept in another domain only (where it may not even exist)
+                continue
             sub, key = axis_home(name, r.section)
             applies = not (sub == "augment" and key not in OP_AXES[r.method])
             row[name] = r.value(name) if applies else None

@@ -5,3 +5,59 @@ modules: data, views, models, train, evaluate, analysis; the stages in cli.COMMA
 Layer map for a GIN with L layers: 0 input node features, 1..L GIN layers (node level), L+1 pooled
 graph vector, L+2 projection head (or the classifier's logits in supervised runs).
 """
+
+
+# ---------------------------------------------------------------- the domain's workflow spec (light: no torch)
+from deepaug.domains import Domain, Metrics, flags, q, register  # noqa: E402
+
+
+class Graph(Domain):
+    def n_layers(self, section):
+        return int((section.get("model") or {}).get("num_layers", 3)) + 3
+
+    def describe_layers(self, section):
+        n = self.n_layers(section) - 3
+        return f"0 input node features, 1-{n} GIN layers, {n + 1} pooled graph vector, {n + 2} head"
+
+    def data_path(self, dataset: str) -> str:
+        return f"data/graph/{dataset}.pt"
+
+    def train_inputs(self, section, run):
+        return {"data": self.data_path(run.dataset)}
+
+    def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
+        return (f"python -m deepaug pretrain-graph --data {q(inputs['data'])} --out-dir {q(out_dir)} "
+                f"--ckpt-dir {q(ckpt_dir)} {flags(settings)}")
+
+    def eval_inputs(self, section, run):
+        return {"data": self.data_path(run.dataset)}
+
+    def eval_command(self, run, inputs, out, settings):
+        return (f"python -m deepaug eval-graph --model {q(inputs['model'])} --data {q(inputs['data'])} "
+                f"--out {q(out)} {flags(settings)}")
+
+    def analysis_inputs(self, config, section, run):
+        return {"data": self.data_path(run.dataset)}
+
+    def analyze_command(self, run, inputs, out, cka, config, device):
+        n = (config.get("analysis") or {}).get("graph_samples", 256)
+        return (f"python -m deepaug analyze --domain graph --model {q(inputs['model'])} --data {q(inputs['data'])} "
+                f"--out {q(out)} --cka {q(cka)} --n-samples {n} --device {q(device)} --seed {run.seed}"
+                + (f" --layer {run.layer}" if run.layer is not None else ""))
+
+    def prepare_command(self, item, out, config):
+        if not item.endswith(".pt") or "/" in item:
+            raise ValueError(f"graph has no data item {item!r} (expected <dataset>.pt)")
+        data = config.get("data") or {}
+        return (f"python -m deepaug prepare-graph --dataset {q(item[:-3])} --out {q(out)} "
+                f"--raw-dir {q(data.get('raw_dir', 'data/raw'))} --download {str(data.get('download', True)).lower()}")
+
+
+register(Graph(
+    name="graph",
+    layer_map="0 input node features, 1-L GIN layers, L+1 pooled graph vector, L+2 projection head",
+    metrics={"contrastive": Metrics("svm_acc", "dev_svm_acc"),
+             "supervised": Metrics("classifier_acc", "dev_classifier_acc")},
+    env="graph.yaml",
+    data_env="graph.yaml",
+))

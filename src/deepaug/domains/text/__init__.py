@@ -114,4 +114,5 @@ register(Text(
     layer_map="0 embeddings, 1-L blocks, L+1 pooled sentence vector (L blocks of the encoder)",
     metrics={"contrastive": Metrics("sts_avg", "dev_spearman"), "supervised": Metrics("sts_avg", "dev_spearman")},
     task_figure=True,
+    model_flags=False,
 ))
