@@ -173,6 +173,8 @@ def checkout_copy(dest: Path) -> Path:
 # The caption of each figure of the demo (report/*.rst), by file name.
 CAPTIONS = {
     "vision_digits.png": "layer_sweep", "text_lee.png": "layer_sweep", "text_lee_tasks.png": "tasks",
+    "graph_synthetic.png": "layer_sweep", "graph_sup_synthetic.png": "supervised_sweep",
+    "analysis_graph_synthetic_cka.png": "cka", "analysis_graph_synthetic_align_uniform.png": "align_uniform",
     "analysis_vision_digits_cka.png": "cka", "analysis_text_lee_cka.png": "cka",
     "analysis_vision_digits_align_uniform.png": "align_uniform", "analysis_text_lee_align_uniform.png": "align_uniform",
     "analysis_layer_selection.png": "layer_selection",
@@ -207,23 +209,29 @@ def test_demo_dag_end_to_end(tmp_path):
     assert len(vision) == 2 * (1 + 2 * 3 * 2)  # seeds x (baseline + methods x layers x sg)
     assert set(vision["run"]) >= {"none", "dropout-L0-sg", "pca-L6-nosg"}
     runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t")
-    assert len(runs) == len(table) + 2 * (1 + 1 * 3 * 2) + 2 * (1 + 1 * 2 * 2)  # and the supervised runs
+    # every run: vision 26 + 14 supervised, text 12 (two lr each) + 10 supervised, graph 6 + 6 supervised
+    assert len(runs) == 26 + 14 + 12 + 10 + 6 + 6
     assert set(runs["dir"]) >= {f"results/vision/digits/{r}/seed0" for r in ("none", "pca-L6-nosg", "sup-dropout-L3-sg")}
     assert vision["linear_top1"].between(10, 100).all() and vision["knn_top1"].between(10, 100).all()
     assert vision.loc[vision["method"] == "none", "layer"].isna().all()
     text = table[table["domain"] == "text"]
-    assert len(text) == 2 * (1 + 1 * 2 * 2)
-    for task in ("sts_lee_docs", "sts_simlex999", "sts_wordsim353", "sts_avg"):
+    assert len(text) == 2 * (1 + 2)  # seeds x settings: the dev-best of the two learning rates of each
+    assert (text["tuned_candidates"] == 2).all() and set(text["selected_run"]) <= set(runs["run"])
+    assert set(text["lr"]) <= {3.0e-5, 1.0e-4} and set(text["run"]) == {"none", "dropout-L2-sg", "dropout-L7-sg"}
+    for task in ("sts_lee_docs", "sts_simlex999", "sts_avg"):
         assert text[task].between(-100, 100).all()
+    assert "sts_wordsim353" not in text  # the dev task is not a test task
     assert (text["n_layers"] == 8).all()  # MiniLM: 6 blocks -> layers 0..7
+    graph = table[table["domain"] == "graph"]
+    assert len(graph) == 2 * 3 and graph["svm_acc"].between(33, 100).all() and graph["dev_svm_acc"].notna().all()
     figures = tmp_path / "results" / "figures"
-    for name in ("vision_digits", "text_lee", "text_lee_tasks"):
+    for name in ("vision_digits", "text_lee", "text_lee_tasks", "graph_synthetic"):
         for ext in ("png", "pdf"):
             assert (figures / f"{name}.{ext}").stat().st_size > 10_000
-    for domain in ("vision", "text"):
+    for domain in ("vision", "text", "graph"):
         assert (tmp_path / "results" / "notebooks" / f"{domain}_figures.html").stat().st_size > 10_000
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
-    assert set(summary["domain"]) == {"vision", "text"} and summary["best_setting"].notna().all()
+    assert set(summary["domain"]) == {"vision", "text", "graph"} and summary["best_setting"].notna().all()
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
     assert claims["verdict"].str.match(r"(supported|not supported|not significant \(n = \d+\)|not tested)").all()
     assert claims["selection"].str.contains("selected on dev").all()
@@ -231,28 +239,28 @@ def test_demo_dag_end_to_end(tmp_path):
     analysis = snakemake("analysis", "--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert analysis.returncode == 0, analysis.stderr[-5000:]
     an = pd.read_csv(tmp_path / "results" / "analysis" / "table.csv")
-    assert len(an) == len(table) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
+    contrastive = runs[runs["objective"] == "contrastive"]
+    assert len(an) == len(contrastive) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
     assert an.loc[an["method"] != "none", "cka_target_neighbours_linear"].between(0, 1).all()
     with np.load(tmp_path / "results" / "text" / "lee" / "none" / "seed0" / "cka.npz") as cka:
         assert cka["linear"].shape == (8, 8) and np.allclose(np.diag(cka["rbf"]), 1)
     selection = pd.read_csv(tmp_path / "results" / "analysis" / "layer_selection.csv")
-    assert len(selection) == 4 + 2  # vision: {dropout, pca} x {sg, nosg}; text: dropout x {sg, nosg}
+    assert len(selection) == 4 + 1 + 1  # vision: {dropout, pca} x {sg, nosg}; text and graph: dropout, sg
     supervised = pd.read_csv(tmp_path / "results" / "analysis" / "supervised_table.csv")
-    assert len(supervised) == 2 * (1 + 1 * 3 * 2) + 2 * (1 + 1 * 2 * 2)
+    assert len(supervised) == 14 + 10 + 6
     assert (supervised["objective"] == "supervised").all() and supervised["run"].str.startswith("sup-").all()
     assert supervised.loc[supervised["domain"] == "vision", "classifier_top1"].between(0, 100).all()
     inversion = pd.read_csv(tmp_path / "results" / "analysis" / "inversion.csv")
-    assert set(inversion["domain"]) == {"vision", "text"} and inversion["verdict"].notna().all()
+    assert set(inversion["domain"]) == {"vision", "text", "graph"} and inversion["verdict"].notna().all()
     for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection",
-                 "vision_sup_digits", "text_sup_simlex999_train"):
+                 "vision_sup_digits", "text_sup_simlex999_train", "graph_sup_synthetic", "analysis_graph_synthetic_cka"):
         assert (figures / f"{name}.png").stat().st_size > 10_000
     # every job left a benchmark and a log; a second run has nothing to do
     def benchmarks(*parts):
         return len(list((tmp_path / "benchmarks").joinpath(*parts).rglob("*.tsv")))
 
-    assert benchmarks("train") == len(table) + len(supervised)
-    assert benchmarks("evaluate") == len(table) + len(supervised)
-    assert benchmarks("analysis") == len(table)
+    assert benchmarks("train") == benchmarks("evaluate") == len(runs)
+    assert benchmarks("analysis") == len(contrastive)
     again = snakemake("--cores", "2", "--configfile", demo, "-n", cwd=tmp_path, root=root)
     assert "Nothing to be done" in again.stdout + again.stderr
     # the report of both targets: every figure with its own caption

@@ -316,8 +316,10 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
     dev metric), contrastive vs supervised; "inverted" when the trends have opposite signs."""
     rows = []
     contrastive, supervised = with_run_ids(contrastive), with_run_ids(supervised)
-    for base in ("vision", "text"):
+    for base in sorted(set(contrastive["domain"])):
         sup = f"{base}_sup"
+        if sup not in HEADLINE:
+            continue
         c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == sup]
         for (c_name, c_part), (s_name, s_part) in (
             (c, s) for c in c_all.groupby("dataset") for s in s_all.groupby("dataset")

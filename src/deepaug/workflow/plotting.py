@@ -17,6 +17,8 @@ METRIC_LABELS = {
     "knn_top1": "kNN top-1 (%)",
     "sts_avg": "average STS Spearman (x100)",
     "classifier_top1": "supervised classifier top-1 (%)",
+    "svm_acc": "linear SVM accuracy, 10-fold CV (%)",
+    "classifier_acc": "supervised classifier accuracy (%)",
 }
 SG_LABELS = {"sg": "stop-gradient", "nosg": "no stop-gradient"}
 
