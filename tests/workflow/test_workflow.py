@@ -206,12 +206,12 @@ def test_demo_dag_end_to_end(tmp_path):
     assert res.returncode == 0, res.stderr[-5000:]
     table = pd.read_csv(tmp_path / "results" / "table.csv")
     vision = table[table["domain"] == "vision"]
-    assert len(vision) == 2 * (1 + 2 * 3 * 2)  # seeds x (baseline + methods x layers x sg)
-    assert set(vision["run"]) >= {"none", "dropout-L0-sg", "pca-L6-nosg"}
+    assert len(vision) == 2 * (1 + 3 * 2 + 2)  # seeds x (baseline + dropout x 3 layers x sg + PCA at layer 3 x sg)
+    assert set(vision["run"]) >= {"none", "dropout-L0-sg", "pca-L3-nosg"}
     runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t")
-    # every run: vision 26 + 14 supervised, text 12 (two lr each) + 10 supervised, graph 6 + 6 supervised
-    assert len(runs) == 26 + 14 + 12 + 10 + 6 + 6
-    assert set(runs["dir"]) >= {f"results/vision/digits/{r}/seed0" for r in ("none", "pca-L6-nosg", "sup-dropout-L3-sg")}
+    # every run: vision 18 + 14 supervised, text 12 (two lr each) + 10 supervised, graph 6 + 6 supervised
+    assert len(runs) == 18 + 14 + 12 + 10 + 6 + 6
+    assert set(runs["dir"]) >= {f"results/vision/digits/{r}/seed0" for r in ("none", "pca-L3-nosg", "sup-dropout-L3-sg")}
     assert vision["linear_top1"].between(10, 100).all() and vision["knn_top1"].between(10, 100).all()
     assert vision.loc[vision["method"] == "none", "layer"].isna().all()
     text = table[table["domain"] == "text"]
