@@ -144,15 +144,11 @@ def run_table_text():
     return buf.getvalue()
 
 
-def resource(domain, key, default, objective="contrastive"):
-    """`<domain>.resources.<key>` (gpu, cpus, mem_mb, runtime), with the supervised overrides."""
-    section = config.get(domain) or {}
-    value = (section.get("resources") or {}).get(key, default)
-    if objective == "supervised":
-        value = ((section.get("supervised") or {}).get("resources") or {}).get(
-            key, value
-        )
-    return value
+def resource(run, key, default):
+    """`resources.<key>` of a run (gpu, cpus, mem_mb, runtime): its domain's, with the supervised
+    overrides already merged into the run's settings (deepaug.workflow.runs.resolve_section).
+    """
+    return (run.section.get("resources") or {}).get(key, default)
 
 
 def tuned_flags():
@@ -169,7 +165,7 @@ def train_settings(run):
     """The flags of a run's trainer: its Deep Augmentation setting, model, training settings, seed."""
     s = run.section
     return {
-        "run": f"{run.path}",
+        "run": run.path,
         **run.augment(),
         **(s.get("model") or {} if DOMAINS[run.domain].model_flags else {}),
         **(s.get("train") or {}),
@@ -215,9 +211,7 @@ def cpu_job():
 
 
 def _run_resource(key, default):
-    return lambda wildcards: resource(
-        wildcards.domain, key, default, the_run(wildcards).objective
-    )
+    return lambda wildcards: resource(the_run(wildcards), key, default)
 
 
 def run_job(runtime=None):
@@ -253,8 +247,8 @@ def job_threads(dataloader=False):
 
     def threads(wildcards):
         run = the_run(wildcards)
-        cpus = resource(run.domain, "cpus", DEFAULT_CPUS, run.objective)
-        gpus = resource(run.domain, "gpu", 1, run.objective)
+        cpus = resource(run, "cpus", DEFAULT_CPUS)
+        gpus = resource(run, "gpu", 1)
         train = run.section.get("train") or {}
         if dataloader and train.get("augment_backend") == "reference":
             return max(cpus, train.get("num_workers", 0) + 1)
@@ -432,13 +426,10 @@ def data_files():
     """Every data file and folder the runs need (the `data` target)."""
     out = []
     for name, domain in DOMAINS.items():
-        section = config.get(name) or {}
         for objective in domain.objectives:
             rs = runs(name, objective)
             if rs:
-                from deepaug.workflow.runs import resolve_section
-
-                out += domain.data_files(resolve_section(section, objective), rs)
+                out += domain.data_files(rs[0].section, rs)
     if runs("text", "contrastive") and ANALYSIS.get("in_default_target"):
         out.append(f"data/text/tasks/{ANALYSIS.get('text_task', 'stsb')}.parquet")
     return list(dict.fromkeys(out))

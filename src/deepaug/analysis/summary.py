@@ -190,9 +190,11 @@ def _in_setting(part: pd.DataFrame, setting: tuple) -> pd.Series:
 def with_run_ids(table: pd.DataFrame) -> pd.DataFrame:
     """A table without the run table's ``run`` column (written by hand, or by an older version) gets the
     id of its Deep Augmentation setting, so that every setting is one group."""
+    from deepaug.workflow.runs import run_id
+
     if "run" in table:
         return table
-    ids = [("none" if m == "none" else f"{m}-L{int(layer)}-{sg}")
+    ids = [run_id("contrastive", m, None if m == "none" else layer, sg == "sg", {})
            for m, layer, sg in zip(table["method"], table["layer"], table["stop_gradient"])]
     return table.assign(run=ids)
 

@@ -96,6 +96,8 @@ def fill_defaults(config: dict) -> dict:
     """Fill in the schema's ``default:`` values, in place: every settings subsection that is missing
     is created with its defaults; a switched-off domain (``null`` or absent) stays off, and a domain's
     ``supervised:`` overrides keep only what they say (they are merged over the filled section)."""
+    import copy
+
     schema = load_schema()
 
     def resolve(node):
@@ -114,7 +116,7 @@ def fill_defaults(config: dict) -> dict:
                 out[key] = sub if out.get(key) in (None, True) else out[key]
         return out
 
-    def fill(node, instance, top=False):
+    def fill(node, instance):
         for key, sub in properties(node).items():
             sub = resolve(sub) if isinstance(sub, dict) else sub
             if not isinstance(sub, dict) or key in ("supervised", "sweep"):
@@ -130,9 +132,7 @@ def fill_defaults(config: dict) -> dict:
             if isinstance(instance[key], dict):
                 fill(sub, instance[key])
 
-    import copy
-
-    fill(schema, config, top=True)
+    fill(schema, config)
     return config
 
 

@@ -100,14 +100,6 @@ class Text(Domain):
             return f"python -m deepaug prepare-text --model {q(name.replace('--', '/'))} --out {q(out)}"
         raise ValueError(f"text has no data item {item!r} (corpus/<name>.parquet, tasks/<name>.parquet, models/<name>)")
 
-    def data_files(self, section, runs):
-        out = super().data_files(section, runs)
-        for run in runs:  # the model folder and the dev task are inputs of training
-            for path in self.train_inputs(section, run).values():
-                if path not in out:
-                    out.append(path)
-        return out
-
 
 register(Text(
     name="text",

@@ -143,6 +143,23 @@ def _accuracy(clf: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
         return (clf(x).argmax(1) == y).float().mean().item()
 
 
+class _DevBest:
+    """The classifier weights of the epoch with the best dev accuracy (ties: the later epoch); test is
+    scored once, with them (both probes)."""
+
+    def __init__(self) -> None:
+        self.dev, self.epoch, self.state = -1.0, 0, None
+
+    def update(self, clf: torch.nn.Module, dev: float, epoch: int) -> None:
+        if dev >= self.dev:
+            self.dev, self.epoch = dev, epoch
+            self.state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
+
+    def result(self, clf: torch.nn.Module, test_x, test_y) -> ProbeResult:
+        clf.load_state_dict(self.state)
+        return ProbeResult(dev_top1=self.dev, test_top1=_accuracy(clf, test_x, test_y), epoch=self.epoch)
+
+
 def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 100, batch_size: int = 512,
                  lr: float = 0.1, weight_decay: float = 0.0, seed: int = 0) -> ProbeResult:
     """A linear classifier on standardised frozen features (SGD, cosine lr), trained on ``train``;
@@ -160,7 +177,7 @@ def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 1
     n = train_x.shape[0]
     steps = epochs * max(1, -(-n // batch_size))
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    best_dev, best_epoch, best_state = -1.0, 0, None
+    best = _DevBest()
     for epoch in range(1, epochs + 1):
         perm = torch.randperm(n, generator=g)
         for i in range(0, n, batch_size):
@@ -170,12 +187,8 @@ def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 1
             loss.backward()
             opt.step()
             sched.step()
-        dev = _accuracy(clf, dev_x, dev_y)
-        if dev >= best_dev:
-            best_dev, best_epoch = dev, epoch
-            best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
-    clf.load_state_dict(best_state)
-    return ProbeResult(dev_top1=best_dev, test_top1=_accuracy(clf, test_x, test_y), epoch=best_epoch)
+        best.update(clf, _accuracy(clf, dev_x, dev_y), epoch)
+    return best.result(clf, test_x, test_y)
 
 
 def supcon_linear_probe(model, images, labels, dev_x, dev_y, test_x, test_y, mean, std, device,
@@ -217,7 +230,7 @@ def supcon_linear_probe(model, images, labels, dev_x, dev_y, test_x, test_y, mea
     opt = torch.optim.SGD(clf.parameters(), lr=lr, momentum=0.9, weight_decay=weight_decay)
     g = torch.Generator(device=x.device).manual_seed(seed)
     n = x.shape[0]
-    best_dev, best_epoch, best_state = -1.0, 0, None
+    best = _DevBest()
     for epoch in range(1, epochs + 1):
         for group in opt.param_groups:
             group["lr"] = step_lr(lr, epoch, decay_epochs, decay_rate)
@@ -232,12 +245,8 @@ def supcon_linear_probe(model, images, labels, dev_x, dev_y, test_x, test_y, mea
             loss.backward()
             opt.step()
         clf.eval()
-        dev = _accuracy(clf, dev_x, dev_y)
-        if dev >= best_dev:
-            best_dev, best_epoch = dev, epoch
-            best_state = {k: v.detach().clone() for k, v in clf.state_dict().items()}
-    clf.load_state_dict(best_state)
-    return ProbeResult(dev_top1=best_dev, test_top1=_accuracy(clf, test_x, test_y), epoch=best_epoch)
+        best.update(clf, _accuracy(clf, dev_x, dev_y), epoch)
+    return best.result(clf, test_x, test_y)
 
 
 @torch.no_grad()
