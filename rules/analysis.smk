@@ -1,18 +1,19 @@
 # Analyses of the trained encoders (the `analysis` target): layer-by-layer CKA (co-adaptation),
 # alignment and uniformity, the layer-selection rule, and the supervised counterpart's figures and
-# inversion check.
+# inversion check. One analysis per setting and seed of the contrastive sweep, of the run the tables
+# report for it (its dev-best over the domain's tuned axes, chosen from the candidates' eval.json).
 
 
 rule analyze:
     input:
         unpack(analysis_inputs),
     output:
-        json=f"results/{RUN_DIR}/analysis.json",
-        cka=f"results/{RUN_DIR}/cka.npz",
+        json=f"{ANALYSIS_DIR}/analysis.json",
+        cka=f"{ANALYSIS_DIR}/cka.npz",
     log:
-        f"logs/analysis/{RUN_DIR}.log",
+        f"logs/{ANALYSIS_DIR.removeprefix('results/')}.log",
     benchmark:
-        f"benchmarks/analysis/{RUN_DIR}.tsv"
+        f"benchmarks/{ANALYSIS_DIR.removeprefix('results/')}.tsv"
     conda:
         conda_env
     threads: job_threads()
@@ -27,7 +28,7 @@ rule analyze:
 rule analysis_table:
     input:
         runs=RUN_TABLE,
-        analyses=run_files("analysis.json"),
+        analyses=setting_files("analysis.json"),
     output:
         "results/analysis/table.csv",
     log:
@@ -37,7 +38,7 @@ rule analysis_table:
     resources:
         **cpu_job(),
     shell:
-        "python -m deepaug aggregate --runs {input.runs:q} --file analysis.json --out {output:q} > {log:q} 2>&1"
+        "python -m deepaug aggregate --runs {input.runs:q} --file analysis.json --per-setting --out {output:q} > {log:q} 2>&1"
 
 
 rule layer_selection:
@@ -67,7 +68,7 @@ rule figures_analysis:
         table=TABLE,
         analysis="results/analysis/table.csv",
         selection="results/analysis/layer_selection.csv",
-        cka=run_files("cka.npz"),
+        cka=setting_files("cka.npz"),
         notebook=f"{workflow.basedir}/notebooks/analysis.ipynb",
     output:
         figures=as_report(analysis_figures()),

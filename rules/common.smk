@@ -11,7 +11,7 @@ if SRC not in sys.path:
 from deepaug.domains import registry  # noqa: E402  (light: no torch)
 from deepaug.engine.gpus import visible_gpu_ids  # noqa: E402
 from deepaug.workflow.config import validate_config  # noqa: E402
-from deepaug.workflow.runs import expand, table_rows  # noqa: E402
+from deepaug.workflow.runs import analysis_dir, expand, table_rows  # noqa: E402
 
 validate_config(config)  # also fills in the schema's defaults
 DOMAINS = registry()
@@ -19,6 +19,12 @@ DOMAINS = registry()
 # here by its wildcards, and nothing parses a path back.
 RUNS = expand(config)
 RUN_INDEX = {(r.domain, r.dataset, r.id, r.seed): r for r in RUNS}
+# The analyses: one per setting and seed of the contrastive runs, of its dev-selected candidate (the
+# runs of a setting differ only in the domain's tuned axes; one run when nothing is tuned).
+SETTINGS = {}
+for _r in RUNS:
+    if _r.objective == "contrastive":
+        SETTINGS.setdefault((_r.domain, _r.dataset, _r.setting, _r.seed), []).append(_r)
 
 # Rules run the library from this checkout (`python -m deepaug ...`): no install step is needed
 # inside the rules' conda envs, and cluster jobs (which re-read this file) get the same path.
@@ -79,12 +85,14 @@ SUPERVISED_TABLE = "results/analysis/supervised_table.csv"
 TABLES = {"contrastive": TABLE, "supervised": SUPERVISED_TABLE}
 FIGURES = "results/figures"
 RUN_DIR = "{domain}/{dataset}/{run}/seed{seed}"
+ANALYSIS_DIR = analysis_dir("{domain}", "{dataset}", "{setting}", "{seed}")
 
 
 wildcard_constraints:
     domain="|".join(DOMAINS),
     dataset=r"[A-Za-z0-9_\-]+",
     run=r"[A-Za-z0-9_.+\-]+",
+    setting=r"[A-Za-z0-9_.+\-]+",
     seed=r"\d+",
     objective="contrastive|supervised",
 
@@ -99,7 +107,10 @@ def runs(domain=None, objective=None):
 
 
 def the_run(wildcards):
-    """The run-table row of a job, from its wildcards."""
+    """The run-table row of a job, from its wildcards (of an analysis job: its setting's first run,
+    whose domain, settings and resources every candidate shares)."""
+    if not hasattr(wildcards, "run"):
+        return the_setting(wildcards)[0]
     key = (wildcards.domain, wildcards.dataset, wildcards.run, int(wildcards.seed))
     if key not in RUN_INDEX:
         raise ValueError(
@@ -107,6 +118,26 @@ def the_run(wildcards):
             f"run of this config's sweep (python -m deepaug check-config lists what the config makes)"
         )
     return RUN_INDEX[key]
+
+
+def the_setting(wildcards):
+    """The candidate runs of an analysis job, from its wildcards."""
+    key = (wildcards.domain, wildcards.dataset, wildcards.setting, int(wildcards.seed))
+    if key not in SETTINGS:
+        raise ValueError(
+            f"{analysis_dir(*key)} is not a setting of this config's contrastive sweep "
+            f"(python -m deepaug check-config lists what the config makes)"
+        )
+    return SETTINGS[key]
+
+
+def setting_files(name, baseline_only=False):
+    """One file per analysis (setting and seed), e.g. every analysis.json."""
+    return [
+        f"{analysis_dir(*key)}/{name}"
+        for key, candidates in SETTINGS.items()
+        if not baseline_only or candidates[0].method == "none"
+    ]
 
 
 def domain_of(wildcards):
@@ -173,6 +204,7 @@ def train_settings(run):
         "seed": run.seed,
         "device": config.get("device", "auto"),
         "keep_checkpoints": (config.get("checkpoints") or {}).get("keep"),
+        "reuse_finished": (config.get("checkpoints") or {}).get("reuse"),
     }
 
 
@@ -274,52 +306,46 @@ def data_conda_env(wildcards):
 # ---- commands of the per-run jobs (the domain says how; see deepaug/domains/<name>/__init__.py)
 
 
-def train_inputs(wildcards):
+def run_inputs(wildcards):
     run = the_run(wildcards)
-    return DOMAINS[run.domain].train_inputs(run.section, run)
+    return DOMAINS[run.domain].run_inputs(run.section, run)
 
 
-def train_command(wildcards, input, output):
+def run_command(wildcards):
+    """The run's command. A function of the wildcards only (not of `output`), so that Snakemake
+    records it and re-runs the job when it changes: params derived from input or output are left
+    out of its params rerun trigger (persistence `non_derived_params`)."""
     run = the_run(wildcards)
-    return DOMAINS[run.domain].train_command(
+    return DOMAINS[run.domain].run_command(
         run,
-        dict(input),
-        os.path.dirname(output.model),
+        f"results/{run.path}",
         f"checkpoints/{run.path}",
         train_settings(run),
-    )
-
-
-def eval_inputs(wildcards):
-    run = the_run(wildcards)
-    return {
-        "model": f"results/{run.path}/model.pt",
-        **DOMAINS[run.domain].eval_inputs(run.section, run),
-    }
-
-
-def eval_command(wildcards, input, output):
-    run = the_run(wildcards)
-    return DOMAINS[run.domain].eval_command(
-        run, dict(input), output[0], eval_settings(run)
+        eval_settings(run),
     )
 
 
 def analysis_inputs(wildcards):
-    run = the_run(wildcards)
-    return {
-        "model": f"results/{run.path}/model.pt",
-        **DOMAINS[run.domain].analysis_inputs(config, run.section, run),
-    }
+    """The candidates' models and eval.json (the dev score chooses among them), and the domain's data."""
+    candidates = the_setting(wildcards)
+    run = candidates[0]
+    out = {"models": [f"results/{r.path}/model.pt" for r in candidates]}
+    if len(candidates) > 1:
+        out["evals"] = [f"results/{r.path}/eval.json" for r in candidates]
+    return {**out, **DOMAINS[run.domain].analysis_inputs(config, run.section, run)}
 
 
-def analyze_command(wildcards, input, output):
-    run = the_run(wildcards)
+def analyze_command(wildcards):
+    """The analysis command; of the wildcards only, so that a changed setting re-runs it (see
+    run_command)."""
+    candidates = the_setting(wildcards)
+    run = candidates[0]
+    out = run.analysis_dir
     return DOMAINS[run.domain].analyze_command(
-        run,
-        dict(input),
-        output.json,
-        output.cka,
+        candidates,
+        DOMAINS[run.domain].analysis_inputs(config, run.section, run)["data"],
+        f"{out}/analysis.json",
+        f"{out}/cka.npz",
         config,
         config.get("device", "auto"),
     )
@@ -387,11 +413,7 @@ def top_layer(domain, objective):
 
 
 def baseline_cka_files():
-    return [
-        f"results/{r.path}/cka.npz"
-        for r in runs(objective="contrastive")
-        if r.method == "none"
-    ]
+    return setting_files("cka.npz", baseline_only=True)
 
 
 def analysis_figures():
@@ -472,16 +494,15 @@ def failed_jobs():
     failed (or were killed) in this or an earlier invocation and have not succeeded since. Read from
     the files, not from Snakemake's output, so that it works the same on every executor.
     """
-    stages = (
-        ("train", "model.pt"),
-        ("evaluate", "eval.json"),
-        ("analysis", "analysis.json"),
-    )
-    for r in RUNS:
-        for stage, output in stages:
-            log = f"logs/{stage}/{r.path}.log"
-            if os.path.exists(log) and not os.path.exists(f"results/{r.path}/{output}"):
-                yield stage, r.path, log
+    for r in RUNS:  # the run's job: trained, then evaluated
+        log = f"logs/train/{r.path}.log"
+        if os.path.exists(log) and not os.path.exists(f"results/{r.path}/eval.json"):
+            yield "train", r.path, log
+    for candidates in SETTINGS.values():
+        out = candidates[0].analysis_dir
+        log = f"logs/{out[len('results/'):]}.log"
+        if os.path.exists(log) and not os.path.exists(f"{out}/analysis.json"):
+            yield "analysis", out, log
 
 
 def last_line(path, width=300):

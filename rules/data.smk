@@ -14,8 +14,9 @@ rule prepare_data:
     resources:
         **cpu_job(),
     params:
-        cmd=lambda w, output: DOMAINS[w.domain].prepare_command(
-            w.item, output[0], config
+        # of the wildcards only (not `output`), so that Snakemake's params trigger sees a change
+        cmd=lambda w: DOMAINS[w.domain].prepare_command(
+            w.item, f"data/{w.domain}/{w.item}", config
         ),
     shell:
         "{params.cmd} > {log:q} 2>&1"
@@ -33,8 +34,8 @@ rule prepare_model:
     resources:
         **cpu_job(),
     params:
-        cmd=lambda w, output: DOMAINS[w.domain].prepare_command(
-            f"models/{w.model}", output[0], config
+        cmd=lambda w: DOMAINS[w.domain].prepare_command(
+            f"models/{w.model}", f"data/{w.domain}/models/{w.model}", config
         ),
     shell:
         "{params.cmd} > {log:q} 2>&1"

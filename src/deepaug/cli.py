@@ -49,7 +49,7 @@ def _settings(cls, a: argparse.Namespace):
 
 
 # Arguments naming files or folders that must exist before a stage starts.
-INPUT_ARGS = ("data", "model", "model_dir", "corpus", "dev_task", "tasks", "table", "baseline_cka",
+INPUT_ARGS = ("data", "model", "eval", "model_dir", "corpus", "dev_task", "tasks", "table", "baseline_cka",
               "contrastive", "supervised", "config", "runs")
 
 
@@ -113,7 +113,7 @@ def _cmd_eval_text(a: argparse.Namespace) -> None:
 def _cmd_aggregate(a: argparse.Namespace) -> None:
     from deepaug.workflow.aggregate import aggregate
 
-    aggregate(a.runs, a.out, a.objective, a.file)
+    aggregate(a.runs, a.out, a.objective, a.file, a.per_setting)
 
 
 def _cmd_select_tuned(a: argparse.Namespace) -> None:
@@ -136,8 +136,10 @@ def _cmd_summarize(a: argparse.Namespace) -> None:
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
     from deepaug.analysis.analyze import analyze
+    from deepaug.analysis.selection import dev_best_candidate
 
-    analyze(a.domain, a.model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed, a.layer)
+    model, chosen = dev_best_candidate(a.model, a.eval, a.run_id, a.dev_metric)
+    analyze(a.domain, model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed, a.layer, chosen)
 
 
 def _cmd_select_layer(a: argparse.Namespace) -> None:
@@ -147,14 +149,14 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
     from deepaug.workflow.io import atomic_path
     from deepaug.analysis.layer_choice import layer_selection
     from deepaug.analysis.summary import DEV_METRIC, HEADLINE
-
-    from deepaug.workflow.runs import read_table
+    from deepaug.workflow.runs import analysis_dir, read_table
 
     runs = read_table(a.runs)
     matrices: dict = {}
     wanted = {str(Path(p).resolve()) for p in a.baseline_cka}
-    for row in runs[(runs["method"] == "none") & (runs["objective"] == "contrastive")].to_dict("records"):
-        path = Path(row["dir"]) / "cka.npz"
+    baseline = runs[(runs["method"] == "none") & (runs["objective"] == "contrastive")]
+    for row in baseline.drop_duplicates(["domain", "dataset", "setting", "seed"]).to_dict("records"):
+        path = Path(analysis_dir(row["domain"], row["dataset"], row["setting"], row["seed"])) / "cka.npz"
         if str(path.resolve()) in wanted:
             with np.load(path) as npz:
                 matrices.setdefault((row["domain"], row["dataset"]), []).append(npz["linear"])
@@ -229,6 +231,8 @@ def _setup_aggregate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", required=True, help="the run table (results/runs.tsv)")
     p.add_argument("--objective", default="contrastive", choices=["contrastive", "supervised"])
     p.add_argument("--file", default="eval.json", help="the file of each run's directory to join (eval.json, analysis.json)")
+    p.add_argument("--per-setting", action="store_true",
+                   help="one row per setting and seed, from its analysis directory (results/analysis/...)")
     p.add_argument("--out", required=True)
 
 
@@ -249,7 +253,12 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
     from deepaug.domains import registry
 
     p.add_argument("--domain", choices=sorted(registry()), required=True)
-    p.add_argument("--model", required=True)
+    p.add_argument("--model", nargs="+", required=True,
+                   help="model.pt of the run; or of each candidate run of a setting (its tuned axes, e.g. lr x "
+                        "batch): the dev-best is analysed, as select-tuned reports it")
+    p.add_argument("--eval", nargs="*", default=[], help="each candidate's eval.json (its dev score), in --model's order")
+    p.add_argument("--run-id", nargs="*", default=[], help="each candidate's run id, in --model's order")
+    p.add_argument("--dev-metric", default=None, help="the eval.json score the candidates are chosen by")
     p.add_argument("--data", required=True, help="prepared .npz (vision) or similarity-task parquet (text)")
     p.add_argument("--out", required=True, help="analysis.json")
     p.add_argument("--cka", required=True, help="cka.npz (linear and rbf matrices)")
@@ -262,7 +271,7 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
 
 def _setup_select_layer(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", required=True)
-    p.add_argument("--runs", required=True, help="the run table (results/runs.tsv): which run each cka.npz is")
+    p.add_argument("--runs", required=True, help="the run table (results/runs.tsv): which setting each cka.npz is")
     p.add_argument("--baseline-cka", nargs="+", required=True)
     p.add_argument("--out", required=True)
 
@@ -299,7 +308,7 @@ COMMANDS = {
                      _cmd_select_tuned, "deepaug.analysis.selection"),
     "summarize": ("baseline vs best setting with a paired test, and the paper's claims", _setup_summarize,
                   _cmd_summarize, "deepaug.analysis.summary"),
-    "analyze": ("CKA between layers, alignment and uniformity of one run", _setup_analyze, _cmd_analyze,
+    "analyze": ("CKA between layers, alignment and uniformity of one run (the dev-best of a setting's candidates)", _setup_analyze, _cmd_analyze,
                 "deepaug.analysis.analyze"),
     "select-layer": ("layer recommended from the baseline's CKA vs the sweep's best", _setup_select_layer,
                      _cmd_select_layer, "deepaug.analysis.layer_choice"),
@@ -341,21 +350,44 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     return parser
 
 
+# Separates the stages of one invocation: ``deepaug pretrain-vision ... :: eval-vision ...`` runs both
+# in one process (a run's job trains, then evaluates, paying the start-up once).
+from deepaug.domains import STAGE_SEPARATOR  # noqa: E402
+
+
+def split_stages(argv: list[str]) -> list[list[str]]:
+    stages, current = [], []
+    for arg in argv:
+        if arg == STAGE_SEPARATOR:
+            stages.append(current)
+            current = []
+        else:
+            current.append(arg)
+    return [*stages, current]
+
+
 def main(argv: list[str] | None = None) -> int:
-    """Run one stage. Exit status: 0 done, 1 a known failure (one line on stderr), 2 bad arguments."""
+    """Run one stage, or several separated by ``::`` (in order; every stage's arguments are parsed
+    before the first runs, so a bad flag of a later stage fails before hours of training). Exit
+    status: 0 done, 1 a known failure (one line on stderr), 2 bad arguments."""
     from deepaug.errors import DeepAugError, UsageError
 
     argv = sys.argv[1:] if argv is None else argv
-    args = build_parser(argv[0] if argv and argv[0] in COMMANDS else None).parse_args(argv)
-    try:
-        check_inputs(args)
-        args.func(args)
-    except UsageError as exc:
-        print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
+    stages = split_stages(argv)
+    if len(stages) > 1 and not all(stages):
+        print(f"deepaug: error: an empty stage around {STAGE_SEPARATOR!r} in: {' '.join(argv)}", file=sys.stderr)
         return 2
-    except (DeepAugError, ValueError) as exc:
-        print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
-        return 1
+    parsed = [build_parser(a[0] if a and a[0] in COMMANDS else None).parse_args(a) for a in stages]
+    for args in parsed:
+        try:
+            check_inputs(args)  # a later stage's inputs may be an earlier stage's outputs: checked in turn
+            args.func(args)
+        except UsageError as exc:
+            print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
+            return 2
+        except (DeepAugError, ValueError) as exc:
+            print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
+            return 1
     return 0
 
 

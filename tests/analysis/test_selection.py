@@ -3,7 +3,8 @@
 import pandas as pd
 import pytest
 
-from deepaug.analysis.selection import select_tuned, write_selected
+from deepaug.analysis.selection import dev_best, dev_best_candidate, select_tuned, write_selected
+from deepaug.workflow.io import write_json
 
 
 def grid_table():
@@ -53,3 +54,36 @@ def test_write_selected_uses_each_studys_dev_metric(tmp_path):
     # a domain without tuned axes passes through
     out = write_selected(tmp_path / "all.csv", tmp_path / "same.csv", {})
     assert len(out) == len(table)
+
+
+def test_ties_go_to_the_smallest_run_id_whatever_the_order():
+    assert dev_best(["b", "a", "c"], [1.0, 1.0, 0.5]) == "a"
+    assert dev_best(["a", "b"], [float("nan"), 0.1]) == "b"  # a non-finite score never wins
+    table = grid_table().assign(dev_spearman=70.0)  # every candidate ties
+    out = select_tuned(table.iloc[::-1], ["lr"], "dev_spearman")
+    assert set(out["selected_run"]) == {"dropout-L3-sg", "none"}  # '<setting>' sorts before '<setting>_lr1e-05'
+    with pytest.raises(ValueError, match="no run has a finite dev score"):
+        dev_best(["a"], [None])
+
+
+def test_the_analysis_picks_the_candidate_the_table_reports(tmp_path):
+    """The analysis job chooses among a setting's candidates from their eval.json at run time; it must
+    pick the run select_tuned reports, for every setting and seed (here, winners that differ per seed)."""
+    table = grid_table()
+    table.loc[(table["seed"] == 1) & (table["lr"] == 1e-5), "dev_spearman"] = 99.0
+    reported = select_tuned(table, ["lr"], "dev_spearman").set_index(["run", "seed"])["selected_run"]
+    for (setting, seed), group in table.groupby(["setting", "seed"]):
+        evals, models = [], []
+        for row in group.itertuples():
+            write_json(tmp_path / f"{row.run}-{seed}.json", {"dev_spearman": row.dev_spearman, "sts_avg": row.sts_avg})
+            evals.append(str(tmp_path / f"{row.run}-{seed}.json"))
+            models.append(f"{row.run}/model.pt")
+        model, chosen = dev_best_candidate(models, evals, list(group["run"]), "dev_spearman")
+        assert chosen["selected_run"] == reported[(setting, seed)] and model == f"{chosen['selected_run']}/model.pt"
+        assert chosen["tuned_candidates"] == 2 and chosen["dev_metric"] == "dev_spearman"
+    assert dev_best_candidate(["m.pt"], [], [], "dev_spearman") == ("m.pt", {})  # one run: nothing to choose
+    with pytest.raises(ValueError, match="2 models, 1 eval.json files and 2 run ids"):
+        dev_best_candidate(["a.pt", "b.pt"], evals[:1], ["a", "b"], "dev_spearman")
+    write_json(tmp_path / "nan.json", {"dev_spearman": None})
+    with pytest.raises(ValueError, match="none of the candidate runs a, b has a finite dev_spearman"):
+        dev_best_candidate(["a.pt", "b.pt"], [str(tmp_path / "nan.json")] * 2, ["a", "b"], "dev_spearman")

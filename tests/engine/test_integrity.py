@@ -26,22 +26,64 @@ def _losses(path):
 
 
 # ----------------------------------------------------------------------------- checkpoints
-def test_forced_rerun_of_a_finished_run_trains_from_scratch(tmp_path, digits_npz, capfd):
+def test_rerun_of_a_finished_run_reuses_its_training(tmp_path, digits_npz, capfd):
+    """A job run again for a finished run (new evaluation settings, a retry after its evaluation failed,
+    --forcerun): Snakemake has deleted the outputs; the trainer gives back the kept ones, trains nothing."""
     s = VisionPretrainSettings(**SMALL, run="vision/digits/none/seed0")
     first = pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
-    first_losses = _losses(tmp_path / "out" / "train_metrics.jsonl")
+    weights = (tmp_path / "out" / "model.pt").read_bytes()
     assert (tmp_path / "ckpt" / "FINISHED.json").exists()
-    # --forcerun / -F / a deleted model.pt: the same command again
-    (tmp_path / "out" / "model.pt").unlink()
+    assert {p.name for p in (tmp_path / "ckpt" / "final").iterdir()} == {"model.pt", "train_metrics.jsonl",
+                                                                        "provenance.json"}
+    # hard links: the kept outputs take no second copy on disk
+    assert (tmp_path / "ckpt" / "final" / "model.pt").stat().st_ino == (tmp_path / "out" / "model.pt").stat().st_ino
+    for name in ("model.pt", "train_metrics.jsonl", "provenance.json"):
+        (tmp_path / "out" / name).unlink()  # what Snakemake does before it runs a job again
     capfd.readouterr()
     again = pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
     err = capfd.readouterr().err
-    assert "holds a finished run; a re-run trains from scratch" in err and "resuming" not in err
+    assert "reusing its finished training" in err and "same settings, inputs and code" in err and "resuming" not in err
+    assert again == first and (tmp_path / "out" / "model.pt").read_bytes() == weights
+
+
+def test_finished_run_trains_again_when_it_differs_or_reuse_is_never(tmp_path, digits_npz, capfd):
+    s = VisionPretrainSettings(**SMALL, run="vision/digits/none/seed0")
+    first = pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
+    first_losses = _losses(tmp_path / "out" / "train_metrics.jsonl")
+    capfd.readouterr()
+    again = pretrain(VisionPretrainSettings(**SMALL, run=s.run, reuse_finished="never"), digits_npz,
+                     tmp_path / "out", tmp_path / "ckpt")
+    err = capfd.readouterr().err
+    assert "holds a finished run (checkpoints.reuse is never); training it again from scratch" in err
+    assert "resuming" not in err and "reusing" not in err
     assert again["steps"] == first["steps"] and len(again["segments"]) == 1
     assert again["segments"][0]["from"] == 0 and again["segments"][0]["to"] == SMALL["epochs"]
     assert _losses(tmp_path / "out" / "train_metrics.jsonl") == first_losses  # every epoch trained again
     assert again["final_loss"] == first["final_loss"]  # deterministic: the same training, done again
-    assert again["fingerprint"]["id"] == first["fingerprint"]["id"]
+    # other settings: the finished run is not this run's; it says why and trains
+    other = pretrain(VisionPretrainSettings(**{**SMALL, "lr": 0.2}, run=s.run), digits_npz, tmp_path / "out",
+                     tmp_path / "ckpt")
+    err = capfd.readouterr().err
+    assert "holds a finished run (settings differ (lr: 0.3 -> 0.2)); training it again from scratch" in err
+    assert other["fingerprint"]["id"] != first["fingerprint"]["id"] and other["segments"][0]["from"] == 0
+
+
+def test_reuse_policy_settings_accepts_other_code(tmp_path, monkeypatch, capfd):
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("model.pt", "train_metrics.jsonl", "provenance.json"):
+        (out / name).write_text(f'{{"{name}": 1}}')
+    _state({"lr": 0.5}, dir=tmp_path / "c").finish(out)
+    for name in ("model.pt", "train_metrics.jsonl", "provenance.json"):
+        (out / name).unlink()
+    real = F.code_version()
+    monkeypatch.setattr(F, "code_version", lambda: dict(real, code_sha256="0" * 64, commit="f" * 40, dirty=True))
+    assert _state({"lr": 0.5}, dir=tmp_path / "c").reuse(out, "exact") is None  # code changed
+    assert _state({"lr": 0.5}, dir=tmp_path / "c").reuse(out, "settings") == {"provenance.json": 1}
+    assert "checkpoints.reuse: settings" in capfd.readouterr().err
+    assert _state({"lr": 0.4}, dir=tmp_path / "c").reuse(out, "settings") is None  # settings differ
+    with pytest.raises(ValueError, match="reuse_finished must be one of"):
+        _state({"lr": 0.5}, dir=tmp_path / "c").reuse(out, "always")
 
 
 def _state(settings, inputs=None, **kw):
@@ -108,16 +150,20 @@ def test_keep_policy_after_the_run(tmp_path, keep):
     ck = _state({"lr": 0.5}, dir=tmp_path, keep=keep)
     ck.save({"model": {"w": torch.ones(3)}, "optimizer": {"m": torch.ones(3)}, "epoch": 0}, progress=1)
     ck.save_best({"model": {"w": torch.ones(3)}}, 1)
-    ck.finish({"w": torch.ones(3)})
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("model.pt", "train_metrics.jsonl", "provenance.json"):
+        (out / name).write_text("{}")
+    ck.finish(out)
     files = {p.name for p in tmp_path.iterdir() if p.suffix == ".pt"}
+    final = {p.name for p in (tmp_path / "final").iterdir()} if (tmp_path / "final").exists() else set()
     assert (tmp_path / "FINISHED.json").exists()
     if keep == "none":
-        assert files == set()
+        assert files == set() and final == set()
     elif keep == "last":
-        assert files == {"last.pt"}
-        assert "optimizer" not in torch.load(tmp_path / "last.pt", weights_only=False)
+        assert files == set() and final == {"model.pt", "train_metrics.jsonl", "provenance.json"}
     else:
-        assert files == {"last.pt", "best.pt"}
+        assert files == {"last.pt", "best.pt"} and final == {"model.pt", "train_metrics.jsonl", "provenance.json"}
         assert "optimizer" in torch.load(tmp_path / "last.pt", weights_only=False)
 
 

@@ -67,7 +67,7 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tmp_path, digits_n
 
 
 def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, digits_npz, capfd):
-    s = VisionPretrainSettings(**dict(SMALL, epochs=2))
+    s = VisionPretrainSettings(**dict(SMALL, epochs=2, keep_checkpoints="all"))  # all: last.pt stays
     pretrain(s, digits_npz, tmp_path / "a", tmp_path / "ckpt")
     (tmp_path / "ckpt" / "FINISHED.json").unlink()  # as if killed after its last checkpoint
     capfd.readouterr()

@@ -29,6 +29,28 @@ def test_impossible_training_arguments_exit_2_with_one_line(tmp_path, digits_npz
     assert not (tmp_path / "o" / "model.pt").exists()
 
 
+def test_stages_run_in_order_in_one_process(tmp_path, digits_npz):
+    """`deepaug a ... :: b ...` (a run's job: train, then evaluate): both stages, in order, one process."""
+    out = tmp_path / "run"
+    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", out, "--ckpt-dir", tmp_path / "c",
+                 "--width", "4", "--proj-dim", "8", "--epochs", "1", "--batch-size", "256", "--warmup-epochs", "0",
+                 "--precision", "fp32", "--device", "cpu", "::",
+                 "eval-vision", "--model", out / "model.pt", "--data", digits_npz, "--out", out / "eval.json",
+                 "--probe", "features", "--linear-epochs", "1", "--knn-k", "5", "--device", "cpu")
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert (out / "model.pt").stat().st_mtime <= (out / "eval.json").stat().st_mtime
+    assert 0 <= __import__("json").loads((out / "eval.json").read_text())["linear_top1"] <= 100
+
+
+def test_a_bad_later_stage_fails_before_the_first_runs(tmp_path, digits_npz):
+    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c",
+                 "::", "eval-vision", "--model", tmp_path / "o" / "model.pt")  # no --data, --out
+    assert r.returncode == 2 and "eval-vision: error: the following arguments are required: --data, --out" in r.stderr
+    assert not (tmp_path / "c").exists()  # the training never started
+    empty = _deepaug("check-config", "config.yaml", "::")
+    assert empty.returncode == 2 and "an empty stage" in empty.stderr
+
+
 def test_missing_input_file_exits_2(tmp_path):
     r = _deepaug("eval-vision", "--model", tmp_path / "nope.pt", "--data", tmp_path / "x.npz", "--out", tmp_path / "e.json")
     assert r.returncode == 2 and "x.npz: no such file or directory" in r.stderr

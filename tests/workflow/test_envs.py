@@ -132,7 +132,7 @@ RULES = parse_rules()
 CODE_RULES = {name: r for name, r in RULES.items() if r["shell"]}
 # The generic per-run and data rules take their env from the job's domain (rules/common.smk conda_env,
 # data_conda_env) and their command from the domain too: checked per domain below.
-DOMAIN_ENV_RULES = {"train", "evaluate", "analyze", "prepare_data", "prepare_model"}
+DOMAIN_ENV_RULES = {"train", "analyze", "prepare_data", "prepare_model"}
 
 
 def test_every_rule_that_runs_code_has_a_conda_env():
@@ -175,10 +175,9 @@ def _domain_commands(name):
     out = {"run": [], "data": []}
     for run in [r for r in expand(config) if r.domain == name and r.method == "none"][:1] + \
             [r for r in expand(config) if r.domain == name and r.objective == "supervised"][:1]:
-        inputs = {**domain.train_inputs(run.section, run), **domain.eval_inputs(run.section, run), "model": "m.pt"}
-        out["run"] += [domain.train_command(run, inputs, "o", "c", {}), domain.eval_command(run, inputs, "e.json", {}),
-                       domain.analyze_command(run, {**inputs, **domain.analysis_inputs(config, run.section, run)},
-                                              "a.json", "c.npz", config, "cpu")]
+        data = domain.analysis_inputs(config, run.section, run)["data"]
+        out["run"] += [domain.run_command(run, "o", "c", {}, {}),
+                       domain.analyze_command([run], data, "a.json", "c.npz", config, "cpu")]
         for path in domain.data_files(run.section, [run]):
             item = path.split("/", 2)[2]
             out["data"].append(domain.prepare_command(item, path, config))

@@ -57,8 +57,10 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
     assert len({r for r in supervised if r.startswith("vision/")}) == 174
     assert len({r for r in supervised if r.startswith("text/stsb_train/")}) == 171
     assert len({r for r in supervised if r.startswith("graph/")}) == 300
-    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 300 * 2 and counts["evaluate"] == len(runs)
-    assert counts["analyze"] == 174 + 1026 + 300 and counts["inversion"] == 1
+    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 300 * 2
+    assert "evaluate" not in counts  # each run's job evaluates the model it trained
+    # one analysis per setting and seed (text: of the dev-best of its 6 lr x batch candidates)
+    assert counts["analyze"] == 174 + 171 + 300 and counts["inversion"] == 1
     assert counts["aggregate_contrastive"] == 1 and counts["select_contrastive"] == 1 and counts["run_table"] == 1
     # data: CIFAR-10/100; seven STS test sets, STS-B dev and train, wiki1m; 4 TU datasets; the encoder
     assert counts["prepare_data"] == 2 + 9 + 1 + 4 and counts["prepare_model"] == 1
@@ -134,7 +136,7 @@ def test_every_gpu_job_goes_to_the_gpu_partition(tmp_path, config):
     on_gpu = {rule for rule, r in jobs if r["slurm_partition"] == "gpu"}
     if config is None:  # the paper: every training, evaluation and analysis job asks for a GPU
         assert len(jobs) > 1700
-        assert on_gpu == {"train", "evaluate", "analyze"}
+        assert on_gpu == {"train", "analyze"}
     else:  # the demo trains on the CPU (resources.gpu: 0)
         assert not on_gpu and len(jobs) > 50
 
@@ -160,6 +162,36 @@ def test_one_failed_run_does_not_stop_the_sweep(tmp_path):
     summary = out[out.index("deepaug: 1 job(s) of the sweep have no output"):]
     assert f"train vision/digits/dropout-L6-sg/seed0: see {log}" in summary
     assert "checkpoints/vision/digits/dropout-L6-sg/seed0" in summary  # the log's last line: the error
+
+
+@pytest.mark.slow
+def test_changed_evaluation_settings_evaluate_again_without_training_again(tmp_path):
+    """A run's job trains, then evaluates. Changing an evaluation setting re-runs the job (its command
+    changed); the trainer gives back the kept training (same settings, inputs, code) and only the
+    evaluation runs again: same weights, new scores."""
+    work = tmp_path / "w"
+    config = CONFIGS / "one_failure.yaml"
+    first = snakemake("--cores", "2", "--configfile", str(config), cwd=work, timeout=1200)
+    assert first.returncode == 0, (first.stdout + first.stderr)[-3000:]
+    run = work / "results" / "vision" / "digits" / "dropout-L0-sg" / "seed0"
+    weights = (run / "model.pt").read_bytes()
+    before = json.loads((run / "eval.json").read_text())
+    evaluated_at = (run / "eval.json").stat().st_mtime_ns
+    changed = tmp_path / "knn.yaml"
+    changed.write_text(config.read_text().replace("knn_k: 5", "knn_k: 1"))
+    again = snakemake("--cores", "2", "--configfile", str(changed), cwd=work, timeout=1200)
+    out = again.stdout + again.stderr
+    assert again.returncode == 0, out[-3000:]
+    assert job_counts(out)["train"] == 3  # every run's job: its command (the evaluation) changed
+    log = (work / "logs" / "train" / "vision" / "digits" / "dropout-L0-sg" / "seed0.log").read_text()
+    assert "reusing its finished training" in log and "resuming" not in log
+    assert (run / "model.pt").read_bytes() == weights
+    commands = [line for line in out.splitlines() if line.startswith("Shell command:") and "pretrain-vision" in line]
+    assert len(commands) == 3 and all(":: eval-vision" in c and "--knn-k 1 " in c for c in commands)  # the new k
+    assert "Params have changed" in out  # Snakemake's own reason: the command is a tracked param
+    after = json.loads((run / "eval.json").read_text())
+    assert (run / "eval.json").stat().st_mtime_ns > evaluated_at
+    assert after["linear_top1"] == before["linear_top1"]  # the same weights, the same (seeded) probe
 
 
 def checkout_copy(dest: Path) -> Path:
@@ -240,9 +272,15 @@ def test_demo_dag_end_to_end(tmp_path):
     assert analysis.returncode == 0, analysis.stderr[-5000:]
     an = pd.read_csv(tmp_path / "results" / "analysis" / "table.csv")
     contrastive = runs[runs["objective"] == "contrastive"]
-    assert len(an) == len(contrastive) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
+    settings = contrastive.drop_duplicates(["domain", "dataset", "setting", "seed"])
+    assert len(an) == len(settings) and an["alignment"].between(0, 4).all() and (an["uniformity"] <= 0).all()
+    # one analysis per setting and seed, of the run the table reports: text's dev-best of its two lrs
+    analysed = an[an["domain"] == "text"].set_index(["run", "seed"])
+    reported = text.set_index(["run", "seed"])
+    assert (analysed.loc[reported.index, "selected_run"] == reported["selected_run"]).all()
+    assert (analysed.loc[reported.index, "lr"] == reported["lr"]).all() and (analysed["tuned_candidates"] == 2).all()
     assert an.loc[an["method"] != "none", "cka_target_neighbours_linear"].between(0, 1).all()
-    with np.load(tmp_path / "results" / "text" / "lee" / "none" / "seed0" / "cka.npz") as cka:
+    with np.load(tmp_path / "results" / "analysis" / "text" / "lee" / "none" / "seed0" / "cka.npz") as cka:
         assert cka["linear"].shape == (8, 8) and np.allclose(np.diag(cka["rbf"]), 1)
     selection = pd.read_csv(tmp_path / "results" / "analysis" / "layer_selection.csv")
     assert len(selection) == 3 + 1 + 1  # vision: dropout x {sg, nosg}, PCA sg; text and graph: dropout, sg
@@ -259,8 +297,8 @@ def test_demo_dag_end_to_end(tmp_path):
     def benchmarks(*parts):
         return len(list((tmp_path / "benchmarks").joinpath(*parts).rglob("*.tsv")))
 
-    assert benchmarks("train") == benchmarks("evaluate") == len(runs)
-    assert benchmarks("analysis") == len(contrastive)
+    assert benchmarks("train") == len(runs) and not benchmarks("evaluate")
+    assert benchmarks("analysis") == len(settings)
     again = snakemake("--cores", "2", "--configfile", demo, "-n", cwd=tmp_path, root=root)
     assert "Nothing to be done" in again.stdout + again.stderr
     # the report of both targets: every figure with its own caption

@@ -97,9 +97,10 @@ def _summaries(feats, align: float, uniform: float) -> tuple[dict, dict]:
 
 
 def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: int, min_score: float = 4.0,
-            device_name: str = "auto", seed: int = 0, layer: int | None = None) -> dict:
+            device_name: str = "auto", seed: int = 0, layer: int | None = None, extra: dict | None = None) -> dict:
     """CKA between every pair of layers, alignment and uniformity of one run's encoder; ``layer`` is the
-    layer its Deep Augmentation targeted (None for the baseline: no neighbourhood score)."""
+    layer its Deep Augmentation targeted (None for the baseline: no neighbourhood score). ``extra``:
+    recorded alongside (which candidate run was analysed, and why)."""
     device = T.resolve_device(device_name)
     T.seed_everything(seed)
     if domain == "vision":
@@ -119,6 +120,7 @@ def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: in
         "cka_target_neighbours_linear": neighbour_similarity(matrices["linear"], layer) if layer is not None else None,
         "cka_target_neighbours_rbf": neighbour_similarity(matrices["rbf"], layer) if layer is not None else None,
         "analysis_samples_requested": int(n_samples),
+        **(extra or {}),
     })
     bad = [k for k, v in scalars.items() if isinstance(v, float) and not np.isfinite(v)]
     bad += [f"cka {k}" for k, m in matrices.items() if not np.isfinite(m).all()]

@@ -13,11 +13,23 @@ is one group whatever won per seed) and the winner's own id in ``selected_run``.
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 
 import pandas as pd
 
 from deepaug.workflow.io import atomic_path
+
+
+def dev_best(runs: list[str], scores: list[float | None]) -> str:
+    """The run with the highest finite dev score; ties go to the smallest run id, so that the tidy
+    table's selection and the analysis of the selected run (which picks among its candidates' eval.json
+    at run time) always agree. ValueError when no run has one: choosing by test would flatter it."""
+    finite = [(s, r) for r, s in zip(runs, scores) if s is not None and math.isfinite(s)]
+    if not finite:
+        raise ValueError("no run has a finite dev score")
+    top = max(s for s, _ in finite)
+    return min(r for s, r in finite if s == top)
 
 
 def select_tuned(table: pd.DataFrame, tuned: list[str], dev: str) -> pd.DataFrame:
@@ -34,17 +46,40 @@ def select_tuned(table: pd.DataFrame, tuned: list[str], dev: str) -> pd.DataFram
     keys = ["domain", "dataset", "objective", "setting", "seed"]
     rows = []
     for _, group in table.groupby(keys, dropna=False, sort=True):
-        scores = group[dev]
-        if scores.isna().all():
+        try:
+            winner = dev_best(group["run"].tolist(), [None if pd.isna(v) else float(v) for v in group[dev]])
+        except ValueError:
             first = group.iloc[0]
             raise ValueError(f"no dev score ({dev}) for any run of {first['domain']}/{first['dataset']}/"
-                             f"{first['setting']}/seed{first['seed']}: cannot choose its {', '.join(tuned)}")
-        best = group.loc[scores.idxmax()].copy()
+                             f"{first['setting']}/seed{first['seed']}: cannot choose its {', '.join(tuned)}") from None
+        best = group[group["run"] == winner].iloc[0].copy()
         best["selected_run"] = best["run"]
         best["tuned_candidates"] = int(len(group))
         best["run"] = best["setting"]
         rows.append(best)
     return pd.DataFrame(rows).reset_index(drop=True)
+
+
+def dev_best_candidate(models: list[str], evals: list[str], run_ids: list[str], dev: str) -> tuple[str, dict]:
+    """Of the candidate runs of one setting and seed (their model.pt, eval.json and run id, in the same
+    order), the model of the dev-best (the run `select_tuned` reports) and what to record about the
+    choice. One candidate needs no eval.json: nothing is chosen."""
+    if not (len(models) == len(evals) == len(run_ids)) and not (len(models) == 1 and not evals):
+        raise ValueError(f"{len(models)} models, {len(evals)} eval.json files and {len(run_ids)} run ids: "
+                         f"give one of each per candidate run, in the same order")
+    if len(models) == 1 and not evals:
+        return models[0], {}
+    from deepaug.workflow.io import read_json
+
+    scores = [read_json(path).get(dev) for path in evals]
+    try:
+        winner = dev_best(run_ids, scores)
+    except ValueError:
+        raise ValueError(f"none of the candidate runs {', '.join(run_ids)} has a finite {dev} in its eval.json "
+                         f"({', '.join(evals)}): cannot choose which to analyse") from None
+    i = run_ids.index(winner)
+    return models[i], {"selected_run": winner, "dev_metric": dev, "dev_score": scores[i],
+                       "tuned_candidates": len(models)}
 
 
 def write_selected(table_path: str | Path, out: str | Path, tuned: dict[str, list[str]]) -> pd.DataFrame:

@@ -27,7 +27,9 @@ class RunSettings:
     device: str = "auto"
     deterministic: bool = False
     objective: str = "contrastive"  # or "supervised": the paper's supervised counterpart
-    keep_checkpoints: str = "last"  # after the run: last (final weights) | none | all (optimizer too)
+    keep_checkpoints: str = "last"  # after the run: last (its outputs) | none | all (optimizer state too)
+    # a finished run run again: exact (same settings, inputs, code) | settings (any code) | never
+    reuse_finished: str = "exact"
     max_grad_norm: float = 0.0  # clip the gradient's global norm to this after unscaling; 0: no clipping
 
     # Integer settings that must be at least 1 (where a trainer has them).
@@ -59,10 +61,12 @@ class RunSettings:
             raise ValueError(f"method {self.method!r} needs a layer index")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
-        from deepaug.engine.training import KEEP_POLICIES
+        from deepaug.engine.training import KEEP_POLICIES, REUSE_POLICIES
 
         if self.keep_checkpoints not in KEEP_POLICIES:
             raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {self.keep_checkpoints!r}")
+        if self.reuse_finished not in REUSE_POLICIES:
+            raise ValueError(f"reuse_finished must be one of {REUSE_POLICIES}, got {self.reuse_finished!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         from deepaug.core.augment import PCA_GRADS

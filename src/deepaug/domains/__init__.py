@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 from importlib import import_module
 
 OBJECTIVES = ("contrastive", "supervised")
+DEEPAUG = "python -m deepaug"  # how every job calls the library (rules/common.smk puts src/ on PYTHONPATH)
+STAGE_SEPARATOR = "::"  # between the stages of one invocation (deepaug.cli.main)
 # Domain packages that register themselves (imported on first use of the registry).
 BUILTIN = ("vision", "text", "graph")
 
@@ -65,6 +67,18 @@ def flags(settings: dict) -> str:
 
 def q(path) -> str:
     return shlex.quote(str(path))
+
+
+def stages(*commands: str) -> str:
+    """``python -m deepaug a ...`` and ``python -m deepaug b ...`` as one invocation, ``python -m deepaug
+    a ... :: b ...``: the stages run in order in one process, which starts Python, torch and the data
+    once instead of once per stage."""
+    parts = []
+    for command in commands:
+        if not command.startswith(DEEPAUG + " "):
+            raise ValueError(f"not a {DEEPAUG!r} command: {command!r}")
+        parts.append(command[len(DEEPAUG) + 1:])
+    return f"{DEEPAUG} " + f" {STAGE_SEPARATOR} ".join(parts)
 
 
 @dataclass(frozen=True)
@@ -116,11 +130,49 @@ class Domain:
     def eval_command(self, run, inputs: dict, out: str, settings: dict) -> str:
         raise NotImplementedError
 
+    # ---- one job per run: train, then evaluate the trained model (the workflow's `train` rule)
+    def run_inputs(self, section: dict, run) -> list[str]:
+        """Every input file of a run's job: its training's and its evaluation's (but the model)."""
+        out: list[str] = []
+        for value in (*self.train_inputs(section, run).values(), *self.eval_inputs(section, run).values()):
+            out += value if isinstance(value, list) else [value]
+        return list(dict.fromkeys(out))
+
+    def run_command(self, run, out_dir: str, ckpt_dir: str, train_settings: dict, eval_settings: dict) -> str:
+        """Train into ``out_dir`` (model.pt, train_metrics.jsonl, provenance.json), then evaluate that
+        model into ``out_dir/eval.json``, in one process. A finished training is not repeated: the
+        trainer gives back its kept outputs when the fingerprint matches (Checkpointer.reuse), so a
+        job re-run for its evaluation settings only evaluates."""
+        section = run.section
+        model = f"{out_dir}/model.pt"
+        return stages(
+            self.train_command(run, self.train_inputs(section, run), out_dir, ckpt_dir, train_settings),
+            self.eval_command(run, {"model": model, **self.eval_inputs(section, run)}, f"{out_dir}/eval.json",
+                              eval_settings),
+        )
+
+    # ---- the analysis of one setting and seed (the workflow's `analyze` rule)
     def analysis_inputs(self, config: dict, section: dict, run) -> dict[str, str]:
+        """The data the analysis reads (besides the candidates' models and eval.json)."""
         raise NotImplementedError
 
-    def analyze_command(self, run, inputs: dict, out: str, cka: str, config: dict, device: str) -> str:
-        raise NotImplementedError
+    def analysis_flags(self, run, config: dict) -> dict:
+        """This domain's own flags of ``python -m deepaug analyze`` (sample counts, ...)."""
+        return {}
+
+    def analyze_command(self, candidates: list, data: str, out: str, cka: str, config: dict, device: str) -> str:
+        """Analyse one setting and seed: of its candidate runs (those that differ only in the domain's
+        tuned axes, e.g. lr x batch; one run when nothing is tuned), the dev-best by its eval.json, so
+        that the analysis shows the run the tables report (deepaug.analysis.selection)."""
+        run = candidates[0]
+        models = " ".join(q(f"results/{r.path}/model.pt") for r in candidates)
+        cmd = f"{DEEPAUG} analyze --domain {self.name} --model {models} --data {q(data)} --out {q(out)} --cka {q(cka)}"
+        if len(candidates) > 1:
+            cmd += (" --eval " + " ".join(q(f"results/{r.path}/eval.json") for r in candidates)
+                    + " --run-id " + " ".join(q(r.id) for r in candidates)
+                    + f" --dev-metric {q(self.metrics[run.objective].dev)}")
+        own = {**self.analysis_flags(run, config), "device": device, "layer": run.layer}
+        return f"{cmd} {flags(own)}"
 
     # ---- data
     def prepare_command(self, item: str, out: str, config: dict) -> str:

@@ -18,7 +18,8 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/deepaug: the whole package
 
 # Settings that do not change what a run computes: a checkpoint stays valid when they change.
-NOT_FINGERPRINTED = frozenset({"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints"})
+NOT_FINGERPRINTED = frozenset({"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints",
+                               "reuse_finished"})
 
 
 def _git(*args: str) -> str:

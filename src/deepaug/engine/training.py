@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from pathlib import Path
@@ -132,6 +133,10 @@ def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
 
 
 KEEP_POLICIES = ("last", "none", "all")
+REUSE_POLICIES = ("exact", "settings", "never")
+# What a trainer writes to its output folder: kept in the checkpoint folder's final/ by
+# Checkpointer.finish, and given back by Checkpointer.reuse.
+RUN_OUTPUTS = ("model.pt", "train_metrics.jsonl", "provenance.json")
 _HELD_LOCKS: dict = {}  # lock file -> open handle, per process
 
 
@@ -144,11 +149,17 @@ class Checkpointer:
       with a log line saying why (settings, code or inputs changed).
     * A checkpoint that cannot be read (truncated, zero bytes) is moved aside to ``corrupt/`` and the
       run restarts, so a re-run never loops on the same broken file.
-    * :meth:`finish` (called after the run's outputs are written) marks the run finished and applies
-      the ``keep`` policy: ``last`` drops the optimizer state and intermediate files and keeps the
-      final weights; ``none`` deletes the checkpoints; ``all`` keeps everything. A finished run's
-      checkpoint is not a resume point: a forced re-run (``--forcerun``, ``-F``, a deleted
-      ``model.pt``) trains from scratch.
+    * :meth:`finish` (called after the run's outputs are written) marks the run finished, keeps its
+      outputs (:data:`RUN_OUTPUTS`) in ``final/`` as hard links (no second copy on disk; a copy where
+      the file system has no hard links) and applies the ``keep`` policy: ``last`` drops ``last.pt``
+      and ``best.pt`` (the optimizer state and intermediate weights); ``all`` keeps them; ``none``
+      keeps nothing, not even ``final/``.
+    * :meth:`reuse`: a job that runs a finished run again (its evaluation settings changed, a retry
+      after the evaluation failed, ``--forcerun``) gets the finished outputs back instead of training
+      again, but only when the fingerprint matches (policy ``exact``: same settings, inputs and code;
+      ``settings``: same settings and inputs, any code, e.g. to re-evaluate after a change to the
+      evaluation code; ``never``: always train again). Otherwise the finished state is cleared and the
+      run trains from scratch, with a log line saying why.
     * The directory is locked (``flock`` on ``.lock``, released by the kernel when the process ends)
       for the life of the run: a second trainer on the same run stops with the holder's PID.
     * ``segments`` records every process that worked on the run (commit, start, end, steps), for
@@ -165,6 +176,7 @@ class Checkpointer:
         self.path = self.dir / "last.pt"
         self.best_path = self.dir / "best.pt"
         self.finished_path = self.dir / "FINISHED.json"
+        self.final_dir = self.dir / "final"
         self.settings = settings
         self.run = run
         self.keep = keep
@@ -241,10 +253,13 @@ class Checkpointer:
     def load(self) -> dict | None:
         """The state to resume from, or None to start from scratch (see the class docstring)."""
         if self.finished_path.exists():
-            log(f"{self.run}: {self.dir} holds a finished run; a re-run trains from scratch")
+            log(f"{self.run}: {self.dir} holds a finished run ({self._why_not_reused()}); training it again "
+                f"from scratch")
             for path in (self.path, self.best_path):
                 if path.exists():
                     path.unlink()
+            if self.final_dir.exists():
+                shutil.rmtree(self.final_dir)
             self.finished_path.unlink()
             return None
         state = self._read(self.path)
@@ -255,6 +270,66 @@ class Checkpointer:
         self.segments = list(state.get("segments", []))
         self._segment["from"] = self._segment["to"] = state.get("progress", 0)
         return state
+
+    # ---------------------------------------------------------------- a finished run, again
+    def _finished(self) -> dict:
+        from deepaug.workflow.io import read_json
+
+        try:
+            done = read_json(self.finished_path)
+        except (OSError, ValueError):
+            return {}
+        return done if isinstance(done, dict) else {}
+
+    def _matches(self, done: dict, policy: str) -> bool:
+        saved = done.get("fingerprint") or {}
+        if policy == "exact":
+            return saved.get("id") == self.fingerprint["id"]
+        if policy == "settings":
+            return all(saved.get(k) == self.fingerprint[k] for k in ("settings_sha256", "inputs"))
+        return False
+
+    def _why_not_reused(self) -> str:
+        """Why :meth:`reuse` did not give the finished outputs back (for the log line)."""
+        done = self._finished()
+        policy = getattr(self, "_reuse_policy", "never")
+        if policy == "never":
+            return "checkpoints.reuse is never"
+        if not done.get("fingerprint"):
+            return "its FINISHED.json cannot be read"
+        if not self._matches(done, policy):
+            from deepaug.engine.fingerprint import explain_mismatch
+
+            return explain_mismatch(done["fingerprint"], self.fingerprint, done.get("settings", {}), self.settings)
+        return "its outputs were not kept (keep_checkpoints: none)"
+
+    def reuse(self, out_dir: str | Path, policy: str = "exact") -> dict | None:
+        """Give a finished run's outputs back to ``out_dir`` instead of training it again.
+
+        Returns the run's provenance when this directory holds a finished run whose fingerprint
+        matches under ``policy`` (see the class docstring) and whose outputs were kept in ``final/``;
+        then the lock is released. None otherwise: the caller trains (and :meth:`load` clears the
+        finished state, saying why).
+        """
+        from deepaug.workflow.io import link_or_copy, read_json
+
+        if policy not in REUSE_POLICIES:
+            raise ValueError(f"reuse_finished must be one of {REUSE_POLICIES}, got {policy!r}")
+        self._reuse_policy = policy
+        if policy == "never" or not self.finished_path.exists():
+            return None
+        kept = [self.final_dir / name for name in RUN_OUTPUTS]
+        if not self._matches(self._finished(), policy) or not all(p.is_file() for p in kept):
+            return None
+        out_dir = Path(out_dir)
+        for path in kept:
+            link_or_copy(path, out_dir / path.name)
+            os.utime(out_dir / path.name)  # newer than its inputs: not out of date for Snakemake
+        same = "settings, inputs and code" if policy == "exact" else "settings and inputs (checkpoints.reuse: settings)"
+        log(f"{self.run}: reusing its finished training from {self.final_dir} (same {same}, fingerprint "
+            f"{self.fingerprint['id']}); to train it again, delete {self.dir}")
+        self.unlock()
+        return read_json(out_dir / "provenance.json")
 
     def load_best(self) -> dict | None:
         """``best.pt`` when it belongs to this run (same fingerprint), else None."""
@@ -277,21 +352,22 @@ class Checkpointer:
     def save_best(self, state: dict, progress: int) -> None:
         save_torch(self._stamp(state, progress), self.best_path)
 
-    def finish(self, final_weights: dict | None = None) -> None:
-        """Mark the run finished (after its outputs are written) and apply the ``keep`` policy."""
-        from deepaug.workflow.io import write_json
+    def finish(self, out_dir: str | Path) -> None:
+        """Mark the run finished (after its outputs are written to ``out_dir``), keep those outputs in
+        ``final/`` for :meth:`reuse`, and apply the ``keep`` policy."""
+        from deepaug.workflow.io import link_or_copy, write_json
 
-        if self.keep == "none":
+        if self.final_dir.exists():
+            shutil.rmtree(self.final_dir)
+        if self.keep in ("last", "all"):
+            for name in RUN_OUTPUTS:
+                link_or_copy(Path(out_dir) / name, self.final_dir / name)
+        if self.keep in ("last", "none"):
             for path in (self.path, self.best_path):
                 if path.exists():
                     path.unlink()
-        elif self.keep == "last":
-            if self.best_path.exists():
-                self.best_path.unlink()
-            if final_weights is not None:  # the final weights without optimizer state or history
-                save_torch(self._stamp({"model": final_weights}, self._segment["to"]), self.path)
-        write_json(self.finished_path, {"fingerprint": self.fingerprint, "segments": self.all_segments(),
-                                        "keep": self.keep})
+        write_json(self.finished_path, {"fingerprint": self.fingerprint, "settings": self.settings,
+                                        "segments": self.all_segments(), "keep": self.keep})
 
 
 def _now() -> str:

@@ -71,6 +71,19 @@ def write_jsonl(path: str | os.PathLike, rows: list[dict]) -> None:
     write_text(path, "".join(json.dumps(r, sort_keys=True) + "\n" for r in rows))
 
 
+def link_or_copy(src: str | os.PathLike, dst: str | os.PathLike) -> None:
+    """Put ``src`` at ``dst`` atomically: a hard link (no second copy on disk), or a copy where the file
+    system has none (or ``src`` is on another one)."""
+    import shutil
+
+    with atomic_path(dst) as tmp:
+        tmp.unlink()
+        try:
+            os.link(src, tmp)
+        except OSError:
+            shutil.copy2(src, tmp)
+
+
 def save_torch(obj: Any, path: str | os.PathLike) -> None:
     import torch
 

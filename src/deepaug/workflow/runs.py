@@ -36,6 +36,11 @@ AUGMENT_KEYS = frozenset({"rate", "p", "selection", "pca_component", "pca_over",
 TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
 
 
+def analysis_dir(domain: str, dataset: str, setting: str, seed) -> str:
+    """Where the analysis of one setting and seed goes (of its dev-selected run; see Domain.analyze_command)."""
+    return f"results/analysis/{domain}/{dataset}/{setting}/seed{seed}"
+
+
 @dataclass(frozen=True)
 class Run:
     """One row of the run table."""
@@ -56,6 +61,10 @@ class Run:
     @property
     def path(self) -> str:
         return f"{self.domain}/{self.dataset}/{self.id}/seed{self.seed}"
+
+    @property
+    def analysis_dir(self) -> str:
+        return analysis_dir(self.domain, self.dataset, self.setting, self.seed)
 
     @property
     def sg(self) -> str | None:

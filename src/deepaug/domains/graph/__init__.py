@@ -39,11 +39,8 @@ class Graph(Domain):
     def analysis_inputs(self, config, section, run):
         return {"data": self.data_path(run.dataset)}
 
-    def analyze_command(self, run, inputs, out, cka, config, device):
-        n = (config.get("analysis") or {}).get("graph_samples", 256)
-        return (f"python -m deepaug analyze --domain graph --model {q(inputs['model'])} --data {q(inputs['data'])} "
-                f"--out {q(out)} --cka {q(cka)} --n-samples {n} --device {q(device)} --seed {run.seed}"
-                + (f" --layer {run.layer}" if run.layer is not None else ""))
+    def analysis_flags(self, run, config):
+        return {"n_samples": (config.get("analysis") or {}).get("graph_samples", 256), "seed": run.seed}
 
     def prepare_command(self, item, out, config):
         if not item.endswith(".pt") or "/" in item:

@@ -168,6 +168,10 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``."""
     s.validate()
     t_start = time.time()
+    settings = asdict(s)
+    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
+    if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
+        return done
     device = T.resolve_device(s.device)
     T.set_deterministic(s.deterministic)
     T.seed_everything(s.seed)
@@ -193,8 +197,6 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
     data = graphs.to(device)
 
-    settings = asdict(s)
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
     history: list[dict] = []
     start_epoch, elapsed_before = 0, 0.0
     state = ckpt.load()
@@ -270,7 +272,7 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
         "torch_geometric": metadata.version("torch_geometric"), "node_features": graphs.features,
     })
     write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(model.state_dict())
+    ckpt.finish(out_dir)
     ckpt.unlock()
     return prov
 

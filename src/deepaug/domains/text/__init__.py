@@ -83,12 +83,9 @@ class Text(Domain):
     def analysis_inputs(self, config, section, run):
         return {"data": task_path((config.get("analysis") or {}).get("text_task", "stsb"))}
 
-    def analyze_command(self, run, inputs, out, cka, config, device):
+    def analysis_flags(self, run, config):
         a = config.get("analysis") or {}
-        return (f"python -m deepaug analyze --domain text --model {q(inputs['model'])} --data {q(inputs['data'])} "
-                f"--out {q(out)} --cka {q(cka)} --n-samples {a.get('text_samples', 1000)} "
-                f"--min-score {a.get('text_min_score', 4.0)} --device {q(device)}"
-                + (f" --layer {run.layer}" if run.layer is not None else ""))
+        return {"n_samples": a.get("text_samples", 1000), "min_score": a.get("text_min_score", 4.0)}
 
     def prepare_command(self, item, out, config):
         kind, _, name = item.partition("/")

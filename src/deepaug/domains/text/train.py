@@ -115,8 +115,13 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     from transformers import AutoTokenizer
 
     s.validate()
+    settings = asdict(s)
+    inputs = {"model": model_dir, "corpus": corpus, "dev_task": dev_task}
+    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, inputs, s.keep_checkpoints).lock()
+    if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
+        return done
     if s.objective == "supervised" and s.sup_head == "relatedness":
-        return _pretrain_relatedness(s, model_dir, corpus, dev_task, out_dir, ckpt_dir)
+        return _pretrain_relatedness(s, model_dir, corpus, dev_task, out_dir, ckpt)
     t_start = time.time()
     device = T.resolve_device(s.device)
     T.set_deterministic(s.deterministic)
@@ -150,9 +155,6 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     optimizer = torch.optim.AdamW(groups, lr=s.lr, **({"fused": True} if device.type == "cuda" else {}))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
 
-    settings = asdict(s)
-    inputs = {"model": model_dir, "corpus": corpus, "dev_task": dev_task}
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, inputs, s.keep_checkpoints).lock()
     step, best, history, train_time = 0, float("-inf"), [], 0.0
     state = ckpt.load()
     if state is not None:
@@ -239,13 +241,13 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
         "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
     write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(model.state_dict())
+    ckpt.finish(out_dir)
     ckpt.unlock()
     return prov
 
 
 def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_task: str | Path,
-                          dev_task: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
+                          dev_task: str | Path, out_dir: str | Path, ckpt: T.Checkpointer) -> dict:
     """The supervised counterpart as the author ran it: SentEval's relatedness head, trained end to end.
 
     Follows bruel-gabrielsson/SimCSE ``SentEval/senteval/tools/relatedness.py`` RelatednessPytorchFull:
@@ -305,9 +307,7 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
                                  **({"fused": True} if device.type == "cuda" else {}))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
 
-    settings = asdict(s)
-    inputs = {"model": model_dir, "corpus": train_task, "dev_task": dev_task}
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, inputs, s.keep_checkpoints).lock()
+    settings = ckpt.settings
     epoch, step, best, bad_checks, stopped, history, train_time = 0, 0, float("-inf"), 0, False, [], 0.0
     state = ckpt.load()
     if state is not None:
@@ -402,6 +402,6 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
         "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
     write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(model.state_dict())
+    ckpt.finish(out_dir)
     ckpt.unlock()
     return prov

@@ -35,11 +35,8 @@ class Vision(Domain):
     def analysis_inputs(self, config, section, run):
         return {"data": self.data_path(run.dataset)}
 
-    def analyze_command(self, run, inputs, out, cka, config, device):
-        n = (config.get("analysis") or {}).get("vision_samples", 512)
-        return (f"python -m deepaug analyze --domain vision --model {q(inputs['model'])} --data {q(inputs['data'])} "
-                f"--out {q(out)} --cka {q(cka)} --n-samples {n} --device {q(device)} --seed {run.seed}"
-                + (f" --layer {run.layer}" if run.layer is not None else ""))
+    def analysis_flags(self, run, config):
+        return {"n_samples": (config.get("analysis") or {}).get("vision_samples", 512), "seed": run.seed}
 
     def prepare_command(self, item, out, config):
         if not item.endswith(".npz") or "/" in item:

@@ -61,6 +61,10 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``."""
     s.validate()
     t_start = time.time()
+    settings = asdict(s)
+    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
+    if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
+        return done
     device = T.resolve_device(s.device)
     T.set_deterministic(s.deterministic)
     T.seed_everything(s.seed)
@@ -98,8 +102,6 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     total_steps = steps_per_epoch * s.epochs
     warmup_steps = steps_per_epoch * s.warmup_epochs
     batches = _batch_source(s, x_train, data["y_train"], data["mean"], data["std"], batch, steps_per_epoch, device)
-    settings = asdict(s)
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
     history: list[dict] = []
     start_epoch, elapsed_before = 0, 0.0
     state = ckpt.load()
@@ -159,7 +161,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
     write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(model.state_dict())
+    ckpt.finish(out_dir)
     ckpt.unlock()
     return prov
 
