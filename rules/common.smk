@@ -259,7 +259,7 @@ def _run_resource(key, default):
 
 
 def run_job(runtime=None):
-    """`resources:` of a training, evaluation or analysis job: GPUs, memory and (given a default)
+    """`resources:` of a run's job (train, then evaluate) or an analysis job: GPUs, memory and (given a default)
     runtime from its domain's `resources` (the supervised overrides for the supervised counterpart),
     and the SLURM partition that follows the GPU request."""
 
@@ -279,7 +279,7 @@ def run_job(runtime=None):
 
 
 def job_threads(dataloader=False):
-    """Threads of a training/evaluation job: its OMP_NUM_THREADS, and SLURM's --cpus-per-task.
+    """Threads of a run's job or an analysis job: its OMP_NUM_THREADS, and SLURM's --cpus-per-task.
 
     The domain's `resources.cpus` is what a job asks for on a cluster and the most it gets anywhere.
     On one machine whose G GPUs are shared by jobs of g GPUs each, a GPU job gets at most

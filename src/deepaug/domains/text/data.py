@@ -3,7 +3,7 @@
 Corpora are parquet files with one column ``text`` (one sentence per row); similarity tasks are
 parquet files with ``sentence1``, ``sentence2``, ``score``. Encoders are saved with
 ``save_pretrained`` into a local folder. Only these ``prepare_*`` functions touch the network; the
-training and evaluation rules read the local copies.
+runs' jobs read the local copies.
 
 Both kinds of file are validated when they are prepared and again when they are loaded
 (``validate_task``, ``validate_corpus``): a NaN gold score or an empty sentence would otherwise be
