@@ -3,6 +3,7 @@ import os
 import numpy as np
 import pytest
 import torch
+from cuda_emulation import cuda_like_autocast  # noqa: F401  (a fixture: CUDA's autocast dtype flow on the CPU)
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")

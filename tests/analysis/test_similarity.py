@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 import torch
 
-from deepaug.analysis.similarity import (alignment, cka_matrix, linear_cka, neighbour_similarity, rbf_cka, recommend_layer,
-                                uniformity)
+from deepaug.analysis.layer_choice import neighbour_similarity, recommend_layer
+from deepaug.analysis.similarity import alignment, cka_matrix, linear_cka, rbf_cka, uniformity
 
 
 def _x(n=40, d=12, seed=0):

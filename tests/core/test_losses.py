@@ -4,7 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from deepaug.core.losses import contrastive_loss, nt_xent, simcse_loss, supcon_loss
+from deepaug.core.losses import DOMAIN_LOSSES, LOSSES, check_loss, contrastive_loss, nt_xent, simcse_loss, supcon_loss
 
 
 def _cos(a, b):
@@ -97,5 +97,30 @@ def test_supcon_is_nt_xent_scaled_by_temperature_over_0_07():
     ratio = supcon_loss(z, 0.5) / nt_xent(z, 0.5)
     assert abs(float(ratio) - 0.5 / 0.07) < 1e-4 and abs(float(ratio) - 7.142857) < 1e-5
     torch.testing.assert_close(contrastive_loss("nt_xent", z, 0.5), nt_xent(z, 0.5), rtol=0, atol=0)
-    with pytest.raises(ValueError, match=r"loss must be one of \('supcon', 'nt_xent'\), got 'infonce'"):
-        contrastive_loss("infonce", z, 0.5)
+    with pytest.raises(ValueError, match=r"loss must be one of \('supcon', 'nt_xent'\) \(supcon: .*\), got 'infonce'"):
+        check_loss("infonce", "vision")
+    with pytest.raises(ValueError, match=r"loss must be one of \('supcon', .*'graphcl'\), got 'triplet'"):
+        contrastive_loss("triplet", z, 0.5)
+
+
+def test_every_domain_loss_is_registered_and_each_is_found_by_name():
+    """One registry: each domain's accepted names are registered losses, and ``contrastive_loss`` by name
+    is the registered function (a positive pair closer than the shuffled one has the lower loss)."""
+    torch.manual_seed(5)
+    z1 = torch.randn(16, 8)
+    aligned, shuffled = torch.cat([z1, z1 + 0.01 * torch.randn(16, 8)]), torch.cat([z1, z1[torch.randperm(16)]])
+    for domain, names in DOMAIN_LOSSES.items():
+        for name in names:
+            check_loss(name, domain)
+            fn = LOSSES[name][0]
+            torch.testing.assert_close(contrastive_loss(name, aligned, 0.2), fn(aligned, 0.2), rtol=0, atol=0)
+            assert float(contrastive_loss(name, aligned, 0.2)) < float(contrastive_loss(name, shuffled, 0.2)), name
+
+
+def test_the_config_schema_offers_exactly_each_domains_registered_losses():
+    from deepaug.workflow.config import load_schema
+
+    defs = load_schema()["$defs"]
+    for domain in ("vision", "graph"):
+        entry = defs[f"{domain}_train"]["properties"]["loss"]
+        assert tuple(entry["enum"]) == DOMAIN_LOSSES[domain] and entry["default"] == DOMAIN_LOSSES[domain][0]

@@ -25,6 +25,24 @@ def test_every_domain_states_its_metrics_env_and_layer_map():
         assert (ROOT / "envs" / domain.env).is_file(), f"{name}: envs/{domain.env} is missing"
 
 
+@pytest.mark.parametrize("domain,section,names", [
+    ("vision", {}, ["stem", "stage1", "stage2", "stage3", "stage4", "pool", "head"]),
+    ("text", {"model": {"name": "bert-base-uncased"}}, ["emb", *(f"block{i}" for i in range(1, 13)), "pooled"]),
+    ("graph", {"model": {"num_layers": 3}}, ["input", "gin1", "gin2", "gin3", "pool", "head"]),
+    ("graph", {"model": {"num_layers": 5}}, ["input", *(f"gin{i}" for i in range(1, 6)), "pool", "head"]),
+])
+def test_layer_names_follow_each_domains_layer_map(domain, section, names):
+    """The figures' tick names come from the domain (one place), one per index of its layer map."""
+    from deepaug.workflow.plotting import layer_labels_for
+    import pandas as pd
+
+    spec = get(domain)
+    n = spec.n_layers(section)
+    assert [spec.layer_name(i, n) for i in range(n)] == names
+    swept = pd.DataFrame({"layer": [float(n - 1), 0.0, None, 1.0]})  # the baseline has no layer
+    assert layer_labels_for(domain, swept, spec.top_layer(section)) == {0: names[0], 1: names[1], n - 1: names[-1]}
+
+
 def test_the_registry_stays_light():
     """The Snakefile imports the registry: it must not pull in torch or transformers."""
     code = ("import sys; import deepaug.domains as d; d.registry(); import deepaug.workflow.runs, deepaug.workflow.config;"

@@ -1,6 +1,5 @@
 """Sweeps as data: blocks expand into the run table; any setting is an axis; defaults come from the schema."""
 
-import copy
 
 import pandas as pd
 import pytest

@@ -10,7 +10,6 @@ scored at least ``min_score``; embeddings are the [CLS] vectors used for evaluat
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import torch
@@ -18,7 +17,8 @@ import torch
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import atomic_path, write_json
-from deepaug.analysis.similarity import alignment, cka_matrix, neighbour_similarity, uniformity
+from deepaug.analysis.layer_choice import neighbour_similarity
+from deepaug.analysis.similarity import alignment, cka_matrix, uniformity
 
 
 def _collect(model, forward, n_layers: int) -> list[torch.Tensor]:

@@ -16,8 +16,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from deepaug.analysis.layer_choice import layer_selection, neighbour_similarity, recommend_layer  # noqa: F401  (re-exported)
-
 
 def _gram_linear(x: torch.Tensor) -> torch.Tensor:
     x = x.reshape(x.shape[0], -1).double()

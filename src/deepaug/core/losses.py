@@ -1,4 +1,9 @@
-"""Contrastive losses as plain functions."""
+"""Contrastive losses as plain functions, and registered by name (:data:`LOSSES`).
+
+Every loss takes ``z = cat([view1, view2])`` (row i of view 1 and row i of view 2 are a positive pair)
+and a temperature. A domain's trainer names the loss in its settings (``train.loss``) and gets it with
+:func:`contrastive_loss`; which names a domain accepts is stated once here (:data:`DOMAIN_LOSSES`).
+"""
 
 from __future__ import annotations
 
@@ -25,7 +30,6 @@ def nt_xent(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
 # SupContrast's SupConLoss(temperature=0.07, contrast_mode='all', base_temperature=0.07) (HobbitLong/
 # SupContrast losses.py L14-15); main_supcon.py L181 sets only the temperature (--temp), so the base stays 0.07.
 SUPCON_BASE_TEMPERATURE = 0.07
-VISION_LOSSES = ("supcon", "nt_xent")
 
 
 def supcon_loss(z: torch.Tensor, temperature: float = 0.5,
@@ -44,15 +48,6 @@ def supcon_loss(z: torch.Tensor, temperature: float = 0.5,
     return nt_xent(z, temperature) * (temperature / base_temperature)
 
 
-def contrastive_loss(name: str, z: torch.Tensor, temperature: float) -> torch.Tensor:
-    """The vision trainer's contrastive loss by name: ``supcon`` (SupContrast's scale) or ``nt_xent``."""
-    if name == "supcon":
-        return supcon_loss(z, temperature)
-    if name == "nt_xent":
-        return nt_xent(z, temperature)
-    raise ValueError(f"loss must be one of {VISION_LOSSES}, got {name!r}")
-
-
 def simcse_loss(z: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
     """Unsupervised SimCSE InfoNCE over ``z = cat([z1, z2])``.
 
@@ -64,3 +59,62 @@ def simcse_loss(z: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
     z1, z2 = z.float().chunk(2)
     sim = F.cosine_similarity(z1.unsqueeze(1), z2.unsqueeze(0), dim=-1) / temperature
     return F.cross_entropy(sim, torch.arange(z1.shape[0], device=z.device))
+
+
+def symmetric_infonce(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """PyGCL's graph-level InfoNCE over ``z = cat([g1, g2])``: the mean of the two directions.
+
+    ``DualBranchContrast(loss=InfoNCE(tau), mode="G2G")`` (PyGCL ``GCL/models/contrast_model.py``
+    L53-56, L72) averages InfoNCE with anchor ``g1`` against samples ``g2`` and the reverse; each is
+    cross-entropy over cosine similarities / tau with the other view's graph as the positive and the
+    other view's other graphs as negatives (``GCL/losses/infonce.py`` L37-48; ``intraview_negs`` is
+    off). One direction is :func:`simcse_loss`; this computes the similarities once, as one matrix
+    product of the normalised vectors (``_similarity``, L8-11), whose transpose gives the other
+    direction (``simcse_loss``'s broadcast cosine costs ~10x more on a CPU).
+    """
+    if z.shape[0] % 2:
+        raise ValueError(f"symmetric_infonce expects two concatenated views (an even number of rows), got {z.shape[0]}")
+    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
+    logits = z1 @ z2.T / temperature
+    target = torch.arange(z1.shape[0], device=z.device)
+    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
+
+
+def graphcl_loss(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
+    """GraphCL's ``loss_cal`` (Shen-Lab/GraphCL ``unsupervised_TU/gsimclr.py`` L122-135): anchors are view
+    1's graphs, ``-log(exp(s_ii / T) / sum_{j != i} exp(s_ij / T))`` with ``s`` the cosine similarity to
+    view 2's graphs: the positive is left out of the denominator."""
+    if z.shape[0] % 2:
+        raise ValueError(f"graphcl_loss expects two concatenated views (an even number of rows), got {z.shape[0]}")
+    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
+    logits = z1 @ z2.T / temperature
+    pos = logits.diagonal()
+    neg = logits.masked_fill(torch.eye(logits.shape[0], dtype=torch.bool, device=z.device), float("-inf"))
+    return (torch.logsumexp(neg, dim=1) - pos).mean()
+
+
+# name -> (loss, what it is): the one list of the contrastive losses a trainer can be given by name.
+LOSSES = {
+    "supcon": (supcon_loss, "SupContrast's NT-Xent x temperature / 0.07"),
+    "nt_xent": (nt_xent, "SimCLR's NT-Xent"),
+    "simcse": (simcse_loss, "SimCSE's InfoNCE, view 1 as anchors"),
+    "infonce": (symmetric_infonce, "PyGCL's symmetric InfoNCE"),
+    "graphcl": (graphcl_loss, "GraphCL's loss_cal, the positive left out of the denominator"),
+}
+# the names each domain's trainer accepts as ``train.loss`` (the first is its default)
+DOMAIN_LOSSES = {"vision": ("supcon", "nt_xent"), "graph": ("infonce", "graphcl"), "text": ("simcse",)}
+
+
+def check_loss(name: str, domain: str) -> None:
+    """ValueError naming the accepted losses when ``name`` is not one of ``domain``'s."""
+    accepted = DOMAIN_LOSSES[domain]
+    if name not in accepted:
+        listed = "; ".join(f"{n}: {LOSSES[n][1]}" for n in accepted)
+        raise ValueError(f"loss must be one of {accepted} ({listed}), got {name!r}")
+
+
+def contrastive_loss(name: str, z: torch.Tensor, temperature: float) -> torch.Tensor:
+    """The contrastive loss registered as ``name`` (:data:`LOSSES`) of ``z = cat([view1, view2])``."""
+    if name not in LOSSES:
+        raise ValueError(f"loss must be one of {tuple(LOSSES)}, got {name!r}")
+    return LOSSES[name][0](z, temperature)

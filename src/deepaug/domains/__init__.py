@@ -112,6 +112,10 @@ class Domain:
     def describe_layers(self, section: dict) -> str:
         return self.layer_map
 
+    def layer_name(self, index: int, n_layers: int | None = None) -> str:
+        """A short name of layer ``index`` for figure ticks (``n_layers``: the map's length, where known)."""
+        raise NotImplementedError
+
     def top_layer(self, section: dict) -> int | None:
         """The index labelled in the layer-sweep figure (the last layer of the map)."""
         n = self.n_layers(section)

@@ -335,6 +335,16 @@ class Checkpointer:
         """``best.pt`` when it belongs to this run (same fingerprint), else None."""
         return self._read(self.best_path)
 
+    def require_best(self) -> dict:
+        """``best.pt`` of this run; :class:`CheckpointMismatchError` when it is missing or another run's (only
+        this run's dev-best weights are ever shipped)."""
+        state = self.load_best()
+        if state is None:
+            raise CheckpointMismatchError(
+                f"run {self.run}: the dev-best weights {self.best_path} are missing or belong to another run; "
+                f"re-run this job to train it again")
+        return state
+
     # ---------------------------------------------------------------- writing
     def _stamp(self, state: dict, progress: int) -> dict:
         self._segment.update(ended_at=_now(), to=progress)
@@ -351,6 +361,16 @@ class Checkpointer:
 
     def save_best(self, state: dict, progress: int) -> None:
         save_torch(self._stamp(state, progress), self.best_path)
+
+    def complete(self, out_dir: str | Path, prov: dict) -> dict:
+        """The end of a training: write ``prov`` as ``out_dir/provenance.json`` (the model and metrics are
+        written by then), mark the run finished (:meth:`finish`), release the lock; returns ``prov``."""
+        from deepaug.workflow.io import write_json
+
+        write_json(Path(out_dir) / "provenance.json", prov)
+        self.finish(out_dir)
+        self.unlock()
+        return prov
 
     def finish(self, out_dir: str | Path) -> None:
         """Mark the run finished (after its outputs are written to ``out_dir``), keep those outputs in
@@ -393,11 +413,22 @@ def rng_states() -> dict:
     return states
 
 
-
-
 def restore_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     np.random.set_state(states["numpy"])
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+
+
+def snapshot(**parts) -> dict:
+    """A checkpoint's state: ``snapshot(model=model, optimizer=opt, scaler=scaler, epoch=3, history=h)`` keeps
+    the ``state_dict()`` of every part that has one and every other value as it is."""
+    return {k: v.state_dict() if hasattr(v, "state_dict") else v for k, v in parts.items()}
+
+
+def restore(state: dict, **objects) -> None:
+    """The reverse of :func:`snapshot` for the stateful parts: ``restore(state, model=model, optimizer=opt)``
+    loads ``state["model"]`` into ``model``, ... (the plain values are read by the caller)."""
+    for key, obj in objects.items():
+        obj.load_state_dict(state[key])

@@ -116,9 +116,6 @@ def plot_layer_sweep_panels(df: pd.DataFrame, metric: str, axes: list[str], titl
     return fig
 
 
-VISION_LAYER_LABELS = {0: "stem", 1: "stage1", 2: "stage2", 3: "stage3", 4: "stage4", 5: "pool", 6: "head"}
-
-
 def save_figure(fig, stem: str | Path) -> list[Path]:
     """PNG and PDF next to each other; returns both paths."""
     from deepaug.workflow.io import atomic_path
@@ -135,20 +132,13 @@ def save_figure(fig, stem: str | Path) -> list[Path]:
 
 
 def layer_labels_for(domain: str, df: pd.DataFrame, top_layer: int | None = None) -> dict[int, str]:
-    """Names under the layer ticks: ResNet parts, or emb / blocks / pooled for a transformer."""
-    if domain.startswith("vision"):
-        return VISION_LAYER_LABELS
-    layers = sorted(int(l) for l in df["layer"].dropna().unique())
-    if domain.startswith("graph"):  # 0 input, 1..L GIN layers, L+1 pooled graph vector, L+2 head
-        names = {0: "input"}
-        if top_layer is not None:
-            names.update({int(top_layer) - 1: "pool", int(top_layer): "head"})
-        return {l: names.get(l, f"gin{l}") for l in layers}
-    labels = {0: "emb"}
-    if top_layer is not None:
-        labels[int(top_layer)] = "pooled"
-    layers = sorted(int(l) for l in df["layer"].dropna().unique())
-    return {l: labels.get(l, f"block{l}") for l in layers}
+    """Names under the layer ticks of the swept layers in ``df``, from the domain's layer map
+    (:meth:`deepaug.domains.Domain.layer_name`; ``top_layer``: the map's last index, where known)."""
+    from deepaug.domains import get
+
+    spec = get(domain)
+    n_layers = None if top_layer is None else int(top_layer) + 1
+    return {l: spec.layer_name(l, n_layers) for l in sorted(int(l) for l in df["layer"].dropna().unique())}
 
 
 def task_columns(df: pd.DataFrame, prefix: str = "sts_") -> list[str]:

@@ -8,7 +8,7 @@ import torch
 from deepaug import DeepAugment, target_module
 from deepaug.domains.graph.data import load_graphs
 from deepaug.domains.graph.models import build_graph_model
-from deepaug.domains.graph.train import graph_infonce
+from deepaug.core.losses import symmetric_infonce
 
 L = 3  # GIN layers: map 0 input, 1-3 GIN layers, 4 pooled graph vector, 5 projection head
 
@@ -120,7 +120,7 @@ def test_all_graphs_stop_gradient_cuts_every_path_through_layer_k(views, kind, k
     model = _model()
     op = DeepAugment(kind=kind, p=1.0, stop_gradient=True, seed=1)
     op.attach(target_module(model, k))
-    graph_infonce(_forward(model, views, op, model.node_level(k))).backward()
+    symmetric_infonce(_forward(model, views, op, model.node_level(k))).backward()
     layer_of = _layer_of_params(model)
     for name, p in model.named_parameters():
         g = p.grad if p.grad is not None else torch.zeros_like(p)
@@ -163,7 +163,7 @@ def test_lower_layers_learn_only_from_unselected_graphs_at_k_and_their_own_pooli
         captured["g"] = out
 
     model.pool.register_forward_hook(keep_graph_vector)
-    graph_infonce(_forward(model, views, op)).backward(retain_graph=True)
+    symmetric_infonce(_forward(model, views, op)).backward(retain_graph=True)
     nodes = op.last_group_mask[views.batch]
     assert 0 < int(nodes.sum()) < nodes.shape[0]
     lower = [p for p in model.parameters() if _layer_of_params(model)[id(p)] < k]
@@ -188,7 +188,7 @@ def test_without_stop_gradient_every_layer_gets_gradient(views, kind):
     model = _model()
     op = DeepAugment(kind=kind, p=1.0, stop_gradient=False, seed=1)
     op.attach(target_module(model, 2))
-    graph_infonce(_forward(model, views, op)).backward()
+    symmetric_infonce(_forward(model, views, op)).backward()
     assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in model.parameters())
 
 
@@ -210,7 +210,7 @@ def test_selected_graphs_get_no_gradient_at_the_layer_and_the_others_are_unchang
     target.register_forward_hook(keep_pre)  # runs before the op's hook: the untransformed output
     op.attach(target)
     target.register_forward_hook(lambda mod, args, out: captured.__setitem__("post", out))  # after it
-    graph_infonce(_forward(model, views, op)).backward()
+    symmetric_infonce(_forward(model, views, op)).backward()
     chosen = op.last_group_mask
     assert 0 < int(chosen.sum()) < views.num_graphs, "the draw should mix selected and unselected graphs"
     nodes = chosen[views.batch]

@@ -7,11 +7,9 @@ import math
 import pytest
 import torch
 
-from deepaug.core.losses import simcse_loss
+from deepaug.core.losses import graphcl_loss, simcse_loss, symmetric_infonce
 from deepaug.domains.graph.train import (
     GraphPretrainSettings,
-    graph_infonce,
-    graphcl_loss,
     pretrain,
     supervised_split,
 )
@@ -107,7 +105,7 @@ def test_infonce_is_pygcl_symmetric_and_graphcl_loss_is_loss_cal():
     z = torch.randn(16, 5, generator=g)
     z1, z2 = z.chunk(2)
     both = 0.5 * (simcse_loss(z, 0.2) + simcse_loss(torch.cat([z2, z1]), 0.2))
-    torch.testing.assert_close(graph_infonce(z, 0.2), both)
+    torch.testing.assert_close(symmetric_infonce(z, 0.2), both)
     # GraphCL's loss_cal, transcribed (unsupervised_TU/gsimclr.py L122-135)
     x, x_aug = z1, z2
     sim = torch.einsum("ik,jk->ij", x, x_aug) / torch.einsum("i,j->ij", x.norm(dim=1), x_aug.norm(dim=1))
@@ -115,7 +113,7 @@ def test_infonce_is_pygcl_symmetric_and_graphcl_loss_is_loss_cal():
     pos = sim[range(8), range(8)]
     ref = -torch.log(pos / (sim.sum(dim=1) - pos)).mean()
     torch.testing.assert_close(graphcl_loss(z, 0.2), ref)
-    assert float(graph_infonce(torch.cat([z1, z1]), 0.2)) < float(graph_infonce(z, 0.2))
+    assert float(symmetric_infonce(torch.cat([z1, z1]), 0.2)) < float(symmetric_infonce(z, 0.2))
 
 
 def test_settings_are_validated():
@@ -140,3 +138,25 @@ def test_pca_through_a_rank_deficient_layer_stops_with_advice(tmp_path, syntheti
         pretrain(GraphPretrainSettings(**s), synthetic_pt, tmp_path / "a", tmp_path / "ca")
     prov = pretrain(GraphPretrainSettings(**dict(s, pca_grad="constant")), synthetic_pt, tmp_path / "b", tmp_path / "cb")
     assert math.isfinite(prov["final_loss"])
+
+
+@pytest.mark.parametrize("objective,method,layer,stop_gradient,extra", [
+    ("contrastive", "pca", 1, True, {}),                      # node level: rows grouped by graph
+    ("contrastive", "pca", 2, False, {"pca_over": "graphs"}),  # the gradient through the basis, in float32
+    ("contrastive", "dropout", 3, True, {}),                  # the pooled graph vector
+    ("supervised", "pca", 4, False, {}),                      # the classifier's logits
+])
+def test_graph_step_under_emulated_cuda_bf16(tmp_path, toy_pt, cuda_like_autocast, objective, method, layer,
+                                             stop_gradient, extra):
+    """bf16 graph training as on a GPU: the GIN's sums and pooling under autocast, the op's PCA basis in float32
+    (CUDA autocast would hand bf16 to linalg.qr and crash), finite losses, float32 weights saved."""
+    s = GraphPretrainSettings(**dict(SMALL, epochs=1, precision="bf16", objective=objective, method=method,
+                                     layer=layer, stop_gradient=stop_gradient, pca_grad="through", **extra))
+    prov = pretrain(s, toy_pt, tmp_path / "out", tmp_path / "ckpt")
+    assert prov["steps"] >= 1 and math.isfinite(prov["final_loss"])
+    assert set(cuda_like_autocast.autocast_calls) == {("cpu", "bf16")}
+    if method == "pca":
+        assert cuda_like_autocast.linalg_dtypes, "the PCA op did not run"
+        assert {d for _, d in cuda_like_autocast.linalg_dtypes} == {torch.float32}
+    weights = torch.load(tmp_path / "out" / "model.pt", weights_only=False)["model"]
+    assert all(v.dtype == torch.float32 for v in weights.values() if v.is_floating_point())

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 import torch
-from transformers import AutoTokenizer, BertConfig, BertModel
+from transformers import BertConfig, BertModel
 
 import deepaug.domains.text.train as pretrain_text_module
 from deepaug import DeepAugment, LayerIndexError, target_module

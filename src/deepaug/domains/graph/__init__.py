@@ -15,6 +15,13 @@ class Graph(Domain):
     def n_layers(self, section):
         return int((section.get("model") or {}).get("num_layers", 3)) + 3
 
+    def layer_name(self, index, n_layers=None):  # 0 input, 1..L GIN layers, L+1 pooled, L+2 head
+        if index == 0:
+            return "input"
+        if n_layers is not None and index >= n_layers - 2:
+            return "pool" if index == n_layers - 2 else "head"
+        return f"gin{index}"
+
     def describe_layers(self, section):
         n = self.n_layers(section) - 3
         return f"0 input node features, 1-{n} GIN layers, {n + 1} pooled graph vector, {n + 2} head"

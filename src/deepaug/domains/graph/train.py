@@ -32,15 +32,15 @@ import torch
 import torch.nn.functional as F
 
 from deepaug.core.layers import target_module
+from deepaug.core.losses import check_loss, contrastive_loss
 from deepaug.core.settings import RunSettings
 from deepaug.domains.graph.data import concat_batches, load_graphs
 from deepaug.domains.graph.models import build_graph_model
 from deepaug.domains.graph.views import AUGMENTATIONS, augment
 from deepaug.engine import training as T
 from deepaug.engine.provenance import provenance
-from deepaug.workflow.io import save_torch, write_json, write_jsonl
+from deepaug.workflow.io import save_torch, write_jsonl
 
-GRAPH_LOSSES = ("infonce", "graphcl")
 SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dataset, shared by every run
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
@@ -54,8 +54,8 @@ class GraphPretrainSettings(RunSettings):
     lr: float = 0.01
     weight_decay: float = 0.0
     temperature: float = 0.2
-    # infonce: PyGCL's DualBranchContrast(InfoNCE(tau), mode="G2G"), symmetric over the two views;
-    # graphcl: GraphCL's loss_cal (view 1 as anchor, the positive left out of the denominator).
+    # deepaug.core.losses: infonce (PyGCL's DualBranchContrast(InfoNCE(tau), mode="G2G"), symmetric over
+    # the two views) or graphcl (GraphCL's loss_cal: view 1 as anchor, the positive left out of the denominator).
     loss: str = "infonce"
     aug1: str = "none"  # view 1: the graph itself, as in GraphCL's unsupervised TU code and PyGCL
     aug2: str = "random4"  # view 2: one of dropN, subgraph, permE, maskN per graph
@@ -74,9 +74,7 @@ class GraphPretrainSettings(RunSettings):
                 raise ValueError(f"{name} must be one of {AUGMENTATIONS}, got {getattr(self, name)!r}")
         if not 0.0 <= self.aug_ratio <= 1.0:
             raise ValueError(f"aug_ratio must be in [0, 1], got {self.aug_ratio}")
-        if self.loss not in GRAPH_LOSSES:
-            raise ValueError(f"loss must be one of {GRAPH_LOSSES} (infonce: PyGCL's symmetric InfoNCE; graphcl: "
-                             f"GraphCL's loss_cal), got {self.loss!r}")
+        check_loss(self.loss, "graph")
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         n_layers = self.num_layers + 3
@@ -84,46 +82,6 @@ class GraphPretrainSettings(RunSettings):
             raise ValueError(f"layer {self.layer} is out of range; a GIN with {self.num_layers} layers has layers "
                              f"0-{n_layers - 1} (0 input, 1-{self.num_layers} GIN layers, {self.num_layers + 1} pooled "
                              f"graph vector, {self.num_layers + 2} head)")
-
-
-def graph_infonce(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """PyGCL's graph-level InfoNCE over ``z = cat([g1, g2])``: the mean of the two directions.
-
-    ``DualBranchContrast(loss=InfoNCE(tau), mode="G2G")`` (PyGCL ``GCL/models/contrast_model.py``
-    L53-56, L72) averages InfoNCE with anchor ``g1`` against samples ``g2`` and the reverse; each is
-    cross-entropy over cosine similarities / tau with the other view's graph as the positive and the
-    other view's other graphs as negatives (``GCL/losses/infonce.py`` L37-48; ``intraview_negs`` is
-    off). One direction is :func:`deepaug.core.losses.simcse_loss`; this computes the similarities once,
-    as one matrix product of the normalised vectors (``_similarity``, L8-11), whose transpose gives the
-    other direction (``simcse_loss``'s broadcast cosine costs ~10x more on a CPU).
-    """
-    if z.shape[0] % 2:
-        raise ValueError(f"graph_infonce expects two concatenated views (an even number of rows), got {z.shape[0]}")
-    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
-    logits = z1 @ z2.T / temperature
-    target = torch.arange(z1.shape[0], device=z.device)
-    return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
-
-
-def graphcl_loss(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
-    """GraphCL's ``loss_cal`` (Shen-Lab/GraphCL ``unsupervised_TU/gsimclr.py`` L122-135): anchors are view
-    1's graphs, ``-log(exp(s_ii / T) / sum_{j != i} exp(s_ij / T))`` with ``s`` the cosine similarity to
-    view 2's graphs: the positive is left out of the denominator."""
-    if z.shape[0] % 2:
-        raise ValueError(f"graphcl_loss expects two concatenated views (an even number of rows), got {z.shape[0]}")
-    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
-    logits = z1 @ z2.T / temperature
-    pos = logits.diagonal()
-    neg = logits.masked_fill(torch.eye(logits.shape[0], dtype=torch.bool, device=z.device), float("-inf"))
-    return (torch.logsumexp(neg, dim=1) - pos).mean()
-
-
-def contrastive_graph_loss(name: str, z: torch.Tensor, temperature: float) -> torch.Tensor:
-    if name == "infonce":
-        return graph_infonce(z, temperature)
-    if name == "graphcl":
-        return graphcl_loss(z, temperature)
-    raise ValueError(f"loss must be one of {GRAPH_LOSSES}, got {name!r}")
 
 
 def supervised_split(y: torch.Tensor, seed: int = SPLIT_SEED,
@@ -201,9 +159,7 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
     start_epoch, elapsed_before = 0, 0.0
     state = ckpt.load()
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        T.restore(state, model=model, optimizer=optimizer, scaler=scaler)
         history = state["history"]
         start_epoch = state["epoch"] + 1
         elapsed_before = state["train_time_s"]
@@ -239,7 +195,7 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
             if supervised:
                 loss = F.cross_entropy(z.float(), b.y)
             else:
-                loss = contrastive_graph_loss(s.loss, z.float(), s.temperature)
+                loss = contrastive_loss(s.loss, z.float(), s.temperature)
             T.optimizer_step(optimizer, scaler, loss, s.lr, s.max_grad_norm)
             loss_sum += loss.detach()
             graphs_seen += inputs.num_graphs
@@ -251,10 +207,8 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
                         "graphs_per_s": round(graphs_seen / dt, 1)})
         last = epoch == s.epochs - 1
         if last or (epoch + 1) % s.checkpoint_every == 0:
-            ckpt.save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": epoch, "history": history, "train_time_s": train_time,
-            }, progress=epoch + 1)
+            ckpt.save(T.snapshot(model=model, optimizer=optimizer, scaler=scaler, epoch=epoch, history=history,
+                                 train_time_s=train_time), progress=epoch + 1)
             write_jsonl(out_dir / "train_metrics.jsonl", history)
 
     # The loss is checked before each update; the last update itself can still diverge.
@@ -271,10 +225,7 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
         "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
         "torch_geometric": metadata.version("torch_geometric"), "node_features": graphs.features,
     })
-    write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(out_dir)
-    ckpt.unlock()
-    return prov
+    return ckpt.complete(out_dir, prov)
 
 
 def load_encoder(model_path: str | Path, device: torch.device):

@@ -95,7 +95,7 @@ def augment(b: GraphBatch, kind: str, ratio: float, g: torch.Generator) -> Graph
     if kind == "none":
         return b
     device = b.x.device
-    n, G = b.x.shape[0], b.num_graphs
+    G = b.num_graphs
     src, dst = b.edge_index
     edge_graph = b.batch[src]
     n_nodes = torch.bincount(b.batch, minlength=G)

@@ -55,6 +55,11 @@ class Text(Domain):
         n = block_count((section.get("model") or {}).get("name"))
         return None if n is None else n + 2
 
+    def layer_name(self, index, n_layers=None):  # 0 embeddings, 1..L blocks, L+1 pooled
+        if index == 0:
+            return "emb"
+        return "pooled" if n_layers is not None and index == n_layers - 1 else f"block{index}"
+
     def describe_layers(self, section):
         n = self.n_layers(section)
         if n is None:

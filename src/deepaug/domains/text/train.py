@@ -30,8 +30,8 @@ import torch
 
 from deepaug.engine import training as T
 from deepaug.domains.text.evaluate import relatedness_spearman, spearman_on_task
-from deepaug.workflow.io import save_torch, write_json, write_jsonl
-from deepaug.errors import CheckpointMismatchError, DataValidationError, NonFiniteError
+from deepaug.workflow.io import save_torch, write_jsonl
+from deepaug.errors import DataValidationError, NonFiniteError
 from deepaug.core.layers import LayerIndexError, describe_layers, target_module
 from deepaug.core.losses import simcse_loss
 from deepaug.domains.text.models import RelatednessHead, build_text_model, encode_labels, encoder_bundle
@@ -158,9 +158,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     step, best, history, train_time = 0, float("-inf"), [], 0.0
     state = ckpt.load()
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        T.restore(state, model=model, optimizer=optimizer, scaler=scaler)
         step, best, history, train_time = state["step"], state["best"], state["history"], state["train_time_s"]
         T.restore_rng_states(state["rng"])
         if aug is not None:
@@ -219,17 +217,13 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
             if dev_score > best:
                 best = dev_score
                 ckpt.save_best({"model": model.encoder.state_dict(), "step": step, "dev_spearman": dev_score}, step)
-            ckpt.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                       "step": step, "best": best, "history": history, "train_time_s": train_time,
-                       "rng": T.rng_states(), "aug_rng": aug.rng_state() if aug is not None else {}}, step)
+            ckpt.save(T.snapshot(model=model, optimizer=optimizer, scaler=scaler, step=step, best=best, history=history,
+                                 train_time_s=train_time, rng=T.rng_states(),
+                                 aug_rng=aug.rng_state() if aug is not None else {}), step)
             write_jsonl(out_dir / "train_metrics.jsonl", history)
     bar.close()
 
-    best_state = ckpt.load_best()  # only this run's best.pt (same fingerprint) is ever shipped
-    if best_state is None:
-        raise CheckpointMismatchError(
-            f"run {s.run}: the dev-best weights {ckpt.best_path} are missing or belong to another run; "
-            f"re-run this job to train it again")
+    best_state = ckpt.require_best()  # only this run's best.pt (same fingerprint) is ever shipped
     T.check_finite_state(best_state["model"], s.run, "the dev-best weights")
     save_torch({"encoder": best_state["model"], "source": str(model_dir), "encoder_bundle": bundle, "step": best_state["step"],
                 "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
@@ -240,10 +234,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
         "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(corpus),
         "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
-    write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(out_dir)
-    ckpt.unlock()
-    return prov
+    return ckpt.complete(out_dir, prov)
 
 
 def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_task: str | Path,
@@ -311,10 +302,7 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
     epoch, step, best, bad_checks, stopped, history, train_time = 0, 0, float("-inf"), 0, False, [], 0.0
     state = ckpt.load()
     if state is not None:
-        model.load_state_dict(state["model"])
-        head.load_state_dict(state["head"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        T.restore(state, model=model, head=head, optimizer=optimizer, scaler=scaler)
         epoch, step, best, bad_checks = state["epoch"], state["step"], state["best"], state["bad_checks"]
         stopped, history, train_time = state["stopped"], state["history"], state["train_time_s"]
         T.restore_rng_states(state["rng"])
@@ -373,21 +361,17 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
             bad_checks += 1
         history.append({"epoch": epoch, "step": step, "loss": mean_loss, "lr": s.lr, "dev_spearman": dev_score,
                         "bad_checks": bad_checks})
-        ckpt.save({"model": model.state_dict(), "head": head.state_dict(), "optimizer": optimizer.state_dict(),
-                   "scaler": scaler.state_dict(), "epoch": epoch, "step": step, "best": best,
-                   "bad_checks": bad_checks, "stopped": stopped, "history": history, "train_time_s": train_time,
-                   "rng": T.rng_states(), "aug_rng": aug.rng_state() if aug is not None else {}}, step)
+        ckpt.save(T.snapshot(model=model, head=head, optimizer=optimizer, scaler=scaler, epoch=epoch, step=step,
+                             best=best, bad_checks=bad_checks, stopped=stopped, history=history,
+                             train_time_s=train_time, rng=T.rng_states(),
+                             aug_rng=aug.rng_state() if aug is not None else {}), step)
         write_jsonl(out_dir / "train_metrics.jsonl", history)
     bar.close()
     if stopped:
         T.log(f"{s.run}: early stop after epoch {epoch}: {bad_checks} dev checks without improvement "
               f"(patience {s.sup_patience}); best dev Spearman {best:.2f}")
 
-    best_state = ckpt.load_best()
-    if best_state is None:
-        raise CheckpointMismatchError(
-            f"run {s.run}: the dev-best weights {ckpt.best_path} are missing or belong to another run; "
-            f"re-run this job to train it again")
+    best_state = ckpt.require_best()
     T.check_finite_state(best_state["model"], s.run, "the dev-best weights")
     T.check_finite_state(best_state["head"], s.run, "the dev-best relatedness head")
     save_torch({"encoder": best_state["model"], "relatedness_head": best_state["head"], "sup_head": "relatedness",
@@ -401,7 +385,4 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
         "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(train_task),
         "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
-    write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(out_dir)
-    ckpt.unlock()
-    return prov
+    return ckpt.complete(out_dir, prov)

@@ -9,11 +9,15 @@ from __future__ import annotations
 from deepaug.domains import Domain, Metrics, flags, q, register
 
 N_LAYERS = 7  # 0 stem, 1-4 residual stages, 5 pooled features, 6 projection head (models.py)
+LAYER_NAMES = ("stem", "stage1", "stage2", "stage3", "stage4", "pool", "head")
 
 
 class Vision(Domain):
     def n_layers(self, section: dict) -> int:
         return N_LAYERS
+
+    def layer_name(self, index, n_layers=None):
+        return LAYER_NAMES[index]
 
     def data_path(self, dataset: str) -> str:
         return f"data/vision/{dataset}.npz"

@@ -19,9 +19,9 @@ from deepaug.engine import training as T
 from deepaug.domains.vision.augmentations import TwoViews, simclr_transform
 from deepaug.domains.vision.batched_augment import BatchedSimCLRAugment
 from deepaug.domains.vision.data import load_prepared
-from deepaug.workflow.io import save_torch, write_json, write_jsonl
+from deepaug.workflow.io import save_torch, write_jsonl
 from deepaug.core.layers import target_module
-from deepaug.core.losses import VISION_LOSSES, contrastive_loss
+from deepaug.core.losses import check_loss, contrastive_loss
 from deepaug.domains.vision.models import build_vision_model
 from deepaug.engine.provenance import provenance
 from deepaug.core.settings import RunSettings
@@ -52,9 +52,7 @@ class VisionPretrainSettings(RunSettings):
         super().validate()
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
-        if self.loss not in VISION_LOSSES:
-            raise ValueError(f"loss must be one of {VISION_LOSSES} (supcon: SupContrast's NT-Xent x temperature / 0.07; "
-                             f"nt_xent: plain NT-Xent), got {self.loss!r}")
+        check_loss(self.loss, "vision")
 
 
 def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
@@ -106,9 +104,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     start_epoch, elapsed_before = 0, 0.0
     state = ckpt.load()
     if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scaler.load_state_dict(state["scaler"])
+        T.restore(state, model=model, optimizer=optimizer, scaler=scaler)
         history = state["history"]
         start_epoch = state["epoch"] + 1
         elapsed_before = state["train_time_s"]
@@ -145,10 +141,8 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         })
         last = epoch == s.epochs - 1
         if last or (epoch + 1) % s.checkpoint_every == 0:
-            ckpt.save({
-                "model": model.state_dict(), "optimizer": optimizer.state_dict(), "scaler": scaler.state_dict(),
-                "epoch": epoch, "history": history, "train_time_s": train_time,
-            }, progress=epoch + 1)
+            ckpt.save(T.snapshot(model=model, optimizer=optimizer, scaler=scaler, epoch=epoch, history=history,
+                                 train_time_s=train_time), progress=epoch + 1)
             write_jsonl(out_dir / "train_metrics.jsonl", history)
 
     # The loss is checked before each update; the last update itself can still diverge.
@@ -160,10 +154,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
         "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
-    write_json(out_dir / "provenance.json", prov)
-    ckpt.finish(out_dir)
-    ckpt.unlock()
-    return prov
+    return ckpt.complete(out_dir, prov)
 
 
 def _batch_source(s, x_train, y_train, mean, std, batch: int, steps: int, device: torch.device):
