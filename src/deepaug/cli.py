@@ -36,6 +36,17 @@ def add_dataclass_arguments(parser, cls) -> None:
         parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
 
 
+CKPT_HELP = "checkpoints for resumption (keep outside the job outputs)"
+
+
+def add_stage_arguments(parser, cls, *files: str) -> None:
+    """A training or evaluation stage's arguments: its files (each required; ``--ckpt-dir`` with its help)
+    and one flag per setting of ``cls``."""
+    for flag in files:
+        parser.add_argument(flag, required=True, help=CKPT_HELP if flag == "--ckpt-dir" else None)
+    add_dataclass_arguments(parser, cls)
+
+
 def _settings(cls, a: argparse.Namespace):
     """The dataclass ``cls`` from the parsed flags, validated: an impossible value is a usage error."""
 
@@ -187,19 +198,13 @@ def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
 def _setup_pretrain_vision(p: argparse.ArgumentParser) -> None:
     from deepaug.domains.vision.train import VisionPretrainSettings
 
-    p.add_argument("--data", required=True)
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--ckpt-dir", required=True, help="checkpoints for resumption (keep outside the job outputs)")
-    add_dataclass_arguments(p, VisionPretrainSettings)
+    add_stage_arguments(p, VisionPretrainSettings, "--data", "--out-dir", "--ckpt-dir")
 
 
 def _setup_eval_vision(p: argparse.ArgumentParser) -> None:
     from deepaug.domains.vision.evaluate import VisionEvalSettings
 
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-    add_dataclass_arguments(p, VisionEvalSettings)
+    add_stage_arguments(p, VisionEvalSettings, "--model", "--data", "--out")
 
 
 def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
@@ -213,9 +218,7 @@ def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
 def _setup_pretrain_text(p: argparse.ArgumentParser) -> None:
     from deepaug.domains.text.train import TextPretrainSettings
 
-    for flag in ("--model-dir", "--corpus", "--dev-task", "--out-dir", "--ckpt-dir"):
-        p.add_argument(flag, required=True)
-    add_dataclass_arguments(p, TextPretrainSettings)
+    add_stage_arguments(p, TextPretrainSettings, "--model-dir", "--corpus", "--dev-task", "--out-dir", "--ckpt-dir")
 
 
 def _setup_eval_text(p: argparse.ArgumentParser) -> None:

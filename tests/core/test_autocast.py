@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 
-import deepaug.engine.training as T
 from deepaug import DeepAugment
 
 

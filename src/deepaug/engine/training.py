@@ -51,6 +51,23 @@ def resolve_device(name: str = "auto") -> torch.device:
     return device
 
 
+def open_run(s, ckpt_dir: str | Path, inputs: dict[str, str | Path]) -> "Checkpointer":
+    """The start of every trainer: validate the run's settings (a :class:`deepaug.core.settings.RunSettings`)
+    and lock its checkpoint directory, fingerprinted by the settings and ``inputs`` (name -> file)."""
+    from dataclasses import asdict
+
+    s.validate()
+    return Checkpointer(ckpt_dir, asdict(s), s.run, inputs, s.keep_checkpoints).lock()
+
+
+def prepare(s) -> torch.device:
+    """The run's device, with its determinism setting and seeds applied (before any model is built)."""
+    device = resolve_device(s.device)
+    set_deterministic(s.deterministic)
+    seed_everything(s.seed)
+    return device
+
+
 def epoch_seed(seed: int, epoch: int, stream: int = 0) -> int:
     """A distinct, reproducible seed per (run seed, epoch, stream): epochs replay exactly on resume."""
     return (seed * 1_000_003 + epoch * 10_007 + stream * 101) % (2**63 - 1)

@@ -33,13 +33,10 @@ def _cmd_prepare_graph(a: argparse.Namespace) -> None:
 
 
 def _setup_pretrain_graph(p: argparse.ArgumentParser) -> None:
-    from deepaug.cli import add_dataclass_arguments
+    from deepaug.cli import add_stage_arguments
     from deepaug.domains.graph.train import GraphPretrainSettings
 
-    p.add_argument("--data", required=True)
-    p.add_argument("--out-dir", required=True)
-    p.add_argument("--ckpt-dir", required=True, help="checkpoints for resumption (keep outside the job outputs)")
-    add_dataclass_arguments(p, GraphPretrainSettings)
+    add_stage_arguments(p, GraphPretrainSettings, "--data", "--out-dir", "--ckpt-dir")
 
 
 def _cmd_pretrain_graph(a: argparse.Namespace) -> None:
@@ -50,13 +47,10 @@ def _cmd_pretrain_graph(a: argparse.Namespace) -> None:
 
 
 def _setup_eval_graph(p: argparse.ArgumentParser) -> None:
-    from deepaug.cli import add_dataclass_arguments
+    from deepaug.cli import add_stage_arguments
     from deepaug.domains.graph.evaluate import GraphEvalSettings
 
-    p.add_argument("--model", required=True)
-    p.add_argument("--data", required=True)
-    p.add_argument("--out", required=True)
-    add_dataclass_arguments(p, GraphEvalSettings)
+    add_stage_arguments(p, GraphEvalSettings, "--model", "--data", "--out")
 
 
 def _cmd_eval_graph(a: argparse.Namespace) -> None:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -124,15 +124,11 @@ def _pca_failure(s: GraphPretrainSettings, step: int, exc: Exception) -> str:
 
 def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``."""
-    s.validate()
     t_start = time.time()
-    settings = asdict(s)
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
+    ckpt = T.open_run(s, ckpt_dir, {"data": data_path})
     if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
         return done
-    device = T.resolve_device(s.device)
-    T.set_deterministic(s.deterministic)
-    T.seed_everything(s.seed)
+    device = T.prepare(s)
     graphs = load_graphs(data_path)
     supervised = s.objective == "supervised"
     split = supervised_split(graphs.y) if supervised else None
@@ -220,7 +216,7 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
     write_jsonl(out_dir / "train_metrics.jsonl", history)
     from importlib import metadata
 
-    prov = provenance(settings, device, time.time() - t_start, {
+    prov = provenance(ckpt.settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
         "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
         "torch_geometric": metadata.version("torch_geometric"), "node_features": graphs.features,

@@ -23,7 +23,7 @@ the best weights are kept; checkpoints (with every RNG state) make a killed run 
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -114,18 +114,13 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
              out_dir: str | Path, ckpt_dir: str | Path) -> dict:
     from transformers import AutoTokenizer
 
-    s.validate()
-    settings = asdict(s)
-    inputs = {"model": model_dir, "corpus": corpus, "dev_task": dev_task}
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, inputs, s.keep_checkpoints).lock()
+    ckpt = T.open_run(s, ckpt_dir, {"model": model_dir, "corpus": corpus, "dev_task": dev_task})
     if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
         return done
     if s.objective == "supervised" and s.sup_head == "relatedness":
         return _pretrain_relatedness(s, model_dir, corpus, dev_task, out_dir, ckpt)
     t_start = time.time()
-    device = T.resolve_device(s.device)
-    T.set_deterministic(s.deterministic)
-    T.seed_everything(s.seed)
+    device = T.prepare(s)
     supervised = s.objective == "supervised"
     if supervised:  # the "corpus" is a similarity task: pairs with gold scores
         pairs = load_task(corpus)
@@ -228,7 +223,7 @@ def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path,
     save_torch({"encoder": best_state["model"], "source": str(model_dir), "encoder_bundle": bundle, "step": best_state["step"],
                 "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
     write_jsonl(out_dir / "train_metrics.jsonl", history)
-    prov = provenance(settings, device, time.time() - t_start, {
+    prov = provenance(ckpt.settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step,
         "best_step": best_state["step"], "dev_spearman": best_state["dev_spearman"],
         "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(corpus),
@@ -271,9 +266,7 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
     from transformers import AutoTokenizer
 
     t_start = time.time()
-    device = T.resolve_device(s.device)
-    T.set_deterministic(s.deterministic)
-    T.seed_everything(s.seed)
+    device = T.prepare(s)
     pairs = load_task(train_task)
     first, second = pairs["sentence1"].tolist(), pairs["sentence2"].tolist()
     low, high = float(pairs["score"].min()), float(pairs["score"].max())
@@ -298,7 +291,6 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
                                  **({"fused": True} if device.type == "cuda" else {}))
     scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
 
-    settings = ckpt.settings
     epoch, step, best, bad_checks, stopped, history, train_time = 0, 0, float("-inf"), 0, False, [], 0.0
     state = ckpt.load()
     if state is not None:
@@ -378,7 +370,7 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
                 "source": str(model_dir), "encoder_bundle": bundle, "step": best_state["step"],
                 "epoch": best_state["epoch"], "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
     write_jsonl(out_dir / "train_metrics.jsonl", history)
-    prov = provenance(settings, device, time.time() - t_start, {
+    prov = provenance(ckpt.settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step, "epochs": epoch,
         "stopped_early": stopped, "best_step": best_state["step"], "best_epoch": best_state["epoch"],
         "dev_spearman": best_state["dev_spearman"], "sup_head": "relatedness",

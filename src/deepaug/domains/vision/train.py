@@ -8,7 +8,7 @@ view per image, the head's output (layer 6) being the class logits.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -57,15 +57,11 @@ class VisionPretrainSettings(RunSettings):
 
 def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``."""
-    s.validate()
     t_start = time.time()
-    settings = asdict(s)
-    ckpt = T.Checkpointer(ckpt_dir, settings, s.run, {"data": data_path}, s.keep_checkpoints).lock()
+    ckpt = T.open_run(s, ckpt_dir, {"data": data_path})
     if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
         return done
-    device = T.resolve_device(s.device)
-    T.set_deterministic(s.deterministic)
-    T.seed_everything(s.seed)
+    device = T.prepare(s)
     data = load_prepared(data_path)
     x_train = data["x_train"]
 
@@ -150,7 +146,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     meta = {"arch": s.arch, "width": s.width, "in_channels": int(x_train.shape[-1]), "proj_dim": out_dim}
     save_torch({"model": model.state_dict(), "meta": meta, "objective": s.objective}, out_dir / "model.pt")
     write_jsonl(out_dir / "train_metrics.jsonl", history)
-    prov = provenance(settings, device, time.time() - t_start, {
+    prov = provenance(ckpt.settings, device, time.time() - t_start, {
         "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
         "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
     })
