@@ -221,7 +221,7 @@ def train_settings(run):
 
 
 def eval_settings(run):
-    extra = {"seed": run.seed} if run.domain == "vision" else {}
+    extra = {"seed": run.seed} if DOMAINS[run.domain].eval_seeded else {}
     return {
         **(run.section.get("eval") or {}),
         **extra,
@@ -386,8 +386,10 @@ def figure_table():
                 continue
             key = name if objective == "contrastive" else f"{name}_sup"
             metric = domain.metrics[objective].test
-            if name == "vision" and objective == "contrastive":
-                metric = (config.get("figures") or {}).get("vision_metric", metric)
+            if (
+                objective == "contrastive"
+            ):  # a domain's figures.<name>_metric, where its schema has one
+                metric = (config.get("figures") or {}).get(f"{name}_metric", metric)
             datasets = list(dict.fromkeys(r.dataset for r in rs))
             kinds = ["", "_tasks"] if domain.task_figure else [""]
             files = [

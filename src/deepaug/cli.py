@@ -150,7 +150,8 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
     from deepaug.analysis.selection import dev_best_candidate
 
     model, chosen = dev_best_candidate(a.model, a.eval, a.run_id, a.dev_metric)
-    analyze(a.domain, model, a.data, a.out, a.cka, a.n_samples, a.min_score, a.device, a.seed, a.layer, chosen)
+    options = {} if a.min_score is None else {"min_score": a.min_score}  # the domain's own (text)
+    analyze(a.domain, model, a.data, a.out, a.cka, a.n_samples, a.device, a.seed, a.layer, chosen, options)
 
 
 def _cmd_select_layer(a: argparse.Namespace) -> None:
@@ -266,7 +267,7 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("--out", required=True, help="analysis.json")
     p.add_argument("--cka", required=True, help="cka.npz (linear and rbf matrices)")
     p.add_argument("--n-samples", type=int, default=512)
-    p.add_argument("--min-score", type=float, default=4.0, help="text: pairs scored at least this are positives")
+    p.add_argument("--min-score", type=float, default=None, help="text: pairs scored at least this are positives (4.0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--layer", type=int, default=None, help="the layer the run's Deep Augmentation targeted (none: baseline)")
@@ -326,9 +327,9 @@ def _add_domain_commands() -> None:
     the format above): a new domain is one folder, not an edit here."""
     from importlib import import_module
 
-    from deepaug.domains import BUILTIN
+    from deepaug.domains import domain_packages
 
-    for name in BUILTIN:
+    for name in domain_packages():
         try:
             module = import_module(f"deepaug.domains.{name}.cli")
         except ModuleNotFoundError as exc:

@@ -1,15 +1,16 @@
 """Per-run analyses of a trained encoder (no Deep Augmentation applied): layer-by-layer CKA on a fixed
 held-out sample, and alignment / uniformity of the learned embeddings.
 
-Vision: the first ``n_samples`` test images; every layer 0-6 (flattened); positive pairs are two
-SimCLR augmentations of each image (fixed seed); embeddings are the pooled features (layer 5).
-Text: the first ``n_samples`` distinct sentences of a similarity task; the mean over each sentence's
-tokens after the embeddings and after every block, then the MLP-pooled [CLS] vector; positive pairs are the task's pairs
-scored at least ``min_score``; embeddings are the [CLS] vectors used for evaluation.
+What a domain's sample, layers and positive pairs are is the domain's own:
+``deepaug.domains.<name>.analysis.<name>_analysis(model_path, data_path, n_samples, device, seed, **options)``
+returns ``(scalars, matrices)`` (usually through :func:`layer_outputs` and :func:`layer_summaries`);
+:func:`analyze` adds the summaries every domain shares, refuses non-finite results and writes the files.
 """
 
 from __future__ import annotations
 
+import inspect
+from importlib import import_module
 
 import numpy as np
 import torch
@@ -18,10 +19,10 @@ from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import atomic_path, write_json
 from deepaug.analysis.layer_choice import neighbour_similarity
-from deepaug.analysis.similarity import alignment, cka_matrix, uniformity
+from deepaug.analysis.similarity import cka_matrix
 
 
-def _collect(model, forward, n_layers: int) -> list[torch.Tensor]:
+def layer_outputs(model, forward, n_layers: int) -> list[torch.Tensor]:
     """Run ``forward()`` with a hook on every layer of the map; return each layer's output."""
     outs: dict[int, torch.Tensor] = {}
     handles = []
@@ -38,80 +39,26 @@ def _collect(model, forward, n_layers: int) -> list[torch.Tensor]:
     return [outs[i] for i in range(n_layers)]
 
 
-def vision_analysis(model_path, data_path, n_samples: int, device, seed: int = 0) -> tuple[dict, dict]:
-    from deepaug.domains.vision.batched_augment import BatchedSimCLRAugment
-    from deepaug.domains.vision.data import load_prepared
-    from deepaug.domains.vision.evaluate import extract_features
-    from deepaug.domains.vision.train import load_encoder
-
-    data = load_prepared(data_path)
-    model = load_encoder(model_path, device)
-    images = data["x_test"][:n_samples]
-    x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
-    mean = torch.as_tensor(data["mean"]).view(1, -1, 1, 1)
-    std = torch.as_tensor(data["std"]).view(1, -1, 1, 1)
-    clean = ((x - mean) / std).to(device)
-    feats = _collect(model, lambda: model(clean), 7)
-    aug = BatchedSimCLRAugment(images.shape[1], data["mean"], data["std"])
-    g = torch.Generator().manual_seed(seed)
-    u8 = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
-    with torch.no_grad():
-        v1 = model.encode(aug(u8, g).to(device)).float().cpu()
-        v2 = model.encode(aug(u8, g).to(device)).float().cpu()
-    emb = extract_features(model, images, data["mean"], data["std"], 512, device)
-    scalars, matrices = _summaries(feats, alignment(v1, v2), uniformity(emb))
-    scalars.update(analysis_samples=len(images), alignment_pairs=len(images))  # what was actually used
-    return scalars, matrices
-
-
-def text_analysis(model_path, task_path, n_samples: int, min_score: float, device) -> tuple[dict, dict]:
-    from deepaug.domains.text.evaluate import encode, load_trained
-    from deepaug.domains.text.data import load_task
-
-    model, tokenizer = load_trained(model_path, device)
-    task = load_task(task_path)
-    sentences = list(dict.fromkeys(list(task["sentence1"]) + list(task["sentence2"])))[:n_samples]
-    batch = tokenizer(sentences, padding=True, truncation=True, max_length=128, return_tensors="pt")
-    batch = {k: v.to(device) for k, v in batch.items()}
-    n_blocks = model.num_blocks
-    feats = _collect(model, lambda: model(**batch), n_blocks + 1)  # embeddings and blocks (eval skips the MLP)
-    # token layers: the mean over each sentence's tokens ([CLS] alone is constant after the embeddings)
-    mask = batch["attention_mask"].cpu().unsqueeze(-1).float()
-    reps = [(f * mask).sum(1) / mask.sum(1) for f in feats]
-    with torch.no_grad():
-        reps.append(model.mlp(feats[-1][:, 0].to(device)).float().cpu())  # layer L+1: the pooled sentence vector
-    positives = task[task["score"] >= min_score]
-    if len(positives) < 2:
-        raise ValueError(f"{task_path}: fewer than two pairs scored >= {min_score} for alignment")
-    a = encode(model, tokenizer, list(positives["sentence1"]), 128, device)
-    b = encode(model, tokenizer, list(positives["sentence2"]), 128, device)
-    emb = encode(model, tokenizer, sentences, 128, device)
-    scalars, matrices = _summaries(reps, alignment(a, b), uniformity(emb))
-    scalars.update(analysis_samples=len(sentences), alignment_pairs=len(positives))  # what was actually used
-    return scalars, matrices
-
-
-def _summaries(feats, align: float, uniform: float) -> tuple[dict, dict]:
+def layer_summaries(feats, align: float, uniform: float) -> tuple[dict, dict]:
+    """(scalars, matrices) of a domain's analysis: linear and RBF CKA between every pair of ``feats`` (one
+    matrix per layer, rows = the same examples), with the embeddings' alignment and uniformity."""
     matrices = {"linear": cka_matrix(feats, "linear"), "rbf": cka_matrix(feats, "rbf")}
     return {"alignment": align, "uniformity": uniform}, matrices
 
 
-def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: int, min_score: float = 4.0,
-            device_name: str = "auto", seed: int = 0, layer: int | None = None, extra: dict | None = None) -> dict:
+def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: int, device_name: str = "auto",
+            seed: int = 0, layer: int | None = None, extra: dict | None = None, options: dict | None = None) -> dict:
     """CKA between every pair of layers, alignment and uniformity of one run's encoder; ``layer`` is the
     layer its Deep Augmentation targeted (None for the baseline: no neighbourhood score). ``extra``:
-    recorded alongside (which candidate run was analysed, and why)."""
+    recorded alongside (which candidate run was analysed, and why). ``options``: the domain's own keyword
+    arguments (text: ``min_score``)."""
     device = T.resolve_device(device_name)
     T.seed_everything(seed)
-    if domain == "vision":
-        scalars, matrices = vision_analysis(model_path, data_path, n_samples, device, seed)
-    elif domain == "text":
-        scalars, matrices = text_analysis(model_path, data_path, n_samples, min_score, device)
-    else:  # a plug-in domain brings its own: deepaug.domains.<name>.analysis.<name>_analysis
-        from importlib import import_module
-
-        own = getattr(import_module(f"deepaug.domains.{domain}.analysis"), f"{domain}_analysis")
-        scalars, matrices = own(model_path, data_path, n_samples, device, seed)
+    own = getattr(import_module(f"deepaug.domains.{domain}.analysis"), f"{domain}_analysis")
+    unknown = sorted(set(options or {}) - set(inspect.signature(own).parameters))
+    if unknown:
+        raise ValueError(f"the {domain} analysis takes no option {', '.join(unknown)}")
+    scalars, matrices = own(model_path, data_path, n_samples, device, seed, **(options or {}))
     n = matrices["linear"].shape[0]
     off = ~np.eye(n, dtype=bool)
     scalars.update({

@@ -1,11 +1,13 @@
 """The domains (vision, text, ...) as plug-ins: each states once what the workflow needs to know of it.
 
-A domain is one folder, ``deepaug/domains/<name>/``, whose ``__init__.py`` defines a :class:`Domain`
-subclass and registers an instance with :func:`register`. That file must stay light (no torch, no
-transformers: the Snakefile imports it); the heavy modules of the folder (data, models, train,
-evaluate) are only named in the commands it returns. Adding a domain is that folder, an env file
-under ``envs/`` and a section of the config (validated by ``deepaug/workflow/config.schema.yaml``):
-the workflow's rules are generic and ask the domain for inputs and commands.
+A domain is one folder, ``deepaug/domains/<name>/`` (every sub-package here is found, no list to edit),
+whose ``__init__.py`` defines a :class:`Domain` subclass and registers an instance with :func:`register`.
+That file must stay light (no torch, no transformers: the Snakefile imports it); the heavy modules of
+the folder (data, models, train, evaluate, analysis) are only named in the commands it returns. Its
+``schema.yaml`` is its config section (merged into the common schema by
+:func:`deepaug.workflow.config.load_schema`). Adding a domain is that folder, an env file under
+``envs/`` and a section of the config: the workflow's rules are generic and ask the domain for inputs
+and commands.
 
 The workflow calls a domain with a :class:`deepaug.workflow.runs.Run` (one row of the run table:
 domain, dataset, objective, the run's settings, seed, directory).
@@ -20,8 +22,9 @@ from importlib import import_module
 OBJECTIVES = ("contrastive", "supervised")
 DEEPAUG = "python -m deepaug"  # how every job calls the library (rules/common.smk puts src/ on PYTHONPATH)
 STAGE_SEPARATOR = "::"  # between the stages of one invocation (deepaug.cli.main)
-# Domain packages that register themselves (imported on first use of the registry).
-BUILTIN = ("vision", "text", "graph")
+# Every sub-package of this folder is a domain that registers itself (imported on first use of the
+# registry); they are listed in the paper's order, then any other by name.
+PAPER_ORDER = ("vision", "text", "graph")
 
 _REGISTRY: dict[str, "Domain"] = {}
 
@@ -31,14 +34,18 @@ def register(domain: "Domain") -> "Domain":
     return domain
 
 
+def domain_packages() -> list[str]:
+    """The names of the domain folders (packages) under ``deepaug/domains/``."""
+    import pkgutil
+
+    found = sorted(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
+    return [n for n in PAPER_ORDER if n in found] + [n for n in found if n not in PAPER_ORDER]
+
+
 def _load() -> None:
-    for name in BUILTIN:
+    for name in domain_packages():
         if name not in _REGISTRY:
-            try:
-                import_module(f"deepaug.domains.{name}")
-            except ModuleNotFoundError as exc:  # a domain folder without its workflow spec yet
-                if exc.name != f"deepaug.domains.{name}":
-                    raise
+            import_module(f"deepaug.domains.{name}")
 
 
 def registry() -> dict[str, "Domain"]:
@@ -102,12 +109,23 @@ class Domain:
     data_env: str = "data.yaml"  # envs/<data_env> for its data preparation jobs
     task_figure: bool = False  # also a per-task heat map of the layer sweep (text: one column per STS task)
     model_flags: bool = True  # the `model:` settings are trainer flags (text: the model is a prepared folder)
+    # the evaluation is seeded by the run's seed (vision: the probe's initialisation and batches); otherwise by
+    # its own `eval.seed` setting where it has one (graph: the same CV folds for every run, so runs pair up)
+    eval_seeded: bool = False
     objectives: tuple[str, ...] = field(default=OBJECTIVES)
 
     # ---- facts that depend on the config section
     def n_layers(self, section: dict) -> int | None:
         """Number of layer indices (None: not known before the model is prepared)."""
         raise NotImplementedError
+
+    def schema_path(self):
+        """``schema.yaml`` beside the domain's ``__init__.py``: its config section (merged by
+        :func:`deepaug.workflow.config.load_schema`)."""
+        import sys
+        from pathlib import Path
+
+        return Path(sys.modules[type(self).__module__].__file__).with_name("schema.yaml")
 
     def describe_layers(self, section: dict) -> str:
         return self.layer_map

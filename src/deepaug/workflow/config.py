@@ -26,7 +26,47 @@ def _key(path) -> str:
 
 @lru_cache(maxsize=1)
 def load_schema() -> dict:
-    return yaml.safe_load(SCHEMA_PATH.read_text())
+    """The whole config schema: the common part (``config.schema.yaml``) with every registered domain's
+    section (``deepaug/domains/<name>/schema.yaml``, see :func:`domain_section`) merged in."""
+    from deepaug.domains import registry
+
+    schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    for name, domain in registry().items():
+        path = domain.schema_path()
+        part = yaml.safe_load(path.read_text())
+        clash = sorted(set(part.get("$defs") or {}) & set(schema["$defs"]))
+        if clash or name in schema["properties"]:
+            raise ValueError(f"{path}: defines {', '.join(clash) or name} again; name a domain's definitions <name>_...")
+        schema["$defs"].update(part.get("$defs") or {})
+        schema["$defs"][f"{name}_settings"] = {"properties": part["settings"]}
+        schema["properties"][name] = domain_section(name, part)
+        for shared in ("analysis", "figures"):
+            schema["properties"][shared]["properties"].update(part.get(shared) or {})
+    return schema
+
+
+def domain_section(name: str, part: dict) -> dict:
+    """A domain's config section from its schema file: its settings (``settings``), a ``sweep`` of runs, the
+    ``tuned`` axes and ``supervised:`` overrides of the same settings; ``null`` switches the domain off."""
+    keys = {key: True for key in part["settings"]}
+    return {
+        "description": part.get("description", ""),
+        "type": ["object", "null"],
+        "additionalProperties": False,
+        "required": part.get("required", ["datasets", "sweep"]),
+        "allOf": [{"$ref": f"#/$defs/{name}_settings"}],
+        "properties": {
+            **keys,
+            "sweep": {"$ref": "#/$defs/sweep"},
+            "tuned": {"$ref": "#/$defs/tuned"},
+            "supervised": {
+                "description": "settings of the supervised counterpart's runs (objective: supervised), over the ones above",
+                "allOf": [{"$ref": f"#/$defs/{name}_settings"}],
+                "additionalProperties": False,
+                "properties": dict(keys),
+            },
+        },
+    }
 
 
 def _validator(schema: dict | None = None):

@@ -64,7 +64,8 @@ def layer_activations(model, loader_or_data, n_samples: int = 512) -> list[torch
 def graph_analysis(model_path, data_path, n_samples: int, device, seed: int = 0, aug: str = "random4",
                    ratio: float = 0.2) -> tuple[dict, dict]:
     """(scalars, matrices) as ``deepaug.analysis.analyze`` writes them for the other domains."""
-    from deepaug.analysis.similarity import alignment, cka_matrix, uniformity
+    from deepaug.analysis.analyze import layer_summaries
+    from deepaug.analysis.similarity import alignment, uniformity
     from deepaug.domains.graph.evaluate import embed
     from deepaug.domains.graph.train import load_encoder
 
@@ -77,7 +78,6 @@ def graph_analysis(model_path, data_path, n_samples: int, device, seed: int = 0,
     views = [augment(b, aug, ratio, g) for _ in range(2)]
     v1, v2 = (model.encode(v.x, v.edge_index, v.batch, v.num_graphs).float().cpu() for v in views)
     emb = embed(model, graphs, torch.arange(n), device=device)
-    matrices = {"linear": cka_matrix(feats, "linear"), "rbf": cka_matrix(feats, "rbf")}
-    scalars = {"alignment": alignment(v1, v2), "uniformity": uniformity(emb), "analysis_samples": n,
-               "alignment_pairs": n}
+    scalars, matrices = layer_summaries(feats, alignment(v1, v2), uniformity(emb))
+    scalars.update(analysis_samples=n, alignment_pairs=n)
     return scalars, matrices

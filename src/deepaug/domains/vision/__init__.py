@@ -55,4 +55,5 @@ register(Vision(
     layer_map="0 stem, 1-4 residual stages, 5 pooled features, 6 projection head",
     metrics={"contrastive": Metrics("linear_top1", "dev_linear_top1"),
              "supervised": Metrics("classifier_top1", "dev_classifier_top1")},
+    eval_seeded=True,
 ))
