@@ -386,9 +386,8 @@ def figure_table():
                 continue
             key = name if objective == "contrastive" else f"{name}_sup"
             metric = domain.metrics[objective].test
-            if (
-                objective == "contrastive"
-            ):  # a domain's figures.<name>_metric, where its schema has one
+            # a domain's figures.<name>_metric, where its schema has one
+            if objective == "contrastive":
                 metric = (config.get("figures") or {}).get(f"{name}_metric", metric)
             datasets = list(dict.fromkeys(r.dataset for r in rs))
             kinds = ["", "_tasks"] if domain.task_figure else [""]
@@ -474,8 +473,12 @@ def data_files():
             rs = runs(name, objective)
             if rs:
                 out += domain.data_files(rs[0].section, rs)
-    if runs("text", "contrastive") and ANALYSIS.get("in_default_target"):
-        out.append(f"data/text/tasks/{ANALYSIS.get('text_task', 'stsb')}.parquet")
+    # what the analyses read (text: their similarity task)
+    if ANALYSIS.get("in_default_target"):
+        for name, domain in DOMAINS.items():
+            for run in runs(name, "contrastive"):
+                inputs = domain.analysis_inputs(config, run.section, run).values()
+                out += [path for path in inputs if path.startswith("data/")]
     return list(dict.fromkeys(out))
 
 

@@ -116,3 +116,24 @@ def test_its_settings_are_sweep_axes_and_its_layer_map_names_the_figure_ticks(to
     assert len({r.path for r in runs}) == len(runs)
     swept = pd.DataFrame({"layer": [r.layer for r in runs]})
     assert layer_labels_for("toy", swept, toy_domain.top_layer(cfg["toy"])) == {0: "input", 1: "toy1", 2: "toy2"}
+
+
+def test_a_domain_schema_that_redefines_a_shared_key_is_refused(tmp_path, monkeypatch):
+    import deepaug.domains as domains
+    from deepaug.workflow.config import load_schema
+
+    folder = tmp_path / "toy"
+    folder.mkdir()
+    (folder / "__init__.py").write_text(TOY_SPEC)
+    (folder / "schema.yaml").write_text(TOY_SCHEMA.replace("  toy_samples:", "  text_task:"))
+    monkeypatch.setattr(domains, "__path__", [*domains.__path__, str(tmp_path)])
+    load_schema.cache_clear()
+    try:
+        with pytest.raises(ValueError, match=r"toy/schema.yaml: defines analysis.text_task again"):
+            load_schema()
+    finally:
+        domains._REGISTRY.pop("toy", None)
+        monkeypatch.undo()
+        load_schema.cache_clear()
+        import sys
+        sys.modules.pop("deepaug.domains.toy", None)

@@ -1,6 +1,5 @@
 """Sweeps as data: blocks expand into the run table; any setting is an axis; defaults come from the schema."""
 
-
 import pandas as pd
 import pytest
 
@@ -149,3 +148,14 @@ def test_table_rows_carry_every_axis_value_the_run_trains_with():
     assert rows["pca-L3-sg"]["p"] == 0.5  # not swept for PCA here, but its value is what it trained with
     assert rows["none"]["p"] is None and rows["none"]["stop_gradient"] is None
     assert rows["dropout-L3-sg"]["stop_gradient"] == "sg" and rows["dropout-L3-sg"]["dir"] == "results/vision/digits/dropout-L3-sg/seed0"
+
+
+def test_the_supervised_counterpart_cannot_swap_the_text_encoder():
+    """Both objectives fine-tune the same encoder (text schema: not_supervised: [model]); vision may change it."""
+    paper = read_yaml(REPO_CONFIG)
+    text = dict(paper["text"], supervised={**paper["text"]["supervised"], "model": {"name": "roberta-base"}})
+    with pytest.raises(ConfigError, match=r"config key 'text.supervised.model' is not a known setting \(allowed here: "
+                                          r"augment, datasets, dev_task, eval, resources, test_tasks, train\)"):
+        validate_config(merge_config(paper, {"text": text}))
+    cfg = config({"sweep": [{"method": "none"}], "supervised": {"model": {"width": 16}}})
+    assert cfg["vision"]["supervised"]["model"] == {"width": 16}

@@ -55,7 +55,8 @@ def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: in
     device = T.resolve_device(device_name)
     T.seed_everything(seed)
     own = getattr(import_module(f"deepaug.domains.{domain}.analysis"), f"{domain}_analysis")
-    unknown = sorted(set(options or {}) - set(inspect.signature(own).parameters))
+    fixed = ("model_path", "data_path", "n_samples", "device", "seed")
+    unknown = sorted(set(options or {}) - (set(inspect.signature(own).parameters) - set(fixed)))
     if unknown:
         raise ValueError(f"the {domain} analysis takes no option {', '.join(unknown)}")
     scalars, matrices = own(model_path, data_path, n_samples, device, seed, **(options or {}))

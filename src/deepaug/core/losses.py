@@ -1,8 +1,8 @@
 """Contrastive losses as plain functions, and registered by name (:data:`LOSSES`).
 
 Every loss takes ``z = cat([view1, view2])`` (row i of view 1 and row i of view 2 are a positive pair)
-and a temperature. A domain's trainer names the loss in its settings (``train.loss``) and gets it with
-:func:`contrastive_loss`; which names a domain accepts is stated once here (:data:`DOMAIN_LOSSES`).
+and a temperature. A domain's trainer names the loss in its settings (``train.loss``, its choices stated
+once beside the trainer, e.g. ``deepaug.domains.vision.train.LOSSES``) and gets it with :func:`contrastive_loss`.
 """
 
 from __future__ import annotations
@@ -101,13 +101,10 @@ LOSSES = {
     "infonce": (symmetric_infonce, "PyGCL's symmetric InfoNCE"),
     "graphcl": (graphcl_loss, "GraphCL's loss_cal, the positive left out of the denominator"),
 }
-# the names each domain's trainer accepts as ``train.loss`` (the first is its default)
-DOMAIN_LOSSES = {"vision": ("supcon", "nt_xent"), "graph": ("infonce", "graphcl"), "text": ("simcse",)}
 
 
-def check_loss(name: str, domain: str) -> None:
-    """ValueError naming the accepted losses when ``name`` is not one of ``domain``'s."""
-    accepted = DOMAIN_LOSSES[domain]
+def check_loss(name: str, accepted: tuple[str, ...]) -> None:
+    """ValueError naming the accepted losses (a trainer's ``train.loss`` choices) when ``name`` is not one."""
     if name not in accepted:
         listed = "; ".join(f"{n}: {LOSSES[n][1]}" for n in accepted)
         raise ValueError(f"loss must be one of {accepted} ({listed}), got {name!r}")

@@ -132,7 +132,7 @@ class Domain:
 
     def layer_name(self, index: int, n_layers: int | None = None) -> str:
         """A short name of layer ``index`` for figure ticks (``n_layers``: the map's length, where known)."""
-        raise NotImplementedError
+        return str(index)
 
     def top_layer(self, section: dict) -> int | None:
         """The index labelled in the layer-sweep figure (the last layer of the map)."""

@@ -34,9 +34,13 @@ def load_schema() -> dict:
     for name, domain in registry().items():
         path = domain.schema_path()
         part = yaml.safe_load(path.read_text())
-        clash = sorted(set(part.get("$defs") or {}) & set(schema["$defs"]))
+        own = {*(part.get("$defs") or {}), f"{name}_settings"}
+        clash = sorted(own & set(schema["$defs"]))
+        clash += [f"{shared}.{key}" for shared in ("analysis", "figures")
+                  for key in sorted(set(part.get(shared) or {}) & set(schema["properties"][shared]["properties"]))]
         if clash or name in schema["properties"]:
-            raise ValueError(f"{path}: defines {', '.join(clash) or name} again; name a domain's definitions <name>_...")
+            raise ValueError(f"{path}: defines {', '.join(clash) or name} again; prefix a domain's definitions and "
+                             f"keys with its name (<name>_...)")
         schema["$defs"].update(part.get("$defs") or {})
         schema["$defs"][f"{name}_settings"] = {"properties": part["settings"]}
         schema["properties"][name] = domain_section(name, part)
@@ -47,8 +51,13 @@ def load_schema() -> dict:
 
 def domain_section(name: str, part: dict) -> dict:
     """A domain's config section from its schema file: its settings (``settings``), a ``sweep`` of runs, the
-    ``tuned`` axes and ``supervised:`` overrides of the same settings; ``null`` switches the domain off."""
+    ``tuned`` axes and ``supervised:`` overrides of the same settings but those the file lists under
+    ``not_supervised`` (text: the encoder, which both objectives share); ``null`` switches the domain off."""
     keys = {key: True for key in part["settings"]}
+    fixed = set(part.get("not_supervised") or [])
+    unknown = sorted(fixed - set(keys))
+    if unknown:
+        raise ValueError(f"schema of {name}: not_supervised names {', '.join(unknown)}, which are not settings")
     return {
         "description": part.get("description", ""),
         "type": ["object", "null"],
@@ -63,7 +72,7 @@ def domain_section(name: str, part: dict) -> dict:
                 "description": "settings of the supervised counterpart's runs (objective: supervised), over the ones above",
                 "allOf": [{"$ref": f"#/$defs/{name}_settings"}],
                 "additionalProperties": False,
-                "properties": dict(keys),
+                "properties": {key: True for key in keys if key not in fixed},
             },
         },
     }

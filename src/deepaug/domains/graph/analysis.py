@@ -2,8 +2,8 @@
 
 :func:`layer_activations` gives one graph-level matrix per layer of the map: the node-level layers
 (0 input features, 1..L GIN layers) sum-pooled per graph, as the encoder pools them, then the graph
-vector (L+1) and the head's output (L+2). :func:`graph_analysis` computes what
-``deepaug.analysis.analyze`` records for the other domains: linear and RBF CKA matrices across the
+vector (L+1) and the head's output (L+2). :func:`graph_analysis` is this domain's part of
+:func:`deepaug.analysis.analyze.analyze`: linear and RBF CKA matrices across the
 layer map on the first ``n_samples`` graphs, alignment of two GraphCL views of each graph (positive
 pairs, fixed seed) and uniformity of the graph vectors.
 """
@@ -63,7 +63,7 @@ def layer_activations(model, loader_or_data, n_samples: int = 512) -> list[torch
 @torch.no_grad()
 def graph_analysis(model_path, data_path, n_samples: int, device, seed: int = 0, aug: str = "random4",
                    ratio: float = 0.2) -> tuple[dict, dict]:
-    """(scalars, matrices) as ``deepaug.analysis.analyze`` writes them for the other domains."""
+    """(scalars, matrices) of :func:`deepaug.analysis.analyze.analyze`."""
     from deepaug.analysis.analyze import layer_summaries
     from deepaug.analysis.similarity import alignment, uniformity
     from deepaug.domains.graph.evaluate import embed

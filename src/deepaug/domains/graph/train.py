@@ -41,6 +41,7 @@ from deepaug.engine import training as T
 from deepaug.engine.provenance import provenance
 from deepaug.workflow.io import save_torch, write_jsonl
 
+LOSSES = ("infonce", "graphcl")  # train.loss (PyGCL's, GraphCL's); the schema's enum (tests/core/test_losses.py)
 SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dataset, shared by every run
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
@@ -74,7 +75,7 @@ class GraphPretrainSettings(RunSettings):
                 raise ValueError(f"{name} must be one of {AUGMENTATIONS}, got {getattr(self, name)!r}")
         if not 0.0 <= self.aug_ratio <= 1.0:
             raise ValueError(f"aug_ratio must be in [0, 1], got {self.aug_ratio}")
-        check_loss(self.loss, "graph")
+        check_loss(self.loss, LOSSES)
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
         n_layers = self.num_layers + 3

@@ -26,6 +26,10 @@ from deepaug.domains.vision.models import build_vision_model
 from deepaug.engine.provenance import provenance
 from deepaug.core.settings import RunSettings
 
+# train.loss: supcon (SupContrast's scale, the paper's) or nt_xent; the schema's enum (tests/core/test_losses.py)
+LOSSES = ("supcon", "nt_xent")
+
+
 @dataclass
 class VisionPretrainSettings(RunSettings):
     arch: str = "resnet18"
@@ -52,7 +56,7 @@ class VisionPretrainSettings(RunSettings):
         super().validate()
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
-        check_loss(self.loss, "vision")
+        check_loss(self.loss, LOSSES)
 
 
 def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
