@@ -5,7 +5,7 @@ defaults, swept and named in figures, with no edit anywhere else."""
 import pytest
 
 TOY_SPEC = '''
-from deepaug.domains import Domain, Metrics, flags, q, register
+from deepaug.domains import Domain, Metrics, command, register
 
 
 class Toy(Domain):
@@ -19,13 +19,13 @@ class Toy(Domain):
         return {"data": f"data/toy/{run.dataset}.npy"}
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
-        return f"python -m deepaug pretrain-toy --data {q(inputs['data'])} --out-dir {q(out_dir)} {flags(settings)}"
+        return command("pretrain-toy", settings, data=inputs["data"], out_dir=out_dir, ckpt_dir=ckpt_dir)
 
     def eval_inputs(self, section, run):
         return {"data": f"data/toy/{run.dataset}.npy"}
 
     def eval_command(self, run, inputs, out, settings):
-        return f"python -m deepaug eval-toy --model {q(inputs['model'])} --out {q(out)} {flags(settings)}"
+        return command("eval-toy", settings, model=inputs["model"], out=out)
 
 
 register(Toy(name="toy", layer_map="0 input, 1-D toy layers", metrics={"contrastive": Metrics("acc", "dev_acc")},
@@ -114,6 +114,11 @@ def test_its_settings_are_sweep_axes_and_its_layer_map_names_the_figure_ticks(to
     assert len(runs) == 2 * (1 + 3 * 2)
     assert {r.id for r in runs} >= {"none", "dropout-L2-sg", "dropout-L2-sg_lr0.3"}
     assert len({r.path for r in runs}) == len(runs)
+    run = next(r for r in runs if r.id == "dropout-L2-sg_lr0.3")
+    cmd = toy_domain.run_command(run, f"results/{run.path}", f"checkpoints/{run.path}", {"lr": 0.3}, {})
+    assert cmd == (f"python -m deepaug pretrain-toy --data data/toy/tiny.npy --out-dir results/{run.path} "
+                   f"--ckpt-dir checkpoints/{run.path} --lr 0.3 :: eval-toy --model results/{run.path}/model.pt "
+                   f"--out results/{run.path}/eval.json")
     swept = pd.DataFrame({"layer": [r.layer for r in runs]})
     assert layer_labels_for("toy", swept, toy_domain.top_layer(cfg["toy"])) == {0: "input", 1: "toy1", 2: "toy2"}
 

@@ -76,6 +76,20 @@ def q(path) -> str:
     return shlex.quote(str(path))
 
 
+def command(stage: str, settings: dict | None = None, **arguments) -> str:
+    """``python -m deepaug <stage> --<argument> <value> ... <settings as flags>``, every value quoted: a list
+    is one argument with several values, a bool is ``true``/``false``; ``data_dir`` is written ``--data-dir``.
+    """
+    parts = [f"{DEEPAUG} {stage}"]
+    for key, value in arguments.items():
+        values = value if isinstance(value, list) else [value]
+        spelled = (str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+        parts.append(f"--{key.replace('_', '-')} " + " ".join(q(v) for v in spelled))
+    if settings:
+        parts.append(flags(settings))
+    return " ".join(parts)
+
+
 def stages(*commands: str) -> str:
     """``python -m deepaug a ...`` and ``python -m deepaug b ...`` as one invocation, ``python -m deepaug
     a ... :: b ...``: the stages run in order in one process, which starts Python, torch and the data

@@ -449,3 +449,15 @@ def restore(state: dict, **objects) -> None:
     loads ``state["model"]`` into ``model``, ... (the plain values are read by the caller)."""
     for key, obj in objects.items():
         obj.load_state_dict(state[key])
+
+
+def resume_epochs(ckpt: "Checkpointer", **objects) -> tuple[list[dict], int, float]:
+    """For a trainer that checkpoints after epochs: ``(history, first epoch to run, training seconds so
+    far)`` from the run's checkpoint, its stateful parts loaded into ``objects`` (see :func:`restore`);
+    ``([], 0, 0.0)`` when the run starts from scratch."""
+    state = ckpt.load()
+    if state is None:
+        return [], 0, 0.0
+    restore(state, **objects)
+    log(f"{ckpt.run}: resuming from {ckpt.path} after epoch {state['epoch']}")
+    return state["history"], state["epoch"] + 1, state["train_time_s"]

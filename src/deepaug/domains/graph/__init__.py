@@ -8,7 +8,7 @@ graph vector, L+2 projection head (or the classifier's logits in supervised runs
 
 
 # ---------------------------------------------------------------- the domain's workflow spec (light: no torch)
-from deepaug.domains import Domain, Metrics, flags, q, register  # noqa: E402
+from deepaug.domains import Domain, Metrics, command, register  # noqa: E402
 
 
 class Graph(Domain):
@@ -33,15 +33,13 @@ class Graph(Domain):
         return {"data": self.data_path(run.dataset)}
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
-        return (f"python -m deepaug pretrain-graph --data {q(inputs['data'])} --out-dir {q(out_dir)} "
-                f"--ckpt-dir {q(ckpt_dir)} {flags(settings)}")
+        return command("pretrain-graph", settings, data=inputs["data"], out_dir=out_dir, ckpt_dir=ckpt_dir)
 
     def eval_inputs(self, section, run):
         return {"data": self.data_path(run.dataset)}
 
     def eval_command(self, run, inputs, out, settings):
-        return (f"python -m deepaug eval-graph --model {q(inputs['model'])} --data {q(inputs['data'])} "
-                f"--out {q(out)} {flags(settings)}")
+        return command("eval-graph", settings, model=inputs["model"], data=inputs["data"], out=out)
 
     def analysis_inputs(self, config, section, run):
         return {"data": self.data_path(run.dataset)}
@@ -53,8 +51,8 @@ class Graph(Domain):
         if not item.endswith(".pt") or "/" in item:
             raise ValueError(f"graph has no data item {item!r} (expected <dataset>.pt)")
         data = config.get("data") or {}
-        return (f"python -m deepaug prepare-graph --dataset {q(item[:-3])} --out {q(out)} "
-                f"--raw-dir {q(data.get('raw_dir', 'data/raw'))} --download {str(data.get('download', True)).lower()}")
+        return command("prepare-graph", dataset=item[:-3], out=out, raw_dir=data.get("raw_dir", "data/raw"),
+                       download=bool(data.get("download", True)))
 
 
 register(Graph(

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from deepaug.domains import Domain, Metrics, flags, q, register
+from deepaug.domains import Domain, Metrics, command, register
 
 # Encoder depths known without a download (blocks); others are read from a local config.json.
 KNOWN_BLOCKS = {"bert-base-uncased": 12, "bert-base-cased": 12, "bert-large-uncased": 24, "bert-large-cased": 24,
@@ -75,15 +75,14 @@ class Text(Domain):
         return {"model": self.model_dir(section), "corpus": corpus, "dev": task_path(section["dev_task"])}
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
-        return (f"python -m deepaug pretrain-text --model-dir {q(inputs['model'])} --corpus {q(inputs['corpus'])} "
-                f"--dev-task {q(inputs['dev'])} --out-dir {q(out_dir)} --ckpt-dir {q(ckpt_dir)} {flags(settings)}")
+        return command("pretrain-text", settings, model_dir=inputs["model"], corpus=inputs["corpus"],
+                       dev_task=inputs["dev"], out_dir=out_dir, ckpt_dir=ckpt_dir)
 
     def eval_inputs(self, section, run):
         return {"tasks": [task_path(t) for t in section["test_tasks"]]}
 
     def eval_command(self, run, inputs, out, settings):
-        tasks = " ".join(q(t) for t in inputs["tasks"])
-        return f"python -m deepaug eval-text --model {q(inputs['model'])} --tasks {tasks} --out {q(out)} {flags(settings)}"
+        return command("eval-text", settings, model=inputs["model"], tasks=inputs["tasks"], out=out)
 
     def analysis_inputs(self, config, section, run):
         return {"data": task_path((config.get("analysis") or {}).get("text_task", "stsb"))}
@@ -95,11 +94,11 @@ class Text(Domain):
     def prepare_command(self, item, out, config):
         kind, _, name = item.partition("/")
         if kind == "corpus" and name.endswith(".parquet"):
-            return f"python -m deepaug prepare-text --corpus {q(name[:-8])} --out {q(out)}"
+            return command("prepare-text", corpus=name[:-8], out=out)
         if kind == "tasks" and name.endswith(".parquet"):
-            return f"python -m deepaug prepare-text --task {q(name[:-8])} --out {q(out)}"
+            return command("prepare-text", task=name[:-8], out=out)
         if kind == "models" and name:
-            return f"python -m deepaug prepare-text --model {q(name.replace('--', '/'))} --out {q(out)}"
+            return command("prepare-text", model=name.replace("--", "/"), out=out)
         raise ValueError(f"text has no data item {item!r} (corpus/<name>.parquet, tasks/<name>.parquet, models/<name>)")
 
 

@@ -6,7 +6,7 @@ This file is the domain's workflow spec and stays light (no torch): the Snakefil
 
 from __future__ import annotations
 
-from deepaug.domains import Domain, Metrics, flags, q, register
+from deepaug.domains import Domain, Metrics, command, register
 
 N_LAYERS = 7  # 0 stem, 1-4 residual stages, 5 pooled features, 6 projection head (models.py)
 LAYER_NAMES = ("stem", "stage1", "stage2", "stage3", "stage4", "pool", "head")
@@ -26,15 +26,13 @@ class Vision(Domain):
         return {"data": self.data_path(run.dataset)}
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
-        return (f"python -m deepaug pretrain-vision --data {q(inputs['data'])} --out-dir {q(out_dir)} "
-                f"--ckpt-dir {q(ckpt_dir)} {flags(settings)}")
+        return command("pretrain-vision", settings, data=inputs["data"], out_dir=out_dir, ckpt_dir=ckpt_dir)
 
     def eval_inputs(self, section, run):
         return {"data": self.data_path(run.dataset)}
 
     def eval_command(self, run, inputs, out, settings):
-        return (f"python -m deepaug eval-vision --model {q(inputs['model'])} --data {q(inputs['data'])} "
-                f"--out {q(out)} {flags(settings)}")
+        return command("eval-vision", settings, model=inputs["model"], data=inputs["data"], out=out)
 
     def analysis_inputs(self, config, section, run):
         return {"data": self.data_path(run.dataset)}
@@ -46,8 +44,8 @@ class Vision(Domain):
         if not item.endswith(".npz") or "/" in item:
             raise ValueError(f"vision has no data item {item!r} (expected <dataset>.npz)")
         data = config.get("data") or {}
-        return (f"python -m deepaug prepare-data --dataset {q(item[:-4])} --out {q(out)} "
-                f"--raw-dir {q(data.get('raw_dir', 'data/raw'))} --download {str(data.get('download', True)).lower()}")
+        return command("prepare-data", dataset=item[:-4], out=out, raw_dir=data.get("raw_dir", "data/raw"),
+                       download=bool(data.get("download", True)))
 
 
 register(Vision(

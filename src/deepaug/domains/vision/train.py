@@ -100,15 +100,7 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     total_steps = steps_per_epoch * s.epochs
     warmup_steps = steps_per_epoch * s.warmup_epochs
     batches = _batch_source(s, x_train, data["y_train"], data["mean"], data["std"], batch, steps_per_epoch, device)
-    history: list[dict] = []
-    start_epoch, elapsed_before = 0, 0.0
-    state = ckpt.load()
-    if state is not None:
-        T.restore(state, model=model, optimizer=optimizer, scaler=scaler)
-        history = state["history"]
-        start_epoch = state["epoch"] + 1
-        elapsed_before = state["train_time_s"]
-        T.log(f"{s.run}: resuming from {ckpt.path} after epoch {state['epoch']}")
+    history, start_epoch, elapsed_before = T.resume_epochs(ckpt, model=model, optimizer=optimizer, scaler=scaler)
 
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
