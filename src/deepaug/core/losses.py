@@ -61,6 +61,14 @@ def simcse_loss(z: torch.Tensor, temperature: float = 0.05) -> torch.Tensor:
     return F.cross_entropy(sim, torch.arange(z1.shape[0], device=z.device))
 
 
+def _cross_view_logits(z: torch.Tensor, temperature: float, loss: str) -> torch.Tensor:
+    """Cosine similarities / temperature of view 1's rows (anchors) to view 2's, ``z = cat([view1, view2])``."""
+    if z.shape[0] % 2:
+        raise ValueError(f"{loss} expects two concatenated views (an even number of rows), got {z.shape[0]}")
+    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
+    return z1 @ z2.T / temperature
+
+
 def symmetric_infonce(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """PyGCL's graph-level InfoNCE over ``z = cat([g1, g2])``: the mean of the two directions.
 
@@ -72,11 +80,8 @@ def symmetric_infonce(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor
     product of the normalised vectors (``_similarity``, L8-11), whose transpose gives the other
     direction (``simcse_loss``'s broadcast cosine costs ~10x more on a CPU).
     """
-    if z.shape[0] % 2:
-        raise ValueError(f"symmetric_infonce expects two concatenated views (an even number of rows), got {z.shape[0]}")
-    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
-    logits = z1 @ z2.T / temperature
-    target = torch.arange(z1.shape[0], device=z.device)
+    logits = _cross_view_logits(z, temperature, "symmetric_infonce")
+    target = torch.arange(logits.shape[0], device=z.device)
     return 0.5 * (F.cross_entropy(logits, target) + F.cross_entropy(logits.T, target))
 
 
@@ -84,10 +89,7 @@ def graphcl_loss(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     """GraphCL's ``loss_cal`` (Shen-Lab/GraphCL ``unsupervised_TU/gsimclr.py`` L122-135): anchors are view
     1's graphs, ``-log(exp(s_ii / T) / sum_{j != i} exp(s_ij / T))`` with ``s`` the cosine similarity to
     view 2's graphs: the positive is left out of the denominator."""
-    if z.shape[0] % 2:
-        raise ValueError(f"graphcl_loss expects two concatenated views (an even number of rows), got {z.shape[0]}")
-    z1, z2 = F.normalize(z.float(), dim=1).chunk(2)
-    logits = z1 @ z2.T / temperature
+    logits = _cross_view_logits(z, temperature, "graphcl_loss")
     pos = logits.diagonal()
     neg = logits.masked_fill(torch.eye(logits.shape[0], dtype=torch.bool, device=z.device), float("-inf"))
     return (torch.logsumexp(neg, dim=1) - pos).mean()

@@ -60,31 +60,22 @@ def get(name: str) -> "Domain":
     return domains[name]
 
 
+def option(key: str, *values) -> str:
+    """``--key-name v1 v2 ...``: the key with dashes, each value quoted, a bool spelled ``true``/``false``."""
+    spelled = (str(v).lower() if isinstance(v, bool) else str(v) for v in values)
+    return f"--{key.replace('_', '-')} " + " ".join(shlex.quote(v) for v in spelled)
+
+
 def flags(settings: dict) -> str:
     """{'batch_size': 256, 'stop_gradient': True} -> '--batch-size 256 --stop-gradient true' (None: left out)."""
-    out = []
-    for key, value in settings.items():
-        if value is None:
-            continue
-        if isinstance(value, bool):
-            value = str(value).lower()
-        out.append(f"--{key.replace('_', '-')} {shlex.quote(str(value))}")
-    return " ".join(out)
-
-
-def q(path) -> str:
-    return shlex.quote(str(path))
+    return " ".join(option(key, value) for key, value in settings.items() if value is not None)
 
 
 def command(stage: str, settings: dict | None = None, **arguments) -> str:
-    """``python -m deepaug <stage> --<argument> <value> ... <settings as flags>``, every value quoted: a list
-    is one argument with several values, a bool is ``true``/``false``; ``data_dir`` is written ``--data-dir``.
-    """
+    """``python -m deepaug <stage> --<argument> <value> ... <settings as flags>`` (see :func:`option`); a list
+    is one argument with several values."""
     parts = [f"{DEEPAUG} {stage}"]
-    for key, value in arguments.items():
-        values = value if isinstance(value, list) else [value]
-        spelled = (str(v).lower() if isinstance(v, bool) else str(v) for v in values)
-        parts.append(f"--{key.replace('_', '-')} " + " ".join(q(v) for v in spelled))
+    parts += [option(key, *(value if isinstance(value, list) else [value])) for key, value in arguments.items()]
     if settings:
         parts.append(flags(settings))
     return " ".join(parts)
@@ -201,14 +192,13 @@ class Domain:
         tuned axes, e.g. lr x batch; one run when nothing is tuned), the dev-best by its eval.json, so
         that the analysis shows the run the tables report (deepaug.analysis.selection)."""
         run = candidates[0]
-        models = " ".join(q(f"results/{r.path}/model.pt") for r in candidates)
-        cmd = f"{DEEPAUG} analyze --domain {self.name} --model {models} --data {q(data)} --out {q(out)} --cka {q(cka)}"
+        files = {"domain": self.name, "model": [f"results/{r.path}/model.pt" for r in candidates], "data": data,
+                 "out": out, "cka": cka}
         if len(candidates) > 1:
-            cmd += (" --eval " + " ".join(q(f"results/{r.path}/eval.json") for r in candidates)
-                    + " --run-id " + " ".join(q(r.id) for r in candidates)
-                    + f" --dev-metric {q(self.metrics[run.objective].dev)}")
+            files.update(eval=[f"results/{r.path}/eval.json" for r in candidates], run_id=[r.id for r in candidates],
+                         dev_metric=self.metrics[run.objective].dev)
         own = {**self.analysis_flags(run, config), "device": device, "layer": run.layer}
-        return f"{cmd} {flags(own)}"
+        return command("analyze", own, **files)
 
     # ---- data
     def prepare_command(self, item: str, out: str, config: dict) -> str:
