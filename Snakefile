@@ -34,3 +34,11 @@ rule all:
 
 onerror:
     print_failed_jobs()
+
+
+onsuccess:
+    # Snakemake re-runs nothing when only src/ changed: say so when a table mixes code versions.
+    from deepaug.workflow.aggregate import code_version_warnings
+
+    for _warning in code_version_warnings(f"results/tables/{o}_runs.csv" for o in TABLES):
+        print(_warning, file=sys.stderr)

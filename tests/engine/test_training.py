@@ -75,7 +75,8 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, digits_npz, cap
                      tmp_path / "ckpt")
     err = capfd.readouterr().err
     assert "settings differ (lr: 0.3 -> 0.1)" in err and "starting from scratch" in err and "run: resuming from" not in err
-    assert other["segments"][0]["from"] == 0 and (tmp_path / "ckpt" / "stale" / "last.pt").exists()
+    assert other["segments"][0]["from"] == 0 and "moved it to" in err and "stale/last.pt" in err
+    assert not (tmp_path / "ckpt" / "stale").exists()  # set aside while it trained, deleted once it finished
 
 
 def test_non_finite_loss_names_run_and_step(tmp_path, digits_npz):

@@ -8,7 +8,6 @@ the lock when the process ends, also on a crash or SIGKILL, so no lock is ever l
 
 from __future__ import annotations
 
-import fcntl
 import os
 import shutil
 import subprocess
@@ -33,27 +32,38 @@ def visible_gpu_ids() -> list[str]:
     return [str(i) for i, line in enumerate(out.splitlines()) if line.startswith("GPU ")]
 
 
+LOCK_DIR_ENV = "DEEPAUG_GPU_LOCK_DIR"
+
+
 def default_lock_dir() -> Path:
-    return Path(os.environ.get("DEEPAUG_GPU_LOCK_DIR", Path(tempfile.gettempdir()) / f"deepaug-gpu-locks-{os.getuid()}"))
+    """``$DEEPAUG_GPU_LOCK_DIR``, else ``<temp dir>/deepaug-gpu-locks-<uid>`` (``$TMPDIR`` or /tmp)."""
+    return Path(os.environ.get(LOCK_DIR_ENV, Path(tempfile.gettempdir()) / f"deepaug-gpu-locks-{os.getuid()}"))
+
+
+def lock_dir_ready(lock_dir: str | Path) -> Path:
+    """The GPU lock directory, created with mode 0700, or refused when someone else could have prepared it.
+
+    Its default name in a shared temp dir is predictable, so another user can create it first: then the
+    jobs would wait forever ("all GPUs are claimed"), fail to write, or write into their files."""
+    from deepaug.engine.locks import private_dir
+
+    return private_dir(lock_dir, "GPU lock directory",
+                       f"remove it, or set {LOCK_DIR_ENV} to a directory of your own (e.g. ~/.cache/deepaug-gpu-locks)")
 
 
 def claim_gpu(ids: list[str], lock_dir: str | Path | None = None, poll_s: float = 2.0, log=print) -> int:
     """Block until one of ``ids`` is free; return its position in ``ids`` (the torch device index)."""
-    lock_dir = Path(lock_dir or default_lock_dir())
-    lock_dir.mkdir(parents=True, exist_ok=True)
+    from deepaug.engine.locks import open_lock, try_lock, write_holder
+
+    lock_dir = lock_dir_ready(lock_dir or default_lock_dir())
     waited = False
     while True:
         for index, gpu in enumerate(ids):
-            fh = open(lock_dir / f"gpu{gpu}.lock", "a+")
-            try:
-                fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
+            fh = open_lock(lock_dir / f"gpu{gpu}.lock", f"GPU {gpu} lock")
+            if not try_lock(fh):
                 fh.close()
                 continue
-            fh.seek(0)
-            fh.truncate()
-            fh.write(f"{os.getpid()}\n")
-            fh.flush()
+            write_holder(fh, f"{os.getpid()}\n")
             _held.append(fh)
             return index
         if not waited:

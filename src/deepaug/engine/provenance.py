@@ -110,6 +110,16 @@ def device_name(device) -> str:
     return f"cpu ({platform.processor() or platform.machine()}, {torch.get_num_threads()} threads)"
 
 
+def accelerator_versions() -> dict:
+    """The CUDA and cuDNN versions torch was built with (None on a CPU-only build) and the CPU threads the
+    run used (data loading and host work also run on GPU machines)."""
+    import torch
+
+    cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
+    return {"cuda": torch.version.cuda, "cudnn": cudnn, "cuda_available": torch.cuda.is_available(),
+            "threads": torch.get_num_threads()}
+
+
 def provenance(settings: dict, device, wall_time_s: float, extra: dict | None = None) -> dict:
     from datetime import datetime, timezone
 
@@ -125,6 +135,7 @@ def provenance(settings: dict, device, wall_time_s: float, extra: dict | None = 
         },
         "lock": lock_info(),
         "device": device_name(device),
+        "accelerator": accelerator_versions(),
         "host": platform.node(),
         "wall_time_s": round(wall_time_s, 3),
         "started_at": iso(now - wall_time_s),

@@ -13,11 +13,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepaug.workflow.io import save_torch
+from deepaug.workflow.io import load_torch, save_torch
 
 
 from deepaug.errors import (  # noqa: F401  (re-exported)
-    CheckpointInUseError, CheckpointMismatchError, DeviceError, NonFiniteError, NonFiniteLossError,
+    CheckpointInUseError, CheckpointMismatchError, DeviceError, LegacyFileError, NonFiniteError, NonFiniteLossError,
+    UnsafeFileError,
 )
 
 
@@ -206,28 +207,25 @@ class Checkpointer:
     # ---------------------------------------------------------------- locking
     def lock(self) -> "Checkpointer":
         """Hold the directory's lock until the process ends (or :meth:`unlock`)."""
-        import fcntl
         import socket
 
+        from deepaug.engine.locks import open_lock, try_lock, write_holder
+
         self.dir.mkdir(parents=True, exist_ok=True)
-        key = str((self.dir / ".lock").resolve())
+        key = str(self.dir.resolve() / ".lock")
         if key in _HELD_LOCKS:  # an earlier run of this process (e.g. one that raised) still holds it
             _HELD_LOCKS.pop(key).close()
-        fh = open(self.dir / ".lock", "a+")
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        # No symlink, only our own regular file, nothing truncated before the lock is held (engine/locks.py).
+        fh = open_lock(self.dir / ".lock", f"run {self.run}: checkpoint lock")
+        if not try_lock(fh):
             fh.seek(0)
-            holder = fh.read().strip() or "another process"
+            holder = fh.read(200).strip() or "another process"
             fh.close()
             raise CheckpointInUseError(
                 f"run {self.run}: checkpoint directory {self.dir} is in use by {holder}; another trainer is "
                 f"running this run (e.g. one left behind by a killed snakemake). Wait for it to end or kill "
                 f"that process, then re-run.") from None
-        fh.seek(0)
-        fh.truncate()
-        fh.write(f"process {os.getpid()} on {socket.gethostname()} (since {_now()})\n")
-        fh.flush()
+        write_holder(fh, f"process {os.getpid()} on {socket.gethostname()} (since {_now()})\n")
         self._lock_fh = _HELD_LOCKS[key] = fh
         return self
 
@@ -242,9 +240,13 @@ class Checkpointer:
         if not path.exists():
             return None
         try:
-            state = torch.load(path, map_location="cpu", weights_only=False)
+            state = load_torch(path, "checkpoint")  # weights_only: a planted pickle is refused, never run
             if not isinstance(state, dict):
                 raise TypeError(f"holds a {type(state).__name__}, not a checkpoint")
+        except (UnsafeFileError, LegacyFileError) as exc:
+            moved = self._move_aside(path, "corrupt")
+            log(f"{self.run}: {exc}; moved it to {moved} and starting this run from scratch")
+            return None
         except Exception as exc:  # truncated zip, zero bytes, pickle error, ...
             moved = self._move_aside(path, "corrupt")
             log(f"{self.run}: checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); moved it to "
@@ -318,7 +320,20 @@ class Checkpointer:
             from deepaug.engine.fingerprint import explain_mismatch
 
             return explain_mismatch(done["fingerprint"], self.fingerprint, done.get("settings", {}), self.settings)
+        if getattr(self, "_changed", None):
+            return (f"its kept outputs were changed after it finished ({', '.join(self._changed)} no longer has the "
+                    f"sha256 recorded in {self.finished_path.name}; results/ and final/ share the file)")
         return "its outputs were not kept (keep_checkpoints: none)"
+
+    def _changed_outputs(self, done: dict) -> list[str]:
+        """The kept outputs whose content differs from the sha256 recorded when the run finished (an in-place
+        edit of ``results/.../model.pt`` changes its hard-linked ``final/model.pt`` too); a FINISHED.json
+        without hashes (an older deepaug) counts as changed, so nothing unverified is reused."""
+        from deepaug.engine.fingerprint import file_sha256
+
+        recorded = done.get("outputs") or {}
+        return [name for name in RUN_OUTPUTS
+                if recorded.get(name) != file_sha256(self.final_dir / name)]
 
     def reuse(self, out_dir: str | Path, policy: str = "exact") -> dict | None:
         """Give a finished run's outputs back to ``out_dir`` instead of training it again.
@@ -336,7 +351,12 @@ class Checkpointer:
         if policy == "never" or not self.finished_path.exists():
             return None
         kept = [self.final_dir / name for name in RUN_OUTPUTS]
-        if not self._matches(self._finished(), policy) or not all(p.is_file() for p in kept):
+        done = self._finished()
+        if not self._matches(done, policy) or not all(p.is_file() for p in kept):
+            return None
+        changed = self._changed_outputs(done)
+        if changed:
+            self._changed = changed
             return None
         out_dir = Path(out_dir)
         for path in kept:
@@ -382,8 +402,11 @@ class Checkpointer:
     def complete(self, out_dir: str | Path, prov: dict) -> dict:
         """The end of a training: write ``prov`` as ``out_dir/provenance.json`` (the model and metrics are
         written by then), mark the run finished (:meth:`finish`), release the lock; returns ``prov``."""
+        from deepaug.engine.fingerprint import file_sha256
         from deepaug.workflow.io import write_json
 
+        if (Path(out_dir) / "model.pt").is_file():
+            prov = dict(prov, model_sha256=file_sha256(Path(out_dir) / "model.pt"))
         write_json(Path(out_dir) / "provenance.json", prov)
         self.finish(out_dir)
         self.unlock()
@@ -396,15 +419,22 @@ class Checkpointer:
 
         if self.final_dir.exists():
             shutil.rmtree(self.final_dir)
+        from deepaug.engine.fingerprint import file_sha256
+
+        outputs = {}
         if self.keep in ("last", "all"):
             for name in RUN_OUTPUTS:
                 link_or_copy(Path(out_dir) / name, self.final_dir / name)
+                outputs[name] = file_sha256(self.final_dir / name)  # checked by reuse()
         if self.keep in ("last", "none"):
             for path in (self.path, self.best_path):
                 if path.exists():
                     path.unlink()
+        for aside in ("stale", "corrupt"):  # set aside by earlier attempts: the run is done with them
+            if self.keep != "all" and (self.dir / aside).is_dir():
+                shutil.rmtree(self.dir / aside)
         write_json(self.finished_path, {"fingerprint": self.fingerprint, "settings": self.settings,
-                                        "segments": self.all_segments(), "keep": self.keep})
+                                        "segments": self.all_segments(), "keep": self.keep, "outputs": outputs})
 
 
 def _now() -> str:
@@ -424,7 +454,12 @@ def check_finite_state(state_dict: dict, run: str, what: str = "the final weight
 
 
 def rng_states() -> dict:
-    states = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    """Every generator's state as tensors and plain values (a checkpoint loads with ``weights_only=True``:
+    numpy's state is stored as its parts, its key array as a tensor, not as a pickled ndarray)."""
+    name, keys, pos, has_gauss, cached = np.random.get_state()
+    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
+              "numpy": {"bit_generator": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
+                        "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -432,7 +467,9 @@ def rng_states() -> dict:
 
 def restore_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
-    np.random.set_state(states["numpy"])
+    n = states["numpy"]
+    np.random.set_state((n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
+                         n["cached_gaussian"]))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

@@ -5,6 +5,7 @@ coordinates come from the run table, never from a path."""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 from deepaug.workflow.io import atomic_path, read_json
@@ -47,11 +48,15 @@ def aggregate(runs_table: str | Path, out: str | Path, objective: str = "contras
                 raise FileNotFoundError(f"run {row['domain']}/{row['dataset']}/{row['run']}/seed{row['seed']} has no {path}")
             jobs.append((row, read_json(path)))
     rows = []
-    for row, scores in jobs:
+    for (row, scores), code in zip(jobs, (run_code(r) for r, _ in jobs)):
         row = {k: v for k, v in row.items() if k != "dir"}
         row.update({k: v for k, v in scores.items() if k not in row})
+        row.update(code)
         rows.append(row)
     df = pd.DataFrame(rows)
+    warning = code_version_warning(df, f"{Path(out).name}")
+    if warning:
+        print(warning, file=sys.stderr)
     grid = [c for c in runs.columns if c != "dir"]
     df = df[grid + sorted(c for c in df.columns if c not in grid)]
     df["layer"] = df["layer"].astype("Int64")
@@ -59,3 +64,59 @@ def aggregate(runs_table: str | Path, out: str | Path, objective: str = "contras
     with atomic_path(out) as tmp:
         df.to_csv(tmp, index=False)
     return df
+
+
+CODE_COLUMNS = ("code_commit", "code_dirty", "code_sha256")
+
+
+def run_code(row: dict) -> dict:
+    """The code version that trained a run (its provenance's fingerprint: commit, dirty flag and the hash of
+    the package's code), as table columns; empty strings when provenance.json is missing or older."""
+    try:
+        code = (read_json(Path(row["dir"]) / "provenance.json").get("fingerprint") or {}).get("code") or {}
+    except (OSError, ValueError, KeyError):
+        code = {}
+    return {"code_commit": code.get("commit") or "", "code_dirty": code.get("dirty"),
+            "code_sha256": code.get("code_sha256") or ""}
+
+
+def _describe(commit: str, dirty) -> str:
+    return f"{commit[:10] or 'unknown'}{' (with uncommitted changes)' if dirty else ''}"
+
+
+def code_version_warning(df, table: str, checkout: dict | None = None) -> str | None:
+    """A warning when the runs of ``df`` were made by more than one code version, or by one other than the
+    checkout's (code version = the package code's hash; commit and dirty flag describe it). Snakemake does
+    not re-run a job when only ``src/`` changed, so a table can mix numbers of old and new code."""
+    from deepaug.engine.fingerprint import code_version
+
+    if df.empty or "code_sha256" not in df:
+        return None
+    checkout = checkout or code_version()
+    versions = df.groupby("code_sha256", dropna=False).agg(
+        runs=("code_sha256", "size"), commit=("code_commit", "first"), dirty=("code_dirty", "first"))
+    if len(versions) == 1 and versions.index[0] == checkout["code_sha256"]:
+        return None
+    parts = [f"{_describe(v.commit, v.dirty)}: {v.runs} run{'s' * (v.runs != 1)}"
+             + (" (this checkout)" if sha == checkout["code_sha256"] else "")
+             for sha, v in versions.sort_values("runs", ascending=False).iterrows()]
+    return (f"WARNING: {table}: its {len(df)} runs were made by {len(versions)} code version"
+            f"{'s' * (len(versions) != 1)} ({'; '.join(parts)}); this checkout is "
+            f"{_describe(checkout['commit'], checkout['dirty'])}. Snakemake does not re-run a job when only the "
+            f"code changed: to recompute every run with this code, run snakemake --forcerun train "
+            f"(and set checkpoints.reuse: never, or delete checkpoints/), see README 'When the code changes'.")
+
+
+def code_version_warnings(tables) -> list[str]:
+    """The warnings of :func:`code_version_warning` for every tidy table in ``tables`` that exists."""
+    import pandas as pd
+
+    out = []
+    for path in tables:
+        if Path(path).is_file():
+            df = pd.read_csv(path)
+            if set(CODE_COLUMNS) <= set(df.columns):
+                warning = code_version_warning(df, Path(path).name)
+                if warning:
+                    out.append(warning)
+    return out

@@ -10,7 +10,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator
 
-from deepaug.errors import DiskFullError
+from deepaug.errors import DiskFullError, LegacyFileError, UnsafeFileError
 
 
 def _umask() -> int:
@@ -89,3 +89,43 @@ def save_torch(obj: Any, path: str | os.PathLike) -> None:
 
     with atomic_path(path) as tmp:
         torch.save(obj, tmp)
+
+
+# What a .pt file written by an older deepaug may ask for besides tensors and plain Python values: the numpy
+# RNG state of resume checkpoints (an ndarray) and pathlib paths. Loading them is refused all the same (an
+# ndarray's pickle can be crafted), but the message then says "older deepaug" instead of "planted".
+_LEGACY_GLOBALS = ("numpy.", "pathlib.")
+
+
+def load_torch(path: str | os.PathLike, what: str = "file") -> Any:
+    """A ``.pt`` file's content, loaded with ``weights_only=True``: tensors, numbers, strings, bytes, lists,
+    tuples, sets and dicts, never an object whose unpickling runs code.
+
+    Every ``.pt`` file deepaug reads lies in a work tree that others may be able to write (a group project
+    folder on a cluster), so nothing in it may run: a file whose pickle asks for any other import is refused
+    with :class:`UnsafeFileError` (naming the file and the imports it asked for; nothing was imported or
+    run), or with :class:`LegacyFileError` when what it asks for is what an older deepaug wrote. Other
+    failures (missing, truncated, zero bytes) raise as ``torch.load`` raises them.
+    """
+    import pickle
+
+    import torch
+
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as exc:
+        if "Weights only load failed" not in str(exc):
+            raise
+        try:  # reads the pickle's opcodes only; imports and runs nothing
+            asked = sorted(set(torch.serialization.get_unsafe_globals_in_checkpoint(path)))
+        except Exception:  # noqa: BLE001  (a file too damaged to list: refused all the same)
+            asked = []
+        if asked and all(name.startswith(_LEGACY_GLOBALS) for name in asked):
+            raise LegacyFileError(
+                f"{path}: this {what} was written by an older deepaug (it holds {', '.join(asked)}, which are no "
+                f"longer loaded); delete it and re-run the job that writes it") from None
+        raise UnsafeFileError(
+            f"{path}: refused to load this {what}: its pickle asks for {', '.join(asked) or 'code'}, which no deepaug "
+            f"file contains, so it was not written by deepaug (nothing in it was run); check who wrote it, "
+            f"delete it and re-run") from None
+

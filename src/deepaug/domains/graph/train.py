@@ -39,7 +39,7 @@ from deepaug.domains.graph.models import build_graph_model
 from deepaug.domains.graph.views import AUGMENTATIONS, augment
 from deepaug.engine import training as T
 from deepaug.engine.provenance import provenance
-from deepaug.workflow.io import save_torch, write_jsonl
+from deepaug.workflow.io import load_torch, save_torch, write_jsonl
 
 LOSSES = ("infonce", "graphcl")  # train.loss (PyGCL's, GraphCL's); the schema's enum (tests/core/test_losses.py)
 SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dataset, shared by every run
@@ -219,7 +219,7 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
 
 def load_encoder(model_path: str | Path, device: torch.device):
     """The trained model in eval mode, with ``objective``, ``split`` and ``dataset`` attributes."""
-    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    state = load_torch(model_path, "trained graph model")
     model = build_graph_model(**state["meta"])
     model.load_state_dict(state["model"])
     model.objective = state.get("objective", "contrastive")

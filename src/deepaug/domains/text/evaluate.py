@@ -21,7 +21,7 @@ import torch.nn.functional as F
 
 from deepaug.engine import training as T
 from deepaug.errors import DataUnavailableError, NonFiniteError
-from deepaug.workflow.io import read_json, write_json
+from deepaug.workflow.io import load_torch, read_json, write_json
 from deepaug.domains.text.data import load_task
 
 
@@ -217,7 +217,7 @@ def load_trained(model_path: str | Path, device, with_head: bool = False):
     older ones name the prepared encoder folder (``source``) and are still read."""
     from deepaug.domains.text.models import RelatednessHead, load_bundle
 
-    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    state = load_torch(model_path, "trained text model")
     if "encoder_bundle" in state:
         model, tokenizer = load_bundle(state["encoder_bundle"])
     else:

@@ -19,7 +19,7 @@ from deepaug.engine import training as T
 from deepaug.domains.vision.augmentations import TwoViews, simclr_transform
 from deepaug.domains.vision.batched_augment import BatchedSimCLRAugment
 from deepaug.domains.vision.data import load_prepared
-from deepaug.workflow.io import save_torch, write_jsonl
+from deepaug.workflow.io import load_torch, save_torch, write_jsonl
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss, contrastive_loss
 from deepaug.domains.vision.models import build_vision_model
@@ -190,7 +190,7 @@ def _batch_source(s, x_train, y_train, mean, std, batch: int, steps: int, device
 
 
 def load_encoder(model_path: str | Path, device: torch.device):
-    state = torch.load(model_path, map_location="cpu", weights_only=False)
+    state = load_torch(model_path, "trained vision model")
     model = build_vision_model(**state["meta"])
     model.load_state_dict(state["model"])
     model.objective = state.get("objective", "contrastive")
