@@ -12,7 +12,17 @@ if SRC not in sys.path:
 from deepaug.domains import registry  # noqa: E402  (light: no torch)
 from deepaug.engine.gpus import visible_gpu_ids  # noqa: E402
 from deepaug.workflow.config import validate_config  # noqa: E402
-from deepaug.workflow.runs import analysis_dir, expand, table_rows  # noqa: E402
+from deepaug.workflow.plan import (  # noqa: E402
+    CLAIMS,
+    FIGURES,
+    RUN_TABLE,
+    SUMMARY,
+    SUPERVISED_TABLE,
+    TABLE,
+    TABLES,
+    Plan,
+)
+from deepaug.workflow.runs import analysis_dir, expand, table_text  # noqa: E402
 
 validate_config(config)  # also fills in the schema's defaults
 DOMAINS = registry()
@@ -20,12 +30,11 @@ DOMAINS = registry()
 # here by its wildcards, and nothing parses a path back.
 RUNS = expand(config)
 RUN_INDEX = {(r.domain, r.dataset, r.id, r.seed): r for r in RUNS}
+# The targets' files (deepaug.workflow.plan, which `deepaug check-config` counts the jobs of).
+PLAN = Plan(config, RUNS, DOMAINS)
 # The analyses: one per setting and seed of the contrastive runs, of its dev-selected candidate (the
 # runs of a setting differ only in the domain's tuned axes; one run when nothing is tuned).
-SETTINGS = {}
-for _r in RUNS:
-    if _r.objective == "contrastive":
-        SETTINGS.setdefault((_r.domain, _r.dataset, _r.setting, _r.seed), []).append(_r)
+SETTINGS = PLAN.settings
 
 # Rules run the library from this checkout (`python -m deepaug ...`): no install step is needed
 # inside the rules' conda envs, and cluster jobs (which re-read this file) get the same path.
@@ -78,13 +87,6 @@ GPU_SLOTS = min((n for n in (USER_GPU_CAP, len(LOCAL_GPUS)) if n), default=None)
 
 
 ANALYSIS = config.get("analysis") or {}
-RUN_TABLE = "results/runs.tsv"
-TABLE = "results/table.csv"  # the contrastive runs' scores
-SUMMARY = "results/summary.csv"
-CLAIMS = "results/claims.csv"
-SUPERVISED_TABLE = "results/analysis/supervised_table.csv"
-TABLES = {"contrastive": TABLE, "supervised": SUPERVISED_TABLE}
-FIGURES = "results/figures"
 RUN_DIR = "{domain}/{dataset}/{run}/seed{seed}"
 ANALYSIS_DIR = analysis_dir("{domain}", "{dataset}", "{setting}", "{seed}")
 
@@ -99,12 +101,7 @@ wildcard_constraints:
 
 
 def runs(domain=None, objective=None):
-    return [
-        r
-        for r in RUNS
-        if (domain is None or r.domain == domain)
-        and (objective is None or r.objective == objective)
-    ]
+    return PLAN.runs_of(domain, objective)
 
 
 def per_job(fn):
@@ -145,11 +142,7 @@ def the_setting(wildcards):
 
 def setting_files(name, baseline_only=False):
     """One file per analysis (setting and seed), e.g. every analysis.json."""
-    return [
-        f"{analysis_dir(*key)}/{name}"
-        for key, candidates in SETTINGS.items()
-        if not baseline_only or candidates[0].method == "none"
-    ]
+    return PLAN.setting_files(name, baseline_only)
 
 
 def domain_of(wildcards):
@@ -158,33 +151,12 @@ def domain_of(wildcards):
 
 def run_files(name, objective="contrastive", runs_=None):
     """One file per run, e.g. every eval.json of the contrastive runs."""
-    return [
-        f"results/{r.path}/{name}"
-        for r in (runs(objective=objective) if runs_ is None else runs_)
-    ]
+    return PLAN.run_files(name, objective, runs_)
 
 
 def run_table_text():
     """The run table as the text of results/runs.tsv (a params value: a changed sweep rewrites it)."""
-    import io
-    import csv
-
-    rows = table_rows(RUNS)
-    if not rows:
-        return ""
-    buf = io.StringIO()
-    writer = csv.DictWriter(
-        buf, fieldnames=list(rows[0]), delimiter="\t", lineterminator="\n"
-    )
-    writer.writeheader()
-    for row in rows:
-        writer.writerow(
-            {
-                k: ("" if v is None else str(v).lower() if isinstance(v, bool) else v)
-                for k, v in row.items()
-            }
-        )
-    return buf.getvalue()
+    return table_text(RUNS)
 
 
 def resource(run, key, default):
@@ -371,56 +343,15 @@ def analyze_command(wildcards):
     )
 
 
-# ---- the figure table: one layer-sweep figure per domain, objective and dataset
+# ---- the figure table: one layer-sweep figure per domain, objective and dataset (deepaug.workflow.plan)
 
-
-def figure_table():
-    """(name, domain, objective, table, metric, datasets, outputs) of every layer-sweep figure job:
-    `vision`, `text` for the contrastive runs, `vision_sup`, `text_sup` for the supervised ones.
-    """
-    out = []
-    for name, domain in DOMAINS.items():
-        for objective in domain.objectives:
-            rs = runs(name, objective)
-            if not rs:
-                continue
-            key = name if objective == "contrastive" else f"{name}_sup"
-            metric = domain.metrics[objective].test
-            # a domain's figures.<name>_metric, where its schema has one
-            if objective == "contrastive":
-                metric = (config.get("figures") or {}).get(f"{name}_metric", metric)
-            datasets = list(dict.fromkeys(r.dataset for r in rs))
-            kinds = ["", "_tasks"] if domain.task_figure else [""]
-            files = [
-                f"{FIGURES}/{key}_{d}{kind}.{ext}"
-                for d in datasets
-                for kind in kinds
-                for ext in ("png", "pdf")
-            ]
-            table = TABLE if objective == "contrastive" else SUPERVISED_TABLE
-            out.append(
-                dict(
-                    name=key,
-                    domain=name,
-                    objective=objective,
-                    table=table,
-                    metric=metric,
-                    datasets=datasets,
-                    files=files,
-                )
-            )
-    return out
-
-
-FIGURE_TABLE = figure_table()
+# (name, domain, objective, table, metric, datasets, files) of every layer-sweep figure job: `vision`,
+# `text` for the contrastive runs, `vision_sup`, `text_sup` for the supervised ones.
+FIGURE_TABLE = PLAN.figure_table
 
 
 def figure_outputs(objective="contrastive"):
-    out = []
-    for fig in FIGURE_TABLE:
-        if fig["objective"] == objective:
-            out += fig["files"] + [f"results/notebooks/{fig['name']}_figures.html"]
-    return out
+    return PLAN.figure_outputs(objective)
 
 
 def top_layer(domain, objective):
@@ -438,48 +369,22 @@ def baseline_cka_files():
 
 
 def analysis_figures():
-    out = []
-    for name in DOMAINS:
-        for dataset in dict.fromkeys(r.dataset for r in runs(name, "contrastive")):
-            for kind in ("cka", "align_uniform"):
-                out += [
-                    f"{FIGURES}/analysis_{name}_{dataset}_{kind}.{ext}"
-                    for ext in ("png", "pdf")
-                ]
-    return out + [f"{FIGURES}/analysis_layer_selection.{ext}" for ext in ("png", "pdf")]
+    return PLAN.analysis_figures()
 
 
 def analysis_targets():
     """Everything the `analysis` target makes; part of `all` when analysis.in_default_target is set."""
-    if not runs(objective="contrastive"):
-        return []
-    return [
-        "results/analysis/layer_selection.csv",
-        "results/notebooks/analysis.html",
-    ] + supervised_targets()
+    return PLAN.analysis_targets()
 
 
 def supervised_targets():
     """The supervised counterpart's table check, figures and notebooks (when configured)."""
-    out = figure_outputs("supervised")
-    return out + (["results/analysis/inversion.csv"] if out else [])
+    return PLAN.supervised_targets()
 
 
 def data_files():
     """Every data file and folder the runs need (the `data` target)."""
-    out = []
-    for name, domain in DOMAINS.items():
-        for objective in domain.objectives:
-            rs = runs(name, objective)
-            if rs:
-                out += domain.data_files(rs[0].section, rs)
-    # what the analyses read (text: their similarity task)
-    if ANALYSIS.get("in_default_target"):
-        for name, domain in DOMAINS.items():
-            for run in runs(name, "contrastive"):
-                inputs = domain.analysis_inputs(config, run.section, run).values()
-                out += [path for path in inputs if path.startswith("data/")]
-    return list(dict.fromkeys(out))
+    return PLAN.data_files()
 
 
 def as_report(paths):
@@ -511,6 +416,20 @@ def caption(png):
     return f"../report/{rst}.rst"
 
 
+# ---- the console: one line per job (deepaug.workflow.console: a tqdm progress bar, the job, its time;
+# a failed job with its log's last line) instead of Snakemake's block of ten lines per job; the complete
+# log is still in .snakemake/log/. DEEPAUG_CONSOLE=full or `--verbose` keeps Snakemake's own output, and
+# so does a dry run (known only once Snakemake runs the DAG: hence asked at each message).
+if (
+    workflow.is_main_process
+    and not workflow.output_settings.verbose
+    and os.environ.get("DEEPAUG_CONSOLE", "") != "full"
+):
+    from deepaug.workflow.console import install as one_line_per_job
+
+    one_line_per_job(active=lambda: not workflow.dryrun)
+
+
 # ---- after a failure
 
 
@@ -531,10 +450,11 @@ def failed_jobs():
 
 
 def last_line(path, width=300):
-    """The last non-empty line of a log (the library's one-line error, or a traceback's last line)."""
-    with open(path, errors="replace") as fh:
-        lines = [line.strip() for line in fh if line.strip()]
-    return lines[-1][:width] if lines else "(the log is empty)"
+    """The last real line of a log (the library's one-line error, or a traceback's last
+    line), not a progress bar: tqdm's carriage-return updates are skipped."""
+    from deepaug.workflow.console import last_log_line
+
+    return last_log_line(path, width)
 
 
 def print_failed_jobs():

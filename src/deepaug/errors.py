@@ -10,6 +10,11 @@ class ConfigError(DeepAugError, ValueError):
     """The workflow config is invalid; the message names the key."""
 
 
+class UnsafeNameError(ConfigError):
+    """A name that becomes a path (model, dataset, output folder) would leave its folder or is not a plain
+    name (``..``, an absolute path, shell characters); raised before anything is created or deleted."""
+
+
 class DataUnavailableError(DeepAugError, RuntimeError):
     """A dataset or model that cannot be obtained (offline, missing archive, bad checksum)."""
 
@@ -48,3 +53,16 @@ class DeviceError(DeepAugError, RuntimeError):
 
 class UsageError(DeepAugError, ValueError):
     """An impossible command-line argument: the CLI prints one line and exits with status 2."""
+
+
+class UnsafeFileError(DeepAugError, RuntimeError):
+    """A ``.pt`` file whose pickle asks to import code that no deepaug file contains (it was planted or
+    damaged): refused without running anything."""
+
+
+class LegacyFileError(DeepAugError, RuntimeError):
+    """A ``.pt`` file in the format of an older deepaug (objects that are no longer loaded)."""
+
+
+class LockFileError(DeepAugError, RuntimeError):
+    """A lock file or lock directory that is a symlink, another user's, or open to others."""

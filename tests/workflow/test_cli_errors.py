@@ -92,6 +92,14 @@ BASE = {"vision": {"datasets": ["digits"], "sweep": [{"method": "none"}, {"metho
     ({"sweep": [{"method": "dropout"}]}, "vision.sweep[0]", "needs a layer"),
     ({"sweep": [{"method": "dropout", "layer": 3, "dataset": "cifar10"}]}, "vision.sweep[0].dataset",
      "not one of this domain's datasets"),
+    # a negative layer is a bad index, not a misspelt `all`
+    ({"sweep": [{"method": "dropout", "layer": -1}]}, "vision.sweep[0].layer",
+     "-1 is not a layer index: layers are numbered from 0"),
+    ({"sweep": [{"method": "dropout", "layer": [3, -2]}]}, "vision.sweep[0].layer[1]", "-2 is not a layer index"),
+    ({"train": {"batch_size": 1}}, "vision.train.batch_size",
+     "1 must be a whole number of at least 2: a contrastive batch needs two examples"),
+    ({"sweep": [{"method": "none", "batch_size": [1, 64]}]}, "vision.sweep[0].batch_size[0]", "at least 2"),
+    ({"train": {"lr": float("nan")}}, "vision.train.lr", "nan must be a finite number"),
 ])
 def test_bad_config_values_are_rejected_naming_the_key(patch, key, words):
     config = merge_config(BASE, {"vision": patch})
@@ -113,7 +121,7 @@ def test_a_domain_switched_off_with_null_is_valid():
     validate_config(merge_config(BASE, {"text": None}))
 
 
-def test_text_layers_are_checked_against_the_models_own_depth(tmp_path):
+def test_text_layers_are_checked_against_the_models_own_depth(tmp_path, monkeypatch):
     text = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"]}
 
     def sweep(layer):
@@ -127,13 +135,14 @@ def test_text_layers_are_checked_against_the_models_own_depth(tmp_path):
     with pytest.raises(ConfigError, match="num_layers' is no longer a setting"):
         validate_config({**BASE, "text": dict(text, model={"name": "bert-base-uncased", "num_layers": 6},
                                               sweep=sweep([8]))})
-    # a local model folder: its config.json says how deep it is
+    # a local model folder inside the work directory: its config.json says how deep it is
+    monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny").mkdir()
     (tmp_path / "tiny" / "config.json").write_text('{"num_hidden_layers": 2}')
     with pytest.raises(ConfigError, match="text has layers 0-3"):
-        validate_config({**BASE, "text": dict(text, model={"name": str(tmp_path / "tiny")}, sweep=sweep([4]))})
+        validate_config({**BASE, "text": dict(text, model={"name": "tiny"}, sweep=sweep([4]))})
     # `layer: all` is every layer of the model's map
-    config = {**BASE, "text": dict(text, model={"name": str(tmp_path / "tiny")}, sweep=sweep("all"))}
+    config = {**BASE, "text": dict(text, model={"name": "tiny"}, sweep=sweep("all"))}
     validate_config(config)
     from deepaug.workflow.runs import expand
 
@@ -162,6 +171,38 @@ def test_check_config_merges_like_snakemake_and_counts_runs(tmp_path):
     off.write_text("vision:\n  datasets: [digits]\n  sweep: [{method: none}]\ntext: null\ngraph: null\n")
     r = _deepaug("check-config", off)
     assert r.returncode == 0 and "1 training runs in all" in r.stdout and "text" not in r.stdout.split("\n", 1)[1]
+
+
+def test_check_config_with_a_missing_base_is_one_line(tmp_path):
+    small = tmp_path / "small.yaml"
+    small.write_text("vision:\n  datasets: [digits]\n  sweep:\n    - {method: none}\n")
+    r = _deepaug("check-config", small, "--base", tmp_path / "missing.yaml")
+    assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert (f"--base {tmp_path / 'missing.yaml'}: no such file; give the config it is merged over, or 'none' to "
+            f"check the file alone") in r.stderr
+    with pytest.raises(ConfigError, match=r"missing.yaml: no such config file"):
+        check_config_file(small, base=tmp_path / "missing.yaml")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--method", "dropout", "--layer", "-1"], "layer -1 is not a layer index: layers are numbered from 0"),
+    (["--batch-size", "1"], "batch_size must be at least 2 for a contrastive objective (each example's negatives "
+                            "are the other examples of its batch), got 1"),
+])
+def test_a_negative_layer_and_a_contrastive_batch_of_one_are_refused_before_training(tmp_path, flags, message):
+    data = tmp_path / "x.npz"
+    data.write_bytes(b"")  # never read: the settings are checked first
+    r = _deepaug("pretrain-vision", "--data", data, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c", *flags)
+    assert r.returncode == 2 and r.stderr.startswith(f"deepaug pretrain-vision: error: {message}"), r.stderr
+    assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_a_supervised_batch_of_one_is_not_refused_by_the_contrastive_rule():
+    from deepaug.domains.vision.train import VisionPretrainSettings
+
+    VisionPretrainSettings(objective="supervised", batch_size=1).validate()
+    with pytest.raises(ValueError, match="at least 2 for a contrastive objective"):
+        VisionPretrainSettings(objective="contrastive", batch_size=1).validate()
 
 
 def test_gpu_smoke_config_covers_every_cuda_path():

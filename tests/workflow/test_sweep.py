@@ -1,5 +1,7 @@
 """Sweeps as data: blocks expand into the run table; any setting is an axis; defaults come from the schema."""
 
+import re
+
 import pandas as pd
 import pytest
 
@@ -159,3 +161,36 @@ def test_the_supervised_counterpart_cannot_swap_the_text_encoder():
         validate_config(merge_config(paper, {"text": text}))
     cfg = config({"sweep": [{"method": "none"}], "supervised": {"model": {"width": 16}}})
     assert cfg["vision"]["supervised"]["model"] == {"width": 16}
+
+
+def test_a_value_with_a_tab_or_a_line_break_never_splits_a_row_of_the_run_table(tmp_path):
+    from dataclasses import replace
+
+    cfg = config({"sweep": [{"method": "none", "seed": [0, 1]}]})
+    odd = "a\tb\nc\rd\"e"  # the schema refuses such settings; the table must hold whatever a run trains with
+    runs = [replace(r, axes=(("compile_backend", odd),), section={**r.section, "train": {"compile_backend": odd}})
+            for r in runs_of(cfg)]
+    write_table(runs, tmp_path / "runs.tsv")
+    table = read_table(tmp_path / "runs.tsv")
+    assert len(table) == 2 and list(table["compile_backend"]) == [odd, odd] and list(table["seed"]) == [0, 1]
+    assert swept_columns(tmp_path / "runs.tsv") == ["compile_backend"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("", "the run table is empty"),
+    ("domain\tdataset\tobjective\trun\tsetting\tseed\tmethod\tlayer\tstop_gradient\tdir\n", "lists no runs"),
+    ("a\tb\n1\t2\n", "not a run table (no column domain"),
+])
+def test_an_empty_or_foreign_run_table_is_one_line_naming_it(tmp_path, text, words):
+    import subprocess
+    import sys
+
+    from deepaug.errors import DataValidationError
+
+    (tmp_path / "runs.tsv").write_text(text)
+    with pytest.raises(DataValidationError, match=re.escape(words)):
+        read_table(tmp_path / "runs.tsv")
+    r = subprocess.run([sys.executable, "-m", "deepaug", "aggregate", "--runs", tmp_path / "runs.tsv", "--out",
+                        tmp_path / "t.csv"], capture_output=True, text=True)
+    assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert f"{tmp_path / 'runs.tsv'}: " in r.stderr and words in r.stderr

@@ -59,8 +59,15 @@ class RunSettings:
             raise ValueError("method 'none' (the baseline) takes no layer")
         if self.method != "none" and self.layer is None:
             raise ValueError(f"method {self.method!r} needs a layer index")
+        layer = self.layer
+        if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
+            raise ValueError(f"layer {layer!r} is not a layer index: layers are numbered from 0 (the model's layer "
+                             f"map); give 0 or more")
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+        if self.objective == "contrastive" and getattr(self, "batch_size", 2) < 2:
+            raise ValueError(f"batch_size must be at least 2 for a contrastive objective (each example's negatives are "
+                             f"the other examples of its batch), got {self.batch_size}")
         from deepaug.engine.training import KEEP_POLICIES, REUSE_POLICIES
 
         if self.keep_checkpoints not in KEEP_POLICIES:

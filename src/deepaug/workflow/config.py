@@ -7,6 +7,8 @@ Every message names the offending key, e.g. ``config key 'vision.train.lr': 'fas
 
 from __future__ import annotations
 
+import os
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 
@@ -78,26 +80,63 @@ def domain_section(name: str, part: dict) -> dict:
     }
 
 
-def _validator(schema: dict | None = None):
+def _is_integer(_checker, value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(_checker, value) -> bool:
+    import math
+
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+@lru_cache(maxsize=1)
+def _validator_class():
     """Draft 2020-12, except that an integer is an int: JSON Schema counts 9.0 as an integer, but
-    ``layer: [9.0]`` or ``epochs: 2.0`` would then fail inside a job (``range(2.0)``)."""
+    ``layer: [9.0]`` or ``epochs: 2.0`` would then fail inside a job (``range(2.0)``); and a number is finite:
+    YAML's ``.nan`` passes every ``minimum`` (comparisons with NaN are false) and fails hours later."""
     import jsonschema
 
     base = jsonschema.Draft202012Validator
-    checker = base.TYPE_CHECKER.redefine(
-        "integer", lambda _checker, value: isinstance(value, int) and not isinstance(value, bool))
-    return jsonschema.validators.extend(base, type_checker=checker)(load_schema() if schema is None else schema)
+    checker = base.TYPE_CHECKER.redefine_many({"integer": _is_integer, "number": _is_number})
+    return jsonschema.validators.extend(base, type_checker=checker)
+
+
+def _validator(schema: dict | None = None):
+    return _validator_class()(load_schema() if schema is None else schema)
+
+
+def _empty_list(err) -> str:
+    """An empty list drops runs without a word; say where and what to do instead."""
+    path = list(err.absolute_path)
+    if "sweep" in path[:-1]:
+        return ("is an empty list, which would silently drop every run of this sweep block: list at least one "
+                "value, or leave the key out to use the section's setting")
+    return ("is an empty list, which would silently drop every run of this section: list at least one "
+            "value (to switch a whole domain off, set it to null, e.g. `text: null`)")
 
 
 def _sentence(err) -> str:
-    """The schema error as a sentence (jsonschema's own wording for ``not``/``const``/``minItems`` is cryptic)."""
-    if err.validator == "minItems" and err.validator_value == 1:
-        return ("is an empty list, which would silently drop every run of this section: list at least one "
-                "value (to switch a whole domain off, set it to null, e.g. `text: null`)")
-    if err.validator == "not" and isinstance(err.validator_value, dict) and "const" in err.validator_value:
-        return f"{err.instance!r} is not allowed here"
+    """The schema error as a sentence (jsonschema's own wording for ``not``/``const``/``minItems``/``pattern``
+    is cryptic). A schema node may word its own: ``x-name`` (a name that becomes a path, worded as
+    :mod:`deepaug.paths` words it) or ``x-error`` (what the value must be)."""
+    from deepaug.paths import name_problem
+
+    own = err.schema if isinstance(err.schema, dict) else {}
+    if err.validator == "minItems" and err.validator_value == 1 and err.instance == []:
+        return _empty_list(err)
+    if err.validator == "type" and isinstance(err.instance, float) and not _is_number(None, err.instance):
+        return f"{err.instance!r} must be a finite number"
     if err.validator == "type" and err.validator_value == "integer" and isinstance(err.instance, float):
         return f"{err.instance!r} must be a whole number written without a decimal point (e.g. {int(err.instance)})"
+    if "x-name" in own and err.validator in ("pattern", "type"):
+        problem = name_problem(err.instance, allow_org=own["x-name"] == "org")
+        if problem is not None:
+            return problem
+    if "x-error" in own:
+        return f"{err.instance!r} {own['x-error']}"
+    if err.validator == "not" and isinstance(err.validator_value, dict) and "const" in err.validator_value:
+        return f"{err.instance!r} is not allowed here"
     if err.validator == "enum":
         return f"{err.instance!r} is not one of: {', '.join(map(str, err.validator_value))}"
     if err.validator == "uniqueItems":
@@ -116,8 +155,24 @@ def _specific(err):
         alternatives = err.validator_value
         fitting = [e for e in err.context
                    if (alternatives[e.schema_path[0]].get("type") == "array") == (kind == "array")]
-        err = best_match(fitting or list(err.context))
+        # of those, the ones of the value's own type: `layer: -1` is a bad integer, not a misspelt `all`
+        typed = [e for e in fitting if _of_type(err, _resolved(alternatives[e.schema_path[0]]).get("type"))]
+        err = best_match(typed or fitting or list(err.context))
     return err
+
+
+def _resolved(node: dict) -> dict:
+    """A schema node with its ``$ref`` (to ``#/$defs/<name>``) followed."""
+    while isinstance(node, dict) and "$ref" in node:
+        node = load_schema()["$defs"][node["$ref"].rsplit("/", 1)[1]]
+    return node if isinstance(node, dict) else {}
+
+
+def _of_type(err, kind) -> bool:
+    if not isinstance(kind, str):
+        return False
+    checker = _validator_class().TYPE_CHECKER
+    return kind in ("integer", "number", "string", "boolean") and checker.is_type(err.instance, kind)
 
 
 def schema_errors(config: dict) -> list[str]:
@@ -206,9 +261,10 @@ def setting_schema(domain: str, sub: str, key: str) -> dict:
     return {"$defs": schema["$defs"], **node["properties"][key]}
 
 
-def sweep_errors(config: dict) -> list[str]:
+def sweep_errors(config: dict, made: list | None = None) -> list[str]:
     """Sweep blocks: every axis a known setting with values of its type, layers in the domain's range,
-    a PCA component the batch can give, and no run made by two blocks."""
+    a PCA component the batch can give, no run made by two blocks, and each run's settings consistent
+    (:func:`_run_setting_errors`). The runs are appended to ``made`` when given."""
     from deepaug.domains import registry
     from deepaug.workflow.runs import CORE_AXES, SweepError, as_list, axis_home, expand, resolve_section
 
@@ -259,14 +315,50 @@ def sweep_errors(config: dict) -> list[str]:
                                         f"layers 0-{n_layers - 1} ({domain.describe_layers(section)})")
             if block.get("layer") == "all" and n_layers is None:
                 messages.append(f"config key '{where}.layer': `all` needs the model's depth, which is not known "
-                                f"before the model is prepared; list the layers")
+                                f"before the model is prepared into the work directory's data/ (check-config: "
+                                f"give it --directory as given to snakemake); list the layers")
             messages += _pca_errors(name, section, block, where)
         if not messages:
             try:
-                expand(config, domains=[name])
+                runs = expand(config, domains=[name])
             except SweepError as exc:
                 messages.append(str(exc))
+                continue
+            messages += _run_setting_errors(name, section, runs)
+            if made is not None:
+                made += runs
     return messages
+
+
+def _decay_epochs(value) -> list[int]:
+    """``"60,75,90"`` or ``[60, 75, 90]`` -> ``[60, 75, 90]`` (the schema has checked the spelling)."""
+    parts = value if isinstance(value, list) else str(value).split(",")
+    return [int(p) for p in parts if str(p).strip()]
+
+
+def _run_setting_errors(name: str, section: dict, runs) -> list[str]:
+    """What one setting's schema cannot see, checked on every run's resolved settings so that it fails here
+    rather than at the evaluation after hours of training: the supcon probe's lr decay epochs must increase
+    and come before its last epoch (deepaug.domains.vision.evaluate.VisionEvalSettings.validate)."""
+    out: dict[str, None] = {}
+    related = {"linear_lr_decay_epochs", "linear_epochs", "probe"}
+    for run in runs:
+        ev = run.section.get("eval") or {}
+        if "linear_lr_decay_epochs" not in ev:
+            continue
+        swept = any(axis.rsplit(".", 1)[-1] in related for axis, _ in run.axes)
+        override = run.objective == "supervised" and related & set((section.get("supervised") or {}).get("eval") or {})
+        where = f"{name}.sweep[{run.block}]" if swept else f"{name}.supervised.eval" if override else f"{name}.eval"
+        value, epochs = ev["linear_lr_decay_epochs"], _decay_epochs(ev["linear_lr_decay_epochs"])
+        if epochs != sorted(set(epochs)):
+            out[f"config key '{where}.linear_lr_decay_epochs': {value!r} must list increasing epochs, "
+                f"e.g. \"60,75,90\""] = None
+        late = [m for m in epochs if m >= ev.get("linear_epochs", 0)]
+        if ev.get("probe") == "supcon" and late:
+            out[f"config key '{where}.linear_lr_decay_epochs': epoch(s) {late} are not before the last of "
+                f"linear_epochs={ev['linear_epochs']}, so the lr would never decay there; give epochs below "
+                f"{ev['linear_epochs']} (SupContrast: 60,75,90 of 100) or \"\" for a constant lr"] = None
+    return list(out)
 
 
 def _pca_errors(name: str, section: dict, block: dict, where: str) -> list[str]:
@@ -297,10 +389,24 @@ def validate_config(config: dict) -> dict:
     problems = schema_errors(config)
     if not problems:
         fill_defaults(config)
-        problems = sweep_errors(config)
+        runs: list = []
+        problems = sweep_errors(config, runs) or _nothing_to_make(runs)
     if problems:
         raise ConfigError("invalid workflow config:\n  - " + "\n  - ".join(problems))
     return config
+
+
+def _nothing_to_make(runs) -> list[str]:
+    """A config whose targets would be empty: Snakemake would make an empty table (or, for `snakemake
+    analysis`, nothing at all) and exit 0, so say so before any job."""
+    if not runs:
+        return ["the config makes no run: every domain is switched off (null), left out or without a sweep; give "
+                "at least one domain a section with a sweep (config/demo.yaml is a small example)"]
+    if not any(r.objective == "contrastive" for r in runs):
+        return ["the config makes only supervised runs (objective: supervised): they are the counterpart the "
+                "contrastive runs are compared with, so neither the default target nor `snakemake analysis` "
+                "would make anything; add a sweep block with objective: contrastive (the default)"]
+    return []
 
 
 # --------------------------------------------------------------------------- config files
@@ -308,7 +414,8 @@ REPO_CONFIG = Path(__file__).resolve().parents[3] / "config.yaml"
 
 
 def read_yaml(path: str | Path) -> dict:
-    """A YAML config file as a dict; a syntax error is one line with file:line:column."""
+    """A YAML config file as a dict; a syntax error, a missing file or an empty one is one line (Snakemake
+    refuses an empty config file too: "Config file must be given as JSON or YAML with keys at top level")."""
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())
@@ -316,8 +423,11 @@ def read_yaml(path: str | Path) -> dict:
         mark = exc.problem_mark
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise ConfigError(f"{where}: YAML syntax error: {exc.problem}") from None
+    except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        raise ConfigError(f"{path}: no such config file; give the path of a YAML file") from None
     if data is None:
-        return {}
+        raise ConfigError(f"{path}: the config file is empty (or only comments), which Snakemake refuses; write at "
+                          f"least one key, e.g. `text: null`, or leave the file out")
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file is a mapping of keys to values, got a {type(data).__name__}")
     return data
@@ -334,16 +444,34 @@ def merge_config(base: dict, override: dict) -> dict:
     return out
 
 
-def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CONFIG) -> str:
+@contextmanager
+def _in_directory(directory):
+    """Run the body in ``directory`` (None: where we are), as Snakemake runs the Snakefile in its work
+    directory (``--directory``): the text encoder's depth is read from ``data/text/models`` there."""
+    if directory is None:
+        yield
+        return
+    before = os.getcwd()
+    os.chdir(directory)
+    try:
+        yield
+    finally:
+        os.chdir(before)
+
+
+def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CONFIG,
+                      directory: str | Path | None = None) -> str:
     """Validate ``path`` (or several files, merged in order) merged over ``base`` (as Snakemake will)
-    and describe the runs it makes.
+    and describe the runs it makes and the jobs Snakemake plans for each target.
 
     Raises :class:`ConfigError`; returns a short report with the number of runs per section, saying
     which sections are inherited from ``base`` (a small config that leaves a section out inherits the
-    paper's whole grid for it).
+    paper's whole grid for it). ``directory`` is the work directory (snakemake ``--directory``), where
+    prepared encoders are looked up.
     """
     from collections import Counter
 
+    from deepaug.workflow.plan import TARGETS, describe_counts, job_counts
     from deepaug.workflow.runs import expand
 
     paths = [Path(p) for p in (path if isinstance(path, (list, tuple)) else [path])]
@@ -353,9 +481,12 @@ def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CO
     path = " + ".join(map(str, paths))
     use_base = base is not None and all(Path(base).resolve() != p.resolve() for p in paths)
     merged = merge_config(read_yaml(base), user) if use_base else user
-    validate_config(merged)
+    with _in_directory(directory):
+        validate_config(merged)
+        runs = expand(merged)
+        jobs = job_counts(merged, runs)
     in_default = bool((merged.get("analysis") or {}).get("in_default_target"))
-    counts = Counter((r.domain, r.objective) for r in expand(merged))
+    counts = Counter((r.domain, r.objective) for r in runs)
     lines = [f"{path}: valid" + (f" (merged over {base}, as Snakemake does)" if merged is not user else "")]
     for domain in sorted({d for d, _ in counts}):
         notes = []
@@ -368,6 +499,7 @@ def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CO
                 later = objective == "supervised" and not in_default
                 parts.append(f"{n} {objective}" + (" (by `snakemake analysis`, not the default target)" if later else ""))
         lines.append(f"  {domain}: {', '.join(parts)} run(s)" + (f" ({'; '.join(notes)})" if notes else ""))
-    total = sum(counts.values())
-    lines.append(f"  {total} training runs in all, each followed by its evaluation (about {2 * total} jobs)")
+    lines.append(f"  {len(runs)} training runs in all (one job each: it trains, then evaluates)")
+    lines.append("  jobs `snakemake <target> -n` plans in a fresh work directory (outputs already made are skipped):")
+    lines += [f"    {target}: {describe_counts(jobs[target])}" for target in TARGETS]
     return "\n".join(lines)

@@ -23,6 +23,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
+from deepaug.paths import safe_name
+
 CORE_AXES = ("objective", "dataset", "method", "layer", "stop_gradient", "seed")
 # Settings subsections whose keys can be sweep axes, in the order a plain name is looked up.
 AXIS_SECTIONS = ("augment", "train", "model", "eval")
@@ -180,6 +182,8 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
         tuned = set(section.get("tuned") or [])
         untuned = {k: v for k, v in spelled.items() if k not in tuned}
         for dataset, lay in itertools.product(datasets, layers):
+            # the dataset names a folder of results/ and checkpoints/ (which a failed run's clean-up deletes)
+            safe_name(dataset, f"config key '{domain}.datasets'")
             rid = run_id(objective, method, lay, sg, spelled)
             run = Run(domain, dataset, objective, rid, int(seed), method, lay, sg, axes=tuple(sorted(spelled.items())),
                       block=index, setting=run_id(objective, method, lay, sg, untuned), section=resolved)
@@ -241,34 +245,57 @@ def table_rows(runs: list[Run]) -> list[dict]:
     return rows
 
 
+def table_text(runs: list[Run]) -> str:
+    """The text of results/runs.tsv: tab-separated, empty cells for settings that do not apply. A cell with
+    a tab, a line break or a quote is quoted as CSV quotes (pandas reads it back), so a row never splits."""
+    columns = TABLE_COLUMNS + axis_columns(runs) + ["dir"]
+    lines = ["\t".join(map(_cell, columns))]
+    for row in table_rows(runs):
+        lines.append("\t".join("" if row[c] is None else _cell(row[c]) for c in columns))
+    return "\n".join(lines) + "\n"
+
+
 def write_table(runs: list[Run], out) -> None:
-    """results/runs.tsv: the run table (tab-separated, empty cells for settings that do not apply)."""
+    """results/runs.tsv: the run table (:func:`table_text`)."""
     from deepaug.workflow.io import atomic_path
 
-    rows = table_rows(runs)
-    columns = TABLE_COLUMNS + axis_columns(runs) + ["dir"]
-    lines = ["\t".join(columns)]
-    for row in rows:
-        lines.append("\t".join("" if row[c] is None else _cell(row[c]) for c in columns))
     with atomic_path(out) as tmp:
-        tmp.write_text("\n".join(lines) + "\n")
+        tmp.write_text(table_text(runs))
 
 
 def _cell(value) -> str:
-    return str(value).lower() if isinstance(value, bool) else str(value)
+    text = str(value).lower() if isinstance(value, bool) else str(value)
+    # Python's csv module leaves a lone "\r" unquoted, which readers still split a row on: quote here
+    if any(c in text for c in '\t\n\r"'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
 
 
 def read_table(path):
-    """The run table as a DataFrame (``layer`` as a nullable integer)."""
+    """The run table as a DataFrame (``layer`` as a nullable integer); an empty or header-only table is one
+    line naming the file (a table the run_table rule wrote always has a header and a row per run)."""
     import pandas as pd
 
-    df = pd.read_csv(path, sep="\t", keep_default_na=True)
+    from deepaug.errors import DataValidationError
+
+    fix = "delete it and run snakemake again, which writes it from the config"
+    try:
+        df = pd.read_csv(path, sep="\t", keep_default_na=True)
+    except pd.errors.EmptyDataError:
+        raise DataValidationError(f"{path}: the run table is empty; {fix}") from None
+    missing = [c for c in TABLE_COLUMNS if c not in df.columns]
+    if missing:
+        raise DataValidationError(f"{path}: not a run table (no column {', '.join(missing)}); {fix}")
+    if df.empty:
+        raise DataValidationError(f"{path}: the run table lists no runs; {fix}")
     df["layer"] = df["layer"].astype("Int64")
     return df
 
 
 def swept_columns(path) -> list[str]:
     """The axis columns of a written run table beyond the core ones (e.g. p, rate, lr)."""
-    with open(path) as fh:
-        header = fh.readline().rstrip("\n").split("\t")
+    import csv
+
+    with open(path, newline="") as fh:
+        header = next(csv.reader(fh, delimiter="\t"), [])
     return [c for c in header if c not in TABLE_COLUMNS and c != "dir"]

@@ -7,6 +7,14 @@ graph vector, L+2 projection head (or the classifier's logits in supervised runs
 """
 
 
+import warnings
+
+# An expected warning, filtered for every process that loads this domain (its jobs, `deepaug --help`, which
+# builds every command's arguments): torch_geometric 2.8 decorates functions with `torch.jit.script` when
+# it is imported (torch_geometric.nn.pool.select), which torch 2.14 deprecates with a FutureWarning on
+# the first import. Nothing here scripts a module; only this domain's heavy modules import torch_geometric.
+warnings.filterwarnings("ignore", message=r"`torch\.jit\.script` is deprecated", category=FutureWarning)
+
 # ---------------------------------------------------------------- the domain's workflow spec (light: no torch)
 from deepaug.domains import Domain, Metrics, command, register  # noqa: E402
 
@@ -27,6 +35,9 @@ class Graph(Domain):
         return f"0 input node features, 1-{n} GIN layers, {n + 1} pooled graph vector, {n + 2} head"
 
     def data_path(self, dataset: str) -> str:
+        from deepaug.paths import safe_name
+
+        safe_name(dataset, "config key 'graph.datasets'")  # a file of data/graph/, never a path out of it
         return f"data/graph/{dataset}.pt"
 
     def train_inputs(self, section, run):

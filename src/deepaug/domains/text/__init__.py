@@ -7,6 +7,7 @@ imports it.
 
 from __future__ import annotations
 
+from functools import lru_cache
 from pathlib import Path
 
 from deepaug.domains import Domain, Metrics, command, register
@@ -22,7 +23,10 @@ def model_dir_name(name: str) -> str:
     return name.replace("/", "--")
 
 
-def block_count(name: str | None, search: tuple[str | Path, ...] = ("data/text/models",)) -> int | None:
+MODELS_DIR = "data/text/models"  # prepared encoders, relative to the work directory (snakemake --directory)
+
+
+def block_count(name: str | None, search: tuple[str | Path, ...] = (MODELS_DIR,)) -> int | None:
     """Number of transformer blocks of the encoder ``name``, read from the model itself.
 
     The depth comes from the model, not from a second config key that could disagree with it: a
@@ -46,6 +50,16 @@ def block_count(name: str | None, search: tuple[str | Path, ...] = ("data/text/m
     return None
 
 
+@lru_cache(maxsize=64)
+def _checked_model_dir(name: str, cwd: str) -> str:
+    """Text.model_dir, checked once per name and work directory (the rules ask for it for every text run)."""
+    from deepaug.paths import safe_join, safe_name
+
+    what = "config key 'text.model.name'"
+    safe_name(name, what, allow_org=True)
+    return str(safe_join(MODELS_DIR, model_dir_name(name), what))
+
+
 def task_path(task: str) -> str:
     return f"data/text/tasks/{task}.parquet"
 
@@ -67,7 +81,11 @@ class Text(Domain):
         return f"0 embeddings, 1-{n - 2} blocks, {n - 1} pooled sentence vector"
 
     def model_dir(self, section) -> str:
-        return f"data/text/models/{model_dir_name(section['model']['name'])}"
+        """The prepared copy's folder: a failed prepare job's clean-up deletes it, so the name must stay a
+        folder of data/text/models (``..`` once made it data/text itself)."""
+        import os
+
+        return _checked_model_dir(section["model"]["name"], os.getcwd())
 
     def train_inputs(self, section, run):
         # the supervised counterpart trains on a similarity task's pairs, the contrastive runs on a corpus

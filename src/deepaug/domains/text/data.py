@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Callable
 
 from deepaug.domains.vision.data import DataUnavailableError
-from deepaug.errors import DataValidationError
+from deepaug.errors import DataValidationError, UnsafeNameError
 from deepaug.workflow.io import atomic_path
 
 WIKI1M_URL = "https://huggingface.co/datasets/princeton-nlp/datasets-for-simcse/resolve/main/wiki1m_for_simcse.txt"
@@ -354,8 +354,23 @@ def model_source(name: str) -> str:
     return name
 
 
+def _model_out_dir(out_dir: str | Path) -> Path:
+    """``out_dir`` when it is a folder that prepare_model may replace: a plain name inside its parent (not
+    ``..``, which once made it data/text itself) that is absent or holds an earlier copy (its config.json).
+    Checked before anything is downloaded or deleted."""
+    from deepaug.paths import safe_join
+
+    out_dir = Path(out_dir)
+    path = safe_join(out_dir.parent, out_dir.name, f"--out {out_dir}")
+    if path.is_symlink() or (path.exists() and not (path / "config.json").is_file()):
+        raise UnsafeNameError(f"--out {out_dir}: is a link, or a folder that is not a prepared model (no config.json), "
+                              f"so it is not replaced; move it away or choose another folder")
+    return path
+
+
 def prepare_model(name: str, out_dir: str | Path) -> Path:
     """Save the encoder and its tokenizer into ``out_dir`` (the training rules load only this copy)."""
+    out_dir = _model_out_dir(out_dir)
     from transformers import AutoModel, AutoTokenizer
 
     source = model_source(name)
@@ -367,7 +382,6 @@ def prepare_model(name: str, out_dir: str | Path) -> Path:
             f"could not load encoder {name!r} from {source}: {exc}. A hub model needs internet access once "
             f"(HF_HUB_OFFLINE unset); a local one needs its folder."
         ) from exc
-    out_dir = Path(out_dir)
     tmp = out_dir.with_name(out_dir.name + ".tmp")
     tokenizer.save_pretrained(tmp)
     model.save_pretrained(tmp)

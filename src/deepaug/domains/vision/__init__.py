@@ -20,6 +20,9 @@ class Vision(Domain):
         return LAYER_NAMES[index]
 
     def data_path(self, dataset: str) -> str:
+        from deepaug.paths import safe_name
+
+        safe_name(dataset, "config key 'vision.datasets'")  # a file of data/vision/, never a path out of it
         return f"data/vision/{dataset}.npz"
 
     def train_inputs(self, section, run):

@@ -1,0 +1,153 @@
+"""`deepaug check-config` and Snakemake agree: on what is valid (an empty file, every domain off, only
+supervised runs, empty axis lists, evaluation settings that would fail after training), on how many jobs
+each target plans, and on where the text encoder's depth is read (the work directory)."""
+
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+
+from deepaug.workflow.config import REPO_CONFIG, ConfigError, check_config_file, validate_config
+
+SNAKEFILE = REPO_CONFIG.parent / "Snakefile"
+DEMO = REPO_CONFIG.parent / "config" / "demo.yaml"
+VISION = {"datasets": ["digits"], "sweep": [{"method": "none"}, {"method": "dropout", "layer": 3}]}
+
+
+def _deepaug(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "deepaug", *map(str, args)], capture_output=True, text=True, cwd=cwd)
+
+
+def _snakemake(*args, cwd):
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "1", *map(str, args)],
+                          capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def _refused(config: dict) -> str:
+    with pytest.raises(ConfigError) as exc:
+        validate_config(config)
+    return str(exc.value)
+
+
+# ----------------------------------------------------------------------------- empty axis lists
+@pytest.mark.parametrize("axis", ["rate", "p", "lr", "dataset", "augment.p", "eval.linear_lr"])
+def test_an_empty_axis_list_is_an_error_naming_the_block_and_key(axis):
+    block = {"method": "dropout", "layer": 3, axis: []}
+    message = _refused({"vision": {**VISION, "sweep": [{"method": "none"}, block]}})
+    assert (f"config key 'vision.sweep[1].{axis}': is an empty list, which would silently drop every run of this "
+            f"sweep block: list at least one value, or leave the key out to use the section's setting") in message
+
+
+# ----------------------------------------------------------------------------- evaluation settings
+@pytest.mark.parametrize("domain, section, key, words", [
+    ("graph", {"eval": {"c_grid": "abc"}}, "graph.eval.c_grid", "'abc' is not a list of values of C"),
+    ("graph", {"eval": {"c_grid": "0,1,10"}}, "graph.eval.c_grid", "write numbers > 0 separated by commas"),
+    ("graph", {"eval": {"c_grid": 10}}, "graph.eval.c_grid", "as text"),
+    ("graph", {"sweep": [{"method": "none", "c_grid": ["1,10", "x"]}]}, "graph.sweep[0].c_grid[1]",
+     "'x' is not a list of values of C"),
+    ("vision", {"eval": {"linear_lr_decay_epochs": "sixty"}}, "vision.eval.linear_lr_decay_epochs",
+     "'sixty' is not a list of epochs"),
+    ("vision", {"eval": {"linear_lr_decay_epochs": "90,60"}}, "vision.eval.linear_lr_decay_epochs",
+     "'90,60' must list increasing epochs"),
+    ("vision", {"eval": {"probe": "supcon", "linear_epochs": 50}}, "vision.eval.linear_lr_decay_epochs",
+     "epoch(s) [60, 75, 90] are not before the last of linear_epochs=50"),
+    ("vision", {"sweep": [{"method": "none", "linear_epochs": [100, 70]}], "eval": {"probe": "supcon"}},
+     "vision.sweep[0].linear_lr_decay_epochs", "epoch(s) [75, 90] are not before the last of linear_epochs=70"),
+    ("vision", {"eval": {"knn_temperature": float("inf")}}, "vision.eval.knn_temperature",
+     "inf must be a finite number"),
+])
+def test_evaluation_settings_that_would_fail_after_training_are_refused_before(domain, section, key, words):
+    base = VISION if domain == "vision" else {"datasets": ["synthetic"], "sweep": [{"method": "none"}]}
+    message = _refused({domain: {**base, **section}})
+    assert f"config key '{key}'" in message and words in message, message
+
+
+def test_check_config_refuses_a_bad_evaluation_setting_in_one_line(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("graph:\n  datasets: [synthetic]\n  eval: {c_grid: 'abc'}\n  sweep: [{method: none}]\n"
+                   "vision: null\ntext: null\n")
+    r = _deepaug("check-config", bad)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "config key 'graph.eval.c_grid': 'abc' is not a list of values of C" in r.stderr
+
+
+# ----------------------------------------------------------------------------- nothing to make
+def test_an_empty_config_file_is_refused_as_snakemake_refuses_it(tmp_path):
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("# nothing yet\n")
+    r = _deepaug("check-config", empty)
+    assert r.returncode == 1 and len(r.stderr.strip().splitlines()) == 1
+    assert f"{empty}: the config file is empty (or only comments), which Snakemake refuses" in r.stderr
+    s = _snakemake("-n", "--configfile", empty, cwd=tmp_path)
+    snakemakes_words = "Config file must be given as JSON or YAML with keys at top level"
+    assert s.returncode != 0 and snakemakes_words in s.stdout + s.stderr
+
+
+@pytest.mark.parametrize("text, words", [
+    ("vision: null\ntext: null\ngraph: null\n", "the config makes no run: every domain is switched off"),
+    ("vision:\n  datasets: [digits]\n  sweep: [{objective: supervised, method: none}]\ntext: null\ngraph: null\n",
+     "the config makes only supervised runs (objective: supervised)"),
+])
+def test_a_config_that_makes_nothing_is_refused_by_check_config_and_snakemake(tmp_path, text, words):
+    config = tmp_path / "nothing.yaml"
+    config.write_text(text)
+    r = _deepaug("check-config", config)
+    assert r.returncode == 1 and words in r.stderr and "Traceback" not in r.stderr
+    s = _snakemake("-n", "--configfile", config, "--", "analysis", cwd=tmp_path)
+    assert s.returncode != 0 and words in s.stdout + s.stderr
+
+
+# ----------------------------------------------------------------------------- job counts
+def _planned(config_files, target, cwd) -> int:
+    s = _snakemake("-n", "--configfile", *config_files, "--", target, cwd=cwd)
+    assert s.returncode == 0, s.stderr[-2000:]
+    return int(re.search(r"^total\s+(\d+)$", s.stdout + s.stderr, re.M).group(1))
+
+
+def _reported(report: str) -> dict:
+    return {t: int(n) for t, n in re.findall(r"^    (\w+): (\d+) jobs", report, re.M)}
+
+
+@pytest.mark.slow
+def test_check_config_counts_the_jobs_snakemake_plans_per_target(tmp_path):
+    """The demo: `all` 39 jobs (not the "about 96" of 2 x runs), `analysis` 90, `data` 10; and with the
+    analyses in the default target, `all` is what both make."""
+    reported = _reported(check_config_file(DEMO))
+    assert reported == {"all": 39, "analysis": 90, "data": 10}
+    for target, n in reported.items():
+        assert _planned([DEMO], target, tmp_path) == n, target
+    both = tmp_path / "both.yaml"
+    both.write_text("analysis: {in_default_target: true}\n")
+    reported = _reported(check_config_file([DEMO, both]))
+    assert reported["all"] == _planned([DEMO, both], "all", tmp_path) > reported["analysis"]
+    assert reported["data"] == _planned([DEMO, both], "data", tmp_path)
+
+
+def test_the_papers_job_count_is_the_one_the_readme_states():
+    report = check_config_file(REPO_CONFIG)
+    assert "    all: 2824 jobs (2145 training runs, 645 analyses, 17 data, 16 tables and figures, 1 target)" in report
+    assert "about" not in report
+
+
+# ----------------------------------------------------------------------------- the work directory
+def test_the_text_depth_is_read_in_the_work_directory_not_the_current_one(tmp_path):
+    work, elsewhere = tmp_path / "work", tmp_path / "elsewhere"
+    (work / "data/text/models/org--tiny").mkdir(parents=True)
+    (work / "data/text/models/org--tiny/config.json").write_text('{"num_hidden_layers": 2}')
+    elsewhere.mkdir()
+    config = tmp_path / "tiny.yaml"
+    config.write_text("text:\n  datasets: [lee]\n  model: {name: org/tiny}\n  dev_task: wordsim353\n"
+                      "  test_tasks: [wordsim353]\n  sweep: [{method: none}, {method: dropout, layer: all}]\n"
+                      "vision: null\ngraph: null\n")
+    lost = _deepaug("check-config", config, cwd=elsewhere)
+    assert lost.returncode == 1 and "`all` needs the model's depth" in lost.stderr
+    found = _deepaug("check-config", config, "--directory", work, cwd=elsewhere)
+    assert found.returncode == 0, found.stderr
+    assert "text: 5 contrastive run(s)" in found.stdout  # the baseline and layers 0-3 of a 2-block encoder
+    before = os.getcwd()
+    assert "text: 5 contrastive run(s)" in check_config_file(config, directory=work)
+    assert os.getcwd() == before  # in-process, the check goes back to where it was
+
