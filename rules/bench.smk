@@ -1,5 +1,6 @@
 # Throughput benchmark (not part of `all`): snakemake bench --cores 8 [--config ...]
-# Times this project's SimCLR step and a SupContrast-style reference in one run on one device.
+# Times this project's SimCLR step and a SupContrast-style reference interleaved (reference, project,
+# reference, ... after a warm-up of each) in one process on one device: `deepaug bench train --help`.
 
 
 rule bench:
@@ -15,6 +16,6 @@ rule bench:
         gpu=1,
         slurm_partition=partition(1),
     params:
-        flags="--batch-size 1024 --steps 20 --skip-snakemake",  # the DAG: python -m deepaug.workflow.dag_bench
+        flags="--batch-size 1024 --steps 20 --pairs 10 --skip-snakemake",  # the DAG: python -m deepaug.workflow.dag_bench
     shell:
-        "python -m deepaug.bench {params.flags} --out {output:q} > {log:q} 2>&1"
+        "python -m deepaug bench train {params.flags} --out {output:q} > {log:q} 2>&1"

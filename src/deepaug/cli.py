@@ -186,7 +186,26 @@ def _cmd_inversion(a: argparse.Namespace) -> None:
 def _cmd_check_config(a: argparse.Namespace) -> None:
     from deepaug.workflow.config import check_config_file
 
-    print(check_config_file(a.config, None if a.base.lower() == "none" else a.base))
+    base = None if a.base.lower() == "none" else a.base
+    if base is not None and not Path(base).is_file():
+        raise UsageError(f"--base {base}: no such file; give the config it is merged over, or 'none' to check the "
+                         f"file alone")
+    if not Path(a.directory).is_dir():
+        raise UsageError(f"--directory {a.directory}: no such folder; give the work directory as given to "
+                         f"snakemake --directory (default: the current one)")
+    print(check_config_file(a.config, base, a.directory))
+
+
+def _cmd_bench(a: argparse.Namespace) -> None:
+    from deepaug.bench import run_command
+
+    run_command(a)
+
+
+def _setup_bench(p: argparse.ArgumentParser) -> None:
+    from deepaug.bench import add_arguments
+
+    add_arguments(p)
 
 
 def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
@@ -293,6 +312,9 @@ def _setup_check_config(p: argparse.ArgumentParser) -> None:
     p.add_argument("--base", default=str(REPO_CONFIG),
                    help="the config it is merged over, as Snakemake merges it (default: the repository's "
                         "config.yaml; 'none' validates the file alone)")
+    p.add_argument("--directory", default=".",
+                   help="the work directory, as given to snakemake --directory (default: the current one): "
+                        "prepared encoders (data/text/models) are looked up there")
 
 
 # name -> (help, set-up of its arguments, handler, the module whose code it runs)
@@ -319,6 +341,8 @@ COMMANDS = {
     "inversion": ("do the layer trends invert for supervised training?", _setup_inversion, _cmd_inversion,
                   "deepaug.analysis.summary"),
     "check-config": ("validate a config file merged over config.yaml, and count its runs", _setup_check_config, _cmd_check_config, "deepaug.workflow.config"),
+    "bench": ("time this project's loops against reference loops, interleaved (deepaug bench train)", _setup_bench,
+              _cmd_bench, "deepaug.bench"),
 }
 
 

@@ -1,0 +1,5 @@
+import sys
+
+from deepaug.bench import main
+
+sys.exit(main())
