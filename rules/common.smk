@@ -64,6 +64,12 @@ def jobs_run_here():
     return plugin is None or plugin.common_settings.local_exec
 
 
+def is_dry_run():
+    """-n/--dry-run; while the Snakefile is parsed no executor is set yet, so `workflow.dryrun` is still False
+    there (Snakemake 9), and only the output settings know."""
+    return workflow.dryrun or bool(getattr(workflow.output_settings, "dryrun", False))
+
+
 LOCAL_GPUS = visible_gpu_ids()
 # `device: cuda` on a machine without a GPU: say so before any job rather than in every job's log
 # (only where the jobs run on this machine; a cluster's login node may have no GPU).
@@ -71,7 +77,7 @@ if (
     str(config.get("device", "auto")).startswith("cuda")
     and not LOCAL_GPUS
     and jobs_run_here()
-    and not workflow.dryrun
+    and not is_dry_run()
     and workflow.is_main_process
 ):
     raise ValueError(

@@ -151,3 +151,14 @@ def test_the_text_depth_is_read_in_the_work_directory_not_the_current_one(tmp_pa
     assert "text: 5 contrastive run(s)" in check_config_file(config, directory=work)
     assert os.getcwd() == before  # in-process, the check goes back to where it was
 
+
+
+def test_gpu_smoke_config_dry_runs_on_a_machine_without_a_gpu(tmp_path, monkeypatch):
+    """`device: cuda` stops a real run without a GPU before any job, but a dry run only plans: it must list
+    the jobs here (while the Snakefile is parsed, Snakemake 9's workflow.dryrun is still False)."""
+    smoke = REPO_CONFIG.parent / "config" / "gpu-smoke.yaml"
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # no GPU, whatever machine runs the test
+    dry = _snakemake("-n", "--configfile", DEMO, smoke, "--", "all", "bench", cwd=tmp_path)
+    assert dry.returncode == 0 and re.search(r"^total\s+\d+$", dry.stdout + dry.stderr, re.M), dry.stderr[-2000:]
+    real = _snakemake("--configfile", DEMO, smoke, "--", "all", cwd=tmp_path)
+    assert real.returncode != 0 and "asks for a GPU, but this machine has none" in real.stdout + real.stderr
