@@ -25,10 +25,16 @@ directions of an undirected edge), ``node_ptr``/``edge_ptr`` (graph g owns nodes
 and a description. :func:`load_graphs` reads it into a :class:`GraphSet`, whose :meth:`GraphSet.batch`
 collates any subset of graphs into one :class:`GraphBatch` (the PyG ``Batch`` layout: a disjoint
 union with a ``batch`` vector mapping nodes to graphs) with tensor operations only.
+
+Both ends are checked, since PyG's reader trusts its files and ``torch.load`` trusts its archive: the TU
+text files against each other before PyG reads them (:func:`check_tu_files`), and a prepared file when it
+is loaded (a whole, undamaged archive; tensors that agree; finite node features: :func:`check_prepared`).
+Each fault is a :class:`~deepaug.errors.DataValidationError` of one line naming the file and the fault.
 """
 
 from __future__ import annotations
 
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,7 +42,7 @@ import numpy as np
 import torch
 
 from deepaug.errors import DataUnavailableError, DataValidationError
-from deepaug.workflow.io import save_torch
+from deepaug.workflow.io import load_torch, save_torch
 
 FORMAT = 1
 # The paper config's TU datasets (and a few other common TU graph-classification benchmarks).
@@ -180,6 +186,133 @@ def _from_graphs(name: str, graphs: list[tuple[torch.Tensor | None, torch.Tensor
     }
 
 
+# ----------------------------------------------------------------------------- TU text files, checked
+# PyG's reader (torch_geometric/io/tu.py) trusts its files: a missing last line end drops that line, too few
+# graph labels end in an IndexError, extra ones are ignored, node ids past the node count or joining two graphs
+# become edges of the wrong graph (or a negative local id), and a graph indicator that skips a graph makes an
+# empty graph. So every file is read and checked here first; a fault is one line naming the file and the line.
+TU_REQUIRED = ("A", "graph_indicator", "graph_labels")
+TU_PER_NODE = ("node_labels", "node_attributes")
+TU_PER_EDGE = ("edge_labels", "edge_attributes")
+
+
+def _tu_fix(raw: Path) -> str:
+    return f"fix the file, or delete {raw} and run the data rule again to download the dataset afresh"
+
+
+def _read_tu_file(path: Path, integer: bool, columns: int | None = None) -> np.ndarray:
+    """The numbers of one TU text file as a (lines, columns) array: one line per node, edge or graph, values
+    separated by commas, every line (the last one too) ended by a newline."""
+    fix = _tu_fix(path.parent)
+    try:
+        text = path.read_bytes().decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataValidationError(f"{path} is not a text file (not UTF-8); {fix}") from None
+    if not text.strip():
+        raise DataValidationError(f"{path} is empty ({path.stat().st_size} bytes); {fix}")
+    lines = text.split("\n")
+    if lines[-1] != "":
+        raise DataValidationError(
+            f"{path}: the last line (line {len(lines)}) has no line end, and PyG's TU reader drops such a line; "
+            f"end the file with a newline")
+    lines.pop()
+    blank = next((i for i, line in enumerate(lines) if not line.strip()), None)
+    if blank is not None:
+        raise DataValidationError(f"{path}: line {blank + 1} is blank; every line holds one "
+                                  f"{'edge' if columns == 2 else 'value'}; {fix}")
+    commas = np.fromiter((line.count(",") for line in lines), dtype=np.int64, count=len(lines))
+    width = columns if columns is not None else int(commas[0]) + 1
+    wrong = np.flatnonzero(commas != width - 1)
+    if wrong.size:
+        i = int(wrong[0])
+        what = "two node ids, 'u, v'" if columns == 2 else f"{width} value{'s' if width > 1 else ''} (as line 1)"
+        raise DataValidationError(f"{path}: line {i + 1} ({lines[i].strip()!r}) has {int(commas[i]) + 1} "
+                                  f"comma-separated values, expected {what}; {fix}")
+    dtype = np.int64 if integer else np.float64
+    try:
+        values = np.array(",".join(lines).split(","))
+        return values.astype(dtype).reshape(len(lines), width)
+    except (ValueError, OverflowError):
+        pass
+    for i, line in enumerate(lines):  # the slow way, only to name the line at fault
+        for token in line.split(","):
+            try:
+                np.array([token]).astype(dtype)
+            except (ValueError, OverflowError):
+                raise DataValidationError(f"{path}: line {i + 1} holds {token.strip()!r}, not "
+                                          f"{'a whole number' if integer else 'a number'}; {fix}") from None
+    raise DataValidationError(f"{path} cannot be read as numbers; {fix}")  # not reached
+
+
+def check_tu_files(name: str, raw: Path) -> np.ndarray:
+    """Check the TU files of dataset ``name`` in ``raw`` against each other; returns the node count of
+    each graph. Raises :class:`DataValidationError` naming the file, the line and the fault."""
+    raw = Path(raw)
+    fix = _tu_fix(raw)
+    path = {kind: raw / f"{name}_{kind}.txt" for kind in (*TU_REQUIRED, *TU_PER_NODE, *TU_PER_EDGE,
+                                                            "graph_attributes")}
+    if not path["graph_labels"].is_file():
+        if path["graph_attributes"].is_file():
+            raise DataValidationError(f"{raw}: dataset {name!r} has graph attributes (a regression target) and no "
+                                      f"{path['graph_labels'].name}; deepaug classifies graphs and needs one label "
+                                      f"per graph")
+        raise DataValidationError(f"{raw} has no {path['graph_labels'].name} (one class label per graph); {fix}")
+    for kind in ("A", "graph_indicator"):
+        if not path[kind].is_file():
+            raise DataValidationError(f"{raw} has no {path[kind].name}; {fix}")
+    indicator = _read_tu_file(path["graph_indicator"], True, 1)[:, 0]
+    where = path["graph_indicator"]
+    if int(indicator.min()) < 1:
+        i = int(np.argmax(indicator < 1))
+        raise DataValidationError(f"{where}: line {i + 1} puts node {i + 1} in graph {int(indicator[i])}; graph ids "
+                                  f"start at 1; {fix}")
+    back = np.flatnonzero(np.diff(indicator) < 0)
+    if back.size:
+        i = int(back[0]) + 1
+        raise DataValidationError(f"{where}: line {i + 1} goes back from graph {int(indicator[i - 1])} to graph "
+                                  f"{int(indicator[i])}; nodes must be listed graph by graph, in order; {fix}")
+    jump = np.flatnonzero(np.diff(indicator) > 1)
+    if int(indicator[0]) != 1 or jump.size:
+        i = 0 if int(indicator[0]) != 1 else int(jump[0]) + 1
+        missing = 1 if i == 0 else int(indicator[i - 1]) + 1
+        raise DataValidationError(f"{where}: graph {missing} has no nodes (line {i + 1} jumps to graph "
+                                  f"{int(indicator[i])}); {fix}")
+    n_nodes, n_graphs = int(indicator.shape[0]), int(indicator[-1])
+    labels = _read_tu_file(path["graph_labels"], True, 1)
+    if labels.shape[0] != n_graphs:
+        raise DataValidationError(
+            f"{path['graph_labels']} has {labels.shape[0]} labels for the {n_graphs} graphs of "
+            f"{where.name} ({'fewer' if labels.shape[0] < n_graphs else 'more'} labels than graphs); {fix}")
+    for kind in TU_PER_NODE:
+        if path[kind].is_file():
+            rows = _read_tu_file(path[kind], kind.endswith("labels")).shape[0]
+            if rows != n_nodes:
+                raise DataValidationError(f"{path[kind]} has {rows} lines for the {n_nodes} nodes of "
+                                          f"{where.name}; {fix}")
+    edges = _read_tu_file(path["A"], True, 2)
+    for col in (0, 1):
+        low, high = edges[:, col] < 1, edges[:, col] > n_nodes
+        if low.any() or high.any():
+            i = int(np.argmax(low | high))
+            node = int(edges[i, col])
+            why = "TU node ids start at 1" if node < 1 else f"{where.name} has {n_nodes} nodes"
+            raise DataValidationError(f"{path['A']}: line {i + 1} has node id {node}, but {why}; {fix}")
+    graph_of = indicator[edges - 1]
+    across = np.flatnonzero(graph_of[:, 0] != graph_of[:, 1])
+    if across.size:
+        i = int(across[0])
+        raise DataValidationError(
+            f"{path['A']}: line {i + 1} joins node {int(edges[i, 0])} (graph {int(graph_of[i, 0])}) to node "
+            f"{int(edges[i, 1])} (graph {int(graph_of[i, 1])}) of another graph ({where.name}); {fix}")
+    for kind in TU_PER_EDGE:
+        if path[kind].is_file():
+            rows = _read_tu_file(path[kind], kind.endswith("labels")).shape[0]
+            if rows != edges.shape[0]:
+                raise DataValidationError(f"{path[kind]} has {rows} lines for the {edges.shape[0]} edges of "
+                                          f"{path['A'].name}; {fix}")
+    return np.bincount(indicator, minlength=n_graphs + 1)[1:]
+
+
 def _tu_graphs(name: str, raw_dir: Path, download: bool) -> list:
     """Every graph of TU dataset ``name`` read by PyG's ``TUDataset`` from ``raw_dir/name/raw``."""
     from torch_geometric.datasets import TUDataset
@@ -191,14 +324,28 @@ def _tu_graphs(name: str, raw_dir: Path, download: bool) -> list:
            f"archive's {name}_*.txt files into {raw}")
     if not have_raw and not download:
         raise DataUnavailableError(f"TU dataset {name!r} is not in {raw} and downloads are off (download: false); {how}")
+    sizes = check_tu_files(name, raw) if have_raw else None  # before PyG reads them (see check_tu_files)
     try:
         dataset = TUDataset(str(raw_dir), name=name)
     except Exception as exc:  # URLError, socket errors, a bad zip ...
+        if sizes is None and (raw / f"{name}_A.txt").is_file():
+            check_tu_files(name, raw)  # downloaded files that PyG could not read: the fault, named
         raise DataUnavailableError(f"could not obtain TU dataset {name!r} into {raw}: {type(exc).__name__}: {exc}; "
                                    f"{how}") from exc
+    if sizes is None:
+        sizes = check_tu_files(name, raw)
     graphs = []
     for data in dataset:
-        graphs.append((data.x, data.edge_index, int(data.num_nodes), int(data.y.view(-1)[0])))
+        # a dataset with node attributes but no node labels: PyG leaves (n, 0) features once the attributes
+        # are dropped (use_node_attr=False); that is a dataset without node labels
+        x = data.x if data.x is not None and data.x.shape[1] > 0 else None
+        graphs.append((x, data.edge_index, int(data.num_nodes), int(data.y.view(-1)[0])))
+    read = [g[2] for g in graphs]
+    if read != sizes.tolist():  # PyG reuses processed/ without looking at the raw files again
+        differ = (f"{len(read)} graphs instead of {len(sizes)}" if len(read) != len(sizes) else
+                  f"graph {next(i for i, (a, b) in enumerate(zip(read, sizes)) if a != b) + 1} differs")
+        raise DataValidationError(f"{dataset.processed_dir} was made from other {name}_*.txt files than those in "
+                                  f"{raw} ({differ}); delete {dataset.processed_dir} and run the data rule again")
     return graphs
 
 
@@ -227,15 +374,97 @@ def prepare_graph_dataset(name: str, out: str | Path, raw_dir: str | Path = "dat
     return out
 
 
+def _prepared_fix(path: Path, name: object = None) -> str:
+    dataset = name if isinstance(name, str) and name else path.stem
+    return f"delete it and run the data rule again (python -m deepaug prepare-graph --dataset {dataset} --out {path})"
+
+
+def _check_archive(path: Path) -> None:
+    """A prepared file is a whole zip archive (what ``torch.save`` writes): not empty, not cut short, every
+    member's checksum right. Refused with one line naming the file otherwise."""
+    fix = _prepared_fix(path)
+    if path.stat().st_size == 0:
+        raise DataValidationError(f"{path}: the prepared graph dataset is empty (0 bytes: an interrupted write or "
+                                  f"copy); {fix}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            damaged = archive.testzip()
+    except (zipfile.BadZipFile, EOFError) as exc:
+        raise DataValidationError(f"{path}: the prepared graph dataset is truncated or not written by torch.save "
+                                  f"({exc}); {fix}") from None
+    if damaged is not None:
+        raise DataValidationError(f"{path}: the prepared graph dataset is damaged ({damaged} does not match its "
+                                  f"checksum); {fix}")
+
+
+def check_prepared(d: dict, path: str | Path) -> None:
+    """The tensors of a prepared dict agree with each other (the layout of the module docstring) and the node
+    features are finite; :class:`DataValidationError` naming the file and the fault otherwise."""
+    path = Path(path)
+    name = d.get("name")
+    fix = _prepared_fix(path, name)
+    for key in ("x", "edge_index", "node_ptr", "edge_ptr", "y"):
+        if not isinstance(d.get(key), torch.Tensor):
+            raise DataValidationError(f"{path}: {key!r} is missing or not a tensor; {fix}")
+    x, ei, node_ptr, edge_ptr, y = (d[k] for k in ("x", "edge_index", "node_ptr", "edge_ptr", "y"))
+    num_classes = d.get("num_classes")
+    if not isinstance(name, str) or not isinstance(num_classes, int) or isinstance(num_classes, bool):
+        raise DataValidationError(f"{path}: 'name' (a string) or 'num_classes' (a whole number) is missing; {fix}")
+    if not x.is_floating_point() or x.dim() != 2 or x.shape[1] == 0:
+        raise DataValidationError(f"{path}: x must be a float (nodes x features) matrix with at least one feature, "
+                                  f"not {x.dtype} of shape {tuple(x.shape)}; {fix}")
+    if ei.dtype != torch.long or ei.dim() != 2 or ei.shape[0] != 2:
+        raise DataValidationError(f"{path}: edge_index must be a 2 x edges int64 tensor, not {ei.dtype} of shape "
+                                  f"{tuple(ei.shape)}; {fix}")
+    if y.dtype != torch.long or y.dim() != 1 or y.shape[0] == 0:
+        raise DataValidationError(f"{path}: y must hold one int64 label per graph, not {y.dtype} of shape "
+                                  f"{tuple(y.shape)}; {fix}")
+    n_graphs = int(y.shape[0])
+    for key, ptr, total, what in (("node_ptr", node_ptr, x.shape[0], "nodes (rows of x)"),
+                                  ("edge_ptr", edge_ptr, ei.shape[1], "edges (columns of edge_index)")):
+        if ptr.dtype != torch.long or ptr.dim() != 1 or ptr.shape[0] != n_graphs + 1:
+            raise DataValidationError(f"{path}: {key} must hold {n_graphs + 1} int64 offsets (one more than the "
+                                      f"{n_graphs} labels of y), not {ptr.dtype} of shape {tuple(ptr.shape)}; {fix}")
+        if int(ptr[0]) != 0 or int(ptr[-1]) != total or bool((ptr[1:] < ptr[:-1]).any()):
+            raise DataValidationError(f"{path}: {key} does not cut the {total} {what} into {n_graphs} graphs (it "
+                                      f"must rise from 0 to {total}); {fix}")
+    n_nodes = node_ptr[1:] - node_ptr[:-1]
+    if bool((n_nodes == 0).any()):
+        raise DataValidationError(f"{path}: graph {int(torch.nonzero(n_nodes == 0)[0])} has no nodes; {fix}")
+    owner = torch.repeat_interleave(torch.arange(n_graphs), edge_ptr[1:] - edge_ptr[:-1])
+    outside = ((ei < 0) | (ei >= n_nodes[owner])).any(dim=0)
+    if bool(outside.any()):
+        e = int(torch.nonzero(outside)[0])
+        g = int(owner[e])
+        raise DataValidationError(f"{path}: graph {g} has an edge from node {int(ei[0, e])} to node {int(ei[1, e])}, "
+                                  f"but its nodes are 0-{int(n_nodes[g]) - 1}; {fix}")
+    if num_classes < 2 or int(y.min()) < 0 or int(y.max()) >= num_classes:
+        raise DataValidationError(f"{path}: y must hold labels 0-{num_classes - 1} of at least 2 classes "
+                                  f"(num_classes {num_classes}), found {int(y.min())}-{int(y.max())}; {fix}")
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        node, feature = (int(v) for v in torch.nonzero(~finite)[0])
+        n_bad = int((~finite).any(dim=1).sum())
+        g = int(torch.searchsorted(node_ptr, node, right=True)) - 1
+        features = d.get("features") or "node features"
+        raise DataValidationError(
+            f"{path}: dataset {name!r} has non-finite node features (NaN or inf) at "
+            f"{n_bad} node{'s' if n_bad != 1 else ''}, first at feature {feature} of {features} of node "
+            f"{node - int(node_ptr[g])} in graph {g}; training on them would stop with a NaN loss (the data is at "
+            f"fault, not the learning rate); {fix}")
+
+
 def load_graphs(path: str | Path) -> GraphSet:
     """A prepared file as a :class:`GraphSet` (on the CPU)."""
     path = Path(path)
     if not path.is_file():
         raise DataUnavailableError(f"{path}: no prepared graph dataset; run the data rule "
                                    f"(python -m deepaug prepare-graph --dataset NAME --out {path})")
-    d = torch.load(path, map_location="cpu", weights_only=False)
+    _check_archive(path)
+    d = load_torch(path, "prepared graph dataset")
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise DataValidationError(f"{path} is not a prepared graph dataset (format {FORMAT}); prepare it again")
+    check_prepared(d, path)
     return GraphSet(d["name"], d["x"], d["edge_index"], d["node_ptr"], d["edge_ptr"], d["y"], d["num_classes"],
                     d.get("features", ""))
 

@@ -149,11 +149,34 @@ def prepare_image_dataset(name: str, out: str | Path, raw_dir: str | Path = "dat
     pixels = arrays["x_train"].reshape(-1, arrays["x_train"].shape[-1]).astype(np.float64) / 255.0
     arrays["mean"] = pixels.mean(axis=0).astype(np.float32)
     arrays["std"] = pixels.std(axis=0).astype(np.float32)
+    check_normalisation(arrays["x_train"], arrays["mean"], arrays["std"], f"dataset {name!r}",
+                        "check its images (a blank or single-valued channel?)")
     out = Path(out)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **arrays)
     return out
+
+
+def check_normalisation(x_train: np.ndarray, mean, std, source: str, fix: str) -> None:
+    """The per-channel mean and std the images are normalised with, ``(x - mean) / std``: finite, std > 0, and
+    no channel constant over the training images (checked on the uint8 pixels, exactly: a constant channel's
+    float std may come out as 0 or as a rounding residue like 1e-17). Either would make normalised pixels
+    inf, NaN or huge and stop training with a NaN loss whose usual advice (a lower learning rate) cannot
+    help, so it is refused here, naming the channel."""
+    mean, std = np.asarray(mean, dtype=np.float64), np.asarray(std, dtype=np.float64)
+    pixels = x_train.reshape(-1, x_train.shape[-1])
+    low, high = pixels.min(axis=0), pixels.max(axis=0)
+    bad = np.flatnonzero((low == high) | ~np.isfinite(mean) | ~np.isfinite(std) | ~(std > 0))
+    if bad.size:
+        c = int(bad[0])
+        name = {1: ("gray",), 3: ("red", "green", "blue")}.get(len(std), ())
+        channel = f"channel {c}" + (f" ({name[c]})" if c < len(name) else "")
+        what = (f"is constant (every pixel {int(low[c])}, std 0)" if low[c] == high[c]
+                else f"has mean {mean[c]:g} and std {std[c]:g}")
+        raise DataValidationError(
+            f"{source}: {channel} of the training images {what}, and the images are normalised by that std: "
+            f"training would stop with a NaN loss (the data is at fault, not the learning rate); {fix}")
 
 
 def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
@@ -185,6 +208,7 @@ def validate_prepared(data: dict, path, fix: str) -> None:
     channels = data["x_train"].shape[-1]
     if data["mean"].shape != (channels,) or data["std"].shape != (channels,):
         raise DataValidationError(f"{path}: mean/std must have one value per channel ({channels}); {fix}")
+    check_normalisation(data["x_train"], data["mean"], data["std"], f"{path} (dataset {Path(path).stem!r})", fix)
     missing = [k for k in DEV_KEYS if k not in data]
     if missing:
         raise DataValidationError(
