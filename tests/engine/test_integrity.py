@@ -12,10 +12,11 @@ import numpy as np
 import pytest
 import torch
 
-from deepaug.engine import fingerprint as F
-from deepaug.errors import CheckpointInUseError, DataValidationError, DiskFullError, NonFiniteError
 from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
-from deepaug.engine.training import Checkpointer, check_finite_state
+from deepaug.engine import fingerprint as F
+from deepaug.engine.checkpoint import Checkpointer
+from deepaug.engine.training import check_finite_state
+from deepaug.errors import CheckpointInUseError, DataValidationError, DiskFullError, NonFiniteError
 
 SMALL = dict(width=4, proj_dim=16, batch_size=64, epochs=2, warmup_epochs=1, lr=0.3, precision="fp32",
              device="cpu", checkpoint_every=1, deterministic=True)
@@ -170,7 +171,7 @@ def test_keep_policy_after_the_run(tmp_path, keep):
 def test_second_trainer_on_the_same_run_is_refused_naming_the_holder(tmp_path):
     holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
         import sys, time
-        from deepaug.engine.training import Checkpointer
+        from deepaug.engine.checkpoint import Checkpointer
         Checkpointer({str(tmp_path)!r}, {{}}, "r").lock()
         print("locked", flush=True)
         time.sleep(60)

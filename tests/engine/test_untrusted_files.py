@@ -17,9 +17,9 @@ import numpy as np
 import pytest
 import torch
 
+from deepaug.engine.checkpoint import Checkpointer, restore_rng_states, rng_states
 from deepaug.engine.gpus import claim_gpu, lock_dir_ready, release_all
 from deepaug.engine.locks import open_lock
-from deepaug.engine.training import Checkpointer, restore_rng_states, rng_states
 from deepaug.errors import LegacyFileError, LockFileError, UnsafeFileError
 from deepaug.workflow.io import load_torch
 

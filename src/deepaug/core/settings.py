@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 METHODS = ("none", "dropout", "pca")
 PRECISIONS = ("fp32", "bf16", "fp16")
-OBJECTIVES = ("contrastive", "supervised")
 
 
 @dataclass
@@ -63,12 +62,14 @@ class RunSettings:
         if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
             raise ValueError(f"layer {layer!r} is not a layer index: layers are numbered from 0 (the model's layer "
                              f"map); give 0 or more")
+        from deepaug.core.objectives import OBJECTIVES  # registered by name: a new method is accepted here
+
         if self.objective not in OBJECTIVES:
-            raise ValueError(f"objective must be one of {OBJECTIVES}, got {self.objective!r}")
+            raise ValueError(f"objective must be one of {tuple(OBJECTIVES)}, got {self.objective!r}")
         if self.objective == "contrastive" and getattr(self, "batch_size", 2) < 2:
             raise ValueError(f"batch_size must be at least 2 for a contrastive objective (each example's negatives are "
                              f"the other examples of its batch), got {self.batch_size}")
-        from deepaug.engine.training import KEEP_POLICIES, REUSE_POLICIES
+        from deepaug.engine.checkpoint import KEEP_POLICIES, REUSE_POLICIES
 
         if self.keep_checkpoints not in KEEP_POLICIES:
             raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {self.keep_checkpoints!r}")

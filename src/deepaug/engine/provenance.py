@@ -61,7 +61,8 @@ def read_lock(path: Path) -> dict[str, str]:
             continue
         m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
         if not m:
-            raise ValueError(f"{path}:{number}: {line!r} is not 'name==version'; regenerate the lock with scripts/lock.sh")
+            raise ValueError(f"{path}:{number}: {line!r} is not 'name==version'; regenerate the lock with "
+                             f"scripts/lock.sh")
         pins[normalize(m.group(1))] = m.group(2)
     return pins
 
@@ -91,7 +92,8 @@ def lock_info(path: Path | None = None) -> dict:
     path = path or lock_path()
     info = {"file": _relative(path), "platform": platform_tag(), "sha256": None}
     if not path.is_file():
-        note = f"no lock file {info['file']} for {platform_tag()}: scripts/setup.sh installed from pyproject.toml's ranges"
+        note = (f"no lock file {info['file']} for {platform_tag()}: scripts/setup.sh installed from pyproject.toml's "
+                f"ranges")
         return {**info, "note": note}
     locked = read_lock(path)
     have = installed_versions()

@@ -23,23 +23,23 @@ pass, so that a row is one view of one graph (:meth:`deepaug.core.augment.DeepAu
 from __future__ import annotations
 
 import contextlib
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from deepaug.core.layers import target_module
-from deepaug.core.losses import check_loss, contrastive_loss
+from deepaug.core.losses import check_loss
+from deepaug.core.objectives import objective, trained_parameters
 from deepaug.core.settings import RunSettings
 from deepaug.domains.graph.data import concat_batches, load_graphs
 from deepaug.domains.graph.models import build_graph_model
 from deepaug.domains.graph.views import AUGMENTATIONS, augment
 from deepaug.engine import training as T
-from deepaug.engine.provenance import provenance
-from deepaug.workflow.io import load_torch, save_torch, write_jsonl
+from deepaug.engine.loop import PeriodEnd, Progress, Task, train
+from deepaug.errors import NonFiniteLossError
+from deepaug.workflow.io import load_torch
 
 LOSSES = ("infonce", "graphcl")  # train.loss (PyGCL's, GraphCL's); the schema's enum (tests/core/test_losses.py)
 SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dataset, shared by every run
@@ -125,96 +125,110 @@ def _pca_failure(s: GraphPretrainSettings, step: int, exc: Exception) -> str:
 
 def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``."""
-    t_start = time.time()
-    ckpt = T.open_run(s, ckpt_dir, {"data": data_path})
-    if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
-        return done
-    device = T.prepare(s)
-    graphs = load_graphs(data_path)
-    supervised = s.objective == "supervised"
-    split = supervised_split(graphs.y) if supervised else None
-    train_idx = torch.tensor(split["train"] if supervised else range(len(graphs)), dtype=torch.long, device=device)
-    if train_idx.shape[0] < 2:
-        raise ValueError(f"run {s.run}: {data_path} has {train_idx.shape[0]} training graphs; at least 2 are needed")
+    return train(GraphTask(s, data_path), out_dir, ckpt_dir)
 
-    model = build_graph_model(graphs.num_features, s.hidden_dim, s.num_layers,
-                              graphs.num_classes if supervised else None,
-                              "classifier" if supervised else "projection").to(device)
-    aug = s.build_augment()
-    node_level = False
-    if aug is not None:
-        aug.attach(target_module(model, s.layer))
-        node_level = model.node_level(s.layer)
-        T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at layer {s.layer} "
-              f"({'node level: one row per graph' if node_level else 'graph level'})")
-    opt_kwargs = {"fused": True} if device.type == "cuda" else {}
-    optimizer = torch.optim.Adam(model.parameters(), lr=s.lr, weight_decay=s.weight_decay, **opt_kwargs)
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
-    data = graphs.to(device)
 
-    history, start_epoch, elapsed_before = T.resume_epochs(ckpt, model=model, optimizer=optimizer, scaler=scaler)
+class GraphTask(Task):
+    """A GIN trained one period per epoch (see :class:`deepaug.engine.loop.Task`); the objective
+    (:mod:`deepaug.core.objectives`) gives the views per graph, the head and the loss."""
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    n = train_idx.shape[0]
-    bounds = _chunks(n, min(s.batch_size, n))
-    train_time = elapsed_before
-    step = start_epoch * len(bounds)
-    for epoch in range(start_epoch, s.epochs):
-        t0 = time.time()
-        # Each epoch is a pure function of (weights, optimiser, seed, epoch): resuming replays it exactly.
-        T.seed_everything(T.epoch_seed(s.seed, epoch))
-        if aug is not None:
-            aug.reseed(T.epoch_seed(s.seed, epoch, stream=1))
-        g = torch.Generator(device=device).manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
-        order = train_idx[torch.randperm(n, generator=g, device=device)]
-        model.train()
-        loss_sum = torch.zeros((), device=device)
-        graphs_seen = 0
-        for lo, hi in bounds:
-            b = data.batch(order[lo:hi])
-            inputs = b if supervised else concat_batches(augment(b, s.aug1, s.aug_ratio, g),
-                                                         augment(b, s.aug2, s.aug_ratio, g))
-            groups = aug.grouped(inputs.batch, inputs.num_graphs) if node_level else contextlib.nullcontext()
-            try:
-                with groups, T.autocast_context(device, s.precision):
-                    z = model(inputs.x, inputs.edge_index, inputs.batch, inputs.num_graphs)
-            except torch.linalg.LinAlgError as exc:  # the PCA basis of non-finite activations
-                raise T.NonFiniteLossError(_pca_failure(s, step, exc)) from None
-            if supervised:
-                loss = F.cross_entropy(z.float(), b.y)
-            else:
-                loss = contrastive_loss(s.loss, z.float(), s.temperature)
-            T.optimizer_step(optimizer, scaler, loss, s.lr, s.max_grad_norm)
-            loss_sum += loss.detach()
-            graphs_seen += inputs.num_graphs
-            step += 1
-        mean_loss = T.check_finite(loss_sum, s.run, step) / len(bounds)
-        dt = time.time() - t0
-        train_time += dt
-        history.append({"epoch": epoch, "step": step, "loss": mean_loss, "lr": s.lr, "epoch_time_s": round(dt, 4),
-                        "graphs_per_s": round(graphs_seen / dt, 1)})
-        last = epoch == s.epochs - 1
-        if last or (epoch + 1) % s.checkpoint_every == 0:
-            ckpt.save(T.snapshot(model=model, optimizer=optimizer, scaler=scaler, epoch=epoch, history=history,
-                                 train_time_s=train_time), progress=epoch + 1)
-            write_jsonl(out_dir / "train_metrics.jsonl", history)
+    def __init__(self, s: GraphPretrainSettings, data_path: str | Path) -> None:
+        self.s, self.data_path = s, data_path
+        self.inputs = {"data": data_path}
+        self.objective = objective(s.objective)
+        self.checkpoint_every = s.checkpoint_every
 
-    # The loss is checked before each update; the last update itself can still diverge.
-    T.check_finite_state(model.state_dict(), s.run)
-    meta = {"in_dim": graphs.num_features, "hidden_dim": s.hidden_dim, "num_layers": s.num_layers,
-            "out_dim": model.out_dim, "head": model.head_kind}
-    save_torch({"model": model.state_dict(), "meta": meta, "objective": s.objective, "split": split,
-                "dataset": graphs.name}, out_dir / "model.pt")
-    write_jsonl(out_dir / "train_metrics.jsonl", history)
-    from importlib import metadata
+    def build(self, device: torch.device) -> None:
+        s = self.s
+        self.graphs = graphs = load_graphs(self.data_path)
+        labels = self.objective.labels  # with labels: a classifier on the graphs of a fixed training split
+        self.split = supervised_split(graphs.y) if labels else None
+        self.train_idx = torch.tensor(self.split["train"] if labels else range(len(graphs)), dtype=torch.long,
+                                      device=device)
+        if self.train_idx.shape[0] < 2:
+            raise ValueError(f"run {s.run}: {self.data_path} has {self.train_idx.shape[0]} training graphs; at least 2 "
+                             f"are needed")
+        self.model = build_graph_model(graphs.num_features, s.hidden_dim, s.num_layers,
+                                       graphs.num_classes if labels else None,
+                                       "classifier" if labels else "projection").to(device)
+        self.aug = s.build_augment()
+        self.node_level = False
+        if self.aug is not None:
+            self.aug.attach(target_module(self.model, s.layer))
+            self.node_level = self.model.node_level(s.layer)
+            T.log(f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at layer {s.layer} "
+                  f"({'node level: one row per graph' if self.node_level else 'graph level'})")
+        self.extras = self.objective.extras(self.model, s, device)
+        self.data = graphs.to(device)
+        self.device = device
+        n = self.train_idx.shape[0]
+        self.bounds = _chunks(n, min(s.batch_size, n))
 
-    prov = provenance(ckpt.settings, device, time.time() - t_start, {
-        "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"] if history else None,
-        "data": str(data_path), "steps": step, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
-        "torch_geometric": metadata.version("torch_geometric"), "node_features": graphs.features,
-    })
-    return ckpt.complete(out_dir, prov)
+    def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
+        opt_kwargs = {"fused": True} if device.type == "cuda" else {}
+        return torch.optim.Adam(trained_parameters(self.model, self.extras), lr=self.s.lr,
+                                weight_decay=self.s.weight_decay, **opt_kwargs)
+
+    def parts(self) -> dict:
+        return {"model": self.model} if self.extras is None else {"model": self.model, "extras": self.extras}
+
+    def finished(self, p: Progress) -> bool:
+        return p.period >= self.s.epochs
+
+    def total_steps(self) -> int:
+        return len(self.bounds) * self.s.epochs
+
+    def batches(self, p: Progress, seed: int):
+        """The epoch's batches: the shuffled graphs, in two views (``views`` 2) or as they are (``views`` 1);
+        ``self.graphs_seen`` counts the graphs for the history row."""
+        s = self.s
+        g = torch.Generator(device=self.device).manual_seed(seed)
+        n = self.train_idx.shape[0]
+        order = self.train_idx[torch.randperm(n, generator=g, device=self.device)]
+        self.graphs_seen, start = 0, p.step
+        for i, (lo, hi) in enumerate(self.bounds):
+            b = self.data.batch(order[lo:hi])
+            inputs = b if self.objective.views == 1 else concat_batches(augment(b, s.aug1, s.aug_ratio, g),
+                                                                        augment(b, s.aug2, s.aug_ratio, g))
+            self.graphs_seen += inputs.num_graphs
+            yield inputs, b.y, start + i  # the steps done before this batch (for an error message)
+
+    def forward(self, batch):
+        inputs, _, step = batch
+        groups = self.aug.grouped(inputs.batch, inputs.num_graphs) if self.node_level else contextlib.nullcontext()
+        try:
+            with groups:
+                return self.model(inputs.x, inputs.edge_index, inputs.batch, inputs.num_graphs)
+        except torch.linalg.LinAlgError as exc:  # the PCA basis of non-finite activations
+            raise NonFiniteLossError(_pca_failure(self.s, step, exc)) from None
+
+    def loss(self, out, batch) -> torch.Tensor:
+        inputs, labels, _ = batch
+        return self.objective.loss(out, labels, self.s, self.extras,
+                                   lambda net: net(inputs.x, inputs.edge_index, inputs.batch, inputs.num_graphs))
+
+    def after_step(self, step: int) -> None:
+        self.objective.step_done(self.model, self.extras, self.s, step)
+
+    def record(self, p: Progress, end: PeriodEnd) -> dict:
+        return {"epoch": p.period - 1, "step": p.step, "loss": end.loss, "lr": end.lr,
+                "epoch_time_s": round(end.seconds, 4), "graphs_per_s": round(self.graphs_seen / end.seconds, 1)}
+
+    def final_weights(self, best: dict | None) -> dict:
+        return {"the final weights": self.model.state_dict()}
+
+    def payload(self, best: dict | None) -> dict:
+        s, model = self.s, self.model
+        meta = {"in_dim": self.graphs.num_features, "hidden_dim": s.hidden_dim, "num_layers": s.num_layers,
+                "out_dim": model.out_dim, "head": model.head_kind}
+        return {"model": model.state_dict(), "meta": meta, "objective": s.objective, "split": self.split,
+                "dataset": self.graphs.name}
+
+    def provenance(self, p: Progress, best: dict | None) -> dict:
+        from importlib import metadata
+
+        return {"data": str(self.data_path), "torch_geometric": metadata.version("torch_geometric"),
+                "node_features": self.graphs.features}
 
 
 def load_encoder(model_path: str | Path, device: torch.device):

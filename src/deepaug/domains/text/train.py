@@ -22,22 +22,22 @@ the best weights are kept; checkpoints (with every RNG state) make a killed run 
 
 from __future__ import annotations
 
-import time
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
 
-from deepaug.engine import training as T
-from deepaug.domains.text.evaluate import relatedness_spearman, spearman_on_task
-from deepaug.workflow.io import save_torch, write_jsonl
-from deepaug.errors import DataValidationError, NonFiniteError
 from deepaug.core.layers import LayerIndexError, describe_layers, target_module
 from deepaug.core.losses import simcse_loss
-from deepaug.domains.text.models import RelatednessHead, build_text_model, encode_labels, encoder_bundle
-from deepaug.engine.provenance import provenance
 from deepaug.core.settings import RunSettings
 from deepaug.domains.text.data import load_corpus, load_task
+from deepaug.domains.text.evaluate import relatedness_spearman, spearman_on_task
+from deepaug.domains.text.models import RelatednessHead, build_text_model, encode_labels, encoder_bundle
+from deepaug.engine import training as T
+from deepaug.engine.loop import PeriodEnd, Progress, Task, train
+from deepaug.errors import DataValidationError
+
 
 @dataclass
 class TextPretrainSettings(RunSettings):
@@ -73,7 +73,8 @@ class TextPretrainSettings(RunSettings):
         if self.sup_head not in SUP_HEADS:
             raise ValueError(f"sup_head must be one of {SUP_HEADS} (the supervised counterpart's head), "
                              f"got {self.sup_head!r}")
-        if isinstance(self.sup_eval_epochs, bool) or not isinstance(self.sup_eval_epochs, int) or self.sup_eval_epochs < 1:
+        epochs = self.sup_eval_epochs
+        if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"sup_eval_epochs must be a whole number >= 1, got {self.sup_eval_epochs!r}")
         if isinstance(self.sup_patience, bool) or not isinstance(self.sup_patience, int) or self.sup_patience < 0:
             raise ValueError(f"sup_patience must be a whole number >= 0, got {self.sup_patience!r}")
@@ -112,128 +113,153 @@ def _attach_augment(s: TextPretrainSettings, model, model_dir, head_input: bool 
 
 def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path, dev_task: str | Path,
              out_dir: str | Path, ckpt_dir: str | Path) -> dict:
-    from transformers import AutoTokenizer
+    """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``.
 
-    ckpt = T.open_run(s, ckpt_dir, {"model": model_dir, "corpus": corpus, "dev_task": dev_task})
-    if (done := ckpt.reuse(out_dir, s.reuse_finished)) is not None:
-        return done
-    if s.objective == "supervised" and s.sup_head == "relatedness":
-        return _pretrain_relatedness(s, model_dir, corpus, dev_task, out_dir, ckpt)
-    t_start = time.time()
-    device = T.prepare(s)
-    supervised = s.objective == "supervised"
-    if supervised:  # the "corpus" is a similarity task: pairs with gold scores
-        pairs = load_task(corpus)
-        first, second = pairs["sentence1"].tolist(), pairs["sentence2"].tolist()
-        targets = torch.tensor((pairs["score"] / pairs["score"].max()).to_numpy(), dtype=torch.float32)
-        sentences = first
-    else:
-        sentences = load_corpus(corpus)
-    dev = load_task(dev_task)
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = build_text_model(str(model_dir)).to(device)
-    bundle = encoder_bundle(model_dir)  # config + tokenizer files: model.pt loads from any directory
+    ``corpus`` is the training corpus (contrastive) or the similarity task trained on (supervised)."""
+    relatedness = s.objective == "supervised" and s.sup_head == "relatedness"
+    task = (RelatednessTask if relatedness else TextTask)(s, model_dir, corpus, dev_task)
+    return train(task, out_dir, ckpt_dir)
 
-    aug = _attach_augment(s, model, model_dir)
 
-    steps_per_epoch = len(sentences) // s.batch_size
-    total = steps_per_epoch * s.epochs
-    if s.max_steps is not None:
-        total = min(total, s.max_steps)
-    if total < 1:
-        raise ValueError(f"{corpus} has {len(sentences)} rows: fewer than one batch of {s.batch_size}")
-    no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
-    groups = [
-        {"params": [p for n, p in model.named_parameters() if not any(k in n for k in no_decay)], "weight_decay": s.weight_decay},
-        {"params": [p for n, p in model.named_parameters() if any(k in n for k in no_decay)], "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=s.lr, **({"fused": True} if device.type == "cuda" else {}))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
+class _SimCSE:
+    """``objective="contrastive"``: unsupervised SimCSE. Each sentence twice in the batch (the encoder's
+    dropout, and Deep Augmentation, make the two views); InfoNCE over the 2N rows."""
 
-    step, best, history, train_time = 0, float("-inf"), [], 0.0
-    state = ckpt.load()
-    if state is not None:
-        T.restore(state, model=model, optimizer=optimizer, scaler=scaler)
-        step, best, history, train_time = state["step"], state["best"], state["history"], state["train_time_s"]
-        T.restore_rng_states(state["rng"])
-        if aug is not None:
-            aug.set_rng_state(state["aug_rng"])
-        T.log(f"{s.run}: resuming from {ckpt.path} at step {step}")
+    def __init__(self, corpus: str | Path) -> None:
+        self.sentences = load_corpus(corpus)
 
-    dev_name = Path(dev_task).name.removesuffix(".parquet")
+    def __len__(self) -> int:
+        return len(self.sentences)
 
-    def evaluate_dev() -> float:
-        """STS dev Spearman; a NaN/constant encoder fails here, naming the run and the task, rather
+    def rows(self, tokenizer, idx: list[int], max_len: int, device) -> dict:
+        batch = _tokenize(tokenizer, [self.sentences[i] for i in idx], max_len, device)
+        return {k: torch.cat([v, v]) for k, v in batch.items()}
+
+    def loss(self, z: torch.Tensor, idx: list[int], s: TextPretrainSettings) -> torch.Tensor:
+        return simcse_loss(z, s.temperature)
+
+
+class _CosineRegression:
+    """``objective="supervised"``, ``sup_head="cosine"``: the cosine similarity of a pair's sentence vectors
+    regressed on its gold score scaled to [0, 1] (SBERT's STS loss). Rows: the batch's first sentences, then
+    its second sentences."""
+
+    def __init__(self, task: str | Path) -> None:
+        pairs = load_task(task)
+        self.first, self.second = pairs["sentence1"].tolist(), pairs["sentence2"].tolist()
+        self.targets = torch.tensor((pairs["score"] / pairs["score"].max()).to_numpy(), dtype=torch.float32)
+
+    def __len__(self) -> int:
+        return len(self.first)
+
+    def rows(self, tokenizer, idx: list[int], max_len: int, device) -> dict:
+        return _tokenize(tokenizer, [self.first[i] for i in idx] + [self.second[i] for i in idx], max_len, device)
+
+    def loss(self, z: torch.Tensor, idx: list[int], s: TextPretrainSettings) -> torch.Tensor:
+        a, b = z.float().chunk(2)
+        return torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), self.targets[idx].to(a.device))
+
+
+# objective -> what the step-based trainer trains on (the relatedness head is its own task, RelatednessTask)
+TEXT_OBJECTIVES = {"contrastive": _SimCSE, "supervised": _CosineRegression}
+
+
+class TextTask(Task):
+    """SimCSE (or the cosine regression of the supervised counterpart), step-based: AdamW with linear decay,
+    a dev check every ``eval_every`` steps (and at the end) keeping the best weights, which ``model.pt`` ships.
+    The generators run on and are checkpointed (see :class:`deepaug.engine.loop.Task`)."""
+
+    unit = "steps"
+    reseed_each_period = False
+    keeps_best = True
+
+    def __init__(self, s: TextPretrainSettings, model_dir, corpus, dev_task) -> None:
+        self.s, self.model_dir, self.corpus, self.dev_task = s, model_dir, corpus, dev_task
+        self.inputs = {"model": model_dir, "corpus": corpus, "dev_task": dev_task}
+        self.dev_name = Path(dev_task).name.removesuffix(".parquet")
+
+    def build(self, device: torch.device) -> None:
+        from transformers import AutoTokenizer
+
+        s = self.s
+        self.device = device
+        self.data = TEXT_OBJECTIVES[s.objective](self.corpus)
+        self.dev = load_task(self.dev_task)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.model = build_text_model(str(self.model_dir)).to(device)
+        self.bundle = encoder_bundle(self.model_dir)  # config + tokenizer files: model.pt loads from any directory
+        self.aug = _attach_augment(s, self.model, self.model_dir)
+        self.steps_per_epoch = len(self.data) // s.batch_size
+        total = self.steps_per_epoch * s.epochs
+        self.total = total if s.max_steps is None else min(total, s.max_steps)
+        if self.total < 1:
+            raise ValueError(f"{self.corpus} has {len(self.data)} rows: fewer than one batch of {s.batch_size}")
+
+    def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
+        no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
+        named = list(self.model.named_parameters())
+        groups = [
+            {"params": [p for n, p in named if not any(k in n for k in no_decay)], "weight_decay": self.s.weight_decay},
+            {"params": [p for n, p in named if any(k in n for k in no_decay)], "weight_decay": 0.0},
+        ]
+        return torch.optim.AdamW(groups, lr=self.s.lr, **({"fused": True} if device.type == "cuda" else {}))
+
+    def parts(self) -> dict:
+        return {"model": self.model}
+
+    def finished(self, p: Progress) -> bool:
+        return p.step >= self.total
+
+    def total_steps(self) -> int:
+        return self.total
+
+    def batches(self, p: Progress, seed: int):
+        """The steps up to the next dev check; each step's rows are those of its position in its epoch's
+        permutation (seeded by the epoch), so a run resumed at any check replays the same order."""
+        s = self.s
+        end = min((p.step // s.eval_every + 1) * s.eval_every, self.total)
+        for step in range(p.step, end):
+            epoch, pos = divmod(step, self.steps_per_epoch)
+            g = torch.Generator().manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
+            order = torch.randperm(len(self.data), generator=g)
+            idx = order[pos * s.batch_size : (pos + 1) * s.batch_size].tolist()
+            yield idx, self.data.rows(self.tokenizer, idx, s.max_len, self.device)
+
+    def lr(self, step: int) -> float:
+        return self.s.lr * (1 - step / self.total)  # linear decay to 0, no warm-up (SimCSE)
+
+    def forward(self, batch):
+        return self.model(**batch[1])
+
+    def loss(self, out, batch) -> torch.Tensor:
+        return self.data.loss(out, batch[0], self.s)
+
+    def dev_score(self, p: Progress) -> float:
+        """The STS dev Spearman (x 100); a NaN/constant encoder fails here, naming the run and the task, rather
         than never writing best.pt (``NaN > best`` is false) and failing after all the training."""
-        try:
-            return spearman_on_task(model, tokenizer, dev, s.eval_max_len, device, s.precision, name=dev_name)
-        except NonFiniteError as exc:
-            raise NonFiniteError(f"run {s.run}, dev check at step {step}: {exc}") from None
+        s = self.s
+        return 100 * spearman_on_task(self.model, self.tokenizer, self.dev, s.eval_max_len, self.device, s.precision,
+                                      name=self.dev_name)
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from tqdm.auto import tqdm
+    def best_state(self, p: Progress, score: float) -> dict:
+        return {"model": self.model.encoder.state_dict(), "step": p.step, "dev_spearman": score}
 
-    bar = tqdm(total=total, initial=step, desc=s.run, mininterval=10)
-    model.train()
-    loss_sum = torch.zeros((), device=device)
-    t0 = time.time()
-    while step < total:
-        epoch, pos = divmod(step, steps_per_epoch)
-        g = torch.Generator().manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
-        order = torch.randperm(len(sentences), generator=g)
-        idx = order[pos * s.batch_size : (pos + 1) * s.batch_size].tolist()
-        if supervised:  # rows: first sentences, then second sentences of the batch's pairs
-            rows = _tokenize(tokenizer, [first[i] for i in idx] + [second[i] for i in idx], s.max_len, device)
-        else:  # each sentence twice: the encoder's dropout makes the two views
-            batch = _tokenize(tokenizer, [sentences[i] for i in idx], s.max_len, device)
-            rows = {k: torch.cat([v, v]) for k, v in batch.items()}
-        lr = s.lr * (1 - step / total)  # linear decay to 0, no warm-up (SimCSE)
-        with T.autocast_context(device, s.precision):
-            z = model(**rows)
-        if supervised:  # cosine similarity regressed on the gold score scaled to [0, 1] (SBERT's STS loss)
-            a, b = z.float().chunk(2)
-            loss = torch.nn.functional.mse_loss(torch.cosine_similarity(a, b), targets[idx].to(device))
-        else:
-            loss = simcse_loss(z, s.temperature)
-        T.optimizer_step(optimizer, scaler, loss, lr, s.max_grad_norm)
-        loss_sum += loss.detach()
-        step += 1
-        bar.update(1)
-        if step % s.eval_every == 0 or step == total:
-            n_steps = s.eval_every if step % s.eval_every == 0 else step % s.eval_every
-            mean_loss = T.check_finite(loss_sum, s.run, step) / n_steps
-            loss_sum.zero_()
-            dev_score = 100 * evaluate_dev()
-            model.train()
-            train_time += time.time() - t0
-            t0 = time.time()
-            history.append({"step": step, "loss": mean_loss, "lr": lr, "dev_spearman": dev_score})
-            if dev_score > best:
-                best = dev_score
-                ckpt.save_best({"model": model.encoder.state_dict(), "step": step, "dev_spearman": dev_score}, step)
-            ckpt.save(T.snapshot(model=model, optimizer=optimizer, scaler=scaler, step=step, best=best, history=history,
-                                 train_time_s=train_time, rng=T.rng_states(),
-                                 aug_rng=aug.rng_state() if aug is not None else {}), step)
-            write_jsonl(out_dir / "train_metrics.jsonl", history)
-    bar.close()
+    def record(self, p: Progress, end: PeriodEnd) -> dict:
+        return {"step": p.step, "loss": end.loss, "lr": end.lr, "dev_spearman": end.dev}
 
-    best_state = ckpt.require_best()  # only this run's best.pt (same fingerprint) is ever shipped
-    T.check_finite_state(best_state["model"], s.run, "the dev-best weights")
-    save_torch({"encoder": best_state["model"], "source": str(model_dir), "encoder_bundle": bundle, "step": best_state["step"],
-                "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
-    write_jsonl(out_dir / "train_metrics.jsonl", history)
-    prov = provenance(ckpt.settings, device, time.time() - t_start, {
-        "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step,
-        "best_step": best_state["step"], "dev_spearman": best_state["dev_spearman"],
-        "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(corpus),
-        "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
-    })
-    return ckpt.complete(out_dir, prov)
+    def final_weights(self, best: dict) -> dict:
+        return {"the dev-best weights": best["model"]}
+
+    def payload(self, best: dict) -> dict:
+        return {"encoder": best["model"], "source": str(self.model_dir), "encoder_bundle": self.bundle,
+                "step": best["step"], "dev_spearman": best["dev_spearman"]}
+
+    def provenance(self, p: Progress, best: dict) -> dict:
+        return {"best_step": best["step"], "dev_spearman": best["dev_spearman"], "n_layers": self.model.num_blocks + 2,
+                "model_dir": str(self.model_dir), "corpus": str(self.corpus), "dev_task": self.dev_name}
 
 
-def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_task: str | Path,
-                          dev_task: str | Path, out_dir: str | Path, ckpt: T.Checkpointer) -> dict:
+class RelatednessTask(Task):
     """The supervised counterpart as the author ran it: SentEval's relatedness head, trained end to end.
 
     Follows bruel-gabrielsson/SimCSE ``SentEval/senteval/tools/relatedness.py`` RelatednessPytorchFull:
@@ -259,122 +285,114 @@ def _pretrain_relatedness(s: TextPretrainSettings, model_dir: str | Path, train_
     copy.deepcopy(self.model)``, L232, the backbone is not copied) and predicts the test set with it on top
     of the *last* encoder (L237-241); here the dev-best encoder and head are kept together (model.pt), the
     checkpoint the dev score was measured on.
+
+    A period is a round; ``self.epoch`` counts the epochs done (checkpointed as ``epoch``).
     """
-    import math
 
-    import torch.nn.functional as F
-    from transformers import AutoTokenizer
+    unit = "steps"
+    reseed_each_period = False
+    keeps_best = True
 
-    t_start = time.time()
-    device = T.prepare(s)
-    pairs = load_task(train_task)
-    first, second = pairs["sentence1"].tolist(), pairs["sentence2"].tolist()
-    low, high = float(pairs["score"].min()), float(pairs["score"].max())
-    if low < 0 or high > 5:  # a score above 5 would get an all-zero target (no class 6..), silently
-        raise DataValidationError(
-            f"run {s.run}: the relatedness head's 5-bin label encoding (classes 1-5, SentEval) needs gold scores in "
-            f"[0, 5], but {train_task} has scores in [{low:g}, {high:g}]; train this task with sup_head cosine")
-    labels = encode_labels(pairs["score"].to_numpy())  # (pairs, 5): SentEval's targets
-    dev = load_task(dev_task)
-    dev_name = Path(dev_task).name.removesuffix(".parquet")
-    tokenizer = AutoTokenizer.from_pretrained(str(model_dir))
-    model = build_text_model(str(model_dir)).to(device)
-    head = RelatednessHead(model.encoder.config.hidden_size).to(device)
-    bundle = encoder_bundle(model_dir)
-    aug = _attach_augment(s, model, model_dir, head_input=True)
+    def __init__(self, s: TextPretrainSettings, model_dir, train_task, dev_task) -> None:
+        self.s, self.model_dir, self.train_task, self.dev_task = s, model_dir, train_task, dev_task
+        self.inputs = {"model": model_dir, "corpus": train_task, "dev_task": dev_task}
+        self.dev_name = Path(dev_task).name.removesuffix(".parquet")
+        self.patience = s.sup_patience
+        self.epoch = 0
 
-    n = len(first)
-    steps_per_epoch = math.ceil(n / s.batch_size)
-    total = steps_per_epoch * s.epochs if s.max_steps is None else min(steps_per_epoch * s.epochs, s.max_steps)
-    params = list(model.parameters()) + list(head.parameters())
-    optimizer = torch.optim.Adam(params, lr=s.lr, weight_decay=s.weight_decay,
-                                 **({"fused": True} if device.type == "cuda" else {}))
-    scaler = torch.amp.GradScaler("cuda", enabled=device.type == "cuda" and s.precision == "fp16")
+    def build(self, device: torch.device) -> None:
+        from transformers import AutoTokenizer
 
-    epoch, step, best, bad_checks, stopped, history, train_time = 0, 0, float("-inf"), 0, False, [], 0.0
-    state = ckpt.load()
-    if state is not None:
-        T.restore(state, model=model, head=head, optimizer=optimizer, scaler=scaler)
-        epoch, step, best, bad_checks = state["epoch"], state["step"], state["best"], state["bad_checks"]
-        stopped, history, train_time = state["stopped"], state["history"], state["train_time_s"]
-        T.restore_rng_states(state["rng"])
-        if aug is not None:
-            aug.set_rng_state(state["aug_rng"])
-        T.log(f"{s.run}: resuming from {ckpt.path} after epoch {epoch} (step {step})")
+        s = self.s
+        self.device = device
+        pairs = load_task(self.train_task)
+        self.first, self.second = pairs["sentence1"].tolist(), pairs["sentence2"].tolist()
+        low, high = float(pairs["score"].min()), float(pairs["score"].max())
+        if low < 0 or high > 5:  # a score above 5 would get an all-zero target (no class 6..), silently
+            raise DataValidationError(
+                f"run {s.run}: the relatedness head's 5-bin label encoding (classes 1-5, SentEval) needs gold scores "
+                f"in [0, 5], but {self.train_task} has scores in [{low:g}, {high:g}]; train this task with sup_head "
+                f"cosine")
+        self.labels = encode_labels(pairs["score"].to_numpy())  # (pairs, 5): SentEval's targets
+        self.dev = load_task(self.dev_task)
+        self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
+        self.model = build_text_model(str(self.model_dir)).to(device)
+        self.head = RelatednessHead(self.model.encoder.config.hidden_size).to(device)
+        self.bundle = encoder_bundle(self.model_dir)
+        self.aug = _attach_augment(s, self.model, self.model_dir, head_input=True)
+        steps = math.ceil(len(self.first) / s.batch_size) * s.epochs
+        self.total = steps if s.max_steps is None else min(steps, s.max_steps)
 
-    def evaluate_dev() -> float:
-        try:
-            return relatedness_spearman(model, head, tokenizer, dev, s.eval_max_len, device, s.precision,
-                                        name=dev_name, constant_is_zero=True)
-        except NonFiniteError as exc:
-            raise NonFiniteError(f"run {s.run}, dev check after epoch {epoch}: {exc}") from None
+    def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
+        params = list(self.model.parameters()) + list(self.head.parameters())
+        return torch.optim.Adam(params, lr=self.s.lr, weight_decay=self.s.weight_decay,
+                                **({"fused": True} if device.type == "cuda" else {}))
 
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    from tqdm.auto import tqdm
+    def parts(self) -> dict:
+        return {"model": self.model, "head": self.head}
 
-    bar = tqdm(total=total, initial=step, desc=s.run, mininterval=10)
-    loss_sum = torch.zeros((), device=device)
-    t0 = time.time()
-    while not stopped and epoch < s.epochs and step < total:
-        model.train()
-        head.train()
-        round_end, round_steps = min(epoch + s.sup_eval_epochs, s.epochs), 0
-        while epoch < round_end and step < total:
-            g = torch.Generator().manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
+    def state(self, p: Progress) -> dict:
+        return {"epoch": self.epoch}
+
+    def load_state(self, state: dict) -> None:
+        self.epoch = state["epoch"]
+
+    def finished(self, p: Progress) -> bool:
+        return self.epoch >= self.s.epochs or p.step >= self.total
+
+    def total_steps(self) -> int:
+        return self.total
+
+    def batches(self, p: Progress, seed: int):
+        """A round: ``sup_eval_epochs`` epochs (at most ``epochs`` in all and ``max_steps`` steps), each a fresh
+        permutation of the pairs (seeded by the epoch) in batches, the last smaller one kept."""
+        s, n, step = self.s, len(self.first), p.step
+        round_end = min(self.epoch + s.sup_eval_epochs, s.epochs)
+        while self.epoch < round_end and step < self.total:
+            g = torch.Generator().manual_seed(T.epoch_seed(s.seed, self.epoch, stream=2))
             order = torch.randperm(n, generator=g).tolist()
             for pos in range(0, n, s.batch_size):
-                if step >= total:
+                if step >= self.total:
                     break
                 idx = order[pos : pos + s.batch_size]
-                side_a = _tokenize(tokenizer, [first[i] for i in idx], s.max_len, device)
-                side_b = _tokenize(tokenizer, [second[i] for i in idx], s.max_len, device)
-                with T.autocast_context(device, s.precision):
-                    u = model(**side_a, use_mlp=False)
-                    v = model(**side_b, use_mlp=False)
-                loss = F.mse_loss(head(u.float(), v.float()), labels[idx].to(device))
-                T.optimizer_step(optimizer, scaler, loss, s.lr, s.max_grad_norm)
-                loss_sum += loss.detach()
+                yield (idx, _tokenize(self.tokenizer, [self.first[i] for i in idx], s.max_len, self.device),
+                       _tokenize(self.tokenizer, [self.second[i] for i in idx], s.max_len, self.device))
                 step += 1
-                round_steps += 1
-                bar.update(1)
-            epoch += 1
-        mean_loss = T.check_finite(loss_sum, s.run, step) / max(round_steps, 1)
-        loss_sum.zero_()
-        dev_score = 100 * evaluate_dev()
-        train_time += time.time() - t0
-        t0 = time.time()
-        if dev_score > best:  # SentEval's early stop (relatedness.py L229-236)
-            best = dev_score
-            ckpt.save_best({"model": model.encoder.state_dict(), "head": head.state_dict(), "step": step,
-                            "epoch": epoch, "dev_spearman": dev_score}, step)
-        else:
-            stopped = bad_checks >= s.sup_patience
-            bad_checks += 1
-        history.append({"epoch": epoch, "step": step, "loss": mean_loss, "lr": s.lr, "dev_spearman": dev_score,
-                        "bad_checks": bad_checks})
-        ckpt.save(T.snapshot(model=model, head=head, optimizer=optimizer, scaler=scaler, epoch=epoch, step=step,
-                             best=best, bad_checks=bad_checks, stopped=stopped, history=history,
-                             train_time_s=train_time, rng=T.rng_states(),
-                             aug_rng=aug.rng_state() if aug is not None else {}), step)
-        write_jsonl(out_dir / "train_metrics.jsonl", history)
-    bar.close()
-    if stopped:
-        T.log(f"{s.run}: early stop after epoch {epoch}: {bad_checks} dev checks without improvement "
-              f"(patience {s.sup_patience}); best dev Spearman {best:.2f}")
+            self.epoch += 1
 
-    best_state = ckpt.require_best()
-    T.check_finite_state(best_state["model"], s.run, "the dev-best weights")
-    T.check_finite_state(best_state["head"], s.run, "the dev-best relatedness head")
-    save_torch({"encoder": best_state["model"], "relatedness_head": best_state["head"], "sup_head": "relatedness",
-                "source": str(model_dir), "encoder_bundle": bundle, "step": best_state["step"],
-                "epoch": best_state["epoch"], "dev_spearman": best_state["dev_spearman"]}, out_dir / "model.pt")
-    write_jsonl(out_dir / "train_metrics.jsonl", history)
-    prov = provenance(ckpt.settings, device, time.time() - t_start, {
-        "train_time_s": round(train_time, 3), "final_loss": history[-1]["loss"], "steps": step, "epochs": epoch,
-        "stopped_early": stopped, "best_step": best_state["step"], "best_epoch": best_state["epoch"],
-        "dev_spearman": best_state["dev_spearman"], "sup_head": "relatedness",
-        "n_layers": model.num_blocks + 2, "model_dir": str(model_dir), "corpus": str(train_task),
-        "dev_task": dev_name, "fingerprint": ckpt.fingerprint, "segments": ckpt.all_segments(),
-    })
-    return ckpt.complete(out_dir, prov)
+    def forward(self, batch):
+        _, side_a, side_b = batch
+        return self.model(**side_a, use_mlp=False), self.model(**side_b, use_mlp=False)
+
+    def loss(self, out, batch) -> torch.Tensor:
+        import torch.nn.functional as F
+
+        u, v = out
+        return F.mse_loss(self.head(u.float(), v.float()), self.labels[batch[0]].to(self.device))
+
+    def dev_score(self, p: Progress) -> float:
+        s = self.s
+        return 100 * relatedness_spearman(self.model, self.head, self.tokenizer, self.dev, s.eval_max_len, self.device,
+                                          s.precision, name=self.dev_name, constant_is_zero=True)
+
+    def best_state(self, p: Progress, score: float) -> dict:
+        return {"model": self.model.encoder.state_dict(), "head": self.head.state_dict(), "step": p.step,
+                "epoch": self.epoch, "dev_spearman": score}
+
+    def record(self, p: Progress, end: PeriodEnd) -> dict:
+        return {"epoch": self.epoch, "step": p.step, "loss": end.loss, "lr": end.lr, "dev_spearman": end.dev,
+                "bad_checks": p.bad_checks}
+
+    def final_weights(self, best: dict) -> dict:
+        return {"the dev-best weights": best["model"], "the dev-best relatedness head": best["head"]}
+
+    def payload(self, best: dict) -> dict:
+        return {"encoder": best["model"], "relatedness_head": best["head"], "sup_head": "relatedness",
+                "source": str(self.model_dir), "encoder_bundle": self.bundle, "step": best["step"],
+                "epoch": best["epoch"], "dev_spearman": best["dev_spearman"]}
+
+    def provenance(self, p: Progress, best: dict) -> dict:
+        return {"epochs": self.epoch, "stopped_early": p.stopped, "best_step": best["step"],
+                "best_epoch": best["epoch"], "dev_spearman": best["dev_spearman"], "sup_head": "relatedness",
+                "n_layers": self.model.num_blocks + 2, "model_dir": str(self.model_dir),
+                "corpus": str(self.train_task), "dev_task": self.dev_name}
