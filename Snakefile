@@ -24,12 +24,8 @@ include: "rules/bench.smk"
 rule all:
     default_target: True
     input:
-        RUN_TABLE,
-        TABLE,
-        SUMMARY,
-        CLAIMS,
-        figure_outputs(),
-        analysis_targets() if ANALYSIS.get("in_default_target") else [],
+        # the tables, the summary, the figures and (analysis.in_default_target) the analyses
+        PLAN.all_targets(),
 
 
 onerror:
@@ -40,5 +36,7 @@ onsuccess:
     # Snakemake re-runs nothing when only src/ changed: say so when a table mixes code versions.
     from deepaug.workflow.aggregate import code_version_warnings
 
-    for _warning in code_version_warnings(f"results/tables/{o}_runs.csv" for o in TABLES):
+    for _warning in code_version_warnings(
+        f"results/tables/{o}_runs.csv" for o in TABLES
+    ):
         print(_warning, file=sys.stderr)

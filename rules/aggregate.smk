@@ -10,11 +10,13 @@ rule run_table:
     resources:
         **cpu_job(),
     params:
-        table=run_table_text(),  # a changed sweep changes this, and Snakemake writes the table again
+        # the text of results/runs.tsv (deepaug.workflow.runs): a changed sweep changes it, and Snakemake
+        # writes the table again, this text (one writer of the run table)
+        table=table_text(RUNS),
     run:
-        from deepaug.workflow.runs import write_table
+        from deepaug.workflow.io import write_text
 
-        write_table(RUNS, output[0])
+        write_text(output[0], params.table)
 
 
 # Per objective: every run's scores (aggregate_<objective>), then the selection of tuned axes on dev

@@ -11,7 +11,7 @@ rule analyze:
         json=f"{ANALYSIS_DIR}/analysis.json",
         cka=f"{ANALYSIS_DIR}/cka.npz",
     log:
-        f"logs/{ANALYSIS_DIR.removeprefix('results/')}.log",
+        ANALYSIS_LOG,
     benchmark:
         f"benchmarks/{ANALYSIS_DIR.removeprefix('results/')}.tsv"
     conda:
@@ -45,7 +45,7 @@ rule layer_selection:
     input:
         table=TABLE,
         runs=RUN_TABLE,
-        cka=baseline_cka_files(),
+        cka=setting_files("cka.npz", baseline_only=True),
     output:
         report(
             "results/analysis/layer_selection.csv",

@@ -15,9 +15,7 @@ rule prepare_data:
         **cpu_job(),
     params:
         # of the wildcards only (not `output`), so that Snakemake's params trigger sees a change
-        cmd=lambda w: DOMAINS[w.domain].prepare_command(
-            w.item, f"data/{w.domain}/{w.item}", config
-        ),
+        cmd=lambda w: prepare_command(w.domain, w.item),
     shell:
         "{params.cmd} > {log:q} 2>&1"
 
@@ -34,9 +32,7 @@ rule prepare_model:
     resources:
         **cpu_job(),
     params:
-        cmd=lambda w: DOMAINS[w.domain].prepare_command(
-            f"models/{w.model}", f"data/{w.domain}/models/{w.model}", config
-        ),
+        cmd=lambda w: prepare_command(w.domain, f"models/{w.model}"),
     shell:
         "{params.cmd} > {log:q} 2>&1"
 

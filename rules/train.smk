@@ -16,7 +16,7 @@ rule train:
         provenance=f"results/{RUN_DIR}/provenance.json",
         eval=f"results/{RUN_DIR}/eval.json",
     log:
-        f"logs/train/{RUN_DIR}.log",
+        TRAIN_LOG,
     benchmark:
         f"benchmarks/train/{RUN_DIR}.tsv"
     retries: (config.get("resources") or {}).get("retries", 2)

@@ -221,3 +221,65 @@ def test_inversion_compares_layer_trends():
     no_dev = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0).drop(columns="dev_linear_top1"),
                        table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0)).iloc[0]
     assert math.isnan(no_dev["contrastive_best_minus_baseline"]) and no_dev["verdict"] == "inverted"
+
+
+def _inversion_tables(sup_base: float, sup_metric="classifier_top1", chance=None, domain="vision"):
+    """A contrastive sweep that learned and a supervised one whose baseline scores ``sup_base`` (the
+    supervised dropout runs 23.3 points above it); ``chance``: the supervised table's chance column."""
+    metric, dev = ("linear_top1", "dev_linear_top1") if domain == "vision" else ("sts_avg", "dev_spearman")
+    s_dev = "dev_classifier_top1" if domain == "vision" else "dev_spearman"
+
+    def rows(study, m, d, base, step, extra):
+        out = [dict(domain=study, dataset="d", method="none", layer=None, stop_gradient=None, seed=s,
+                    **{m: base, d: base}, **extra) for s in (0, 1)]
+        out += [dict(domain=study, dataset="d", method="dropout", layer=l, stop_gradient="sg", seed=s,
+                     **{m: base + step * (l + 1), d: base + step * (l + 1)}, **extra) for l in (0, 2) for s in (0, 1)]
+        return pd.DataFrame(out)
+
+    contrastive = rows(domain, metric, dev, 80.0, 1.0, {})
+    supervised = rows(f"{domain}_sup", sup_metric, s_dev, sup_base, 23.3 / 3, {} if chance is None else
+                      {f"chance_{sup_metric}": chance})
+    return contrastive, supervised
+
+
+def test_no_inversion_is_reported_against_a_supervised_baseline_at_chance_level():
+    """A supervised baseline at 30% on a balanced binary task (chance 50%) did not learn: the change against
+    it is not reported (it would read +23.3 points) and the row says why."""
+    from deepaug.analysis.summary import inversion
+
+    row = inversion(*_inversion_tables(30.0, chance=50.0)).iloc[0]
+    assert math.isnan(row["supervised_best_minus_baseline"]) and row["supervised_chance"] == 50.0
+    assert row["verdict"].startswith("not tested (the supervised baseline did not learn")
+    assert "classifier_top1 30.0 is at chance level (50.0, majority-class rate" in row["baseline_check"]
+    assert row["contrastive_best_minus_baseline"] == pytest.approx(3.0)  # the contrastive side learned
+    # within 5 points of chance is not learning either; 1/num_classes where the table records only that
+    assert inversion(*_inversion_tables(54.0, chance=50.0)).iloc[0]["verdict"].startswith("not tested")
+    c, s = _inversion_tables(12.0)
+    flagged = inversion(c, s.assign(num_classes=10)).iloc[0]
+    assert flagged["supervised_chance"] == 10.0 and "1/10 classes" in flagged["baseline_check"]
+
+
+def test_a_baseline_above_chance_level_is_a_reference_and_an_unknown_chance_level_is_said():
+    from deepaug.analysis.summary import inversion
+
+    c, s = _inversion_tables(70.0, chance=50.0)
+    ok = inversion(c.assign(chance_linear_top1=10.0), s).iloc[0]
+    assert ok["supervised_best_minus_baseline"] == pytest.approx(23.3) and ok["verdict"] in ("inverted", "not inverted")
+    assert ok["baseline_check"].startswith("ok: both baselines above chance level")
+    unknown = inversion(*_inversion_tables(70.0)).iloc[0]  # no chance column: not flagged, but not claimed checked
+    assert unknown["supervised_best_minus_baseline"] == pytest.approx(23.3)
+    assert "chance level not checked for the contrastive (linear_top1) and supervised (classifier_top1) baseline" \
+        in unknown["baseline_check"]
+
+
+def test_a_text_baseline_below_the_spearman_floor_did_not_learn():
+    """Text scores are Spearman x100 (no classes): below 10 the baseline ranks pairs about as well as an
+    unrelated model, and the row says which threshold was used."""
+    from deepaug.analysis.summary import SPEARMAN_FLOOR, inversion
+
+    row = inversion(*_inversion_tables(4.0, sup_metric="sts_avg", domain="text")).iloc[0]
+    assert math.isnan(row["supervised_best_minus_baseline"]) and row["verdict"].startswith("not tested")
+    assert f"sts_avg 4.0 is below {SPEARMAN_FLOOR:g} (Spearman x100" in row["baseline_check"]
+    learned = inversion(*_inversion_tables(40.0, sup_metric="sts_avg", domain="text")).iloc[0]
+    assert learned["supervised_best_minus_baseline"] == pytest.approx(23.3)
+    assert learned["baseline_check"].startswith("ok")

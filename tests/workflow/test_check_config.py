@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from deepaug.workflow.config import REPO_CONFIG, ConfigError, check_config_file, validate_config
+from deepaug.errors import ConfigError
+from deepaug.workflow.config import REPO_CONFIG, check_config_file, validate_config
 
 SNAKEFILE = REPO_CONFIG.parent / "Snakefile"
 DEMO = REPO_CONFIG.parent / "config" / "demo.yaml"

@@ -6,7 +6,8 @@ import sys
 
 import pytest
 
-from deepaug.workflow.config import ConfigError, check_config_file, merge_config, read_yaml, validate_config
+from deepaug.errors import ConfigError
+from deepaug.workflow.config import check_config_file, merge_config, read_yaml, validate_config
 
 
 def _deepaug(*args, cwd=None):

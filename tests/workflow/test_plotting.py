@@ -100,3 +100,152 @@ def test_a_swept_setting_gives_one_panel_per_value_with_the_baseline_in_each():
     text.loc[text["method"] == "dropout", "stop_gradient"] = ["sg", "nosg"] * 3
     text["rate"] = text["stop_gradient"].map({"sg": 0.125, "nosg": 0.5})
     assert len(facets(text, ["p", "rate"])) == 1
+
+
+# ------------------------------------------------------------------------------ honest labels
+def _four_curves():
+    df = _table()
+    pca = df[df["method"] == "dropout"].assign(method="pca", linear_top1=lambda d: d["linear_top1"] + 1)
+    return pd.concat([df, pca], ignore_index=True)
+
+
+def test_every_curve_has_a_colour_of_its_own():
+    """Dropout with and without stop-gradient are two colours, not one colour in two dash styles."""
+    import matplotlib.colors as mcolors
+
+    fig = plot_layer_sweep(_four_curves(), "linear_top1")
+    curves = [line for line in fig.axes[0].get_lines() if not line.get_label().startswith("baseline")]
+    assert len(curves) == 4
+    assert len({mcolors.to_hex(line.get_color()) for line in curves}) == 4
+
+
+def test_the_legend_hides_no_point():
+    """The legend sits beside the axes: no part of it over the plotting area, so over no point."""
+    import numpy as np
+
+    df = _four_curves()
+    df.loc[df["layer"] == 3, "linear_top1"] += 30  # points in the upper right, where "best" put the legend
+    for fig in (plot_layer_sweep(df, "linear_top1"),):
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        box = ax.get_legend().get_window_extent()
+        assert box.x0 >= ax.get_window_extent().x1  # right of the axes
+        points = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()
+                                 if not line.get_label().startswith("baseline")])
+        assert not any(box.contains(x, y) for x, y in points)
+
+
+def test_score_axis_names_the_classifier_and_tasks_of_the_settings():
+    from deepaug.workflow.labels import metric_label, section_metric_label
+
+    rbf = section_metric_label("svm_acc", {"eval": {"svm": "svc_rbf", "folds": 10}})
+    assert rbf == "RBF-kernel SVM accuracy, 10-fold CV (%)"
+    assert "linear" in section_metric_label("svm_acc", {"eval": {"svm": "linearsvc", "folds": 10}})
+    assert metric_label("svm_acc") == "SVM accuracy, cross-validation (%)"  # not known: not called linear
+    demo = section_metric_label("sts_avg", {"test_tasks": ["lee_docs", "simlex999"]})
+    assert demo == "average Spearman x100 over lee_docs, simlex999" and "STS" not in demo
+    paper = section_metric_label("sts_avg", {"test_tasks": ["sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"]})
+    assert paper.startswith("average Spearman x100 over 7 STS tasks (sts12, ")
+    assert section_metric_label("sts_avg", {"test_tasks": ["simlex999_test"]}) == "Spearman x100 on simlex999_test"
+
+
+def test_without_a_label_the_axis_names_the_tasks_in_the_table():
+    df = _table().rename(columns={"sts_a": "sts_lee_docs", "sts_b": "sts_simlex999"}).assign(sts_avg=1.0)
+    fig = plot_layer_sweep(df, "sts_avg")
+    assert " ".join(fig.axes[0].get_ylabel().split()) == "average Spearman x100 over lee_docs, simlex999"
+    fig = plot_layer_sweep(df, "sts_avg", ylabel="given")
+    assert fig.axes[0].get_ylabel() == "given"
+
+
+def _demo_config():
+    from deepaug.workflow.config import REPO_CONFIG, merge_config, read_yaml, validate_config
+
+    return validate_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(REPO_CONFIG.parent / "config" / "demo.yaml")))
+
+
+def test_the_demo_figures_are_labelled_from_the_demo_settings():
+    """What rules/figures.smk passes to the notebook and to the caption (`figure_metric_label`)."""
+    from deepaug.workflow.labels import section_metric_label
+    from deepaug.workflow.runs import resolve_section
+
+    config = _demo_config()
+
+    def label(domain, metric, objective="contrastive"):
+        return section_metric_label(metric, resolve_section(config[domain], objective))
+
+    assert label("graph", "svm_acc") == "RBF-kernel SVM accuracy, 10-fold CV (%)"  # demo: svm: svc_rbf
+    assert label("text", "sts_avg") == "average Spearman x100 over lee_docs, simlex999"
+    assert label("text", "sts_avg", "supervised") == "Spearman x100 on simlex999_test"
+    assert label("vision", "linear_top1") == "linear probe top-1 (%)"
+
+
+def test_swept_settings_are_the_domains_own():
+    """The run table has one column per axis of any domain: text's two learning rates (tuned on dev) are
+    neither a graph sweep nor a panel of the text figure."""
+    from deepaug.workflow.plotting import swept_axes
+
+    runs = pd.DataFrame([
+        *({"domain": "text", "objective": "contrastive", "lr": lr, "p": None} for lr in (3e-5, 1e-4)),
+        *({"domain": "graph", "objective": "contrastive", "lr": None, "p": p} for p in (0.5, 1.0)),
+        {"domain": "graph", "objective": "supervised", "lr": None, "p": None},
+    ])
+    assert swept_axes(runs, ["lr", "p"], "graph") == (["p"], [])
+    assert swept_axes(runs, ["lr", "p"], "graph", "supervised") == ([], [])
+    assert swept_axes(runs, ["lr", "p"], "text", tuned=["lr"]) == ([], ["lr"])
+    assert swept_axes(runs, ["lr", "p"], "text") == (["lr"], [])
+
+
+def test_notebook_parameters_all_reach_papermill():
+    """Papermill reads every parameter of each notebook (a '=' in a comment made it drop `datasets` with
+    'Unable to parse line')."""
+    import json
+    import re
+    from pathlib import Path
+
+    from papermill.translators import PythonTranslator
+
+    for notebook in sorted((Path(__file__).resolve().parents[2] / "notebooks").glob("*.ipynb")):
+        cells = json.loads(notebook.read_text())["cells"]
+        cell = next(c for c in cells if "parameters" in c.get("metadata", {}).get("tags", []))
+        source = "".join(cell["source"])
+        assigned = re.findall(r"^(\w+) *=", source, re.M)
+        assert [p.name for p in PythonTranslator.inspect({"source": source})] == assigned, notebook.name
+
+
+# ------------------------------------------------------------------------------ report captions
+def _render(rst: str, **params) -> str:
+    """A caption as `snakemake --report` renders it (Jinja2, with the job's params as snakemake.params)."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)  # as snakemake.report renders captions
+    return env.from_string(rst).render(snakemake=SimpleNamespace(params=SimpleNamespace(**params)))
+
+
+def test_captions_name_the_classifier_and_tasks_from_the_figure_jobs_params():
+    from pathlib import Path
+
+    report = Path(__file__).resolve().parents[2] / "report"
+    graph = _render((report / "layer_sweep.rst").read_text(), domain="graph", tuned="",
+                    metric_label="RBF-kernel SVM accuracy, 10-fold CV (%)")
+    assert "RBF-kernel SVM accuracy, 10-fold CV (%)" in graph and "linear SVM" not in graph
+    text = _render((report / "layer_sweep.rst").read_text(), domain="text", tuned="lr",
+                   metric_label="average Spearman x100 over lee_docs, simlex999")
+    assert "lee_docs, simlex999" in text and "STS" not in text and "lr chosen per seed on dev" in text
+    sup = _render((report / "supervised_sweep.rst").read_text(), domain="graph",
+                  metric_label="supervised classifier accuracy (%)")
+    assert "supervised classifier accuracy (%)" in sup
+
+
+def test_captions_say_every_best_is_selected_on_dev():
+    """No caption says a best setting or layer is chosen "by mean over seeds" (of the test score): each
+    that names a best says it is selected on dev."""
+    import re
+    from pathlib import Path
+
+    for rst in sorted((Path(__file__).resolve().parents[2] / "report").glob("*.rst")):
+        text = " ".join(rst.read_text().split())
+        assert not re.search(r"best[^.]*by (the )?mean over seeds", text), rst.name
+        if re.search(r"\bbest\b", text):
+            assert "dev" in text, rst.name

@@ -5,7 +5,8 @@ import re
 import pandas as pd
 import pytest
 
-from deepaug.workflow.config import REPO_CONFIG, ConfigError, merge_config, read_yaml, validate_config
+from deepaug.errors import ConfigError
+from deepaug.workflow.config import REPO_CONFIG, merge_config, read_yaml, validate_config
 from deepaug.workflow.runs import expand, read_table, swept_columns, table_rows, write_table
 
 DIGITS = {"datasets": ["digits"]}

@@ -18,10 +18,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CONFIGS = ROOT / "tests" / "configs"
 
 
-def snakemake(*args, cwd, timeout=600, root=ROOT):
-    """snakemake -s <root>/Snakefile -d <cwd> ...; profiles/default (next to the Snakefile) applies."""
+def snakemake(*args, cwd, timeout=600, root=ROOT, **env_vars):
+    """snakemake -s <root>/Snakefile -d <cwd> ...; profiles/default (next to the Snakefile) applies.
+    ``env_vars``: more environment (e.g. DEEPAUG_CONSOLE="full": Snakemake's own console output)."""
     env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
                HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env.pop("DEEPAUG_CONSOLE", None)  # the default console, unless a test asks for another
+    env.update(env_vars)
     return run_group([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "-d", str(cwd), *args],
                      timeout=timeout, env=env, cwd=cwd.parent)
 
@@ -162,6 +165,9 @@ def test_one_failed_run_does_not_stop_the_sweep(tmp_path):
     summary = out[out.index("deepaug: 1 job(s) of the sweep have no output"):]
     assert f"train vision/digits/dropout-L6-sg/seed0: see {log}" in summary
     assert "checkpoints/vision/digits/dropout-L6-sg/seed0" in summary  # the log's last line: the error
+    # the console (deepaug.workflow.console): one line per failure, with the log's last real line
+    failures = [line for line in out.splitlines() if line.startswith("failed: train vision/digits/dropout-L6-sg/seed0")]
+    assert len(failures) == 2 and all(f"(log {log}): " in line and "checkpoints/" in line for line in failures), out[-3000:]
 
 
 @pytest.mark.slow
@@ -179,7 +185,8 @@ def test_changed_evaluation_settings_evaluate_again_without_training_again(tmp_p
     evaluated_at = (run / "eval.json").stat().st_mtime_ns
     changed = tmp_path / "knn.yaml"
     changed.write_text(config.read_text().replace("knn_k: 5", "knn_k: 1"))
-    again = snakemake("--cores", "2", "--configfile", str(changed), cwd=work, timeout=1200)
+    # Snakemake's own console output (each job's command and why it runs), not the one line per job
+    again = snakemake("--cores", "2", "--configfile", str(changed), cwd=work, timeout=1200, DEEPAUG_CONSOLE="full")
     out = again.stdout + again.stderr
     assert again.returncode == 0, out[-3000:]
     assert job_counts(out)["train"] == 3  # every run's job: its command (the evaluation) changed
@@ -202,6 +209,36 @@ def checkout_copy(dest: Path) -> Path:
     return dest
 
 
+# What the figure jobs of the demo pass to their captions (report/layer_sweep.rst, supervised_sweep.rst,
+# tasks.rst render `snakemake.params`): the score named from the demo's settings (rules/figures.smk).
+FIGURE_PARAMS = {
+    "vision": dict(domain="vision", tuned="", metric_label="linear probe top-1 (%)"),
+    "vision_sup": dict(domain="vision", tuned="", metric_label="supervised classifier top-1 (%)"),
+    "text": dict(domain="text", tuned="lr", metric_label="average Spearman x100 over lee_docs, simlex999"),
+    "text_sup": dict(domain="text", tuned="lr", metric_label="Spearman x100 on simlex999_test"),
+    "graph": dict(domain="graph", tuned="", metric_label="RBF-kernel SVM accuracy, 10-fold CV (%)"),
+    "graph_sup": dict(domain="graph", tuned="", metric_label="supervised classifier accuracy (%)"),
+}
+
+
+def caption_text(rst: str, figure: str) -> str:
+    """A caption as the report renders it: Jinja2 with the figure job's params (by the figure's name)."""
+    from types import SimpleNamespace
+
+    import jinja2
+
+    key = next((k for k in sorted(FIGURE_PARAMS, key=len, reverse=True) if figure.startswith(f"{k}_")), None)
+    params = SimpleNamespace(**FIGURE_PARAMS[key]) if key else SimpleNamespace()
+    env = jinja2.Environment(trim_blocks=True, lstrip_blocks=True)
+    return env.from_string(rst).render(snakemake=SimpleNamespace(params=params))
+
+
+# The console of a run: at most this many lines for the demo's 39 jobs (one line per job and Snakemake's job
+# statistics), and no Python warning.
+CONSOLE_LINES = 100
+WARNING_LINE = re.compile(r"\b\w*Warning\b|warnings\.warn\(")
+
+
 # The caption of each figure of the demo (report/*.rst), by file name.
 CAPTIONS = {
     "vision_digits.png": "layer_sweep", "text_lee.png": "layer_sweep", "text_lee_tasks.png": "tasks",
@@ -215,9 +252,19 @@ CAPTIONS = {
 }
 
 
+def notebook_text(path: Path) -> str:
+    """Everything an executed notebook printed (its stream and text outputs)."""
+    out = []
+    for cell in json.loads(path.read_text())["cells"]:
+        for o in cell.get("outputs", []):
+            out.append("".join(o.get("text") or o.get("data", {}).get("text/plain") or ""))
+    return "\n".join(out)
+
+
 def plain(text: str) -> str:
-    """Text without HTML tags, entities, RST literals and line breaks, for comparing captions."""
-    return " ".join(html.unescape(re.sub(r"<[^>]+>", " ", text)).replace("``", "").split())
+    """Text without HTML tags, entities, RST literals and line breaks, for comparing captions (a tag is
+    dropped, not spaced: ``name``) reads "name)" in both)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", text)).replace("``", "").split())
 
 
 def report_captions(report: Path) -> dict[str, str]:
@@ -236,6 +283,13 @@ def test_demo_dag_end_to_end(tmp_path):
     demo = str(root / "config" / "demo.yaml")
     res = snakemake("--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert res.returncode == 0, res.stderr[-5000:]
+    # the console: one line per job (a progress bar), the job statistics, no Python warning
+    console = (res.stdout + res.stderr).splitlines()
+    assert len(console) <= CONSOLE_LINES, f"{len(console)} lines:\n" + "\n".join(console)
+    assert not [line for line in console if WARNING_LINE.search(line)], "\n".join(console)
+    jobs = sum(job_counts(res.stdout + res.stderr).values()) - job_counts(res.stdout + res.stderr)["total"]
+    assert sum(bool(re.match(rf" *\d+%\|.*\| \d+/{jobs} ", line)) for line in console) == jobs
+    assert any(re.match(rf"100%\|.*\| {jobs}/{jobs} \[.*\] all", line) for line in console)
     table = pd.read_csv(tmp_path / "results" / "table.csv")
     vision = table[table["domain"] == "vision"]
     assert len(vision) == 2 * (1 + 2 * 2 + 1)  # seeds x (baseline + dropout x 2 layers x sg + PCA at layer 3)
@@ -262,6 +316,14 @@ def test_demo_dag_end_to_end(tmp_path):
             assert (figures / f"{name}.{ext}").stat().st_size > 10_000
     for domain in ("vision", "text", "graph"):
         assert (tmp_path / "results" / "notebooks" / f"{domain}_figures.html").stat().st_size > 10_000
+    # what the figure notebooks print: each domain's own swept settings (text's lr is tuned on dev, not
+    # swept; graphs sweep no lr), no other domain's name, and the score named from the settings
+    printed = {domain: notebook_text(tmp_path / "results" / "notebooks" / f"{domain}_figures.ipynb")
+               for domain in ("vision", "text", "graph")}
+    assert "other swept settings: none" in printed["graph"] and "tuned on dev" not in printed["graph"]
+    assert "tuned on dev per setting and seed: lr" in printed["text"] and "'lr'" not in printed["text"]
+    assert "(vision)" not in printed["graph"] and "RBF-kernel SVM accuracy, 10-fold CV (%)" in printed["graph"]
+    assert "average Spearman x100 over lee_docs, simlex999" in printed["text"]
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
     assert set(summary["domain"]) == {"vision", "text", "graph"} and summary["best_setting"].notna().all()
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
@@ -290,6 +352,12 @@ def test_demo_dag_end_to_end(tmp_path):
     assert supervised.loc[supervised["domain"] == "vision", "classifier_top1"].between(0, 100).all()
     inversion = pd.read_csv(tmp_path / "results" / "analysis" / "inversion.csv")
     assert set(inversion["domain"]) == {"vision", "text", "graph"} and inversion["verdict"].notna().all()
+    # each baseline checked against chance level (the evaluations record it); a flagged one has no change
+    assert inversion["baseline_check"].str.match(r"ok: both baselines|the (contrastive|supervised) baseline did not").all()
+    flagged = inversion[inversion["baseline_check"].str.contains("did not learn")]
+    assert flagged["verdict"].str.startswith("not tested").all()
+    assert supervised.filter(like="chance_").notna().any().any()
+    assert (selection.loc[selection["n_layers_swept"] == 1, "agree"].str.startswith("trivially")).all()
     for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection",
                  "vision_sup_digits", "text_sup_simlex999_train", "graph_sup_synthetic", "analysis_graph_synthetic_cka"):
         assert (figures / f"{name}.png").stat().st_size > 10_000
@@ -309,5 +377,7 @@ def test_demo_dag_end_to_end(tmp_path):
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert pngs == sorted(CAPTIONS), pngs
     for name in pngs:
-        expected = plain((root / "report" / f"{CAPTIONS[name]}.rst").read_text())
+        expected = plain(caption_text((root / "report" / f"{CAPTIONS[name]}.rst").read_text(), name))
         assert captions.get(name) == expected, f"{name} in the report: caption {captions.get(name)!r}, not {expected!r}"
+    assert "RBF-kernel SVM" in captions["graph_synthetic.png"] and "linear SVM" not in captions["graph_synthetic.png"]
+    assert "lee_docs, simlex999" in captions["text_lee.png"] and "STS" not in captions["text_lee.png"]

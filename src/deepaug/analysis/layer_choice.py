@@ -1,6 +1,7 @@
 """The layer-selection rule (numpy only): recommend the layer whose representation is most similar to
 its neighbours in the baseline (mean linear CKA with layers k-1 and k+1), i.e. the most co-adapted
-layer among the candidates, and compare it with the best layer found by the sweep."""
+layer among the candidates, and compare it with the best layer found by the sweep. Where the sweep has
+one layer the rule can only recommend that layer: the row's ``agree`` says the agreement is trivial."""
 
 from __future__ import annotations
 
@@ -46,5 +47,16 @@ def layer_selection(table, baseline_matrices: dict, metric_of: dict, select_of: 
                          "selected_by": select if best is not None else "no dev metric: not chosen",
                          "recommended_layer": rec, "best_layer": best, "score_recommended": float(scores.loc[rec]),
                          "score_best": float(scores.loc[best]) if best is not None else float("nan"),
-                         "agree": rec == best, "baseline_seeds": len(mats)})
+                         "agree": agreement(rec, best, candidates), "n_layers_swept": len(candidates),
+                         "baseline_seeds": len(mats)})
     return pd.DataFrame(rows)
+
+
+def agreement(recommended: int, best: int | None, candidates: list[int]) -> str:
+    """'yes', 'no', or why the comparison says nothing: one swept layer (the rule and the sweep cannot
+    differ) or no best layer (no dev metric)."""
+    if best is None:
+        return "not compared (no best layer: no dev metric)"
+    if len(candidates) == 1:
+        return f"trivially (only layer {candidates[0]} was swept: nothing to choose)"
+    return "yes" if recommended == best else "no"

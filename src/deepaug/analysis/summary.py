@@ -13,6 +13,9 @@ still rides on seed noise shared by dev and test, so the family is the candidate
 effect as the mean paired difference with its 95% paired-t interval, and "not significant (n = 3)"
 where the corrected p is not below ``ALPHA``. The author's sweeps also select on dev
 (``export_results_max.py`` in bruel-gabrielsson/SimCSE keeps the best run by STS-B dev Spearman).
+
+The inversion check (:func:`inversion`) compares each objective with its own baseline; a baseline at
+chance level (:func:`baseline_check`) did not learn, and nothing is reported against it.
 """
 
 from __future__ import annotations
@@ -312,10 +315,70 @@ def _dev_best_layer(runs: pd.DataFrame, metric: str, dev: str) -> tuple[float, f
     return layer, float(runs.loc[runs["layer"] == layer, metric].mean())
 
 
+# A baseline that did not learn is no reference: an "improvement" over a classifier at chance level (30% on a
+# balanced binary task) measures nothing. Chance level of an accuracy (%): the majority-class rate of the
+# labels it is scored on, from the table's ``chance_<metric>`` column (the evaluations record it), else
+# 100 / ``num_classes``; a baseline less than CHANCE_MARGIN points above it did not learn. A Spearman
+# score (x100, the text metrics) has no classes: below SPEARMAN_FLOOR it ranks the pairs about as well as
+# an unrelated model would (|rho| < 0.1 is within noise for the few hundred pairs of a small task).
+CHANCE_MARGIN = 5.0
+SPEARMAN_FLOOR = 10.0
+SPEARMAN_METRICS = frozenset({"sts_avg", "dev_spearman"})
+
+
+def chance_level(rows: pd.DataFrame, metric: str) -> tuple[float, str] | None:
+    """(the chance level of ``metric`` in ``rows``, how it is known), or None where the table does not say."""
+    column = f"chance_{metric}"
+    if column in rows and rows[column].notna().any():
+        return float(rows[column].max()), "majority-class rate"
+    if "num_classes" in rows and rows["num_classes"].notna().any():
+        n = int(rows["num_classes"].max())
+        return 100.0 / n, f"1/{n} classes"
+    return None
+
+
+def baseline_check(rows: pd.DataFrame, metric: str, mean: float, who: str) -> tuple[float, str | None]:
+    """(the chance level, or NaN, and why the baseline of ``rows`` cannot be a reference: None when it can).
+    ``mean``: the baseline's mean ``metric``; ``who``: 'contrastive' or 'supervised', for the sentence."""
+    if math.isnan(mean):
+        return math.nan, None  # nothing to check (and no change against it: NaN)
+    if metric in SPEARMAN_METRICS:  # chance: 0 (an unrelated ranking)
+        if mean < SPEARMAN_FLOOR:
+            return 0.0, (f"the {who} baseline did not learn: {metric} {mean:.1f} is below {SPEARMAN_FLOOR:g} "
+                         f"(Spearman x100: no better than an unrelated ranking)")
+        return 0.0, None
+    chance = chance_level(rows, metric)
+    if chance is None:
+        return math.nan, None
+    level, how = chance
+    if mean < level + CHANCE_MARGIN:
+        return level, (f"the {who} baseline did not learn: {metric} {mean:.1f} is at chance level ({level:.1f}, "
+                       f"{how}; less than {CHANCE_MARGIN:g} points above it)")
+    return level, None
+
+
+def _check_text(sides: list[tuple[str, pd.DataFrame, str, float, str | None]]) -> str:
+    """What ``baseline_check`` says: why a baseline is no reference, else what could not be checked."""
+    flags = [flag for *_, flag in sides if flag]
+    if flags:
+        return "; ".join(flags)
+    notes = [f"no {who} baseline in the table" for who, _, _, mean, _ in sides if math.isnan(mean)]
+    unknown = [f"{who} ({metric})" for who, rows, metric, mean, _ in sides
+               if not math.isnan(mean) and metric not in SPEARMAN_METRICS and chance_level(rows, metric) is None]
+    if unknown:
+        notes.append(f"chance level not checked for the {' and '.join(unknown)} baseline: the table records none")
+    return "; ".join(notes) or (f"ok: both baselines above chance level (accuracy: at least {CHANCE_MARGIN:g} points "
+                                f"above it; Spearman x100: at least {SPEARMAN_FLOOR:g})")
+
+
 def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFrame:
     """Per transform and stop-gradient setting: the layer trend (of the test means; no choice is made)
     and the effect over the baseline at the best layer (chosen on dev, reported on test; NaN without a
-    dev metric), contrastive vs supervised; "inverted" when the trends have opposite signs."""
+    dev metric), contrastive vs supervised; "inverted" when the trends have opposite signs.
+
+    A baseline at chance level (see :func:`baseline_check`) is no reference: the change against it is left
+    out (NaN), the verdict is "not tested" and ``baseline_check`` says why; where the table records no
+    chance level, ``baseline_check`` says that it could not be checked."""
     rows = []
     contrastive, supervised = with_run_ids(contrastive), with_run_ids(supervised)
     for base in sorted(set(contrastive["domain"])):
@@ -329,6 +392,11 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
             mc, ms = HEADLINE[base], HEADLINE[sup]
             c_base = c_part.loc[c_part["method"] == "none", mc].mean()
             s_base = s_part.loc[s_part["method"] == "none", ms].mean()
+            c_chance, c_flag = baseline_check(c_part, mc, c_base, "contrastive")
+            s_chance, s_flag = baseline_check(s_part, ms, s_base, "supervised")
+            flags = [f for f in (c_flag, s_flag) if f]
+            check = _check_text([("contrastive", c_part, mc, c_base, c_flag),
+                                 ("supervised", s_part, ms, s_base, s_flag)])
             for (method, sg), cg in c_part[c_part["method"] != "none"].groupby(["method", "stop_gradient"]):
                 sg_part = s_part[(s_part["method"] == method) & (s_part["stop_gradient"] == sg)]
                 c_means = cg.groupby("layer")[mc].mean()
@@ -336,15 +404,20 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
                 tc, ts = _trend(c_means), _trend(s_means)
                 c_layer, c_best = _dev_best_layer(cg, mc, DEV_METRIC[base])
                 s_layer, s_best = _dev_best_layer(sg_part, ms, DEV_METRIC[sup])
-                if math.isnan(tc) or math.isnan(ts) or tc == 0 or ts == 0:
+                if flags:
+                    verdict = f"not tested ({'; '.join(flags)})"
+                elif math.isnan(tc) or math.isnan(ts) or tc == 0 or ts == 0:
                     verdict = "not tested (needs two or more layers with different scores in both)"
                 else:
                     verdict = "inverted" if (tc > 0) != (ts > 0) else "not inverted"
                 rows.append({"domain": base, "contrastive_dataset": c_name, "supervised_dataset": s_name,
                              "method": method, "stop_gradient": sg, "contrastive_trend": tc, "supervised_trend": ts,
                              "contrastive_best_layer": c_layer, "supervised_best_layer": s_layer,
-                             "contrastive_best_minus_baseline": c_best - c_base,
-                             "supervised_best_minus_baseline": s_best - s_base,
+                             "contrastive_baseline": c_base, "supervised_baseline": s_base,
+                             "contrastive_chance": c_chance, "supervised_chance": s_chance,
+                             "contrastive_best_minus_baseline": math.nan if c_flag else c_best - c_base,
+                             "supervised_best_minus_baseline": math.nan if s_flag else s_best - s_base,
+                             "baseline_check": check,
                              "selection": "best layer selected on dev, reported on test", "verdict": verdict})
     return pd.DataFrame(rows)
 

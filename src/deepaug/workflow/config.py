@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+from deepaug.errors import ConfigError
 
-from deepaug.errors import ConfigError  # noqa: F401  (re-exported)
+SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
 
 
 def _key(path) -> str:

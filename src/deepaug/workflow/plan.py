@@ -12,7 +12,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass
 
-from deepaug.workflow.runs import analysis_dir
+from deepaug.workflow.labels import section_metric_label
+from deepaug.workflow.runs import analysis_dir, resolve_section
 
 RUN_TABLE = "results/runs.tsv"
 TABLE = "results/table.csv"  # the contrastive runs' scores
@@ -26,6 +27,13 @@ LAYER_SELECTION = "results/analysis/layer_selection.csv"
 INVERSION = "results/analysis/inversion.csv"
 ANALYSIS_NOTEBOOK = "results/notebooks/analysis"
 BENCH = "results/bench/throughput.json"
+# The caption (report/<name>.rst) of a figure whose name ends so; any other is a layer sweep (Plan.caption).
+CAPTIONS = (
+    ("_tasks.png", "tasks"),
+    ("_cka.png", "cka"),
+    ("_align_uniform.png", "align_uniform"),
+    ("_layer_selection.png", "layer_selection"),
+)
 TARGETS = ("all", "analysis", "data")  # the targets check-config counts (bench: one job, not a sweep's)
 
 
@@ -73,7 +81,8 @@ class Plan:
 
     # ---- figures
     def _figure_table(self) -> list[dict]:
-        """One layer-sweep figure job per domain and objective that has runs (`vision`, `text_sup`, ...)."""
+        """One layer-sweep figure job per domain and objective that has runs (`vision`, `text_sup`, ...): its
+        name, table, metric and its label, the domain's tuned axes, datasets and files (rules/figures.smk)."""
         out = []
         for name, domain in self.domains.items():
             for objective in domain.objectives:
@@ -88,8 +97,12 @@ class Plan:
                 kinds = ["", "_tasks"] if domain.task_figure else [""]
                 files = [f"{FIGURES}/{key}_{d}{kind}.{ext}"
                          for d in datasets for kind in kinds for ext in ("png", "pdf")]
+                # what the score axis and the caption call the metric, from the settings (deepaug.workflow.labels),
+                # and the tuned axes (schema-checked setting names)
+                label = section_metric_label(metric, resolve_section(self.config.get(name) or {}, objective))
+                tuned = ",".join((self.config.get(name) or {}).get("tuned") or [])
                 out.append(dict(name=key, domain=name, objective=objective, table=TABLES[objective], metric=metric,
-                                datasets=datasets, files=files))
+                                metric_label=label, tuned=tuned, datasets=datasets, files=files))
         return out
 
     def figure_outputs(self, objective="contrastive") -> list[str]:
@@ -106,6 +119,24 @@ class Plan:
                 for kind in ("cka", "align_uniform"):
                     out += [f"{FIGURES}/analysis_{name}_{dataset}_{kind}.{ext}" for ext in ("png", "pdf")]
         return out + [f"{FIGURES}/analysis_layer_selection.{ext}" for ext in ("png", "pdf")]
+
+    # ---- the report (`snakemake --report`): each figure's caption, report/<name>.rst
+    def caption(self, png: str) -> str:
+        """The caption of a figure, relative to rules/: by its kind (the ending the analysis and task figures'
+        names have), else a layer sweep of the contrastive runs or of the supervised counterpart, as the
+        figure table says (not read back from the name)."""
+        name = png.rsplit("/", 1)[-1]
+        rst = next((rst for end, rst in CAPTIONS if name.endswith(end)), None)
+        if rst is None:
+            supervised = {f.rsplit("/", 1)[-1] for fig in self.figure_table if fig["objective"] == "supervised"
+                          for f in fig["files"]}
+            rst = "supervised_sweep" if name in supervised else "layer_sweep"
+        return f"../report/{rst}.rst"
+
+    def as_report(self, paths: list[str], report) -> list:
+        """The figure list with its PNGs marked for the report (``report``: Snakemake's function of that name),
+        each with its caption (the PDFs are the same figures)."""
+        return [report(p, caption=self.caption(p), category="Figures") if p.endswith(".png") else p for p in paths]
 
     # ---- targets
     def supervised_targets(self) -> list[str]:
@@ -143,13 +174,21 @@ class Plan:
         return {"all": self.all_targets, "analysis": self.analysis_targets, "data": self.data_files}[target]()
 
     # ---- the job graph (rules/*.smk, restated)
-    def analysis_inputs(self, candidates: list) -> list[str]:
-        """The analyze rule's inputs (rules/common.smk analysis_inputs)."""
+    def analysis_input_files(self, candidates: list) -> dict:
+        """The analyze rule's named inputs (deepaug.workflow.jobs.Jobs.analysis_inputs): the candidates' models
+        and, when there are several, their eval.json (the dev score chooses among them), and the domain's data."""
         run = candidates[0]
-        out = [f"results/{r.path}/model.pt" for r in candidates]
+        out = {"models": [f"results/{r.path}/model.pt" for r in candidates]}
         if len(candidates) > 1:
-            out += [f"results/{r.path}/eval.json" for r in candidates]
-        return out + list(self.domains[run.domain].analysis_inputs(self.config, run.section, run).values())
+            out["evals"] = [f"results/{r.path}/eval.json" for r in candidates]
+        return {**out, **self.domains[run.domain].analysis_inputs(self.config, run.section, run)}
+
+    def analysis_inputs(self, candidates: list) -> list[str]:
+        """The analyze rule's inputs, as one list."""
+        out: list[str] = []
+        for value in self.analysis_input_files(candidates).values():
+            out += value if isinstance(value, list) else [value]
+        return out
 
     def jobs(self) -> list[Job]:
         """Every job the rules can make for this config, but the data jobs (see :meth:`count`)."""

@@ -3,6 +3,7 @@ mean +- std over seeds, the no-augmentation baseline as a band. Reads only the a
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -12,15 +13,29 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
-METRIC_LABELS = {
-    "linear_top1": "linear probe top-1 (%)",
-    "knn_top1": "kNN top-1 (%)",
-    "sts_avg": "average STS Spearman (x100)",
-    "classifier_top1": "supervised classifier top-1 (%)",
-    "svm_acc": "linear SVM accuracy, 10-fold CV (%)",
-    "classifier_acc": "supervised classifier accuracy (%)",
-}
 SG_LABELS = {"sg": "stop-gradient", "nosg": "no stop-gradient"}
+SG_STYLES = {"sg": ("-", "o"), "nosg": ("--", "s")}  # (line style, marker)
+# Every curve gets a colour of its own (two curves of one transform differ in colour, not only in dash):
+# the known settings in the paper's order first, so that a setting keeps its colour across figures.
+CURVE_ORDER = [("dropout", "sg"), ("dropout", "nosg"), ("pca", "sg"), ("pca", "nosg")]
+LEGEND_OUTSIDE = dict(loc="upper left", bbox_to_anchor=(1.02, 1.0), borderaxespad=0.0)  # never over a point
+
+
+def curve_colours(curves) -> dict:
+    """A distinct colour per (method, stop-gradient) curve: the paper's settings in a fixed order, any
+    other after them (a colourblind-safe palette of 10; more curves than that: evenly spaced hues)."""
+    order = list(CURVE_ORDER) + [c for c in sorted(set(curves), key=str) if c not in CURVE_ORDER]
+    palette = sns.color_palette("colorblind", 10) if len(order) <= 10 else sns.color_palette("husl", len(order))
+    return {curve: palette[i] for i, curve in enumerate(order)}
+
+
+def default_label(df: pd.DataFrame, metric: str) -> str:
+    """The score axis label when the workflow gave none: the metric named by what the table shows (the
+    tasks of its ``sts_*`` columns); an SVM whose kind is not in the table is not called linear."""
+    from deepaug.workflow.labels import metric_label, table_tasks
+
+    tasks = table_tasks([c for c in df.columns if df[c].notna().any()])
+    return metric_label(metric, tasks=tasks or None)
 
 
 def layer_sweep_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -38,26 +53,29 @@ def baseline_summary(df: pd.DataFrame, metric: str) -> tuple[float, float, int] 
     return float(base.mean()), float(base.std()) if len(base) > 1 else 0.0, int(len(base))
 
 
-def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_labels: dict | None = None, ax=None):
-    """Draw one dataset's sweep on ``ax``; returns the figure."""
+def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_labels: dict | None = None, ax=None,
+                     ylabel: str | None = None):
+    """Draw one dataset's sweep on ``ax``; returns the figure. ``ylabel``: what the score is (the workflow
+    passes it from the settings, see :mod:`deepaug.workflow.labels`; default: from the table). Each curve
+    has its own colour; the legend sits beside the axes, where it can hide no point."""
     if ax is None:
-        _, ax = plt.subplots(figsize=(7, 4.2))
+        _, ax = plt.subplots(figsize=(9.5, 4.2))
     fig = ax.figure
     summary = layer_sweep_summary(df, metric)
-    palette = dict(zip(["dropout", "pca"], sns.color_palette("deep", 2)))
-    styles = {"sg": "-", "nosg": "--"}
-    markers = {"sg": "o", "nosg": "s"}
+    curves = list(summary.groupby(["method", "stop_gradient"]).groups)
+    colours = curve_colours(curves)
     for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
         part = part.sort_values("layer")
-        color = palette.get(method, "gray")
-        ax.plot(part["layer"], part["mean"], linestyle=styles.get(sg, "-"), marker=markers.get(sg, "o"),
+        color = colours[(method, sg)]
+        style, marker = SG_STYLES.get(sg, ("-", "o"))
+        ax.plot(part["layer"], part["mean"], linestyle=style, marker=marker,
                 color=color, label=f"{method}, {SG_LABELS.get(sg, sg)}")
         ax.fill_between(part["layer"].astype(float), part["mean"] - part["std"], part["mean"] + part["std"],
                         color=color, alpha=0.15 if sg == "sg" else 0.08, linewidth=0)
     base = baseline_summary(df, metric)
     if base is not None:
         mean, std, n = base
-        ax.axhline(mean, color="black", linewidth=1.2, label=f"baseline, no Deep Augmentation (mean ± std, n={n})")
+        ax.axhline(mean, color="black", linewidth=1.2, label=f"baseline, no Deep Augmentation\n(mean ± std, n={n})")
         ax.axhspan(mean - std, mean + std, color="black", alpha=0.12, linewidth=0)
     layers = sorted(summary["layer"].dropna().unique().tolist())
     if layers:
@@ -65,12 +83,28 @@ def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_label
         if layer_labels:
             ax.set_xticklabels([f"{int(l)}\n{layer_labels.get(int(l), '')}" for l in layers], fontsize=8)
     ax.set_xlabel("targeted layer")
-    ax.set_ylabel(METRIC_LABELS.get(metric, metric))
+    ax.set_ylabel(textwrap.fill(ylabel or default_label(df, metric), 40))  # a long label on lines, not cut off
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
+    ax.legend(fontsize=8, **LEGEND_OUTSIDE)
     fig.tight_layout()
     return fig
+
+
+def swept_axes(runs: pd.DataFrame, axes: list[str], domain: str, objective: str = "contrastive",
+               tuned: list[str] | None = None) -> tuple[list[str], list[str]]:
+    """(the settings swept, the settings tuned on dev) among the run table's axis columns ``axes``, for
+    the runs of ``domain`` and ``objective``: an axis counts only where those runs take more than one
+    value of it (the run table has one column per axis of any domain: text's ``lr`` is not a graph
+    sweep). Tuned axes (config ``<domain>.tuned``) are chosen per setting and seed on dev, not swept."""
+    part = runs
+    if "domain" in part:
+        part = part[part["domain"] == domain]
+    if "objective" in part:
+        part = part[part["objective"] == objective]
+    varying = [a for a in axes if a in part and part[a].dropna().nunique() > 1]
+    tuned = [a for a in varying if a in set(tuned or [])]
+    return [a for a in varying if a not in tuned], tuned
 
 
 def facets(df: pd.DataFrame, axes: list[str]) -> list[tuple[dict, pd.DataFrame]]:
@@ -98,17 +132,18 @@ def facets(df: pd.DataFrame, axes: list[str]) -> list[tuple[dict, pd.DataFrame]]
 
 
 def plot_layer_sweep_panels(df: pd.DataFrame, metric: str, axes: list[str], title: str = "",
-                            layer_labels: dict | None = None):
-    """The layer sweep of one dataset, one panel per value of every other swept axis (see :func:`facets`)."""
+                            layer_labels: dict | None = None, ylabel: str | None = None):
+    """The layer sweep of one dataset, one panel per value of every other swept axis (see :func:`facets`;
+    leave tuned axes out of ``axes``: each setting's value of those was chosen on dev)."""
     panels = facets(df, axes)
     if len(panels) == 1:
-        return plot_layer_sweep(df, metric, title=title, layer_labels=layer_labels)
+        return plot_layer_sweep(df, metric, title=title, layer_labels=layer_labels, ylabel=ylabel)
     cols = min(3, len(panels))
     rows = -(-len(panels) // cols)
-    fig, grid = plt.subplots(rows, cols, figsize=(6.2 * cols, 4.2 * rows), squeeze=False, sharey=True)
+    fig, grid = plt.subplots(rows, cols, figsize=(8.8 * cols, 4.2 * rows), squeeze=False, sharey=True)
     for ax, (key, part) in zip(grid.flat, panels):
         label = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in key.items())
-        plot_layer_sweep(part, metric, title=label, layer_labels=layer_labels, ax=ax)
+        plot_layer_sweep(part, metric, title=label, layer_labels=layer_labels, ax=ax, ylabel=ylabel)
     for ax in list(grid.flat)[len(panels):]:
         ax.set_visible(False)
     fig.suptitle(title)
@@ -170,12 +205,16 @@ def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_", s
 
 
 def plot_task_heatmap(df: pd.DataFrame, metric: str, title: str = "", prefix: str = "sts_", select: str | None = None):
+    """Per-task scores of the baseline and of each transform's best layer; the row label says what the best
+    was chosen by (the dev metric; the test metric only where the table has no dev metric)."""
     table = best_settings_by_task(df, metric, prefix, select)
     fig, ax = plt.subplots(figsize=(1.1 * len(table.columns) + 2.5, 0.55 * len(table) + 1.6))
     sns.heatmap(table.astype(float), annot=True, fmt=".1f", cmap="viridis", ax=ax, cbar_kws={"label": "Spearman x100"})
     ax.set_title(title)
     ax.set_xlabel("task")
-    ax.set_ylabel("setting (best layer per transform)")
+    ax.tick_params(axis="y", rotation=0)  # the settings' names read across
+    by = _selector(df, metric, select)
+    ax.set_ylabel(textwrap.fill(f"setting (best layer by {by}{', a test metric' if by == metric else ''})", 22))
     fig.tight_layout()
     return fig
 
@@ -218,8 +257,9 @@ def plot_cka_pair(baseline: dict, augmented: dict, names: list[str], aug_label: 
 
 
 def plot_alignment_uniformity(df: pd.DataFrame, title: str = ""):
-    """Alignment (lower is better) vs uniformity (lower is better), one point per run."""
-    fig, ax = plt.subplots(figsize=(6.5, 4.8))
+    """Alignment (lower is better) vs uniformity (lower is better), one point per run; the legend beside
+    the axes."""
+    fig, ax = plt.subplots(figsize=(8.5, 4.8))
     method = df["method"].replace({"none": "baseline"})
     df = df.assign(setting=method + df["stop_gradient"].fillna("").map(lambda s: f", {s}" if s else ""))
     sns.scatterplot(data=df, x="alignment", y="uniformity", hue="setting", style="setting", s=60, ax=ax)
@@ -227,22 +267,25 @@ def plot_alignment_uniformity(df: pd.DataFrame, title: str = ""):
     ax.set_ylabel("uniformity  log E exp(-2||f(x)-f(y)||²) (lower: better)")
     ax.set_title(title)
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=7)
+    ax.legend(fontsize=7, **LEGEND_OUTSIDE)
     fig.tight_layout()
     return fig
 
 
 def plot_layer_selection(sel: pd.DataFrame):
-    """Recommended layer (baseline co-adaptation rule) vs the sweep's best layer, per setting."""
+    """Recommended layer (baseline co-adaptation rule) vs the sweep's best layer (chosen on dev), per
+    setting; a setting where only one layer was swept agrees trivially and its tick says so."""
     labels = sel["domain"] + "/" + sel["dataset"] + "\n" + sel["method"] + ", " + sel["stop_gradient"]
-    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(sel)), 4))
+    if "n_layers_swept" in sel:
+        labels = labels + sel["n_layers_swept"].map(lambda n: "\n(1 layer swept:\ntrivial)" if n == 1 else "")
+    fig, ax = plt.subplots(figsize=(max(5, 1.3 * len(sel)) + 3, 4.4))
     x = range(len(sel))
-    ax.scatter(x, sel["best_layer"], marker="o", s=90, label="best layer of the sweep", zorder=3)
+    ax.scatter(x, sel["best_layer"], marker="o", s=90, label="best layer of the sweep (on dev)", zorder=3)
     ax.scatter(x, sel["recommended_layer"], marker="x", s=90, label="recommended (baseline CKA rule)", zorder=4)
     ax.set_xticks(list(x))
     ax.set_xticklabels(labels, fontsize=7)
     ax.set_ylabel("layer")
     ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
+    ax.legend(fontsize=8, **LEGEND_OUTSIDE)
     fig.tight_layout()
     return fig

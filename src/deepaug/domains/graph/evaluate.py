@@ -189,12 +189,16 @@ def evaluate(s: GraphEvalSettings, model_path: str | Path, data_path: str | Path
     result = {
         "svm_acc": 100 * cv["acc"], "svm_acc_std": 100 * cv["acc_std"], "dev_svm_acc": 100 * cv["dev_acc"],
         "svm_c_median": float(np.median(cv["chosen_c"])), "n_graphs": int(len(graphs)),
+        # chance level (the majority-class rate of the scored labels, %): see deepaug.analysis.summary.baseline_check
+        "chance_svm_acc": 100 * int(np.bincount(y).max()) / len(y),
     }
     if model.objective == "supervised":
         for split, key in (("dev", "dev_classifier_acc"), ("test", "classifier_acc")):
             index = model.split[split]
             pred = embed(model, graphs, index, s.batch_size, device, logits=True).argmax(1)
             result[key] = 100 * float((pred == graphs.y[torch.as_tensor(index, dtype=torch.long)]).float().mean())
+        test_y = y[np.asarray(model.split["test"])]
+        result["chance_classifier_acc"] = 100 * int(np.bincount(test_y).max()) / len(test_y)
     result["eval_time_s"] = round(time.time() - t0, 3)
     prov_path = Path(model_path).with_name("provenance.json")
     if prov_path.exists():

@@ -317,6 +317,10 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
                                        s.knn_temperature),
         "eval_time_s": round(time.time() - t0, 3),
     }
+    # chance level of each test score (the majority-class rate of the test labels, %): the inversion check
+    # (deepaug.analysis.summary.baseline_check) does not compare against a baseline at chance level
+    chance = 100 * int(torch.bincount(labels["test"]).max()) / len(labels["test"])
+    result |= {f"chance_{key}": chance for key in ("linear_top1", "knn_top1", "classifier_top1") if key in result}
     prov_path = Path(model_path).with_name("provenance.json")
     if prov_path.exists():
         result["train_time_s"] = read_json(prov_path).get("train_time_s")

@@ -1,0 +1,130 @@
+"""Threads, GPUs, memory and the SLURM partition of each job (no heavy imports: rules/common.smk builds one
+:class:`JobResources` with Snakemake's ``workflow`` object handed in, so a test can hand in a stand-in).
+
+GPUs. Each training job asks for `gpu` GPUs (config resources.gpu, default 1). Unless the command line or a
+profile caps `gpu` (--resources gpu=N; the SLURM profile does), the GPUs of this machine cap how many such
+jobs run at once, and each job claims a device of its own (deepaug.engine.gpus). Without GPUs nothing is
+capped and the jobs train on the CPU (their logs say so).
+
+Snakemake has no public call for "cap a resource unless the user did": the user's caps are read from
+`workflow.resource_settings` (the settings of Snakemake's Python API; a plain mapping in Snakemake 8,
+`Resources` in 9), not from `workflow.global_resources` (Resource objects only in 9), and the cap is set
+with `workflow.register_resource` (a Workflow method, undocumented). These are the only places the
+workflow touches Snakemake's internals; tests/workflow/test_resources.py states what they are expected to be.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from deepaug.workflow.jobs import per_job, resource
+from deepaug.workflow.runs import Run
+
+DEFAULT_CPUS = 8  # a job's CPUs on a cluster when the config does not say (resources.cpus)
+DEFAULT_GPUS = 1
+DEFAULT_MEM_MB = 32000
+
+
+def user_cap(workflow, name: str):
+    """The cap on resource `name` given with --resources (command line or profile), else None."""
+    value = workflow.resource_settings.resources.get(name)
+    return getattr(value, "value", value)
+
+
+def jobs_run_here(workflow) -> bool:
+    """False on a cluster: an executor plugin that is not local (also inside a cluster job)."""
+    plugin = workflow.executor_plugin
+    return plugin is None or plugin.common_settings.local_exec
+
+
+def is_dry_run(workflow) -> bool:
+    """-n/--dry-run; while the Snakefile is parsed no executor is set yet, so `workflow.dryrun` is still False
+    there (Snakemake 9), and only the output settings know."""
+    return workflow.dryrun or bool(getattr(workflow.output_settings, "dryrun", False))
+
+
+def check_device(config: dict, local_gpus: list, workflow) -> None:
+    """`device: cuda` on a machine without a GPU: say so before any job rather than in every job's log
+    (only where the jobs run on this machine, and not in a dry run: a cluster's login node may have no GPU)."""
+    if (str(config.get("device", "auto")).startswith("cuda") and not local_gpus and jobs_run_here(workflow)
+            and not is_dry_run(workflow) and workflow.is_main_process):
+        raise ValueError(
+            f"config key 'device': {config['device']!r} asks for a GPU, but this machine has none "
+            "(nvidia-smi -L lists no GPU and CUDA_VISIBLE_DEVICES names none); use device: auto or cpu, "
+            "or run on a GPU machine / through the SLURM profile"
+        )
+
+
+def cap_gpus(workflow, local_gpus: list) -> int | None:
+    """Cap the `gpu` resource at this machine's GPUs unless the user capped it; return how many GPUs this
+    machine's jobs share (None: no GPU found and no cap given)."""
+    cap = user_cap(workflow, "gpu")
+    if local_gpus and cap is None:
+        workflow.register_resource("gpu", len(local_gpus))
+    return min((n for n in (cap, len(local_gpus)) if n), default=None)
+
+
+class JobResources:
+    """`threads:` and `resources:` of the rules. ``the_run`` finds a job's run from its wildcards
+    (deepaug.workflow.jobs.Jobs.the_run); ``gpu_slots`` is :func:`cap_gpus`'s answer."""
+
+    def __init__(self, workflow, config: dict, the_run: Callable, gpu_slots: int | None):
+        self.workflow, self.config, self.the_run, self.gpu_slots = workflow, config, the_run, gpu_slots
+
+    def partition_name(self, gpus) -> str | None:
+        """The SLURM partition of a job asking for `gpus` GPUs: config `resources.gpu_partition` when it asks
+        for any, else `resources.cpu_partition` (null: the cluster's default partition). Following the GPU
+        request, rather than a list of rule names in the profile, keeps every GPU job (supervised,
+        analysis, bench) off the CPU partition."""
+        return (self.config.get("resources") or {}).get("gpu_partition" if gpus else "cpu_partition")
+
+    def partition(self, gpus) -> Callable:
+        """:meth:`partition_name` as a `resources:` value: a callable, so that null drops the resource."""
+        name = self.partition_name(gpus)
+        return per_job(lambda wildcards: name)
+
+    def cpu_job(self) -> dict:
+        """`resources:` of a job without GPU: only its SLURM partition."""
+        return dict(slurm_partition=self.partition(0))
+
+    def _run_resource(self, key: str, default) -> Callable:
+        return per_job(lambda wildcards: resource(self.the_run(wildcards), key, default))
+
+    def run_job(self, runtime: int | None = None) -> dict:
+        """`resources:` of a run's job (train, then evaluate) or an analysis job: GPUs, memory and (given a
+        default) runtime from its domain's `resources` (the supervised overrides for the supervised
+        counterpart), and the SLURM partition that follows the GPU request."""
+        out = dict(
+            gpu=self._run_resource("gpu", DEFAULT_GPUS),
+            mem_mb=self._run_resource("mem_mb", DEFAULT_MEM_MB),
+            slurm_partition=per_job(lambda wildcards: self.partition_name(
+                resource(self.the_run(wildcards), "gpu", DEFAULT_GPUS))),
+        )
+        if runtime is not None:
+            out["runtime"] = self._run_resource("runtime", runtime)
+        return out
+
+    def threads(self, run: Run, dataloader: bool = False) -> int:
+        """Threads of a run's job or an analysis job: its OMP_NUM_THREADS, and SLURM's --cpus-per-task.
+
+        The domain's `resources.cpus` is what a job asks for on a cluster and the most it gets anywhere. On
+        one machine whose G GPUs are shared by jobs of g GPUs each, a GPU job gets at most
+        --cores // (G / g) threads, so that `--cores 8` on 4 GPUs trains 4 runs at once (2 threads each:
+        with the data on the GPU a training needs few CPU threads) rather than one 8-thread job at a time.
+        A vision training with the reference augmentation backend (per-image transforms in `num_workers`
+        DataLoader processes) asks for num_workers + 1 instead (``dataloader``: the job trains)."""
+        cpus = resource(run, "cpus", DEFAULT_CPUS)
+        gpus = resource(run, "gpu", DEFAULT_GPUS)
+        train = run.section.get("train") or {}
+        if dataloader and train.get("augment_backend") == "reference":
+            return max(cpus, train.get("num_workers", 0) + 1)
+        cores = self.workflow.resource_settings.cores
+        if gpus and self.gpu_slots and cores and jobs_run_here(self.workflow):
+            at_once = max(1, self.gpu_slots // gpus)
+            return max(1, min(cpus, cores // at_once))
+        return cpus
+
+    def job_threads(self, dataloader: bool = False) -> Callable:
+        """:meth:`threads` as a `threads:` value: a callable, since the executor (local or cluster) is known
+        only when the jobs are scheduled."""
+        return per_job(lambda wildcards: self.threads(self.the_run(wildcards), dataloader))
