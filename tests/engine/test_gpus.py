@@ -148,9 +148,12 @@ def test_cores_8_on_4_gpus_trains_4_runs_at_once(tmp_path):
     job at a time. The overlap is read from the trainings' own start/end times (provenance.json)."""
     models = [f"results/vision/digits/{v}/seed0/model.pt" for v in ("none", "dropout-L0-sg", "dropout-L3-sg",
                                                                     "dropout-L6-sg")]
-    res = snakemake(fake_gpus(tmp_path, 4), tmp_path / "w", "four_gpus.yaml", *models, "--cores", "8")
+    env = dict(fake_gpus(tmp_path, 4), DEEPAUG_CONSOLE="full")  # Snakemake's own console: the shell commands
+    res = snakemake(env, tmp_path / "w", "four_gpus.yaml", *models, "--cores", "8")
     assert res.returncode == 0, res.stderr[-3000:]
     spans = training_spans(tmp_path / "w")
     assert len(spans) == 4
     assert most_at_once(spans) == 4, f"the 4 trainings did not all run at once: {sorted(spans)}"
     assert omp_threads(res.stdout + res.stderr, "pretrain-vision") == [2] * 4
+    provs = [json.loads(p.read_text()) for p in (tmp_path / "w" / "results").rglob("provenance.json")]
+    assert [p["accelerator"]["threads"] for p in provs] == [2] * 4  # what each training really used
