@@ -7,6 +7,7 @@ Every message names the offending key, e.g. ``config key 'vision.train.lr': 'fas
 
 from __future__ import annotations
 
+import copy
 import os
 from contextlib import contextmanager
 from functools import lru_cache
@@ -33,9 +34,11 @@ def load_schema() -> dict:
     from deepaug.domains import registry
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    _vocabulary(schema)
     for name, domain in registry().items():
         path = domain.schema_path()
         part = yaml.safe_load(path.read_text())
+        _domain_pca_over(name, part, schema)
         own = {*(part.get("$defs") or {}), f"{name}_settings"}
         clash = sorted(own & set(schema["$defs"]))
         clash += [f"{shared}.{key}" for shared in ("analysis", "figures")
@@ -49,6 +52,39 @@ def load_schema() -> dict:
         for shared in ("analysis", "figures"):
             schema["properties"][shared]["properties"].update(part.get(shared) or {})
     return schema
+
+
+def _vocabulary(schema: dict) -> None:
+    """The op's enums and the device pattern, from :mod:`deepaug.core.vocabulary` (stated there once)."""
+    from deepaug.core import vocabulary as V
+
+    defs = schema["$defs"]
+    aug = defs["augment"]["properties"]
+    aug["selection"]["enum"] = list(V.SELECTIONS)
+    aug["pca_grad"]["enum"] = list(V.PCA_GRADS)
+    # a domain's schema may widen this (graph: `pca_over: [rows, tokens, graphs]`, see _domain_pca_over)
+    aug["pca_over"]["enum"] = [m for m in V.PCA_OVER if m not in V.PCA_OVER_GROUPED]
+    defs["precision"]["enum"] = list(V.PRECISIONS)
+    method = defs["sweep"]["items"]["properties"]["method"]["oneOf"]
+    method[0]["enum"] = method[1]["items"]["enum"] = list(V.METHODS)
+    schema["properties"]["device"]["pattern"] = f"^({V.DEVICE_PATTERN})$"
+
+
+def _domain_pca_over(name: str, part: dict, schema: dict) -> None:
+    """A domain whose schema lists ``pca_over`` (the PCA modes its op accepts, e.g. graph's ``graphs``: each
+    graph's mean node vector) gets its own copy of the shared ``augment`` definition with that enum."""
+    modes = part.pop("pca_over", None)
+    if modes is None:
+        return
+    from deepaug.core.vocabulary import PCA_OVER
+
+    unknown = sorted(set(modes) - set(PCA_OVER))
+    if unknown:
+        raise ValueError(f"schema of {name}: pca_over lists {', '.join(unknown)}, not PCA modes of the op {PCA_OVER}")
+    own = copy.deepcopy(schema["$defs"]["augment"])
+    own["properties"]["pca_over"]["enum"] = list(modes)
+    part.setdefault("$defs", {})[f"{name}_augment"] = own
+    part["settings"]["augment"] = {"$ref": f"#/$defs/{name}_augment"}
 
 
 def domain_section(name: str, part: dict) -> dict:

@@ -33,7 +33,6 @@ include graphs whose labels trained the encoder.
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -44,6 +43,7 @@ import torch
 
 from deepaug.domains.graph.data import GraphSet, load_graphs
 from deepaug.domains.graph.train import load_encoder
+from deepaug.core.vocabulary import check_device
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import read_json, write_json
@@ -79,8 +79,7 @@ class GraphEvalSettings:
             raise ValueError(f"c_grid must be comma-separated numbers, got {self.c_grid!r}") from None
         if not cs or any(not (c > 0 and np.isfinite(c)) for c in cs):
             raise ValueError(f"c_grid must list finite values of C > 0, got {self.c_grid!r}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
 
 
 def run_name(model_path: str | Path) -> str:

@@ -21,7 +21,6 @@ Two linear probes (``VisionEvalSettings.probe``; eval.json records which one mad
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from deepaug.core.vocabulary import check_device
 from deepaug.engine import training as T
 from deepaug.domains.vision.augmentations import eval_transform
 from deepaug.domains.vision.batched_augment import BatchedCropFlip
@@ -66,8 +66,7 @@ class VisionEvalSettings:
         for name in ("linear_lr", "knn_temperature", "linear_lr_decay_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
         if self.probe not in PROBES:
             raise ValueError(f"probe must be one of {', '.join(PROBES)}, got {self.probe!r}")
         milestones = parse_decay_epochs(self.linear_lr_decay_epochs)
