@@ -4,7 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from deepaug.core.schema_defaults import COMMON_SCHEMA, schema_defaults
 from deepaug.core.vocabulary import METHODS, PCA_GRADS, PRECISIONS, check_device
+
+
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_AUGMENT = schema_defaults(COMMON_SCHEMA, "augment")
 
 
 @dataclass
@@ -13,12 +18,12 @@ class RunSettings:
     method: str = "none"
     layer: int | None = None
     stop_gradient: bool = True
-    rate: float = 0.5
-    p: float = 0.5
-    pca_component: int = 1
-    pca_over: str = "rows"
-    pca_grad: str = "through"  # the authors' code backpropagates through the PCA basis; or "constant"
-    selection: str = "bernoulli"
+    rate: float = _AUGMENT["rate"]
+    p: float = _AUGMENT["p"]
+    pca_component: int = _AUGMENT["pca_component"]
+    pca_over: str = _AUGMENT["pca_over"]
+    pca_grad: str = _AUGMENT["pca_grad"]  # the authors' code backpropagates through the PCA basis; or "constant"
+    selection: str = _AUGMENT["selection"]
     precision: str = "bf16"
     seed: int = 0
     device: str = "auto"

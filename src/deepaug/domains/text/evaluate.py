@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.vocabulary import check_device
 from deepaug.engine import training as T
 from deepaug.errors import DataUnavailableError, NonFiniteError
@@ -173,10 +174,14 @@ def relatedness_spearman(model, head, tokenizer, task_df, max_len: int, device, 
         raise NonFiniteError(f"{where}: gold scores: {exc}") from None
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_EVAL = schema_defaults(domain_schema(__file__), "eval")
+
+
 @dataclass
 class TextEvalSettings:
-    eval_max_len: int = 512
-    precision: str = "bf16"
+    eval_max_len: int = _EVAL["eval_max_len"]
+    precision: str = _EVAL["precision"]
     device: str = "auto"
 
     def validate(self) -> None:
