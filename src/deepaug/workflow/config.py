@@ -48,6 +48,8 @@ def load_schema() -> dict:
                              f"keys with its name (<name>_...)")
         schema["$defs"].update(part.get("$defs") or {})
         schema["$defs"][f"{name}_settings"] = {"properties": part["settings"]}
+        # the layer map in words from the domain's spec (its layers.py), not retyped in the schema's prose
+        part["description"] = f"{part.get('description', '')}; layers {domain.layer_map}".lstrip("; ")
         schema["properties"][name] = domain_section(name, part)
         for shared in ("analysis", "figures"):
             schema["properties"][shared]["properties"].update(part.get(shared) or {})

@@ -85,11 +85,13 @@ class GraphPretrainSettings(RunSettings):
         check_loss(self.loss, LOSSES)
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        n_layers = self.num_layers + 3
-        if self.layer is not None and not 0 <= self.layer < n_layers:
+        from deepaug.domains import describe
+        from deepaug.domains.graph.layers import layers
+
+        gin_map = layers(self.num_layers)
+        if self.layer is not None and not 0 <= self.layer < len(gin_map):
             raise ValueError(f"layer {self.layer} is out of range; a GIN with {self.num_layers} layers has layers "
-                             f"0-{n_layers - 1} (0 input, 1-{self.num_layers} GIN layers, {self.num_layers + 1} pooled "
-                             f"graph vector, {self.num_layers + 2} head)")
+                             f"0-{len(gin_map) - 1} ({describe(gin_map)})")
 
 
 def supervised_split(y: torch.Tensor, seed: int = SPLIT_SEED,

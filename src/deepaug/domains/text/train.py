@@ -262,7 +262,7 @@ class TextTask(Task):
                 "step": best["step"], "dev_spearman": best["dev_spearman"]}
 
     def provenance(self, p: Progress, best: dict) -> dict:
-        return {"best_step": best["step"], "dev_spearman": best["dev_spearman"], "n_layers": self.model.num_blocks + 2,
+        return {"best_step": best["step"], "dev_spearman": best["dev_spearman"], "n_layers": len(self.model.deepaug_layers()),
                 "model_dir": str(self.model_dir), "corpus": str(self.corpus), "dev_task": self.dev_name}
 
 
@@ -401,5 +401,5 @@ class RelatednessTask(Task):
     def provenance(self, p: Progress, best: dict) -> dict:
         return {"epochs": self.epoch, "stopped_early": p.stopped, "best_step": best["step"],
                 "best_epoch": best["epoch"], "dev_spearman": best["dev_spearman"], "sup_head": "relatedness",
-                "n_layers": self.model.num_blocks + 2, "model_dir": str(self.model_dir),
+                "n_layers": len(self.model.deepaug_layers()), "model_dir": str(self.model_dir),
                 "corpus": str(self.train_task), "dev_task": self.dev_name}
