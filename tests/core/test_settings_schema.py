@@ -95,3 +95,19 @@ def test_the_op_vocabulary_is_the_schema_s():
     assert set(aug["pca_over"]["enum"]) | set(V.PCA_OVER_GROUPED) == set(V.PCA_OVER)
     assert "graphs" in schema["$defs"]["graph_augment"]["properties"]["pca_over"]["enum"]
     assert V.AUGMENT_KEYS == set(aug)
+
+
+def test_a_domain_s_own_pca_modes_are_accepted_there_only():
+    import copy
+
+    from deepaug.errors import ConfigError
+    from deepaug.workflow.config import REPO_CONFIG, read_yaml, validate_config
+
+    base = read_yaml(REPO_CONFIG)
+    graph = copy.deepcopy(base)
+    graph["graph"].setdefault("augment", {})["pca_over"] = "graphs"
+    validate_config(graph)  # graph's op has the graphs mode (PCA over each graph's mean node vector)
+    vision = copy.deepcopy(base)
+    vision["vision"].setdefault("augment", {})["pca_over"] = "graphs"
+    with pytest.raises(ConfigError, match="'graphs' is not one of"):
+        validate_config(vision)

@@ -8,6 +8,7 @@ schemas are the same names with the same defaults and types.
 
 from __future__ import annotations
 
+import copy
 from functools import lru_cache
 from pathlib import Path
 
@@ -32,6 +33,21 @@ def _resolve(node: dict, own: dict) -> dict:
     return node
 
 
+def augment_own(augment: dict, own: dict, domain: str) -> dict:
+    """The shared ``augment`` definition with a domain's ``augment_own`` values merged into its settings
+    (``{pca_over: {enum: [...]}, rate: {default: 0.125}}``); ValueError for a setting or PCA mode it lacks."""
+    from deepaug.core.vocabulary import PCA_OVER
+
+    for key, node in own.items():
+        if key not in augment["properties"]:
+            raise ValueError(f"schema of {domain}: augment_own names {key!r}, not a setting of augment")
+        unknown = sorted(set(node.get("enum", ())) - set(PCA_OVER)) if key == "pca_over" else []
+        if unknown:
+            raise ValueError(f"schema of {domain}: pca_over lists {', '.join(unknown)}, not PCA modes of the op {PCA_OVER}")
+        augment["properties"][key] = {**augment["properties"][key], **node}
+    return augment
+
+
 def schema_properties(schema_file: str | Path, *subsections: str) -> dict[str, dict]:
     """The settings of ``subsections`` (e.g. ``"model", "train"``) of a domain's ``schema.yaml``, each
     with its ``$ref`` followed: ``{name: schema node}`` (a later subsection's setting wins). For the
@@ -39,8 +55,10 @@ def schema_properties(schema_file: str | Path, *subsections: str) -> dict[str, d
     part = _load(str(schema_file))
     out: dict[str, dict] = {}
     for sub in subsections:
-        node = (part.get("settings") or {}).get(sub) or (part.get("$defs") or {})[sub]
-        for key, prop in (_resolve(node, part).get("properties") or {}).items():
+        node = _resolve((part.get("settings") or {}).get(sub) or (part.get("$defs") or {})[sub], part)
+        if sub == "augment" and part.get("augment_own"):
+            node = augment_own(copy.deepcopy(node), part["augment_own"], str(schema_file))
+        for key, prop in (node.get("properties") or {}).items():
             out[key] = _resolve(prop, part)
     return out
 

@@ -38,7 +38,7 @@ def load_schema() -> dict:
     for name, domain in registry().items():
         path = domain.schema_path()
         part = yaml.safe_load(path.read_text())
-        _domain_pca_over(name, part, schema)
+        _domain_augment(name, part, schema)
         own = {*(part.get("$defs") or {}), f"{name}_settings"}
         clash = sorted(own & set(schema["$defs"]))
         clash += [f"{shared}.{key}" for shared in ("analysis", "figures")
@@ -72,19 +72,16 @@ def _vocabulary(schema: dict) -> None:
     schema["properties"]["device"]["pattern"] = f"^({V.DEVICE_PATTERN})$"
 
 
-def _domain_pca_over(name: str, part: dict, schema: dict) -> None:
-    """A domain whose schema lists ``pca_over`` (the PCA modes its op accepts, e.g. graph's ``graphs``: each
-    graph's mean node vector) gets its own copy of the shared ``augment`` definition with that enum."""
-    modes = part.pop("pca_over", None)
-    if modes is None:
-        return
-    from deepaug.core.vocabulary import PCA_OVER
+def _domain_augment(name: str, part: dict, schema: dict) -> None:
+    """A domain whose schema has ``augment_own`` (its own values of the shared ``augment`` settings: graph's
+    ``pca_over`` enum adds ``graphs``, each graph's mean node vector) gets its own copy of the shared
+    definition with those merged in (the settings dataclasses read the same, deepaug.core.schema_defaults)."""
+    from deepaug.core.schema_defaults import augment_own
 
-    unknown = sorted(set(modes) - set(PCA_OVER))
-    if unknown:
-        raise ValueError(f"schema of {name}: pca_over lists {', '.join(unknown)}, not PCA modes of the op {PCA_OVER}")
-    own = copy.deepcopy(schema["$defs"]["augment"])
-    own["properties"]["pca_over"]["enum"] = list(modes)
+    own_values = part.pop("augment_own", None)
+    if own_values is None:
+        return
+    own = augment_own(copy.deepcopy(schema["$defs"]["augment"]), own_values, name)
     part.setdefault("$defs", {})[f"{name}_augment"] = own
     part["settings"]["augment"] = {"$ref": f"#/$defs/{name}_augment"}
 
