@@ -46,13 +46,13 @@ _SETTINGS = schema_defaults(domain_schema(__file__), "augment", "train")
 
 @dataclass
 class TextPretrainSettings(RunSettings):
-    rate: float = 0.125  # DRIFT: the schema says 0.5; decided in the next commit
+    rate: float = _SETTINGS["rate"]  # text's own default (schema.yaml augment_own): the authors' 0.125
     # The author's text PCA (layer sweeps scripts/PCA/run_uni_hyper_REG.sh, ..._REGTrain.sh: PCA_size=-1 with
     # PCA_type left at "normal"): remove the last (6th) of the components torch.pca_lowrank computes with
     # q=None (min(6, rows, features)), each sentence's whole activation (tokens x hidden) flattened to one row
     # (bruel-gabrielsson/SimCSE simcse/models.py L85-129). The op's pca_rank is 6 (DeepAugment's default).
     # pca_over="tokens" (PCA_type "per_token") and pca_component=1 (PCA_size=1) stay available.
-    pca_component: int = -1  # DRIFT: the schema says 1; decided in the next commit
+    pca_component: int = _SETTINGS["pca_component"]  # text's own default (schema.yaml augment_own): -1
     pca_over: str = _SETTINGS["pca_over"]
     epochs: int = _SETTINGS["epochs"]
     max_steps: int | None = _SETTINGS["max_steps"]

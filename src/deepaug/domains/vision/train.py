@@ -54,7 +54,7 @@ class VisionPretrainSettings(RunSettings):
     compile: bool = _SETTINGS["compile"]
     compile_backend: str = _SETTINGS["compile_backend"]  # torch.compile backend (the CPU falls back to aot_eager)
     augment_backend: str = _SETTINGS["augment_backend"]
-    num_workers: int = 0  # DRIFT: the schema says 8; decided in the next commit
+    num_workers: int = _SETTINGS["num_workers"]
     checkpoint_every: int = _SETTINGS["checkpoint_every"]  # epochs
     max_grad_norm: float = _SETTINGS["max_grad_norm"]  # declared in RunSettings; the default is this domain's
     precision: str = _SETTINGS["precision"]  # declared in RunSettings; the default is this domain's
