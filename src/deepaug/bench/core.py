@@ -36,6 +36,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Iterable, Sequence
 
+from deepaug.core.vocabulary import check_device
 from deepaug.errors import UsageError
 
 LAYOUT_KEYS = ("benchmark", "description", "device", "created_at", "settings", "unit", "steps_per_block",
@@ -196,9 +197,9 @@ def non_negative_int(s: str) -> int:
 
 
 def _device(s: str) -> str:
-    import re
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", s):
+    try:
+        check_device(s)
+    except ValueError:
         raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {s!r}")
     return s
 

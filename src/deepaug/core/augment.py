@@ -48,10 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
-KINDS = ("dropout", "pca")
-SELECTIONS = ("bernoulli", "one_sided", "two_sided")
-PCA_OVER = ("rows", "tokens", "graphs")
-PCA_GRADS = ("through", "constant")
+from deepaug.core.vocabulary import KINDS, PCA_GRADS, PCA_OVER, SELECTIONS  # noqa: F401 (the op's vocabulary)
 
 
 @dataclass

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-METHODS = ("none", "dropout", "pca")
-PRECISIONS = ("fp32", "bf16", "fp16")
+from deepaug.core.schema_defaults import COMMON_SCHEMA, schema_defaults
+from deepaug.core.vocabulary import METHODS, PCA_GRADS, PRECISIONS, check_device
+
+
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_AUGMENT = schema_defaults(COMMON_SCHEMA, "augment")
 
 
 @dataclass
@@ -15,12 +18,12 @@ class RunSettings:
     method: str = "none"
     layer: int | None = None
     stop_gradient: bool = True
-    rate: float = 0.5
-    p: float = 0.5
-    pca_component: int = 1
-    pca_over: str = "rows"
-    pca_grad: str = "through"  # the authors' code backpropagates through the PCA basis; or "constant"
-    selection: str = "bernoulli"
+    rate: float = _AUGMENT["rate"]
+    p: float = _AUGMENT["p"]
+    pca_component: int = _AUGMENT["pca_component"]
+    pca_over: str = _AUGMENT["pca_over"]
+    pca_grad: str = _AUGMENT["pca_grad"]  # the authors' code backpropagates through the PCA basis; or "constant"
+    selection: str = _AUGMENT["selection"]
     precision: str = "bf16"
     seed: int = 0
     device: str = "auto"
@@ -46,8 +49,7 @@ class RunSettings:
                 raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
         if getattr(self, "max_steps", None) is not None and self.max_steps < 1:
             raise ValueError(f"max_steps must be >= 1 (or none), got {self.max_steps}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
         if not 0.0 <= self.rate < 1.0:
             raise ValueError(f"rate (the dropout rate) must be in [0, 1), got {self.rate}")
         if not 0.0 <= self.p <= 1.0:
@@ -77,8 +79,6 @@ class RunSettings:
             raise ValueError(f"reuse_finished must be one of {REUSE_POLICIES}, got {self.reuse_finished!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        from deepaug.core.augment import PCA_GRADS
-
         if self.pca_grad not in PCA_GRADS:
             raise ValueError(f"pca_grad must be one of {PCA_GRADS} (through: gradients flow through the PCA "
                              f"basis, as in the authors' code; constant: the basis is a constant), got {self.pca_grad!r}")

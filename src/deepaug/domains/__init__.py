@@ -94,6 +94,33 @@ def stages(*commands: str) -> str:
 
 
 @dataclass(frozen=True)
+class Layer:
+    """One index of a domain's layer map (``domains/<name>/layers.py`` states the map once, as data; the
+    spec, the model's ``deepaug_layers()`` and the messages read it)."""
+
+    name: str  # short, for figure ticks ("stage1")
+    description: str  # in words, for messages and the model's layer map ("stage 1")
+    group: str = ""  # consecutive layers of one group are described as a range ("1-4 residual stages")
+
+
+def describe(layers) -> str:
+    """The layer map in words: ``0 stem, 1-4 residual stages, 5 pooled features, 6 projection head``."""
+    parts, i = [], 0
+    while i < len(layers):
+        group = layers[i].group
+        if not group:
+            parts.append(f"{i} {layers[i].description}")
+            i += 1
+            continue
+        j = i
+        while j + 1 < len(layers) and layers[j + 1].group == group:
+            j += 1
+        parts.append(f"{i}-{j} {group}")
+        i = j + 1
+    return ", ".join(parts)
+
+
+@dataclass(frozen=True)
 class Metrics:
     """What a run of one objective is scored by: ``test`` is reported, ``dev`` is what every choice
     (best setting, best layer, tuned hyperparameters) is made by."""
@@ -108,7 +135,8 @@ class Domain:
     commands; the fields state the domain's facts once."""
 
     name: str
-    layer_map: str  # the layer indices in words, e.g. "0 stem, 1-4 residual stages, ..."
+    # the layer map in words for any depth (its data: layers(); e.g. "0 embeddings, 1-L blocks, L+1 ...")
+    layer_map: str
     metrics: dict[str, Metrics]  # objective -> metrics
     env: str = "train.yaml"  # envs/<env> for its training, evaluation and analysis jobs
     data_env: str = "data.yaml"  # envs/<data_env> for its data preparation jobs
@@ -120,9 +148,19 @@ class Domain:
     objectives: tuple[str, ...] = field(default=OBJECTIVES)
 
     # ---- facts that depend on the config section
+    def layers(self, section: dict) -> tuple[Layer, ...] | None:
+        """The layer map of the section's model, from the domain's ``layers.py`` (None: not known before the
+        model is prepared)."""
+        raise NotImplementedError
+
+    def layers_of_length(self, n_layers: int) -> tuple[Layer, ...] | None:
+        """The layer map that has ``n_layers`` indices (for figure ticks, which know only the length)."""
+        return None
+
     def n_layers(self, section: dict) -> int | None:
         """Number of layer indices (None: not known before the model is prepared)."""
-        raise NotImplementedError
+        layers = self.layers(section)
+        return None if layers is None else len(layers)
 
     def schema_path(self):
         """``schema.yaml`` beside the domain's ``__init__.py``: its config section (merged by
@@ -133,11 +171,16 @@ class Domain:
         return Path(sys.modules[type(self).__module__].__file__).with_name("schema.yaml")
 
     def describe_layers(self, section: dict) -> str:
-        return self.layer_map
+        try:
+            layers = self.layers(section)
+        except NotImplementedError:
+            layers = None
+        return self.layer_map if layers is None else describe(layers)
 
     def layer_name(self, index: int, n_layers: int | None = None) -> str:
         """A short name of layer ``index`` for figure ticks (``n_layers``: the map's length, where known)."""
-        return str(index)
+        layers = None if n_layers is None else self.layers_of_length(n_layers)
+        return layers[index].name if layers is not None and 0 <= index < len(layers) else str(index)
 
     def top_layer(self, section: dict) -> int | None:
         """The index labelled in the layer-sweep figure (the last layer of the map)."""

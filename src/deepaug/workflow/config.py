@@ -7,6 +7,7 @@ Every message names the offending key, e.g. ``config key 'vision.train.lr': 'fas
 
 from __future__ import annotations
 
+import copy
 import os
 from contextlib import contextmanager
 from functools import lru_cache
@@ -33,9 +34,11 @@ def load_schema() -> dict:
     from deepaug.domains import registry
 
     schema = yaml.safe_load(SCHEMA_PATH.read_text())
+    _vocabulary(schema)
     for name, domain in registry().items():
         path = domain.schema_path()
         part = yaml.safe_load(path.read_text())
+        _domain_augment(name, part, schema)
         own = {*(part.get("$defs") or {}), f"{name}_settings"}
         clash = sorted(own & set(schema["$defs"]))
         clash += [f"{shared}.{key}" for shared in ("analysis", "figures")
@@ -45,10 +48,42 @@ def load_schema() -> dict:
                              f"keys with its name (<name>_...)")
         schema["$defs"].update(part.get("$defs") or {})
         schema["$defs"][f"{name}_settings"] = {"properties": part["settings"]}
+        # the layer map in words from the domain's spec (its layers.py), not retyped in the schema's prose
+        part["description"] = f"{part.get('description', '')}; layers {domain.layer_map}".lstrip("; ")
         schema["properties"][name] = domain_section(name, part)
         for shared in ("analysis", "figures"):
             schema["properties"][shared]["properties"].update(part.get(shared) or {})
     return schema
+
+
+def _vocabulary(schema: dict) -> None:
+    """The op's enums and the device pattern, from :mod:`deepaug.core.vocabulary` (stated there once)."""
+    from deepaug.core import vocabulary as V
+
+    defs = schema["$defs"]
+    aug = defs["augment"]["properties"]
+    aug["selection"]["enum"] = list(V.SELECTIONS)
+    aug["pca_grad"]["enum"] = list(V.PCA_GRADS)
+    # a domain's schema may widen this (graph: `pca_over: [rows, tokens, graphs]`, see _domain_pca_over)
+    aug["pca_over"]["enum"] = [m for m in V.PCA_OVER if m not in V.PCA_OVER_GROUPED]
+    defs["precision"]["enum"] = list(V.PRECISIONS)
+    method = defs["sweep"]["items"]["properties"]["method"]["oneOf"]
+    method[0]["enum"] = method[1]["items"]["enum"] = list(V.METHODS)
+    schema["properties"]["device"]["pattern"] = f"^({V.DEVICE_PATTERN})$"
+
+
+def _domain_augment(name: str, part: dict, schema: dict) -> None:
+    """A domain whose schema has ``augment_own`` (its own values of the shared ``augment`` settings: graph's
+    ``pca_over`` enum adds ``graphs``, each graph's mean node vector) gets its own copy of the shared
+    definition with those merged in (the settings dataclasses read the same, deepaug.core.schema_defaults)."""
+    from deepaug.core.schema_defaults import augment_own
+
+    own_values = part.pop("augment_own", None)
+    if own_values is None:
+        return
+    own = augment_own(copy.deepcopy(schema["$defs"]["augment"]), own_values, name)
+    part.setdefault("$defs", {})[f"{name}_augment"] = own
+    part["settings"]["augment"] = {"$ref": f"#/$defs/{name}_augment"}
 
 
 def domain_section(name: str, part: dict) -> dict:

@@ -28,13 +28,8 @@ from deepaug.paths import safe_name
 CORE_AXES = ("objective", "dataset", "method", "layer", "stop_gradient", "seed")
 # Settings subsections whose keys can be sweep axes, in the order a plain name is looked up.
 AXIS_SECTIONS = ("augment", "train", "model", "eval")
-# Which Deep Augmentation settings matter for which method (others are left out of the run).
-OP_AXES = {
-    "none": frozenset(),
-    "dropout": frozenset({"layer", "stop_gradient", "rate", "p", "selection"}),
-    "pca": frozenset({"layer", "stop_gradient", "p", "selection", "pca_component", "pca_over", "pca_grad"}),
-}
-AUGMENT_KEYS = frozenset({"rate", "p", "selection", "pca_component", "pca_over", "pca_grad"})
+# Which Deep Augmentation settings matter for which method (others are left out of the run): the op's vocabulary.
+from deepaug.core.vocabulary import AUGMENT_KEYS, OP_AXES  # noqa: E402
 TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
 
 

@@ -20,19 +20,15 @@ from deepaug.domains import Domain, Metrics, command, register  # noqa: E402
 
 
 class Graph(Domain):
-    def n_layers(self, section):
-        return int((section.get("model") or {}).get("num_layers", 3)) + 3
+    def layers(self, section):
+        from deepaug.domains.graph.layers import layers
 
-    def layer_name(self, index, n_layers=None):  # 0 input, 1..L GIN layers, L+1 pooled, L+2 head
-        if index == 0:
-            return "input"
-        if n_layers is not None and index >= n_layers - 2:
-            return "pool" if index == n_layers - 2 else "head"
-        return f"gin{index}"
+        return layers(int((section.get("model") or {}).get("num_layers", 3)))
 
-    def describe_layers(self, section):
-        n = self.n_layers(section) - 3
-        return f"0 input node features, 1-{n} GIN layers, {n + 1} pooled graph vector, {n + 2} head"
+    def layers_of_length(self, n_layers):
+        from deepaug.domains.graph.layers import gin_layers, layers
+
+        return layers(gin_layers(n_layers))
 
     def data_path(self, dataset: str) -> str:
         from deepaug.paths import safe_name

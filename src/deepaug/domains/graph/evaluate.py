@@ -33,7 +33,6 @@ include graphs whose labels trained the encoder.
 
 from __future__ import annotations
 
-import re
 import time
 import warnings
 from dataclasses import dataclass
@@ -44,6 +43,8 @@ import torch
 
 from deepaug.domains.graph.data import GraphSet, load_graphs
 from deepaug.domains.graph.train import load_encoder
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
+from deepaug.core.vocabulary import check_device
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import read_json, write_json
@@ -53,13 +54,17 @@ SVC_MAX_ITER = 1_000_000
 C_GRID = "0.001,0.01,0.1,1,10,100,1000"  # GraphCL evaluate_embedding.py L143 and PyGCL GCL/eval/svm.py L12
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_EVAL = schema_defaults(domain_schema(__file__), "eval")
+
+
 @dataclass
 class GraphEvalSettings:
-    folds: int = 10
-    inner_folds: int = 5
-    svm: str = "linearsvc"
-    c_grid: str = C_GRID  # comma-separated values of C
-    batch_size: int = 512
+    folds: int = _EVAL["folds"]
+    inner_folds: int = _EVAL["inner_folds"]
+    svm: str = _EVAL["svm"]
+    c_grid: str = _EVAL["c_grid"]  # comma-separated values of C
+    batch_size: int = _EVAL["batch_size"]
     seed: int = 0
     device: str = "auto"
 
@@ -79,8 +84,7 @@ class GraphEvalSettings:
             raise ValueError(f"c_grid must be comma-separated numbers, got {self.c_grid!r}") from None
         if not cs or any(not (c > 0 and np.isfinite(c)) for c in cs):
             raise ValueError(f"c_grid must list finite values of C > 0, got {self.c_grid!r}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
 
 
 def run_name(model_path: str | Path) -> str:

@@ -90,10 +90,11 @@ class GIN(nn.Module):
         return self.hidden_dim * self.num_layers
 
     def deepaug_layers(self) -> list[tuple[str, nn.Module]]:
-        return ([("input node features", self.input)]
-                + [(f"GIN layer {i + 1}", layer) for i, layer in enumerate(self.layers)]
-                + [("pooled graph vector", self.pool),
-                   ("projection head" if self.head_kind == "projection" else "classifier logits", self.head)])
+        from deepaug.domains.graph.layers import layers  # the map, stated once
+
+        head = "projection head" if self.head_kind == "projection" else "classifier logits"
+        modules = (self.input, *self.layers, self.pool, self.head)
+        return [(layer.description, module) for layer, module in zip(layers(self.num_layers, head), modules, strict=True)]
 
     def node_level(self, index: int) -> bool:
         """Whether layer ``index`` has one activation row per node (0..L) rather than per graph."""

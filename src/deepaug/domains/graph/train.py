@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
 from deepaug.core.objectives import objective, trained_parameters
@@ -46,23 +47,29 @@ SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dat
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_SETTINGS = schema_defaults(domain_schema(__file__), "model", "train")
+
+
 @dataclass
 class GraphPretrainSettings(RunSettings):
-    hidden_dim: int = 32
-    num_layers: int = 3
-    epochs: int = 20
-    batch_size: int = 128
-    lr: float = 0.01
-    weight_decay: float = 0.0
-    temperature: float = 0.2
+    hidden_dim: int = _SETTINGS["hidden_dim"]
+    num_layers: int = _SETTINGS["num_layers"]
+    epochs: int = _SETTINGS["epochs"]
+    batch_size: int = _SETTINGS["batch_size"]
+    lr: float = _SETTINGS["lr"]
+    weight_decay: float = _SETTINGS["weight_decay"]
+    temperature: float = _SETTINGS["temperature"]
     # deepaug.core.losses: infonce (PyGCL's DualBranchContrast(InfoNCE(tau), mode="G2G"), symmetric over
     # the two views) or graphcl (GraphCL's loss_cal: view 1 as anchor, the positive left out of the denominator).
-    loss: str = "infonce"
-    aug1: str = "none"  # view 1: the graph itself, as in GraphCL's unsupervised TU code and PyGCL
-    aug2: str = "random4"  # view 2: one of dropN, subgraph, permE, maskN per graph
-    aug_ratio: float = 0.2
-    precision: str = "fp32"  # a few thousand parameters: bf16 saves nothing and loses the sums' precision
-    checkpoint_every: int = 1  # epochs
+    loss: str = _SETTINGS["loss"]
+    aug1: str = _SETTINGS["aug1"]  # view 1: the graph itself, as in GraphCL's unsupervised TU code and PyGCL
+    aug2: str = _SETTINGS["aug2"]  # view 2: one of dropN, subgraph, permE, maskN per graph
+    aug_ratio: float = _SETTINGS["aug_ratio"]
+    precision: str = _SETTINGS["precision"]  # a few thousand parameters: bf16 saves nothing and loses the sums' precision
+    checkpoint_every: int = _SETTINGS["checkpoint_every"]  # epochs
+    max_grad_norm: float = _SETTINGS["max_grad_norm"]  # declared in RunSettings; the default is this domain's
+    deterministic: bool = _SETTINGS["deterministic"]  # declared in RunSettings; the default is this domain's
 
     def validate(self) -> None:
         super().validate()
@@ -78,11 +85,13 @@ class GraphPretrainSettings(RunSettings):
         check_loss(self.loss, LOSSES)
         if not self.weight_decay >= 0:
             raise ValueError(f"weight_decay must be >= 0, got {self.weight_decay!r}")
-        n_layers = self.num_layers + 3
-        if self.layer is not None and not 0 <= self.layer < n_layers:
+        from deepaug.domains import describe
+        from deepaug.domains.graph.layers import layers
+
+        gin_map = layers(self.num_layers)
+        if self.layer is not None and not 0 <= self.layer < len(gin_map):
             raise ValueError(f"layer {self.layer} is out of range; a GIN with {self.num_layers} layers has layers "
-                             f"0-{n_layers - 1} (0 input, 1-{self.num_layers} GIN layers, {self.num_layers + 1} pooled "
-                             f"graph vector, {self.num_layers + 2} head)")
+                             f"0-{len(gin_map) - 1} ({describe(gin_map)})")
 
 
 def supervised_split(y: torch.Tensor, seed: int = SPLIT_SEED,

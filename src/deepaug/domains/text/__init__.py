@@ -65,20 +65,16 @@ def task_path(task: str) -> str:
 
 
 class Text(Domain):
-    def n_layers(self, section):
+    def layers(self, section):
+        from deepaug.domains.text.layers import layers
+
         n = block_count((section.get("model") or {}).get("name"))
-        return None if n is None else n + 2
+        return None if n is None else layers(n)
 
-    def layer_name(self, index, n_layers=None):  # 0 embeddings, 1..L blocks, L+1 pooled
-        if index == 0:
-            return "emb"
-        return "pooled" if n_layers is not None and index == n_layers - 1 else f"block{index}"
+    def layers_of_length(self, n_layers):
+        from deepaug.domains.text.layers import blocks, layers
 
-    def describe_layers(self, section):
-        n = self.n_layers(section)
-        if n is None:
-            return self.layer_map
-        return f"0 embeddings, 1-{n - 2} blocks, {n - 1} pooled sentence vector"
+        return layers(blocks(n_layers))
 
     def model_dir(self, section) -> str:
         """The prepared copy's folder: a failed prepare job's clean-up deletes it, so the name must stay a

@@ -10,7 +10,6 @@ model.pt; its tasks are then scored as SentEval scores STS-B: Spearman of the he
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
+from deepaug.core.vocabulary import check_device
 from deepaug.engine import training as T
 from deepaug.errors import DataUnavailableError, NonFiniteError
 from deepaug.workflow.io import load_torch, read_json, write_json
@@ -173,22 +174,25 @@ def relatedness_spearman(model, head, tokenizer, task_df, max_len: int, device, 
         raise NonFiniteError(f"{where}: gold scores: {exc}") from None
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_EVAL = schema_defaults(domain_schema(__file__), "eval")
+
+
 @dataclass
 class TextEvalSettings:
-    eval_max_len: int = 512
-    precision: str = "bf16"
+    eval_max_len: int = _EVAL["eval_max_len"]
+    precision: str = _EVAL["precision"]
     device: str = "auto"
 
     def validate(self) -> None:
         """Impossible values, named (the CLI turns these into one line and exit status 2)."""
-        from deepaug.core.settings import PRECISIONS
+        from deepaug.core.vocabulary import PRECISIONS
 
         if isinstance(self.eval_max_len, bool) or not isinstance(self.eval_max_len, int) or self.eval_max_len < 2:
             raise ValueError(f"eval_max_len must be a whole number >= 2, got {self.eval_max_len!r}")
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
 
 
 def _load_legacy(state: dict, model_path):

@@ -45,11 +45,10 @@ class SimCSEEncoder(nn.Module):
         return len(self.blocks)
 
     def deepaug_layers(self) -> list[tuple[str, nn.Module]]:
-        return (
-            [("embeddings", self.encoder.embeddings)]
-            + [(f"block {i + 1}", block) for i, block in enumerate(self.blocks)]
-            + [("pooled sentence vector", self.mlp)]
-        )
+        from deepaug.domains.text.layers import layers  # the map, stated once
+
+        modules = (self.encoder.embeddings, *self.blocks, self.mlp)
+        return [(layer.description, module) for layer, module in zip(layers(len(self.blocks)), modules, strict=True)]
 
     def forward(self, input_ids, attention_mask, token_type_ids=None, use_mlp: bool | None = None) -> torch.Tensor:
         """The sentence vector: [CLS] through the MLP in training, the bare [CLS] in eval (SimCSE's

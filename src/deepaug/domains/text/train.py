@@ -28,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.layers import LayerIndexError, describe_layers, target_module
 from deepaug.core.losses import simcse_loss
 from deepaug.core.settings import RunSettings
@@ -39,34 +40,40 @@ from deepaug.engine.loop import PeriodEnd, Progress, Task, train
 from deepaug.errors import DataValidationError
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_SETTINGS = schema_defaults(domain_schema(__file__), "augment", "train")
+
+
 @dataclass
 class TextPretrainSettings(RunSettings):
-    rate: float = 0.125
+    rate: float = _SETTINGS["rate"]  # text's own default (schema.yaml augment_own): the authors' 0.125
     # The author's text PCA (layer sweeps scripts/PCA/run_uni_hyper_REG.sh, ..._REGTrain.sh: PCA_size=-1 with
     # PCA_type left at "normal"): remove the last (6th) of the components torch.pca_lowrank computes with
     # q=None (min(6, rows, features)), each sentence's whole activation (tokens x hidden) flattened to one row
     # (bruel-gabrielsson/SimCSE simcse/models.py L85-129). The op's pca_rank is 6 (DeepAugment's default).
     # pca_over="tokens" (PCA_type "per_token") and pca_component=1 (PCA_size=1) stay available.
-    pca_component: int = -1
-    pca_over: str = "rows"
-    epochs: int = 1
-    max_steps: int | None = None
-    batch_size: int = 64
-    max_len: int = 32
-    lr: float = 3e-5
-    weight_decay: float = 0.0
-    temperature: float = 0.05
-    eval_every: int = 125  # steps between dev checks (and checkpoints)
-    eval_max_len: int = 512
+    pca_component: int = _SETTINGS["pca_component"]  # text's own default (schema.yaml augment_own): -1
+    pca_over: str = _SETTINGS["pca_over"]
+    epochs: int = _SETTINGS["epochs"]
+    max_steps: int | None = _SETTINGS["max_steps"]
+    batch_size: int = _SETTINGS["batch_size"]
+    max_len: int = _SETTINGS["max_len"]
+    lr: float = _SETTINGS["lr"]
+    weight_decay: float = _SETTINGS["weight_decay"]
+    temperature: float = _SETTINGS["temperature"]
+    eval_every: int = _SETTINGS["eval_every"]  # steps between dev checks (and checkpoints)
+    eval_max_len: int = _SETTINGS["eval_max_len"]
     # SimCSE trains with the Hugging Face Trainer, which clips the gradient norm at
     # TrainingArguments.max_grad_norm = 1.0 (princeton-nlp/SimCSE simcse/trainers.py L473-488).
-    max_grad_norm: float = 1.0
+    max_grad_norm: float = _SETTINGS["max_grad_norm"]
     # objective="supervised": the head. "cosine" (cosine similarity regressed on the score) or "relatedness"
     # (SentEval's relatedness head, as the author ran it; uses lr, batch_size, epochs as given, with Adam at a
     # constant lr, no weight decay; the author: lr 1e-4, batch 64, at most 100 epochs, no clipping).
-    sup_head: str = "cosine"
-    sup_eval_epochs: int = 2  # relatedness: epochs per round, a dev check after each (relatedness.py L223)
-    sup_patience: int = 3  # relatedness: SentEval's early stop: non-improving dev checks tolerated (L229-236)
+    sup_head: str = _SETTINGS["sup_head"]
+    sup_eval_epochs: int = _SETTINGS["sup_eval_epochs"]  # relatedness: epochs per round, a dev check after each (relatedness.py L223)
+    sup_patience: int = _SETTINGS["sup_patience"]  # relatedness: SentEval's early stop: non-improving dev checks tolerated (L229-236)
+    precision: str = _SETTINGS["precision"]  # declared in RunSettings; the default is this domain's
+    deterministic: bool = _SETTINGS["deterministic"]  # declared in RunSettings; the default is this domain's
 
     def validate(self) -> None:
         super().validate()
@@ -255,7 +262,7 @@ class TextTask(Task):
                 "step": best["step"], "dev_spearman": best["dev_spearman"]}
 
     def provenance(self, p: Progress, best: dict) -> dict:
-        return {"best_step": best["step"], "dev_spearman": best["dev_spearman"], "n_layers": self.model.num_blocks + 2,
+        return {"best_step": best["step"], "dev_spearman": best["dev_spearman"], "n_layers": len(self.model.deepaug_layers()),
                 "model_dir": str(self.model_dir), "corpus": str(self.corpus), "dev_task": self.dev_name}
 
 
@@ -394,5 +401,5 @@ class RelatednessTask(Task):
     def provenance(self, p: Progress, best: dict) -> dict:
         return {"epochs": self.epoch, "stopped_early": p.stopped, "best_step": best["step"],
                 "best_epoch": best["epoch"], "dev_spearman": best["dev_spearman"], "sup_head": "relatedness",
-                "n_layers": self.model.num_blocks + 2, "model_dir": str(self.model_dir),
+                "n_layers": len(self.model.deepaug_layers()), "model_dir": str(self.model_dir),
                 "corpus": str(self.train_task), "dev_task": self.dev_name}

@@ -6,18 +6,16 @@ This file is the domain's workflow spec and stays light (no torch): the Snakefil
 
 from __future__ import annotations
 
-from deepaug.domains import Domain, Metrics, command, register
-
-N_LAYERS = 7  # 0 stem, 1-4 residual stages, 5 pooled features, 6 projection head (models.py)
-LAYER_NAMES = ("stem", "stage1", "stage2", "stage3", "stage4", "pool", "head")
+from deepaug.domains import Domain, Metrics, command, describe, register
+from deepaug.domains.vision.layers import LAYERS
 
 
 class Vision(Domain):
-    def n_layers(self, section: dict) -> int:
-        return N_LAYERS
+    def layers(self, section):
+        return LAYERS
 
-    def layer_name(self, index, n_layers=None):
-        return LAYER_NAMES[index]
+    def layers_of_length(self, n_layers):
+        return LAYERS
 
     def data_path(self, dataset: str) -> str:
         from deepaug.paths import safe_name
@@ -53,7 +51,7 @@ class Vision(Domain):
 
 register(Vision(
     name="vision",
-    layer_map="0 stem, 1-4 residual stages, 5 pooled features, 6 projection head",
+    layer_map=describe(LAYERS),
     metrics={"contrastive": Metrics("linear_top1", "dev_linear_top1"),
              "supervised": Metrics("classifier_top1", "dev_classifier_top1")},
     eval_seeded=True,

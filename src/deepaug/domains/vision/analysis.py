@@ -9,7 +9,7 @@ import torch
 
 from deepaug.analysis.analyze import layer_outputs, layer_summaries
 from deepaug.analysis.similarity import alignment, uniformity
-from deepaug.domains.vision import N_LAYERS
+from deepaug.domains.vision.layers import LAYERS
 
 
 def vision_analysis(model_path, data_path, n_samples: int, device, seed: int = 0) -> tuple[dict, dict]:
@@ -26,7 +26,7 @@ def vision_analysis(model_path, data_path, n_samples: int, device, seed: int = 0
     mean = torch.as_tensor(data["mean"]).view(1, -1, 1, 1)
     std = torch.as_tensor(data["std"]).view(1, -1, 1, 1)
     clean = ((x - mean) / std).to(device)
-    feats = layer_outputs(model, lambda: model(clean), N_LAYERS)
+    feats = layer_outputs(model, lambda: model(clean), len(LAYERS))
     aug = BatchedSimCLRAugment(images.shape[1], data["mean"], data["std"])
     g = torch.Generator().manual_seed(seed)
     u8 = torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()

@@ -21,7 +21,6 @@ Two linear probes (``VisionEvalSettings.probe``; eval.json records which one mad
 
 from __future__ import annotations
 
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
+from deepaug.core.vocabulary import check_device
 from deepaug.engine import training as T
 from deepaug.domains.vision.augmentations import eval_transform
 from deepaug.domains.vision.batched_augment import BatchedCropFlip
@@ -41,18 +42,22 @@ from deepaug.domains.vision.train import load_encoder
 PROBES = ("features", "supcon")
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_EVAL = schema_defaults(domain_schema(__file__), "eval")
+
+
 @dataclass
 class VisionEvalSettings:
-    probe: str = "features"  # features | supcon (see the module docstring)
-    linear_epochs: int = 100
-    linear_batch_size: int = 512
-    linear_lr: float = 0.1  # SupContrast's SimCLR linear eval: 1.0 (README, "Linear evaluation stage")
-    linear_weight_decay: float = 0.0
+    probe: str = _EVAL["probe"]  # features | supcon (see the module docstring)
+    linear_epochs: int = _EVAL["linear_epochs"]
+    linear_batch_size: int = _EVAL["linear_batch_size"]
+    linear_lr: float = _EVAL["linear_lr"]  # SupContrast's SimCLR linear eval: 1.0 (README, "Linear evaluation stage")
+    linear_weight_decay: float = _EVAL["linear_weight_decay"]
     # probe supcon only: lr x decay_rate after each of these epochs (SupContrast main_linear.py:41-44)
-    linear_lr_decay_epochs: str = "60,75,90"
-    linear_lr_decay_rate: float = 0.2
-    knn_k: int = 200
-    knn_temperature: float = 0.1
+    linear_lr_decay_epochs: str = _EVAL["linear_lr_decay_epochs"]
+    linear_lr_decay_rate: float = _EVAL["linear_lr_decay_rate"]
+    knn_k: int = _EVAL["knn_k"]
+    knn_temperature: float = _EVAL["knn_temperature"]
     batch_size: int = 1024
     seed: int = 0
     device: str = "auto"
@@ -66,8 +71,7 @@ class VisionEvalSettings:
         for name in ("linear_lr", "knn_temperature", "linear_lr_decay_rate"):
             if not getattr(self, name) > 0:
                 raise ValueError(f"{name} must be > 0, got {getattr(self, name)!r}")
-        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", str(self.device)):
-            raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {self.device!r}")
+        check_device(self.device)
         if self.probe not in PROBES:
             raise ValueError(f"probe must be one of {', '.join(PROBES)}, got {self.probe!r}")
         milestones = parse_decay_epochs(self.linear_lr_decay_epochs)

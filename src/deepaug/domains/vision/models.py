@@ -69,15 +69,10 @@ class CifarResNet(nn.Module):
                 nn.init.zeros_(m.bias)
 
     def deepaug_layers(self) -> list[tuple[str, nn.Module]]:
-        return [
-            ("stem", self.stem),
-            ("stage 1", self.layer1),
-            ("stage 2", self.layer2),
-            ("stage 3", self.layer3),
-            ("stage 4", self.layer4),
-            ("pooled features", self.pool),
-            ("projection head", self.head),
-        ]
+        from deepaug.domains.vision.layers import LAYERS  # the map, stated once
+
+        modules = (self.stem, self.layer1, self.layer2, self.layer3, self.layer4, self.pool, self.head)
+        return [(layer.description, module) for layer, module in zip(LAYERS, modules, strict=True)]
 
     def encode(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled features (layer 5): what evaluation uses."""

@@ -14,6 +14,7 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
 from deepaug.core.objectives import objective, trained_parameters
@@ -30,27 +31,34 @@ from deepaug.workflow.io import load_torch
 LOSSES = ("supcon", "nt_xent")
 
 
+# The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
+_SETTINGS = schema_defaults(domain_schema(__file__), "model", "train")
+
+
 @dataclass
 class VisionPretrainSettings(RunSettings):
-    arch: str = "resnet18"
-    width: int = 64
-    proj_dim: int = 128
-    epochs: int = 1000
-    batch_size: int = 1024
-    lr: float = 0.5
-    momentum: float = 0.9
-    weight_decay: float = 1e-4
-    temperature: float = 0.5
+    arch: str = _SETTINGS["arch"]
+    width: int = _SETTINGS["width"]
+    proj_dim: int = _SETTINGS["proj_dim"]
+    epochs: int = _SETTINGS["epochs"]
+    batch_size: int = _SETTINGS["batch_size"]
+    lr: float = _SETTINGS["lr"]
+    momentum: float = _SETTINGS["momentum"]
+    weight_decay: float = _SETTINGS["weight_decay"]
+    temperature: float = _SETTINGS["temperature"]
     # supcon: SupContrast's SupConLoss, NT-Xent x temperature / 0.07 (the paper's vision code followed
     # SupContrast); nt_xent: plain NT-Xent. See deepaug.core.losses.supcon_loss.
-    loss: str = "supcon"
-    warmup_epochs: int = 10
-    channels_last: bool = True
-    compile: bool = False
-    compile_backend: str = "inductor"  # torch.compile backend (the CPU falls back to aot_eager)
-    augment_backend: str = "batched"
-    num_workers: int = 0
-    checkpoint_every: int = 10  # epochs
+    loss: str = _SETTINGS["loss"]
+    warmup_epochs: int = _SETTINGS["warmup_epochs"]
+    channels_last: bool = _SETTINGS["channels_last"]
+    compile: bool = _SETTINGS["compile"]
+    compile_backend: str = _SETTINGS["compile_backend"]  # torch.compile backend (the CPU falls back to aot_eager)
+    augment_backend: str = _SETTINGS["augment_backend"]
+    num_workers: int = _SETTINGS["num_workers"]
+    checkpoint_every: int = _SETTINGS["checkpoint_every"]  # epochs
+    max_grad_norm: float = _SETTINGS["max_grad_norm"]  # declared in RunSettings; the default is this domain's
+    precision: str = _SETTINGS["precision"]  # declared in RunSettings; the default is this domain's
+    deterministic: bool = _SETTINGS["deterministic"]  # declared in RunSettings; the default is this domain's
 
     def validate(self) -> None:
         super().validate()
