@@ -283,27 +283,30 @@ class Checkpointer:
         from deepaug.engine.fingerprint import file_sha256
         from deepaug.workflow.io import write_json
 
+        hashes = {}
         if (Path(out_dir) / "model.pt").is_file():
-            prov = dict(prov, model_sha256=file_sha256(Path(out_dir) / "model.pt"))
+            hashes["model.pt"] = file_sha256(Path(out_dir) / "model.pt")
+            prov = dict(prov, model_sha256=hashes["model.pt"])
         write_json(Path(out_dir) / "provenance.json", prov)
-        self.finish(out_dir)
+        self.finish(out_dir, hashes)
         self.unlock()
         return prov
 
-    def finish(self, out_dir: str | Path) -> None:
+    def finish(self, out_dir: str | Path, hashes: dict[str, str] | None = None) -> None:
         """Mark the run finished (after its outputs are written to ``out_dir``), keep those outputs in
-        ``final/`` for :meth:`reuse`, and apply the ``keep`` policy."""
+        ``final/`` for :meth:`reuse` with each one's sha256 (``hashes``: those already computed, by name),
+        and apply the ``keep`` policy."""
+        from deepaug.engine.fingerprint import file_sha256
         from deepaug.workflow.io import link_or_copy, write_json
 
         if self.final_dir.exists():
             shutil.rmtree(self.final_dir)
-        from deepaug.engine.fingerprint import file_sha256
-
         outputs = {}
         if self.keep in ("last", "all"):
             for name in RUN_OUTPUTS:
                 link_or_copy(Path(out_dir) / name, self.final_dir / name)
-                outputs[name] = file_sha256(self.final_dir / name)  # checked by reuse()
+                # checked by reuse(); a hard link (or copy) has the bytes just hashed
+                outputs[name] = (hashes or {}).get(name) or file_sha256(self.final_dir / name)
         if self.keep in ("last", "none"):
             for path in (self.path, self.best_path):
                 if path.exists():
