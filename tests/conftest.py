@@ -30,8 +30,9 @@ def tiny_model_dir(tmp_path_factory):
 
     tok = AutoTokenizer.from_pretrained(model_source("all-MiniLM-L6-v2"))
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64)
+    cfg = BertConfig(
+        vocab_size=tok.vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
     BertModel(cfg).save_pretrained(out)
     tok.save_pretrained(out)
     return out

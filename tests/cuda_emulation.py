@@ -42,7 +42,7 @@ def _strict(name, kernel, fn, record):
         record.append((name, A.dtype))
         if A.dtype not in FULL_PRECISION:
             raise NotImplementedError(
-                f'"{kernel}" not implemented for \'{CUDA_NAMES.get(A.dtype, A.dtype)}\' '
+                f"\"{kernel}\" not implemented for '{CUDA_NAMES.get(A.dtype, A.dtype)}' "
                 f"(emulated CUDA: {name} has no autocast rule and no low-precision kernel)"
             )
         return fn(A, *args, **kwargs)

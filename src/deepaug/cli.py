@@ -60,8 +60,21 @@ def _settings(cls, a: argparse.Namespace):
 
 
 # Arguments naming files or folders that must exist before a stage starts.
-INPUT_ARGS = ("data", "model", "eval", "model_dir", "corpus", "dev_task", "tasks", "table", "baseline_cka",
-              "contrastive", "supervised", "config", "runs")
+INPUT_ARGS = (
+    "data",
+    "model",
+    "eval",
+    "model_dir",
+    "corpus",
+    "dev_task",
+    "tasks",
+    "table",
+    "baseline_cka",
+    "contrastive",
+    "supervised",
+    "config",
+    "runs",
+)
 
 
 def check_inputs(a: argparse.Namespace) -> None:
@@ -188,11 +201,14 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
 
     base = None if a.base.lower() == "none" else a.base
     if base is not None and not Path(base).is_file():
-        raise UsageError(f"--base {base}: no such file; give the config it is merged over, or 'none' to check the "
-                         f"file alone")
+        raise UsageError(
+            f"--base {base}: no such file; give the config it is merged over, or 'none' to check the file alone"
+        )
     if not Path(a.directory).is_dir():
-        raise UsageError(f"--directory {a.directory}: no such folder; give the work directory as given to "
-                         f"snakemake --directory (default: the current one)")
+        raise UsageError(
+            f"--directory {a.directory}: no such folder; give the work directory as given to "
+            f"snakemake --directory (default: the current one)"
+        )
     print(check_config_file(a.config, base, a.directory))
 
 
@@ -230,7 +246,9 @@ def _setup_eval_vision(p: argparse.ArgumentParser) -> None:
 def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
     what = p.add_mutually_exclusive_group(required=True)
     what.add_argument("--corpus", help="training corpus name (wiki1m, lee)")
-    what.add_argument("--task", help="similarity task name (sts12 ... sickr, stsb_dev, lee_docs, wordsim353, simlex999)")
+    what.add_argument(
+        "--task", help="similarity task name (sts12 ... sickr, stsb_dev, lee_docs, wordsim353, simlex999)"
+    )
     what.add_argument("--model", help="encoder (hub id, local folder, or all-MiniLM-L6-v2 from its package)")
     p.add_argument("--out", required=True, help="parquet file (corpus, task) or folder (model)")
 
@@ -253,17 +271,27 @@ def _setup_eval_text(p: argparse.ArgumentParser) -> None:
 def _setup_aggregate(p: argparse.ArgumentParser) -> None:
     p.add_argument("--runs", required=True, help="the run table (results/runs.tsv)")
     p.add_argument("--objective", default="contrastive", choices=["contrastive", "supervised"])
-    p.add_argument("--file", default="eval.json", help="the file of each run's directory to join (eval.json, analysis.json)")
-    p.add_argument("--per-setting", action="store_true",
-                   help="one row per setting and seed, from its analysis directory (results/analysis/...)")
+    p.add_argument(
+        "--file", default="eval.json", help="the file of each run's directory to join (eval.json, analysis.json)"
+    )
+    p.add_argument(
+        "--per-setting",
+        action="store_true",
+        help="one row per setting and seed, from its analysis directory (results/analysis/...)",
+    )
     p.add_argument("--out", required=True)
 
 
 def _setup_select_tuned(p: argparse.ArgumentParser) -> None:
     p.add_argument("--table", required=True, help="every run's scores (aggregate's output)")
     p.add_argument("--out", required=True, help="the selected runs' table")
-    p.add_argument("--tuned", nargs="*", default=[], metavar="DOMAIN=AXES",
-                   help="axes chosen on dev per domain, e.g. text=lr,batch_size (none: every run is kept)")
+    p.add_argument(
+        "--tuned",
+        nargs="*",
+        default=[],
+        metavar="DOMAIN=AXES",
+        help="axes chosen on dev per domain, e.g. text=lr,batch_size (none: every run is kept)",
+    )
 
 
 def _setup_summarize(p: argparse.ArgumentParser) -> None:
@@ -276,10 +304,16 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
     from deepaug.domains import registry
 
     p.add_argument("--domain", choices=sorted(registry()), required=True)
-    p.add_argument("--model", nargs="+", required=True,
-                   help="model.pt of the run; or of each candidate run of a setting (its tuned axes, e.g. lr x "
-                        "batch): the dev-best is analysed, as select-tuned reports it")
-    p.add_argument("--eval", nargs="*", default=[], help="each candidate's eval.json (its dev score), in --model's order")
+    p.add_argument(
+        "--model",
+        nargs="+",
+        required=True,
+        help="model.pt of the run; or of each candidate run of a setting (its tuned axes, e.g. lr x "
+        "batch): the dev-best is analysed, as select-tuned reports it",
+    )
+    p.add_argument(
+        "--eval", nargs="*", default=[], help="each candidate's eval.json (its dev score), in --model's order"
+    )
     p.add_argument("--run-id", nargs="*", default=[], help="each candidate's run id, in --model's order")
     p.add_argument("--dev-metric", default=None, help="the eval.json score the candidates are chosen by")
     p.add_argument("--data", required=True, help="prepared .npz (vision) or similarity-task parquet (text)")
@@ -289,7 +323,9 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("--min-score", type=float, default=None, help="text: pairs scored at least this are positives (4.0)")
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layer", type=int, default=None, help="the layer the run's Deep Augmentation targeted (none: baseline)")
+    p.add_argument(
+        "--layer", type=int, default=None, help="the layer the run's Deep Augmentation targeted (none: baseline)"
+    )
 
 
 def _setup_select_layer(p: argparse.ArgumentParser) -> None:
@@ -309,40 +345,106 @@ def _setup_check_config(p: argparse.ArgumentParser) -> None:
     from deepaug.workflow.config import REPO_CONFIG
 
     p.add_argument("config", nargs="+", help="config file(s), as passed to snakemake --configfile (merged in order)")
-    p.add_argument("--base", default=str(REPO_CONFIG),
-                   help="the config it is merged over, as Snakemake merges it (default: the repository's "
-                        "config.yaml; 'none' validates the file alone)")
-    p.add_argument("--directory", default=".",
-                   help="the work directory, as given to snakemake --directory (default: the current one): "
-                        "prepared encoders (data/text/models) are looked up there")
+    p.add_argument(
+        "--base",
+        default=str(REPO_CONFIG),
+        help="the config it is merged over, as Snakemake merges it (default: the repository's "
+        "config.yaml; 'none' validates the file alone)",
+    )
+    p.add_argument(
+        "--directory",
+        default=".",
+        help="the work directory, as given to snakemake --directory (default: the current one): "
+        "prepared encoders (data/text/models) are looked up there",
+    )
 
 
 # name -> (help, set-up of its arguments, handler, the module whose code it runs)
 COMMANDS = {
-    "prepare-data": ("fetch an image dataset and store it as .npz", _setup_prepare_data, _cmd_prepare_data, "deepaug.domains.vision.data"),
-    "pretrain-vision": ("SimCLR pre-training with Deep Augmentation", _setup_pretrain_vision, _cmd_pretrain_vision,
-                        "deepaug.domains.vision.train"),
-    "eval-vision": ("linear probe and kNN on frozen features", _setup_eval_vision, _cmd_eval_vision, "deepaug.domains.vision.evaluate"),
-    "prepare-text": ("store a text corpus, a similarity task or an encoder locally", _setup_prepare_text,
-                     _cmd_prepare_text, "deepaug.domains.text.data"),
-    "pretrain-text": ("unsupervised SimCSE with Deep Augmentation", _setup_pretrain_text, _cmd_pretrain_text,
-                      "deepaug.domains.text.train"),
-    "eval-text": ("Spearman x100 of cosine similarity on similarity tasks", _setup_eval_text, _cmd_eval_text,
-                  "deepaug.domains.text.evaluate"),
-    "aggregate": ("one tidy CSV from every run's eval.json", _setup_aggregate, _cmd_aggregate, "deepaug.workflow.aggregate"),
-    "select-tuned": ("per setting and seed, the dev-best run of the tuned axes (e.g. lr x batch)", _setup_select_tuned,
-                     _cmd_select_tuned, "deepaug.analysis.selection"),
-    "summarize": ("baseline vs best setting with a paired test, and the paper's claims", _setup_summarize,
-                  _cmd_summarize, "deepaug.analysis.summary"),
-    "analyze": ("CKA between layers, alignment and uniformity of one run (the dev-best of a setting's candidates)", _setup_analyze, _cmd_analyze,
-                "deepaug.analysis.analyze"),
-    "select-layer": ("layer recommended from the baseline's CKA vs the sweep's best", _setup_select_layer,
-                     _cmd_select_layer, "deepaug.analysis.layer_choice"),
-    "inversion": ("do the layer trends invert for supervised training?", _setup_inversion, _cmd_inversion,
-                  "deepaug.analysis.summary"),
-    "check-config": ("validate a config file merged over config.yaml, and count its runs", _setup_check_config, _cmd_check_config, "deepaug.workflow.config"),
-    "bench": ("time this project's loops against reference loops, interleaved (deepaug bench train)", _setup_bench,
-              _cmd_bench, "deepaug.bench"),
+    "prepare-data": (
+        "fetch an image dataset and store it as .npz",
+        _setup_prepare_data,
+        _cmd_prepare_data,
+        "deepaug.domains.vision.data",
+    ),
+    "pretrain-vision": (
+        "SimCLR pre-training with Deep Augmentation",
+        _setup_pretrain_vision,
+        _cmd_pretrain_vision,
+        "deepaug.domains.vision.train",
+    ),
+    "eval-vision": (
+        "linear probe and kNN on frozen features",
+        _setup_eval_vision,
+        _cmd_eval_vision,
+        "deepaug.domains.vision.evaluate",
+    ),
+    "prepare-text": (
+        "store a text corpus, a similarity task or an encoder locally",
+        _setup_prepare_text,
+        _cmd_prepare_text,
+        "deepaug.domains.text.data",
+    ),
+    "pretrain-text": (
+        "unsupervised SimCSE with Deep Augmentation",
+        _setup_pretrain_text,
+        _cmd_pretrain_text,
+        "deepaug.domains.text.train",
+    ),
+    "eval-text": (
+        "Spearman x100 of cosine similarity on similarity tasks",
+        _setup_eval_text,
+        _cmd_eval_text,
+        "deepaug.domains.text.evaluate",
+    ),
+    "aggregate": (
+        "one tidy CSV from every run's eval.json",
+        _setup_aggregate,
+        _cmd_aggregate,
+        "deepaug.workflow.aggregate",
+    ),
+    "select-tuned": (
+        "per setting and seed, the dev-best run of the tuned axes (e.g. lr x batch)",
+        _setup_select_tuned,
+        _cmd_select_tuned,
+        "deepaug.analysis.selection",
+    ),
+    "summarize": (
+        "baseline vs best setting with a paired test, and the paper's claims",
+        _setup_summarize,
+        _cmd_summarize,
+        "deepaug.analysis.summary",
+    ),
+    "analyze": (
+        "CKA between layers, alignment and uniformity of one run (the dev-best of a setting's candidates)",
+        _setup_analyze,
+        _cmd_analyze,
+        "deepaug.analysis.analyze",
+    ),
+    "select-layer": (
+        "layer recommended from the baseline's CKA vs the sweep's best",
+        _setup_select_layer,
+        _cmd_select_layer,
+        "deepaug.analysis.layer_choice",
+    ),
+    "inversion": (
+        "do the layer trends invert for supervised training?",
+        _setup_inversion,
+        _cmd_inversion,
+        "deepaug.analysis.summary",
+    ),
+    "check-config": (
+        "validate a config file merged over config.yaml, and count its runs",
+        _setup_check_config,
+        _cmd_check_config,
+        "deepaug.workflow.config",
+    ),
+    "bench": (
+        "time this project's loops against reference loops, interleaved (deepaug bench train)",
+        _setup_bench,
+        _cmd_bench,
+        "deepaug.bench",
+    ),
 }
 
 

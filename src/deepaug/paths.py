@@ -82,6 +82,7 @@ def safe_join(parent, name, what: str, allow_org: bool = False) -> Path:
     root = Path(parent).resolve()
     resolved = path.resolve()
     if resolved == root or not resolved.is_relative_to(root):
-        raise UnsafeNameError(f"{what}: {path} leads to {resolved}, outside {parent}; remove the link at {path} "
-                              f"or choose another name")
+        raise UnsafeNameError(
+            f"{what}: {path} leads to {resolved}, outside {parent}; remove the link at {path} or choose another name"
+        )
     return path

@@ -11,8 +11,18 @@ def _table(layers_by_setting):
     for (method, sg), layers in layers_by_setting.items():
         for layer in layers:
             for seed in (0, 1):
-                rows.append(dict(domain="text", dataset="lee", method=method, stop_gradient=sg, layer=layer, seed=seed,
-                                 sts_avg=40.0 + layer, dev_spearman=50.0 + layer))
+                rows.append(
+                    dict(
+                        domain="text",
+                        dataset="lee",
+                        method=method,
+                        stop_gradient=sg,
+                        layer=layer,
+                        seed=seed,
+                        sts_avg=40.0 + layer,
+                        dev_spearman=50.0 + layer,
+                    )
+                )
     return pd.DataFrame(rows)
 
 

@@ -14,11 +14,22 @@ def grid_table():
         for seed in (0, 1):
             for lr, dev, test in ((1e-5, 70.0, 80.0), (3e-5, 75.0, 72.0)):
                 spelled = "" if lr == 3e-5 else "_lr1e-05"
-                rows.append({"domain": "text", "dataset": "wiki1m", "objective": "contrastive",
-                             "run": setting + spelled, "setting": setting, "seed": seed,
-                             "method": "none" if setting == "none" else "dropout",
-                             "layer": None if setting == "none" else 3, "stop_gradient": None if setting == "none" else "sg",
-                             "lr": lr, "dev_spearman": dev + seed, "sts_avg": test + seed})
+                rows.append(
+                    {
+                        "domain": "text",
+                        "dataset": "wiki1m",
+                        "objective": "contrastive",
+                        "run": setting + spelled,
+                        "setting": setting,
+                        "seed": seed,
+                        "method": "none" if setting == "none" else "dropout",
+                        "layer": None if setting == "none" else 3,
+                        "stop_gradient": None if setting == "none" else "sg",
+                        "lr": lr,
+                        "dev_spearman": dev + seed,
+                        "sts_avg": test + seed,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -42,7 +53,10 @@ def test_the_winner_may_differ_per_seed_and_the_table_says_which():
 def test_no_tuned_axis_keeps_every_run_and_no_dev_score_is_an_error():
     table = grid_table()
     assert len(select_tuned(table, [], "dev_spearman")) == len(table)
-    with pytest.raises(ValueError, match=r"no dev score \(dev_spearman\) for any run of text/wiki1m/dropout-L3-sg/seed0: cannot choose its lr"):
+    with pytest.raises(
+        ValueError,
+        match=r"no dev score \(dev_spearman\) for any run of text/wiki1m/dropout-L3-sg/seed0: cannot choose its lr",
+    ):
         select_tuned(table.assign(dev_spearman=float("nan")), ["lr"], "dev_spearman")
 
 

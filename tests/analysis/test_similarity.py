@@ -24,7 +24,9 @@ def test_linear_cka_invariant_to_orthogonal_transform_and_isotropic_scaling():
     assert linear_cka(x @ q, y) == pytest.approx(ref, abs=1e-10)
     assert linear_cka(3.7 * x, y) == pytest.approx(ref, abs=1e-10)
     assert linear_cka(x + 5.0, y) == pytest.approx(ref, abs=1e-10)  # centring
-    assert not linear_cka(x @ torch.diag(torch.linspace(0.1, 10, 12, dtype=torch.float64)), y) == pytest.approx(ref, abs=1e-4)
+    assert not linear_cka(x @ torch.diag(torch.linspace(0.1, 10, 12, dtype=torch.float64)), y) == pytest.approx(
+        ref, abs=1e-4
+    )
 
 
 def test_linear_cka_matches_the_feature_space_formula():
@@ -57,12 +59,14 @@ def test_matrix_is_symmetric_with_unit_diagonal():
 
 
 def test_layer_selection_rule_on_constructed_matrices():
-    m = np.array([
-        [1.0, 0.3, 0.2, 0.1],
-        [0.3, 1.0, 0.9, 0.2],
-        [0.2, 0.9, 1.0, 0.8],
-        [0.1, 0.2, 0.8, 1.0],
-    ])
+    m = np.array(
+        [
+            [1.0, 0.3, 0.2, 0.1],
+            [0.3, 1.0, 0.9, 0.2],
+            [0.2, 0.9, 1.0, 0.8],
+            [0.1, 0.2, 0.8, 1.0],
+        ]
+    )
     assert neighbour_similarity(m, 2) == pytest.approx(0.85)
     assert neighbour_similarity(m, 0) == pytest.approx(0.3)
     assert recommend_layer(m, [0, 1, 2, 3]) == 2

@@ -12,8 +12,18 @@ BASE = [70.0, 72.0, 71.0]
 
 def _rows(domain, setting, test, dev, dataset="d", test_metric="linear_top1", dev_metric="dev_linear_top1"):
     method, sg, layer = setting
-    return [dict(domain=domain, dataset=dataset, method=method, layer=layer, stop_gradient=sg, seed=seed,
-                 **{test_metric: t, dev_metric: v}) for seed, (t, v) in enumerate(zip(test, dev))]
+    return [
+        dict(
+            domain=domain,
+            dataset=dataset,
+            method=method,
+            layer=layer,
+            stop_gradient=sg,
+            seed=seed,
+            **{test_metric: t, dev_metric: v},
+        )
+        for seed, (t, v) in enumerate(zip(test, dev))
+    ]
 
 
 def _table(settings: dict, domain="vision", **kw) -> pd.DataFrame:
@@ -30,13 +40,15 @@ def _shift(values, by):
 
 def _paper_like():
     """Deeper layers and stop-gradient clearly better (+4, consistent over seeds), PCA = dropout."""
-    return _table({
-        ("dropout", "sg", 0): (_shift(BASE, [1.0, 1.1, 1.2]), _shift(BASE, 1.0)),
-        ("dropout", "sg", 3): (_shift(BASE, [4.0, 4.1, 4.2]), _shift(BASE, 4.0)),
-        ("dropout", "nosg", 0): (_shift(BASE, -2), _shift(BASE, -2)),
-        ("dropout", "nosg", 3): (_shift(BASE, [-2.0, -1.9, -2.1]), _shift(BASE, -2)),
-        ("pca", "sg", 3): (_shift(BASE, [4.0, 4.15, 4.1]), _shift(BASE, 3.9)),
-    })
+    return _table(
+        {
+            ("dropout", "sg", 0): (_shift(BASE, [1.0, 1.1, 1.2]), _shift(BASE, 1.0)),
+            ("dropout", "sg", 3): (_shift(BASE, [4.0, 4.1, 4.2]), _shift(BASE, 4.0)),
+            ("dropout", "nosg", 0): (_shift(BASE, -2), _shift(BASE, -2)),
+            ("dropout", "nosg", 3): (_shift(BASE, [-2.0, -1.9, -2.1]), _shift(BASE, -2)),
+            ("pca", "sg", 3): (_shift(BASE, [4.0, 4.15, 4.1]), _shift(BASE, 3.9)),
+        }
+    )
 
 
 # ----------------------------------------------------------------------------------------- Holm
@@ -87,10 +99,12 @@ def test_paired_test_needs_two_seeds():
 
 # ------------------------------------------------------------------------------------ selection
 def test_best_setting_is_chosen_on_dev_even_when_test_would_choose_another():
-    t = _table({
-        ("dropout", "sg", 3): (_shift(BASE, [2.0, 2.1, 2.2]), _shift(BASE, 5.0)),  # dev-best
-        ("dropout", "sg", 5): (_shift(BASE, [6.0, 6.1, 6.2]), _shift(BASE, 1.0)),  # test-best
-    })
+    t = _table(
+        {
+            ("dropout", "sg", 3): (_shift(BASE, [2.0, 2.1, 2.2]), _shift(BASE, 5.0)),  # dev-best
+            ("dropout", "sg", 5): (_shift(BASE, [6.0, 6.1, 6.2]), _shift(BASE, 1.0)),  # test-best
+        }
+    )
     s = baseline_vs_best(t).iloc[0]
     assert s["best_setting"] == "dropout layer 3 sg"
     assert s["best_mean"] == pytest.approx(73.1) and s["best_dev_mean"] == pytest.approx(76.0)
@@ -107,8 +121,13 @@ def test_best_setting_is_chosen_on_dev_even_when_test_would_choose_another():
 
 def test_text_selects_on_dev_spearman():
     kw = dict(domain="text", test_metric="sts_avg", dev_metric="dev_spearman")
-    t = _table({("dropout", "sg", 8): (_shift(BASE, 1.0), _shift(BASE, 3.0)),
-                ("dropout", "nosg", 10): (_shift(BASE, 3.0), _shift(BASE, 1.0))}, **kw)
+    t = _table(
+        {
+            ("dropout", "sg", 8): (_shift(BASE, 1.0), _shift(BASE, 3.0)),
+            ("dropout", "nosg", 10): (_shift(BASE, 3.0), _shift(BASE, 1.0)),
+        },
+        **kw,
+    )
     s = baseline_vs_best(t).iloc[0]
     assert s["best_setting"] == "dropout layer 8 sg" and s["dev_metric"] == "dev_spearman"
 
@@ -148,6 +167,7 @@ def test_claims_verdicts_with_statistics():
 
 def test_large_consistent_effect_survives_holm_noisy_small_one_does_not():
     """Eight deeper settings compared with layer 0 (Holm multiplies the smallest p by 8)."""
+
     def table(chosen_effect):
         settings = {("dropout", "sg", 0): (BASE, BASE)}
         for layer in range(1, 9):  # seven filler settings at the baseline's level, low on dev
@@ -174,8 +194,13 @@ def test_a_claim_is_refuted_only_by_a_significant_opposite_effect():
     c = claims(t).set_index("claim")
     sg = c.filter(like="stop-gradient", axis=0).iloc[0]
     assert sg["verdict"] == "not supported" and sg["difference"] < 0
-    assert claims(t[t["layer"] != 0]).set_index("claim").filter(
-        like="deeper", axis=0).iloc[0]["verdict"].startswith("not tested")
+    assert (
+        claims(t[t["layer"] != 0])
+        .set_index("claim")
+        .filter(like="deeper", axis=0)
+        .iloc[0]["verdict"]
+        .startswith("not tested")
+    )
 
 
 def test_pca_equivalence_refuted_or_inconclusive():
@@ -202,24 +227,51 @@ def test_inversion_compares_layer_trends():
     from deepaug.analysis.summary import inversion
 
     def table(domain, metric, dev, slope):
-        rows = [dict(domain=domain, dataset="d", method="none", layer=None, stop_gradient=None, seed=s,
-                     **{metric: 50.0, dev: 50.0}) for s in (0, 1)]
+        rows = [
+            dict(
+                domain=domain,
+                dataset="d",
+                method="none",
+                layer=None,
+                stop_gradient=None,
+                seed=s,
+                **{metric: 50.0, dev: 50.0},
+            )
+            for s in (0, 1)
+        ]
         # dev prefers layer 2; test follows the slope
-        rows += [dict(domain=domain, dataset="d", method="dropout", layer=l, stop_gradient="sg", seed=s,
-                      **{metric: 50.0 + slope * l, dev: 60.0 if l == 2 else 50.0}) for l in (0, 2, 4) for s in (0, 1)]
+        rows += [
+            dict(
+                domain=domain,
+                dataset="d",
+                method="dropout",
+                layer=l,
+                stop_gradient="sg",
+                seed=s,
+                **{metric: 50.0 + slope * l, dev: 60.0 if l == 2 else 50.0},
+            )
+            for l in (0, 2, 4)
+            for s in (0, 1)
+        ]
         return pd.DataFrame(rows)
 
-    inv = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0),
-                    table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0)).iloc[0]
+    inv = inversion(
+        table("vision", "linear_top1", "dev_linear_top1", 1.0),
+        table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0),
+    ).iloc[0]
     assert inv["verdict"] == "inverted" and inv["contrastive_trend"] == 1.0 and inv["supervised_trend"] == -1.0
     # the best layer is chosen on dev (layer 2), its test score reported (not the test-best layer 4 / 0)
     assert inv["contrastive_best_layer"] == 2 and inv["supervised_best_layer"] == 2
     assert inv["contrastive_best_minus_baseline"] == 2.0 and inv["supervised_best_minus_baseline"] == -2.0
-    same = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0),
-                     table("vision_sup", "classifier_top1", "dev_classifier_top1", 2.0)).iloc[0]
+    same = inversion(
+        table("vision", "linear_top1", "dev_linear_top1", 1.0),
+        table("vision_sup", "classifier_top1", "dev_classifier_top1", 2.0),
+    ).iloc[0]
     assert same["verdict"] == "not inverted"
-    no_dev = inversion(table("vision", "linear_top1", "dev_linear_top1", 1.0).drop(columns="dev_linear_top1"),
-                       table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0)).iloc[0]
+    no_dev = inversion(
+        table("vision", "linear_top1", "dev_linear_top1", 1.0).drop(columns="dev_linear_top1"),
+        table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0),
+    ).iloc[0]
     assert math.isnan(no_dev["contrastive_best_minus_baseline"]) and no_dev["verdict"] == "inverted"
 
 
@@ -230,15 +282,44 @@ def _inversion_tables(sup_base: float, sup_metric="classifier_top1", chance=None
     s_dev = "dev_classifier_top1" if domain == "vision" else "dev_spearman"
 
     def rows(study, m, d, base, step, extra):
-        out = [dict(domain=study, dataset="d", method="none", layer=None, stop_gradient=None, seed=s,
-                    **{m: base, d: base}, **extra) for s in (0, 1)]
-        out += [dict(domain=study, dataset="d", method="dropout", layer=l, stop_gradient="sg", seed=s,
-                     **{m: base + step * (l + 1), d: base + step * (l + 1)}, **extra) for l in (0, 2) for s in (0, 1)]
+        out = [
+            dict(
+                domain=study,
+                dataset="d",
+                method="none",
+                layer=None,
+                stop_gradient=None,
+                seed=s,
+                **{m: base, d: base},
+                **extra,
+            )
+            for s in (0, 1)
+        ]
+        out += [
+            dict(
+                domain=study,
+                dataset="d",
+                method="dropout",
+                layer=l,
+                stop_gradient="sg",
+                seed=s,
+                **{m: base + step * (l + 1), d: base + step * (l + 1)},
+                **extra,
+            )
+            for l in (0, 2)
+            for s in (0, 1)
+        ]
         return pd.DataFrame(out)
 
     contrastive = rows(domain, metric, dev, 80.0, 1.0, {})
-    supervised = rows(f"{domain}_sup", sup_metric, s_dev, sup_base, 23.3 / 3, {} if chance is None else
-                      {f"chance_{sup_metric}": chance})
+    supervised = rows(
+        f"{domain}_sup",
+        sup_metric,
+        s_dev,
+        sup_base,
+        23.3 / 3,
+        {} if chance is None else {f"chance_{sup_metric}": chance},
+    )
     return contrastive, supervised
 
 
@@ -268,8 +349,10 @@ def test_a_baseline_above_chance_level_is_a_reference_and_an_unknown_chance_leve
     assert ok["baseline_check"].startswith("ok: both baselines above chance level")
     unknown = inversion(*_inversion_tables(70.0)).iloc[0]  # no chance column: not flagged, but not claimed checked
     assert unknown["supervised_best_minus_baseline"] == pytest.approx(23.3)
-    assert "chance level not checked for the contrastive (linear_top1) and supervised (classifier_top1) baseline" \
+    assert (
+        "chance level not checked for the contrastive (linear_top1) and supervised (classifier_top1) baseline"
         in unknown["baseline_check"]
+    )
 
 
 def test_a_text_baseline_below_the_spearman_floor_did_not_learn():

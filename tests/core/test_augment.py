@@ -283,8 +283,9 @@ def test_pca_fp32_values_and_gradients_are_unchanged_by_the_autocast_fix(compone
 
     x_new = x.clone().requires_grad_()
     torch.manual_seed(5)  # the same random test matrix inside torch.pca_lowrank
-    y_new = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, seed=0,
-                        pca_grad="constant")(x_new)
+    y_new = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, seed=0, pca_grad="constant")(
+        x_new
+    )
     (y_new * w).sum().backward()
 
     torch.testing.assert_close(y_new, y_old, rtol=0, atol=0)
@@ -329,8 +330,9 @@ def test_pca_grad_through_matches_the_authors_op_under_autograd(component, pca_o
     torch.manual_seed(0)
     x = (torch.randn(*shape) * torch.linspace(0.5, 4, shape[-1])).double()
     w = torch.randn(*shape, dtype=torch.float64)
-    op = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, pca_over=pca_over,
-                     pca_grad="through", seed=0)
+    op = DeepAugment(
+        kind="pca", p=1.0, stop_gradient=False, pca_component=component, pca_over=pca_over, pca_grad="through", seed=0
+    )
     kind = "per_token" if pca_over == "tokens" else "normal"
     got = _input_grad(op, x, w)
     expected = _input_grad(lambda t: _authors_pca_augment(t, t, component, kind), x, w)
@@ -340,8 +342,9 @@ def test_pca_grad_through_matches_the_authors_op_under_autograd(component, pca_o
     torch.manual_seed(5)
     torch.testing.assert_close(out, _authors_pca_augment(x, x, component, kind), rtol=1e-12, atol=1e-12)
     # and it is not the constant-basis gradient w - (w.v)v^T: the basis' own gradient is there
-    constant = DeepAugment(kind="pca", p=1.0, stop_gradient=False, pca_component=component, pca_over=pca_over,
-                           pca_grad="constant", seed=0)
+    constant = DeepAugment(
+        kind="pca", p=1.0, stop_gradient=False, pca_component=component, pca_over=pca_over, pca_grad="constant", seed=0
+    )
     assert (got - _input_grad(constant, x, w)).abs().max() > 1e-3
 
 
@@ -498,12 +501,15 @@ def test_dict_output_transforms_first_tensor_value_and_keeps_type():
     assert out["step"] == 3 and _dropped(out["features"]) and torch.equal(out["other"], torch.ones(2, 2))
 
 
-@pytest.mark.parametrize("make,kind", [
-    (lambda x: "not a tensor", "str"),
-    (lambda x: (None, x), "tuple"),
-    (lambda x: {"n": 3}, "dict"),
-    (lambda x: [], "list"),
-])
+@pytest.mark.parametrize(
+    "make,kind",
+    [
+        (lambda x: "not a tensor", "str"),
+        (lambda x: (None, x), "tuple"),
+        (lambda x: {"n": 3}, "dict"),
+        (lambda x: [], "list"),
+    ],
+)
 def test_unsupported_output_is_refused_naming_module_and_type(make, kind):
     mod = Emit(make)
     DeepAugment(kind="dropout", p=1.0).attach(mod)

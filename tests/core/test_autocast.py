@@ -94,17 +94,35 @@ def test_hooked_op_inside_autocast_keeps_the_layer_dtype(cuda_like_autocast, kin
 # ----------------------------------------------------------------------------- one step of each trainer
 
 
-@pytest.mark.parametrize("objective,method,layer,stop_gradient", [
-    ("contrastive", "pca", 2, True), ("contrastive", "pca", 5, False), ("contrastive", "dropout", 3, True),
-    ("supervised", "pca", 3, False), ("supervised", "dropout", 6, True),
-])
-def test_vision_step_under_emulated_cuda_bf16(tmp_path, tiny_digits_npz, cuda_like_autocast, objective, method, layer,
-                                              stop_gradient):
+@pytest.mark.parametrize(
+    "objective,method,layer,stop_gradient",
+    [
+        ("contrastive", "pca", 2, True),
+        ("contrastive", "pca", 5, False),
+        ("contrastive", "dropout", 3, True),
+        ("supervised", "pca", 3, False),
+        ("supervised", "dropout", 6, True),
+    ],
+)
+def test_vision_step_under_emulated_cuda_bf16(
+    tmp_path, tiny_digits_npz, cuda_like_autocast, objective, method, layer, stop_gradient
+):
     from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
 
-    s = VisionPretrainSettings(width=4, proj_dim=16, batch_size=32, epochs=1, warmup_epochs=0, lr=0.1, precision="bf16",
-                               device="cpu", objective=objective, method=method, layer=layer,
-                               stop_gradient=stop_gradient)
+    s = VisionPretrainSettings(
+        width=4,
+        proj_dim=16,
+        batch_size=32,
+        epochs=1,
+        warmup_epochs=0,
+        lr=0.1,
+        precision="bf16",
+        device="cpu",
+        objective=objective,
+        method=method,
+        layer=layer,
+        stop_gradient=stop_gradient,
+    )
     prov = pretrain(s, tiny_digits_npz, tmp_path / "out", tmp_path / "ckpt")
     assert prov["steps"] == 1 and np.isfinite(prov["final_loss"])
     assert cuda_like_autocast.autocast_calls == [("cpu", "bf16")]
@@ -116,14 +134,24 @@ def test_vision_step_under_emulated_cuda_bf16(tmp_path, tiny_digits_npz, cuda_li
 def _text_settings(**overrides):
     from deepaug.domains.text.train import TextPretrainSettings
 
-    base = dict(batch_size=8, max_steps=1, eval_every=1, eval_max_len=8, max_len=12, precision="bf16",
-                device="cpu", seed=1, pca_over="tokens")
+    base = dict(
+        batch_size=8,
+        max_steps=1,
+        eval_every=1,
+        eval_max_len=8,
+        max_len=12,
+        precision="bf16",
+        device="cpu",
+        seed=1,
+        pca_over="tokens",
+    )
     return TextPretrainSettings(**dict(base, **overrides))
 
 
 @pytest.mark.parametrize("method,layer", [("pca", 1), ("pca", 3), ("dropout", 2)])
-def test_text_contrastive_step_and_eval_under_emulated_cuda_bf16(tmp_path, tiny_model_dir, text_files,
-                                                                 cuda_like_autocast, method, layer):
+def test_text_contrastive_step_and_eval_under_emulated_cuda_bf16(
+    tmp_path, tiny_model_dir, text_files, cuda_like_autocast, method, layer
+):
     """One SimCSE step, the dev scoring after it (``encode`` under autocast) and the evaluation."""
     from deepaug.domains.text.evaluate import TextEvalSettings, evaluate
     from deepaug.domains.text.train import pretrain
@@ -137,8 +165,12 @@ def test_text_contrastive_step_and_eval_under_emulated_cuda_bf16(tmp_path, tiny_
     n_training_calls = len(cuda_like_autocast.autocast_calls)
     assert n_training_calls >= 2 and set(cuda_like_autocast.autocast_calls) == {("cpu", "bf16")}
 
-    result = evaluate(TextEvalSettings(precision="bf16", device="cpu", eval_max_len=8), tmp_path / "out" / "model.pt",
-                      {"ws": dev}, tmp_path / "eval.json")
+    result = evaluate(
+        TextEvalSettings(precision="bf16", device="cpu", eval_max_len=8),
+        tmp_path / "out" / "model.pt",
+        {"ws": dev},
+        tmp_path / "eval.json",
+    )
     assert np.isfinite(result["sts_ws"])
     assert len(cuda_like_autocast.autocast_calls) > n_training_calls  # evaluation encoded under autocast too
 

@@ -57,11 +57,17 @@ def fresh_dynamo():
     counters.clear()
 
 
-@pytest.mark.parametrize("kind,layer,stop_gradient", [
-    ("dropout", 3, True), ("pca", 3, False),  # ~15 s each on 2 cores: the other combinations are "slow"
-    pytest.param("dropout", 3, False, marks=pytest.mark.slow), pytest.param("pca", 3, True, marks=pytest.mark.slow),
-    pytest.param("pca", 5, True, marks=pytest.mark.slow), pytest.param("dropout", 6, False, marks=pytest.mark.slow),
-])
+@pytest.mark.parametrize(
+    "kind,layer,stop_gradient",
+    [
+        ("dropout", 3, True),
+        ("pca", 3, False),  # ~15 s each on 2 cores: the other combinations are "slow"
+        pytest.param("dropout", 3, False, marks=pytest.mark.slow),
+        pytest.param("pca", 3, True, marks=pytest.mark.slow),
+        pytest.param("pca", 5, True, marks=pytest.mark.slow),
+        pytest.param("dropout", 6, False, marks=pytest.mark.slow),
+    ],
+)
 def test_compiled_resnet_matches_eager_without_recompiling(fresh_dynamo, kind, layer, stop_gradient):
     model, op = _model_and_op(kind, stop_gradient, layer)
     eager_losses, eager_masks = _train(model, op, model)

@@ -111,12 +111,15 @@ def test_settings_reach_the_op_and_the_flags_exist():
     assert parser.parse_args(["--max-grad-norm", "0"]).max_grad_norm == 0.0
 
 
-@pytest.mark.parametrize("field,value,message", [
-    ("pca_grad", "detached", "pca_grad must be one of ('through', 'constant')"),
-    ("max_grad_norm", -1.0, "max_grad_norm must be a finite number >= 0 (0 turns gradient clipping off), got -1.0"),
-    ("max_grad_norm", float("nan"), "max_grad_norm must be a finite number >= 0"),
-    ("loss", "infonce", "loss must be one of ('supcon', 'nt_xent')"),
-])
+@pytest.mark.parametrize(
+    "field,value,message",
+    [
+        ("pca_grad", "detached", "pca_grad must be one of ('through', 'constant')"),
+        ("max_grad_norm", -1.0, "max_grad_norm must be a finite number >= 0 (0 turns gradient clipping off), got -1.0"),
+        ("max_grad_norm", float("nan"), "max_grad_norm must be a finite number >= 0"),
+        ("loss", "infonce", "loss must be one of ('supcon', 'nt_xent')"),
+    ],
+)
 def test_bad_settings_are_refused_naming_the_setting(field, value, message):
     from deepaug.domains.vision.train import VisionPretrainSettings
 
@@ -128,14 +131,20 @@ def test_bad_settings_are_refused_naming_the_setting(field, value, message):
 BASE = {"vision": {"datasets": ["digits"], "sweep": [{"method": ["none", "pca"], "layer": 3}]}}
 
 
-@pytest.mark.parametrize("section,patch,key", [
-    ("augment", {"pca_grad": "sideways"}, "vision.augment.pca_grad"),
-    ("train", {"loss": "infonce"}, "vision.train.loss"),
-    ("train", {"max_grad_norm": -1}, "vision.train.max_grad_norm"),
-])
+@pytest.mark.parametrize(
+    "section,patch,key",
+    [
+        ("augment", {"pca_grad": "sideways"}, "vision.augment.pca_grad"),
+        ("train", {"loss": "infonce"}, "vision.train.loss"),
+        ("train", {"max_grad_norm": -1}, "vision.train.max_grad_norm"),
+    ],
+)
 def test_config_keys_are_validated(section, patch, key):
-    validate_config(merge_config(BASE, {"vision": {"augment": {"pca_grad": "constant"},
-                                                   "train": {"loss": "nt_xent", "max_grad_norm": 1.0}}}))
+    validate_config(
+        merge_config(
+            BASE, {"vision": {"augment": {"pca_grad": "constant"}, "train": {"loss": "nt_xent", "max_grad_norm": 1.0}}}
+        )
+    )
     with pytest.raises(ConfigError, match=rf"config key '{key}'"):
         validate_config(merge_config(BASE, {"vision": {section: patch}}))
 
@@ -148,8 +157,18 @@ def test_repo_config_is_valid():
 def _vision_step(tmp_path, npz, **overrides):
     from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
 
-    s = VisionPretrainSettings(width=4, proj_dim=16, batch_size=32, epochs=1, warmup_epochs=0, lr=0.1,
-                               precision="fp32", device="cpu", deterministic=True, **overrides)
+    s = VisionPretrainSettings(
+        width=4,
+        proj_dim=16,
+        batch_size=32,
+        epochs=1,
+        warmup_epochs=0,
+        lr=0.1,
+        precision="fp32",
+        device="cpu",
+        deterministic=True,
+        **overrides,
+    )
     return pretrain(s, npz, tmp_path / "out", tmp_path / "ckpt")
 
 
@@ -179,8 +198,9 @@ def _spy_on_optimizer_steps(monkeypatch):
 
 
 @pytest.mark.parametrize("max_grad_norm", [None, 0.0])
-def test_text_trainer_clips_the_gradient_at_1_by_default(tmp_path, tiny_model_dir, text_files, monkeypatch,
-                                                         max_grad_norm):
+def test_text_trainer_clips_the_gradient_at_1_by_default(
+    tmp_path, tiny_model_dir, text_files, monkeypatch, max_grad_norm
+):
     """SimCSE steps with a gradient norm far above 1 (temperature 0.001): clipped to 1.0 by default,
     untouched with max_grad_norm 0."""
     from deepaug.domains.text.train import TextPretrainSettings, pretrain
@@ -188,8 +208,19 @@ def test_text_trainer_clips_the_gradient_at_1_by_default(tmp_path, tiny_model_di
     corpus, dev = text_files
     records = _spy_on_optimizer_steps(monkeypatch)
     extra = {} if max_grad_norm is None else {"max_grad_norm": max_grad_norm}
-    s = TextPretrainSettings(batch_size=8, max_steps=2, eval_every=2, eval_max_len=8, max_len=12, precision="fp32",
-                             device="cpu", seed=1, temperature=0.001, lr=1e-4, **extra)
+    s = TextPretrainSettings(
+        batch_size=8,
+        max_steps=2,
+        eval_every=2,
+        eval_max_len=8,
+        max_len=12,
+        precision="fp32",
+        device="cpu",
+        seed=1,
+        temperature=0.001,
+        lr=1e-4,
+        **extra,
+    )
     prov = pretrain(s, tiny_model_dir, corpus, dev, tmp_path / "out", tmp_path / "ckpt")
     assert prov["steps"] == 2 and np.isfinite(prov["final_loss"]) and len(records) == 2
     if max_grad_norm is None:

@@ -14,8 +14,17 @@ from deepaug.core.settings import RunSettings
 # Fields a trainer or evaluation gets from the run, not from a domain's settings: the run table's axes
 # (method, layer, stop_gradient, objective, seed), the run's path, and the config's top-level `device` and
 # `checkpoints:` (checked against those below).
-RUN_LEVEL = {"run", "method", "layer", "stop_gradient", "objective", "seed", "device", "keep_checkpoints",
-             "reuse_finished"}
+RUN_LEVEL = {
+    "run",
+    "method",
+    "layer",
+    "stop_gradient",
+    "objective",
+    "seed",
+    "device",
+    "keep_checkpoints",
+    "reuse_finished",
+}
 # Fields a direct call may set that the workflow leaves at the default (no config key).
 CLI_ONLY = {"VisionEvalSettings": {"batch_size"}}
 # Defaults that still differ (each decided on its reference in a commit of its own).
@@ -32,9 +41,11 @@ def _cases():
     from deepaug.domains.vision.train import VisionPretrainSettings
 
     out = []
-    for name, pretrain, evaluate, model_flags in (("vision", VisionPretrainSettings, VisionEvalSettings, True),
-                                                 ("text", TextPretrainSettings, TextEvalSettings, False),
-                                                 ("graph", GraphPretrainSettings, GraphEvalSettings, True)):
+    for name, pretrain, evaluate, model_flags in (
+        ("vision", VisionPretrainSettings, VisionEvalSettings, True),
+        ("text", TextPretrainSettings, TextEvalSettings, False),
+        ("graph", GraphPretrainSettings, GraphEvalSettings, True),
+    ):
         schema = pretrain.__module__  # a module of the domain's folder: its schema.yaml is beside it
         import sys
         from pathlib import Path

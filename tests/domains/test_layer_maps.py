@@ -21,8 +21,15 @@ def test_vision_model_hooks_the_spec_s_layers():
     assert spec.n_layers({}) == len(model.deepaug_layers())
     assert [spec.layer_name(i, spec.n_layers({})) for i in range(len(LAYERS))] == [layer.name for layer in LAYERS]
     assert spec.describe_layers({}) == describe(LAYERS) == spec.layer_map
-    assert [m for _, m in model.deepaug_layers()] == [model.stem, model.layer1, model.layer2, model.layer3,
-                                                     model.layer4, model.pool, model.head]
+    assert [m for _, m in model.deepaug_layers()] == [
+        model.stem,
+        model.layer1,
+        model.layer2,
+        model.layer3,
+        model.layer4,
+        model.pool,
+        model.head,
+    ]
 
 
 @pytest.mark.parametrize("num_layers", [1, 3, 5])
@@ -37,8 +44,10 @@ def test_graph_model_hooks_the_spec_s_layers(num_layers):
     assert len(hooked) == spec.n_layers(section)
     layers = spec.layers(section)
     assert [d for d, _ in hooked][:-1] == [layer.description for layer in layers][:-1]  # the head: its kind
-    assert hooked[-1][0] == "projection head" and _model_map(GIN(3, 4, num_layers, head="classifier"))[-1] == \
-        "classifier logits"
+    assert (
+        hooked[-1][0] == "projection head"
+        and _model_map(GIN(3, 4, num_layers, head="classifier"))[-1] == "classifier logits"
+    )
     assert [m for _, m in hooked] == [model.input, *model.layers, model.pool, model.head]
     assert spec.layers_of_length(len(hooked)) == layers
 
@@ -50,8 +59,9 @@ def test_text_model_hooks_the_spec_s_layers(blocks):
     from deepaug.domains.text.models import SimCSEEncoder
 
     torch.manual_seed(0)
-    cfg = transformers.BertConfig(vocab_size=50, hidden_size=8, num_hidden_layers=blocks, num_attention_heads=2,
-                                  intermediate_size=16)
+    cfg = transformers.BertConfig(
+        vocab_size=50, hidden_size=8, num_hidden_layers=blocks, num_attention_heads=2, intermediate_size=16
+    )
     model = SimCSEEncoder(transformers.BertModel(cfg, add_pooling_layer=False))
     assert _model_map(model) == [layer.description for layer in layers(blocks)]
     spec = get("text")

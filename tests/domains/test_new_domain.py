@@ -4,7 +4,7 @@ defaults, swept and named in figures, with no edit anywhere else."""
 
 import pytest
 
-TOY_SPEC = '''
+TOY_SPEC = """
 from deepaug.domains import Domain, Metrics, command, register
 
 
@@ -30,9 +30,9 @@ class Toy(Domain):
 
 register(Toy(name="toy", layer_map="0 input, 1-D toy layers", metrics={"contrastive": Metrics("acc", "dev_acc")},
              objectives=("contrastive",)))
-'''
+"""
 
-TOY_SCHEMA = '''
+TOY_SCHEMA = """
 description: a toy domain
 settings:
   datasets: {type: array, items: {enum: [tiny]}, uniqueItems: true, minItems: 1}
@@ -54,7 +54,7 @@ $defs:
       epochs: {type: integer, minimum: 1, default: 3}
 analysis:
   toy_samples: {type: integer, minimum: 4, default: 8}
-'''
+"""
 
 
 @pytest.fixture
@@ -73,6 +73,7 @@ def toy_domain(tmp_path, monkeypatch):
     monkeypatch.undo()
     load_schema.cache_clear()
     import sys
+
     sys.modules.pop("deepaug.domains.toy", None)
 
 
@@ -95,7 +96,9 @@ def test_its_schema_validates_its_section_and_fills_its_defaults(toy_domain):
     cfg = _config(sweep=[{"method": "none"}])
     assert cfg["toy"]["train"] == {"lr": 0.1, "epochs": 3} and cfg["toy"]["model"] == {"depth": 4}
     assert cfg["analysis"]["toy_samples"] == 8
-    with pytest.raises(ConfigError, match=r"config key 'toy.train.momentum' is not a known setting \(allowed here: epochs, lr\)"):
+    with pytest.raises(
+        ConfigError, match=r"config key 'toy.train.momentum' is not a known setting \(allowed here: epochs, lr\)"
+    ):
         _config(train={"momentum": 0.9}, sweep=[{"method": "none"}])
     with pytest.raises(ConfigError, match=r"toy.sweep\[0\].layer"):
         _config(sweep=[{"method": "dropout", "layer": 9}])  # layers 0-4 at depth 4
@@ -107,18 +110,24 @@ def test_its_settings_are_sweep_axes_and_its_layer_map_names_the_figure_ticks(to
     from deepaug.workflow.plotting import layer_labels_for
     from deepaug.workflow.runs import expand
 
-    cfg = _config(model={"depth": 2},
-                  sweep=[{"method": "none", "seed": [0, 1]},
-                         {"method": "dropout", "layer": "all", "lr": [0.1, 0.3], "seed": [0, 1]}])
+    cfg = _config(
+        model={"depth": 2},
+        sweep=[
+            {"method": "none", "seed": [0, 1]},
+            {"method": "dropout", "layer": "all", "lr": [0.1, 0.3], "seed": [0, 1]},
+        ],
+    )
     runs = [r for r in expand(cfg) if r.domain == "toy"]
     assert len(runs) == 2 * (1 + 3 * 2)
     assert {r.id for r in runs} >= {"none", "dropout-L2-sg", "dropout-L2-sg_lr0.3"}
     assert len({r.path for r in runs}) == len(runs)
     run = next(r for r in runs if r.id == "dropout-L2-sg_lr0.3")
     cmd = toy_domain.run_command(run, f"results/{run.path}", f"checkpoints/{run.path}", {"lr": 0.3}, {})
-    assert cmd == (f"python -m deepaug pretrain-toy --data data/toy/tiny.npy --out-dir results/{run.path} "
-                   f"--ckpt-dir checkpoints/{run.path} --lr 0.3 :: eval-toy --model results/{run.path}/model.pt "
-                   f"--out results/{run.path}/eval.json")
+    assert cmd == (
+        f"python -m deepaug pretrain-toy --data data/toy/tiny.npy --out-dir results/{run.path} "
+        f"--ckpt-dir checkpoints/{run.path} --lr 0.3 :: eval-toy --model results/{run.path}/model.pt "
+        f"--out results/{run.path}/eval.json"
+    )
     swept = pd.DataFrame({"layer": [r.layer for r in runs]})
     assert layer_labels_for("toy", swept, toy_domain.top_layer(cfg["toy"])) == {0: "input", 1: "toy1", 2: "toy2"}
 
@@ -141,4 +150,5 @@ def test_a_domain_schema_that_redefines_a_shared_key_is_refused(tmp_path, monkey
         monkeypatch.undo()
         load_schema.cache_clear()
         import sys
+
         sys.modules.pop("deepaug.domains.toy", None)

@@ -25,12 +25,15 @@ def test_every_domain_states_its_metrics_env_and_layer_map():
         assert (ROOT / "envs" / domain.env).is_file(), f"{name}: envs/{domain.env} is missing"
 
 
-@pytest.mark.parametrize("domain,section,names", [
-    ("vision", {}, ["stem", "stage1", "stage2", "stage3", "stage4", "pool", "head"]),
-    ("text", {"model": {"name": "bert-base-uncased"}}, ["emb", *(f"block{i}" for i in range(1, 13)), "pooled"]),
-    ("graph", {"model": {"num_layers": 3}}, ["input", "gin1", "gin2", "gin3", "pool", "head"]),
-    ("graph", {"model": {"num_layers": 5}}, ["input", *(f"gin{i}" for i in range(1, 6)), "pool", "head"]),
-])
+@pytest.mark.parametrize(
+    "domain,section,names",
+    [
+        ("vision", {}, ["stem", "stage1", "stage2", "stage3", "stage4", "pool", "head"]),
+        ("text", {"model": {"name": "bert-base-uncased"}}, ["emb", *(f"block{i}" for i in range(1, 13)), "pooled"]),
+        ("graph", {"model": {"num_layers": 3}}, ["input", "gin1", "gin2", "gin3", "pool", "head"]),
+        ("graph", {"model": {"num_layers": 5}}, ["input", *(f"gin{i}" for i in range(1, 6)), "pool", "head"]),
+    ],
+)
 def test_layer_names_follow_each_domains_layer_map(domain, section, names):
     """The figures' tick names come from the domain (one place), one per index of its layer map."""
     from deepaug.workflow.plotting import layer_labels_for
@@ -45,8 +48,10 @@ def test_layer_names_follow_each_domains_layer_map(domain, section, names):
 
 def test_the_registry_stays_light():
     """The Snakefile imports the registry: it must not pull in torch or transformers."""
-    code = ("import sys; import deepaug.domains as d; d.registry(); import deepaug.workflow.runs, deepaug.workflow.config;"
-            "print(sorted(m for m in ('torch', 'transformers', 'torchvision', 'torch_geometric') if m in sys.modules))")
+    code = (
+        "import sys; import deepaug.domains as d; d.registry(); import deepaug.workflow.runs, deepaug.workflow.config;"
+        "print(sorted(m for m in ('torch', 'transformers', 'torchvision', 'torch_geometric') if m in sys.modules))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert out == "[]"
 
@@ -62,11 +67,16 @@ def test_unknown_domain_and_data_items_are_named():
 
 def test_commands_of_a_paper_run_name_its_inputs_outputs_and_settings():
     config = validate_config(read_yaml(REPO_CONFIG))
-    run = next(r for r in expand(config) if r.domain == "text" and r.id == "dropout-L3-nosg_batch_size128_lr1e-05_rate0.5")
+    run = next(
+        r for r in expand(config) if r.domain == "text" and r.id == "dropout-L3-nosg_batch_size128_lr1e-05_rate0.5"
+    )
     text = get("text")
     inputs = text.train_inputs(run.section, run)
-    assert inputs == {"model": "data/text/models/bert-base-uncased", "corpus": "data/text/corpus/wiki1m.parquet",
-                      "dev": "data/text/tasks/stsb_dev.parquet"}
+    assert inputs == {
+        "model": "data/text/models/bert-base-uncased",
+        "corpus": "data/text/corpus/wiki1m.parquet",
+        "dev": "data/text/tasks/stsb_dev.parquet",
+    }
     cmd = text.train_command(run, inputs, "out", "ckpt", {"lr": 1e-05, "batch_size": 128, "stop_gradient": False})
     assert cmd.startswith("python -m deepaug pretrain-text --model-dir data/text/models/bert-base-uncased")
     assert "--lr 1e-05 --batch-size 128 --stop-gradient false" in cmd

@@ -31,8 +31,10 @@ CLAIM = textwrap.dedent("""
 
 
 def test_concurrent_jobs_claim_different_devices_and_a_third_waits(tmp_path):
-    procs = [subprocess.Popen([sys.executable, "-c", CLAIM, str(tmp_path), "2.0"], stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+    procs = [
+        subprocess.Popen([sys.executable, "-c", CLAIM, str(tmp_path), "2.0"], stdout=subprocess.PIPE, text=True)
+        for _ in range(2)
+    ]
     first = sorted(p.stdout.readline().split()[1] for p in procs)
     assert first == ["0", "1"]
     third = subprocess.Popen([sys.executable, "-c", CLAIM, str(tmp_path), "0"], stdout=subprocess.PIPE, text=True)
@@ -67,16 +69,33 @@ def fake_gpus(tmp_path: Path, n: int) -> dict:
     lines = "".join(f'echo "GPU {i}: Stand-in GPU (UUID: GPU-{i})"\n' for i in range(n))
     (fakebin / "nvidia-smi").write_text(f"#!/bin/sh\n{lines}")
     (fakebin / "nvidia-smi").chmod(0o755)
-    env = dict(os.environ, PATH=f"{fakebin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env = dict(
+        os.environ,
+        PATH=f"{fakebin}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+    )
     env.pop("CUDA_VISIBLE_DEVICES", None)
     return env
 
 
 def snakemake(env: dict, workdir: Path, config: str | Path, *args, timeout=600):
     """Run the workflow with a config of tests/configs (a name) or any config file (a path)."""
-    return run_group([sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-                      f"--configfile={CONFIGS / config}", *args], timeout=timeout, env=env)
+    return run_group(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(ROOT / "Snakefile"),
+            "-d",
+            str(workdir),
+            f"--configfile={CONFIGS / config}",
+            *args,
+        ],
+        timeout=timeout,
+        env=env,
+    )
 
 
 def training_spans(workdir: Path) -> list[tuple[datetime, datetime]]:
@@ -103,17 +122,28 @@ def omp_threads(stdout: str, command: str) -> list[int]:
     return [int(n) for n in re.findall(rf"OMP_NUM_THREADS=(\d+) python -m deepaug {command} ", stdout)]
 
 
-@pytest.mark.parametrize("gpus,cores,extra,threads", [
-    (4, 8, [], 2),                        # 4 trainings at once, 2 threads each
-    (1, 8, [], 8),                        # one GPU: one job with every core (cpus: 8 in config.yaml)
-    (8, 8, [], 1),                        # 8 GPUs, 8 cores: 8 at once
-    (4, 8, ["--resources", "gpu=2"], 4),  # the user's cap: 2 GPU jobs at once
-    (4, 64, [], 8),                       # many cores: at most resources.cpus
-    (0, 8, [], 8),                        # no GPU: the jobs train on the CPU with resources.cpus threads
-])
+@pytest.mark.parametrize(
+    "gpus,cores,extra,threads",
+    [
+        (4, 8, [], 2),  # 4 trainings at once, 2 threads each
+        (1, 8, [], 8),  # one GPU: one job with every core (cpus: 8 in config.yaml)
+        (8, 8, [], 1),  # 8 GPUs, 8 cores: 8 at once
+        (4, 8, ["--resources", "gpu=2"], 4),  # the user's cap: 2 GPU jobs at once
+        (4, 64, [], 8),  # many cores: at most resources.cpus
+        (0, 8, [], 8),  # no GPU: the jobs train on the CPU with resources.cpus threads
+    ],
+)
 def test_threads_per_gpu_job_share_the_cores_among_the_gpus(tmp_path, gpus, cores, extra, threads):
-    res = snakemake(fake_gpus(tmp_path, gpus), tmp_path / "w", "four_gpus.yaml", "results/table.csv",
-                    "-n", "--cores", str(cores), *extra)
+    res = snakemake(
+        fake_gpus(tmp_path, gpus),
+        tmp_path / "w",
+        "four_gpus.yaml",
+        "results/table.csv",
+        "-n",
+        "--cores",
+        str(cores),
+        *extra,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert omp_threads(res.stdout + res.stderr, "pretrain-vision") == [threads] * 4
     # each run's job trains, then evaluates, in the same process (the same threads)
@@ -125,8 +155,9 @@ def test_reference_augmentations_ask_for_their_dataloader_workers(tmp_path):
     config = yaml.safe_load((CONFIGS / "four_gpus.yaml").read_text())
     config["vision"]["train"].update(augment_backend="reference", num_workers=11)
     (tmp_path / "reference.yaml").write_text(yaml.safe_dump(config))
-    res = snakemake(fake_gpus(tmp_path, 4), tmp_path / "w", tmp_path / "reference.yaml", "results/table.csv", "-n",
-                    "--cores", "16")
+    res = snakemake(
+        fake_gpus(tmp_path, 4), tmp_path / "w", tmp_path / "reference.yaml", "results/table.csv", "-n", "--cores", "16"
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     assert omp_threads(res.stdout + res.stderr, "pretrain-vision") == [12] * 4  # 11 workers + 1 > cpus 8
 
@@ -146,8 +177,9 @@ def test_workflow_runs_no_more_trainings_than_gpus(tmp_path):
 def test_cores_8_on_4_gpus_trains_4_runs_at_once(tmp_path):
     """`snakemake --cores 8` on 4 GPUs: the 4 trainings run together (2 threads each), not one 8-thread
     job at a time. The overlap is read from the trainings' own start/end times (provenance.json)."""
-    models = [f"results/vision/digits/{v}/seed0/model.pt" for v in ("none", "dropout-L0-sg", "dropout-L3-sg",
-                                                                    "dropout-L6-sg")]
+    models = [
+        f"results/vision/digits/{v}/seed0/model.pt" for v in ("none", "dropout-L0-sg", "dropout-L3-sg", "dropout-L6-sg")
+    ]
     env = dict(fake_gpus(tmp_path, 4), DEEPAUG_CONSOLE="full")  # Snakemake's own console: the shell commands
     res = snakemake(env, tmp_path / "w", "four_gpus.yaml", *models, "--cores", "8")
     assert res.returncode == 0, res.stderr[-3000:]

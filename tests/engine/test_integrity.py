@@ -18,8 +18,18 @@ from deepaug.engine.checkpoint import Checkpointer
 from deepaug.engine.training import check_finite_state
 from deepaug.errors import CheckpointInUseError, DataValidationError, DiskFullError, NonFiniteError
 
-SMALL = dict(width=4, proj_dim=16, batch_size=64, epochs=2, warmup_epochs=1, lr=0.3, precision="fp32",
-             device="cpu", checkpoint_every=1, deterministic=True)
+SMALL = dict(
+    width=4,
+    proj_dim=16,
+    batch_size=64,
+    epochs=2,
+    warmup_epochs=1,
+    lr=0.3,
+    precision="fp32",
+    device="cpu",
+    checkpoint_every=1,
+    deterministic=True,
+)
 
 
 def _losses(path):
@@ -34,8 +44,11 @@ def test_rerun_of_a_finished_run_reuses_its_training(tmp_path, digits_npz, capfd
     first = pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
     weights = (tmp_path / "out" / "model.pt").read_bytes()
     assert (tmp_path / "ckpt" / "FINISHED.json").exists()
-    assert {p.name for p in (tmp_path / "ckpt" / "final").iterdir()} == {"model.pt", "train_metrics.jsonl",
-                                                                        "provenance.json"}
+    assert {p.name for p in (tmp_path / "ckpt" / "final").iterdir()} == {
+        "model.pt",
+        "train_metrics.jsonl",
+        "provenance.json",
+    }
     # hard links: the kept outputs take no second copy on disk
     assert (tmp_path / "ckpt" / "final" / "model.pt").stat().st_ino == (tmp_path / "out" / "model.pt").stat().st_ino
     for name in ("model.pt", "train_metrics.jsonl", "provenance.json"):
@@ -52,8 +65,12 @@ def test_finished_run_trains_again_when_it_differs_or_reuse_is_never(tmp_path, d
     first = pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
     first_losses = _losses(tmp_path / "out" / "train_metrics.jsonl")
     capfd.readouterr()
-    again = pretrain(VisionPretrainSettings(**SMALL, run=s.run, reuse_finished="never"), digits_npz,
-                     tmp_path / "out", tmp_path / "ckpt")
+    again = pretrain(
+        VisionPretrainSettings(**SMALL, run=s.run, reuse_finished="never"),
+        digits_npz,
+        tmp_path / "out",
+        tmp_path / "ckpt",
+    )
     err = capfd.readouterr().err
     assert "holds a finished run (checkpoints.reuse is never); training it again from scratch" in err
     assert "resuming" not in err and "reusing" not in err
@@ -62,8 +79,9 @@ def test_finished_run_trains_again_when_it_differs_or_reuse_is_never(tmp_path, d
     assert _losses(tmp_path / "out" / "train_metrics.jsonl") == first_losses  # every epoch trained again
     assert again["final_loss"] == first["final_loss"]  # deterministic: the same training, done again
     # other settings: the finished run is not this run's; it says why and trains
-    other = pretrain(VisionPretrainSettings(**{**SMALL, "lr": 0.2}, run=s.run), digits_npz, tmp_path / "out",
-                     tmp_path / "ckpt")
+    other = pretrain(
+        VisionPretrainSettings(**{**SMALL, "lr": 0.2}, run=s.run), digits_npz, tmp_path / "out", tmp_path / "ckpt"
+    )
     err = capfd.readouterr().err
     assert "holds a finished run (settings differ (lr: 0.3 -> 0.2)); training it again from scratch" in err
     assert other["fingerprint"]["id"] != first["fingerprint"]["id"] and other["segments"][0]["from"] == 0
@@ -169,13 +187,21 @@ def test_keep_policy_after_the_run(tmp_path, keep):
 
 
 def test_second_trainer_on_the_same_run_is_refused_naming_the_holder(tmp_path):
-    holder = subprocess.Popen([sys.executable, "-c", textwrap.dedent(f"""
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            textwrap.dedent(f"""
         import sys, time
         from deepaug.engine.checkpoint import Checkpointer
         Checkpointer({str(tmp_path)!r}, {{}}, "r").lock()
         print("locked", flush=True)
         time.sleep(60)
-    """)], stdout=subprocess.PIPE, text=True)
+    """),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert holder.stdout.readline().strip() == "locked"
         with pytest.raises(CheckpointInUseError, match=rf"in use by process {holder.pid} on"):
@@ -196,16 +222,24 @@ def test_non_finite_weights_fail_naming_the_run():
 def test_diverged_model_is_not_evaluated(tmp_path, digits_npz):
     from deepaug.domains.vision.evaluate import VisionEvalSettings, evaluate
 
-    pretrain(VisionPretrainSettings(**dict(SMALL, epochs=1), run="vision/digits/none/seed3"), digits_npz,
-             tmp_path / "run", tmp_path / "ckpt")
+    pretrain(
+        VisionPretrainSettings(**dict(SMALL, epochs=1), run="vision/digits/none/seed3"),
+        digits_npz,
+        tmp_path / "run",
+        tmp_path / "ckpt",
+    )
     state = torch.load(tmp_path / "run" / "model.pt", weights_only=False)
     for v in state["model"].values():  # as after one update at lr 1e30: every weight blown up
         if v.is_floating_point():
             v.fill_(float("nan"))
     torch.save(state, tmp_path / "run" / "model.pt")
     with pytest.raises(NonFiniteError, match="run vision/digits/none/seed3"):
-        evaluate(VisionEvalSettings(linear_epochs=1, knn_k=5, device="cpu"), tmp_path / "run" / "model.pt",
-                 digits_npz, tmp_path / "run" / "eval.json")
+        evaluate(
+            VisionEvalSettings(linear_epochs=1, knn_k=5, device="cpu"),
+            tmp_path / "run" / "model.pt",
+            digits_npz,
+            tmp_path / "run" / "eval.json",
+        )
     assert not (tmp_path / "run" / "eval.json").exists()
 
 
@@ -228,14 +262,17 @@ def _good(digits):
     return {k: digits[k] for k in ("x_train", "y_train", "x_test", "y_test", "classes", "mean", "std")}
 
 
-@pytest.mark.parametrize("case, message", [
-    ("zero_bytes", "cannot be read as a prepared dataset"),
-    ("truncated", "cannot be read as a prepared dataset"),
-    ("channels_first", "channels first"),
-    ("float_images", "must be uint8"),
-    ("label_count", "labels for"),
-    ("missing_key", "missing"),
-])
+@pytest.mark.parametrize(
+    "case, message",
+    [
+        ("zero_bytes", "cannot be read as a prepared dataset"),
+        ("truncated", "cannot be read as a prepared dataset"),
+        ("channels_first", "channels first"),
+        ("float_images", "must be uint8"),
+        ("label_count", "labels for"),
+        ("missing_key", "missing"),
+    ],
+)
 def test_broken_prepared_data_names_file_and_problem(tmp_path, digits_npz, case, message):
     from deepaug.domains.vision.data import load_prepared
 

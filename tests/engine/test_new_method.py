@@ -60,8 +60,15 @@ def toy_byol_after_step(model, extras, s, step) -> None:
             target.copy_(online)
 
 
-TOY_BYOL = Objective("toy_byol", "a toy BYOL: predictor, EMA target, no negatives", views=2, labels=False,
-                     loss=toy_byol_loss, build=toy_byol_build, after_step=toy_byol_after_step)
+TOY_BYOL = Objective(
+    "toy_byol",
+    "a toy BYOL: predictor, EMA target, no negatives",
+    views=2,
+    labels=False,
+    loss=toy_byol_loss,
+    build=toy_byol_build,
+    after_step=toy_byol_after_step,
+)
 
 
 @pytest.fixture(autouse=True)
@@ -69,9 +76,23 @@ def registered(monkeypatch):
     monkeypatch.setitem(OBJECTIVES, TOY_BYOL.name, TOY_BYOL)  # the registration line
 
 
-SMALL = dict(width=4, proj_dim=16, batch_size=64, epochs=3, warmup_epochs=1, lr=0.05, precision="fp32", device="cpu",
-             checkpoint_every=1, deterministic=True, objective="toy_byol", method="dropout", layer=3, seed=4,
-             keep_checkpoints="all")
+SMALL = dict(
+    width=4,
+    proj_dim=16,
+    batch_size=64,
+    epochs=3,
+    warmup_epochs=1,
+    lr=0.05,
+    precision="fp32",
+    device="cpu",
+    checkpoint_every=1,
+    deterministic=True,
+    objective="toy_byol",
+    method="dropout",
+    layer=3,
+    seed=4,
+    keep_checkpoints="all",
+)
 
 
 def _losses(path):

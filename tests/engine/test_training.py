@@ -13,8 +13,18 @@ import torch
 from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
 from deepaug.engine.training import NonFiniteLossError
 
-SMALL = dict(width=4, proj_dim=16, batch_size=64, epochs=4, warmup_epochs=1, lr=0.3, precision="fp32",
-             device="cpu", checkpoint_every=1, deterministic=True)
+SMALL = dict(
+    width=4,
+    proj_dim=16,
+    batch_size=64,
+    epochs=4,
+    warmup_epochs=1,
+    lr=0.3,
+    precision="fp32",
+    device="cpu",
+    checkpoint_every=1,
+    deterministic=True,
+)
 
 
 def _flags(settings):
@@ -30,8 +40,16 @@ def test_sigkill_then_rerun_resumes_and_matches_uninterrupted(tmp_path, digits_n
     env = dict(os.environ, OMP_NUM_THREADS="1")  # same threads for both runs: same float reductions
 
     def command(out, ckpt):
-        return [sys.executable, "-m", "deepaug", "pretrain-vision", f"--data={digits_npz}", f"--out-dir={out}",
-                f"--ckpt-dir={ckpt}", *_flags(settings)]
+        return [
+            sys.executable,
+            "-m",
+            "deepaug",
+            "pretrain-vision",
+            f"--data={digits_npz}",
+            f"--out-dir={out}",
+            f"--ckpt-dir={ckpt}",
+            *_flags(settings),
+        ]
 
     ref = subprocess.run(command(tmp_path / "ref", tmp_path / "ref_ckpt"), env=env, capture_output=True, text=True)
     assert ref.returncode == 0, ref.stderr
@@ -71,10 +89,13 @@ def test_checkpoint_from_other_settings_is_not_resumed(tmp_path, digits_npz, cap
     pretrain(s, digits_npz, tmp_path / "a", tmp_path / "ckpt")
     (tmp_path / "ckpt" / "FINISHED.json").unlink()  # as if killed after its last checkpoint
     capfd.readouterr()
-    other = pretrain(VisionPretrainSettings(**dict(SMALL, epochs=2, lr=0.1)), digits_npz, tmp_path / "b",
-                     tmp_path / "ckpt")
+    other = pretrain(
+        VisionPretrainSettings(**dict(SMALL, epochs=2, lr=0.1)), digits_npz, tmp_path / "b", tmp_path / "ckpt"
+    )
     err = capfd.readouterr().err
-    assert "settings differ (lr: 0.3 -> 0.1)" in err and "starting from scratch" in err and "run: resuming from" not in err
+    assert (
+        "settings differ (lr: 0.3 -> 0.1)" in err and "starting from scratch" in err and "run: resuming from" not in err
+    )
     assert other["segments"][0]["from"] == 0 and "moved it to" in err and "stale/last.pt" in err
     assert not (tmp_path / "ckpt" / "stale").exists()  # set aside while it trained, deleted once it finished
 
@@ -96,14 +117,19 @@ def test_baseline_takes_no_layer_and_methods_need_one():
 def test_supervised_counterpart_trains_a_classifier(tmp_path, digits_npz):
     from deepaug.domains.vision.evaluate import VisionEvalSettings, evaluate
 
-    s = VisionPretrainSettings(**dict(SMALL, epochs=2, objective="supervised", method="dropout", layer=6,
-                                      stop_gradient=False, lr=0.1))
+    s = VisionPretrainSettings(
+        **dict(SMALL, epochs=2, objective="supervised", method="dropout", layer=6, stop_gradient=False, lr=0.1)
+    )
     prov = pretrain(s, digits_npz, tmp_path / "sup", tmp_path / "sup_ckpt")
     state = torch.load(tmp_path / "sup" / "model.pt", weights_only=False)
     assert state["objective"] == "supervised" and state["meta"]["proj_dim"] == 10  # the head gives 10 logits
     assert prov["final_loss"] < 2.31  # below chance-level cross-entropy, log(10)
-    result = evaluate(VisionEvalSettings(linear_epochs=2, knn_k=5, device="cpu"), tmp_path / "sup" / "model.pt",
-                      digits_npz, tmp_path / "sup" / "eval.json")
+    result = evaluate(
+        VisionEvalSettings(linear_epochs=2, knn_k=5, device="cpu"),
+        tmp_path / "sup" / "model.pt",
+        digits_npz,
+        tmp_path / "sup" / "eval.json",
+    )
     assert 0 <= result["classifier_top1"] <= 100 and "linear_top1" in result
     with pytest.raises(ValueError, match="objective"):
         VisionPretrainSettings(objective="reinforcement").validate()

@@ -97,7 +97,9 @@ def test_planted_checkpoint_is_set_aside_and_the_run_restarts(tmp_path, name, ca
     assert state is None and not marker.exists()
     assert (ckpt.dir / "corrupt" / name).exists() and not (ckpt.dir / name).exists()
     err = capfd.readouterr().err
-    assert "refused to load this checkpoint" in err and "posix.system" in err and "starting this run from scratch" in err
+    assert (
+        "refused to load this checkpoint" in err and "posix.system" in err and "starting this run from scratch" in err
+    )
     ckpt.unlock()
 
 
@@ -134,8 +136,11 @@ def _text(path):
     load_trained(path, torch.device("cpu"))
 
 
-@pytest.mark.parametrize("reader", [_vision, _graph_model, _graph_data, _text],
-                         ids=["vision-model", "graph-model", "graph-dataset", "text-model"])
+@pytest.mark.parametrize(
+    "reader",
+    [_vision, _graph_model, _graph_data, _text],
+    ids=["vision-model", "graph-model", "graph-dataset", "text-model"],
+)
 def test_planted_file_is_refused_by_every_reader(tmp_path, reader):
     """model.pt read by evaluation and analysis, and the prepared graph dataset."""
     marker = tmp_path / "PWNED"
@@ -151,9 +156,25 @@ def test_cli_prints_one_line_for_a_planted_model(tmp_path, digits_npz):
 
     marker = tmp_path / "PWNED"
     model = _plant(tmp_path / "model.pt", marker)
-    r = subprocess.run([sys.executable, "-m", "deepaug", "eval-vision", "--model", str(model), "--data",
-                        str(digits_npz), "--out", str(tmp_path / "eval.json"), "--device", "cpu"],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "deepaug",
+            "eval-vision",
+            "--model",
+            str(model),
+            "--data",
+            str(digits_npz),
+            "--out",
+            str(tmp_path / "eval.json"),
+            "--device",
+            "cpu",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode != 0 and not marker.exists()
     assert "refused to load" in r.stderr and "Traceback" not in r.stderr
 
@@ -243,8 +264,18 @@ def test_edited_model_is_not_reused(tmp_path, digits_npz, capfd):
     """An in-place edit of results/.../model.pt changes its hard-linked final/model.pt: the run trains again."""
     from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
 
-    small = dict(width=4, proj_dim=16, batch_size=64, epochs=1, warmup_epochs=0, lr=0.3, precision="fp32",
-                 device="cpu", checkpoint_every=1, deterministic=True)
+    small = dict(
+        width=4,
+        proj_dim=16,
+        batch_size=64,
+        epochs=1,
+        warmup_epochs=0,
+        lr=0.3,
+        precision="fp32",
+        device="cpu",
+        checkpoint_every=1,
+        deterministic=True,
+    )
     s = VisionPretrainSettings(**small, run="vision/digits/none/seed0")
     pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
     good = (tmp_path / "out" / "model.pt").read_bytes()
@@ -270,8 +301,9 @@ def test_provenance_records_the_model_hash_and_accelerator(tmp_path, digits_npz)
     from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
     from deepaug.engine.fingerprint import file_sha256
 
-    s = VisionPretrainSettings(width=4, proj_dim=16, batch_size=64, epochs=1, warmup_epochs=0, precision="fp32",
-                               device="cpu", run="r")
+    s = VisionPretrainSettings(
+        width=4, proj_dim=16, batch_size=64, epochs=1, warmup_epochs=0, precision="fp32", device="cpu", run="r"
+    )
     prov = pretrain(s, digits_npz, tmp_path / "out", tmp_path / "ckpt")
     assert prov["model_sha256"] == file_sha256(tmp_path / "out" / "model.pt")
     acc = prov["accelerator"]

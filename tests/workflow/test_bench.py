@@ -33,8 +33,9 @@ class FakeClock:
 
 def test_loops_are_warmed_up_then_timed_in_turn():
     clock = FakeClock({"A": [9.0] + [2.0] * 3, "B": [9.0] + [1.0] * 3, "C": [9.0] + [1.5] * 3})
-    out = compare(clock.loop("A"), clock.loop("B"), [clock.loop("C")], steps=5, warmup=2, pairs=3,
-                  items_per_step=4, clock=clock)
+    out = compare(
+        clock.loop("A"), clock.loop("B"), [clock.loop("C")], steps=5, warmup=2, pairs=3, items_per_step=4, clock=clock
+    )
     assert clock.calls == [("A", 2), ("B", 2), ("C", 2)] + [("A", 5), ("B", 5), ("C", 5)] * 3
     assert out["pairs"] == 3 and out["steps_per_block"] == 5 and out["warmup_steps"] == 2
     # the warm-up's 9 s never enter the figures
@@ -82,8 +83,15 @@ def _check_layout(report: dict) -> None:
     assert set(report["ratio"]) == set(STATS_KEYS)
     for v in report["variants"].values():
         assert set(v["ratio_to_candidate"]) == set(STATS_KEYS)
-    assert {"python", "torch", "torch_threads", "cpu", "gpu", "load_average_1min_at_start",
-            "load_average_1min_at_end"} <= set(report["env"])
+    assert {
+        "python",
+        "torch",
+        "torch_threads",
+        "cpu",
+        "gpu",
+        "load_average_1min_at_start",
+        "load_average_1min_at_end",
+    } <= set(report["env"])
     assert re.match(r"\d{4}-\d\d-\d\dT", report["created_at"])
 
 
@@ -98,10 +106,13 @@ def _fake_benchmark():
 
     def run(args, device):
         loops = [Loop(n, n, lambda k: None) for n in ("slow", "fast")]
-        return compare(*loops, steps=args.steps, warmup=args.warmup, pairs=args.pairs, items_per_step=1), {"size": args.size}
+        return compare(*loops, steps=args.steps, warmup=args.warmup, pairs=args.pairs, items_per_step=1), {
+            "size": args.size
+        }
 
-    return types.SimpleNamespace(NAME="fake", HELP="a fake benchmark", UNIT="batches/s", DESCRIPTION="fake",
-                                 add_arguments=add_arguments, run=run)
+    return types.SimpleNamespace(
+        NAME="fake", HELP="a fake benchmark", UNIT="batches/s", DESCRIPTION="fake", add_arguments=add_arguments, run=run
+    )
 
 
 def test_a_registered_benchmark_gets_the_cli_and_the_shared_layout(monkeypatch, tmp_path, capsys):
@@ -113,23 +124,56 @@ def test_a_registered_benchmark_gets_the_cli_and_the_shared_layout(monkeypatch, 
     report = json.loads(out.read_text())
     _check_layout(report)
     assert report["benchmark"] == "fake" and report["unit"] == "batches/s" and report["pairs"] == 4
-    assert report["settings"]["size"] == 9 and report["settings"]["device"] == "cpu" and report["figures"] == {"size": 9}
+    assert (
+        report["settings"]["size"] == 9 and report["settings"]["device"] == "cpu" and report["figures"] == {"size": 9}
+    )
     assert "ratio (reference s / candidate s, per pair): median" in capsys.readouterr().out
 
 
 def test_train_benchmark_end_to_end_and_the_module_alias(tmp_path, capsys):
     """The real loops at a toy size, through ``python -m deepaug.bench`` (no name: train)."""
     out = tmp_path / "b.json"
-    assert bench.main(["--device", "cpu", "--width", "2", "--batch-size", "4", "--image-size", "8",
-                       "--dataset-size", "16", "--steps", "1", "--warmup", "1", "--pairs", "2", "--workers", "0",
-                       "--skip-snakemake", "--out", str(out)]) == 0
+    assert (
+        bench.main(
+            [
+                "--device",
+                "cpu",
+                "--width",
+                "2",
+                "--batch-size",
+                "4",
+                "--image-size",
+                "8",
+                "--dataset-size",
+                "16",
+                "--steps",
+                "1",
+                "--warmup",
+                "1",
+                "--pairs",
+                "2",
+                "--workers",
+                "0",
+                "--skip-snakemake",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
     report = json.loads(out.read_text())
     _check_layout(report)
     assert report["benchmark"] == "train" and report["unit"] == "images/s" and report["pairs"] == 2
     assert report["reference"]["name"] == "supcontrast" and report["candidate"]["name"] == "project"
     assert list(report["variants"]) == ["project+dropout"]
-    for key in ("project_images_per_s", "reference_images_per_s", "speedup_vs_reference", "deepaug_hook_overhead_pct",
-                "gflop_per_step", "achieved_tflops"):
+    for key in (
+        "project_images_per_s",
+        "reference_images_per_s",
+        "speedup_vs_reference",
+        "deepaug_hook_overhead_pct",
+        "gflop_per_step",
+        "achieved_tflops",
+    ):
         assert key in report["figures"]
     assert report["figures"]["speedup_vs_reference"] == report["ratio"]["median"]
     printed = capsys.readouterr().out
@@ -168,13 +212,16 @@ def test_help_documents_every_flag_of_every_benchmark(capsys):
         assert flag in train_help
 
 
-@pytest.mark.parametrize("argv, status, words", [
-    (["--pairs", "0"], 2, "--pairs"),
-    (["--warmup", "-1"], 2, "--warmup"),
-    (["--device", "tpu"], 2, "--device"),
-    (["--batch-size", "1"], 2, "at least 2 images"),
-    (["--hook-layer", "99"], 1, "out of range"),
-])
+@pytest.mark.parametrize(
+    "argv, status, words",
+    [
+        (["--pairs", "0"], 2, "--pairs"),
+        (["--warmup", "-1"], 2, "--warmup"),
+        (["--device", "tpu"], 2, "--device"),
+        (["--batch-size", "1"], 2, "at least 2 images"),
+        (["--hook-layer", "99"], 1, "out of range"),
+    ],
+)
 def test_impossible_flags_stop_before_any_timing_with_one_line(argv, status, words, capsys):
     from deepaug.cli import main
 

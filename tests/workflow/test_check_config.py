@@ -23,8 +23,13 @@ def _deepaug(*args, cwd=None):
 
 def _snakemake(*args, cwd):
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    return subprocess.run([sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "1", *map(str, args)],
-                          capture_output=True, text=True, env=env, cwd=cwd)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", "-s", str(SNAKEFILE), "--cores", "1", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=cwd,
+    )
 
 
 def _refused(config: dict) -> str:
@@ -38,28 +43,57 @@ def _refused(config: dict) -> str:
 def test_an_empty_axis_list_is_an_error_naming_the_block_and_key(axis):
     block = {"method": "dropout", "layer": 3, axis: []}
     message = _refused({"vision": {**VISION, "sweep": [{"method": "none"}, block]}})
-    assert (f"config key 'vision.sweep[1].{axis}': is an empty list, which would silently drop every run of this "
-            f"sweep block: list at least one value, or leave the key out to use the section's setting") in message
+    assert (
+        f"config key 'vision.sweep[1].{axis}': is an empty list, which would silently drop every run of this "
+        f"sweep block: list at least one value, or leave the key out to use the section's setting"
+    ) in message
 
 
 # ----------------------------------------------------------------------------- evaluation settings
-@pytest.mark.parametrize("domain, section, key, words", [
-    ("graph", {"eval": {"c_grid": "abc"}}, "graph.eval.c_grid", "'abc' is not a list of values of C"),
-    ("graph", {"eval": {"c_grid": "0,1,10"}}, "graph.eval.c_grid", "write numbers > 0 separated by commas"),
-    ("graph", {"eval": {"c_grid": 10}}, "graph.eval.c_grid", "as text"),
-    ("graph", {"sweep": [{"method": "none", "c_grid": ["1,10", "x"]}]}, "graph.sweep[0].c_grid[1]",
-     "'x' is not a list of values of C"),
-    ("vision", {"eval": {"linear_lr_decay_epochs": "sixty"}}, "vision.eval.linear_lr_decay_epochs",
-     "'sixty' is not a list of epochs"),
-    ("vision", {"eval": {"linear_lr_decay_epochs": "90,60"}}, "vision.eval.linear_lr_decay_epochs",
-     "'90,60' must list increasing epochs"),
-    ("vision", {"eval": {"probe": "supcon", "linear_epochs": 50}}, "vision.eval.linear_lr_decay_epochs",
-     "epoch(s) [60, 75, 90] are not before the last of linear_epochs=50"),
-    ("vision", {"sweep": [{"method": "none", "linear_epochs": [100, 70]}], "eval": {"probe": "supcon"}},
-     "vision.sweep[0].linear_lr_decay_epochs", "epoch(s) [75, 90] are not before the last of linear_epochs=70"),
-    ("vision", {"eval": {"knn_temperature": float("inf")}}, "vision.eval.knn_temperature",
-     "inf must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "domain, section, key, words",
+    [
+        ("graph", {"eval": {"c_grid": "abc"}}, "graph.eval.c_grid", "'abc' is not a list of values of C"),
+        ("graph", {"eval": {"c_grid": "0,1,10"}}, "graph.eval.c_grid", "write numbers > 0 separated by commas"),
+        ("graph", {"eval": {"c_grid": 10}}, "graph.eval.c_grid", "as text"),
+        (
+            "graph",
+            {"sweep": [{"method": "none", "c_grid": ["1,10", "x"]}]},
+            "graph.sweep[0].c_grid[1]",
+            "'x' is not a list of values of C",
+        ),
+        (
+            "vision",
+            {"eval": {"linear_lr_decay_epochs": "sixty"}},
+            "vision.eval.linear_lr_decay_epochs",
+            "'sixty' is not a list of epochs",
+        ),
+        (
+            "vision",
+            {"eval": {"linear_lr_decay_epochs": "90,60"}},
+            "vision.eval.linear_lr_decay_epochs",
+            "'90,60' must list increasing epochs",
+        ),
+        (
+            "vision",
+            {"eval": {"probe": "supcon", "linear_epochs": 50}},
+            "vision.eval.linear_lr_decay_epochs",
+            "epoch(s) [60, 75, 90] are not before the last of linear_epochs=50",
+        ),
+        (
+            "vision",
+            {"sweep": [{"method": "none", "linear_epochs": [100, 70]}], "eval": {"probe": "supcon"}},
+            "vision.sweep[0].linear_lr_decay_epochs",
+            "epoch(s) [75, 90] are not before the last of linear_epochs=70",
+        ),
+        (
+            "vision",
+            {"eval": {"knn_temperature": float("inf")}},
+            "vision.eval.knn_temperature",
+            "inf must be a finite number",
+        ),
+    ],
+)
 def test_evaluation_settings_that_would_fail_after_training_are_refused_before(domain, section, key, words):
     base = VISION if domain == "vision" else {"datasets": ["synthetic"], "sweep": [{"method": "none"}]}
     message = _refused({domain: {**base, **section}})
@@ -68,8 +102,10 @@ def test_evaluation_settings_that_would_fail_after_training_are_refused_before(d
 
 def test_check_config_refuses_a_bad_evaluation_setting_in_one_line(tmp_path):
     bad = tmp_path / "bad.yaml"
-    bad.write_text("graph:\n  datasets: [synthetic]\n  eval: {c_grid: 'abc'}\n  sweep: [{method: none}]\n"
-                   "vision: null\ntext: null\n")
+    bad.write_text(
+        "graph:\n  datasets: [synthetic]\n  eval: {c_grid: 'abc'}\n  sweep: [{method: none}]\n"
+        "vision: null\ntext: null\n"
+    )
     r = _deepaug("check-config", bad)
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "config key 'graph.eval.c_grid': 'abc' is not a list of values of C" in r.stderr
@@ -87,11 +123,16 @@ def test_an_empty_config_file_is_refused_as_snakemake_refuses_it(tmp_path):
     assert s.returncode != 0 and snakemakes_words in s.stdout + s.stderr
 
 
-@pytest.mark.parametrize("text, words", [
-    ("vision: null\ntext: null\ngraph: null\n", "the config makes no run: every domain is switched off"),
-    ("vision:\n  datasets: [digits]\n  sweep: [{objective: supervised, method: none}]\ntext: null\ngraph: null\n",
-     "the config makes only supervised runs (objective: supervised)"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("vision: null\ntext: null\ngraph: null\n", "the config makes no run: every domain is switched off"),
+        (
+            "vision:\n  datasets: [digits]\n  sweep: [{objective: supervised, method: none}]\ntext: null\ngraph: null\n",
+            "the config makes only supervised runs (objective: supervised)",
+        ),
+    ],
+)
 def test_a_config_that_makes_nothing_is_refused_by_check_config_and_snakemake(tmp_path, text, words):
     config = tmp_path / "nothing.yaml"
     config.write_text(text)
@@ -140,9 +181,11 @@ def test_the_text_depth_is_read_in_the_work_directory_not_the_current_one(tmp_pa
     (work / "data/text/models/org--tiny/config.json").write_text('{"num_hidden_layers": 2}')
     elsewhere.mkdir()
     config = tmp_path / "tiny.yaml"
-    config.write_text("text:\n  datasets: [lee]\n  model: {name: org/tiny}\n  dev_task: wordsim353\n"
-                      "  test_tasks: [wordsim353]\n  sweep: [{method: none}, {method: dropout, layer: all}]\n"
-                      "vision: null\ngraph: null\n")
+    config.write_text(
+        "text:\n  datasets: [lee]\n  model: {name: org/tiny}\n  dev_task: wordsim353\n"
+        "  test_tasks: [wordsim353]\n  sweep: [{method: none}, {method: dropout, layer: all}]\n"
+        "vision: null\ngraph: null\n"
+    )
     lost = _deepaug("check-config", config, cwd=elsewhere)
     assert lost.returncode == 1 and "`all` needs the model's depth" in lost.stderr
     found = _deepaug("check-config", config, "--directory", work, cwd=elsewhere)
@@ -151,7 +194,6 @@ def test_the_text_depth_is_read_in_the_work_directory_not_the_current_one(tmp_pa
     before = os.getcwd()
     assert "text: 5 contrastive run(s)" in check_config_file(config, directory=work)
     assert os.getcwd() == before  # in-process, the check goes back to where it was
-
 
 
 def test_gpu_smoke_config_dry_runs_on_a_machine_without_a_gpu(tmp_path, monkeypatch):

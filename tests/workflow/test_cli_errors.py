@@ -14,16 +14,20 @@ def _deepaug(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "deepaug", *map(str, args)], capture_output=True, text=True, cwd=cwd)
 
 
-@pytest.mark.parametrize("flag, value, message", [
-    ("--batch-size", "0", "batch_size must be a whole number >= 1, got 0"),
-    ("--epochs", "0", "epochs must be a whole number >= 1, got 0"),
-    ("--device", "tpu", "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
-    ("--lr", "-1", "lr must be a finite number > 0"),
-    ("--p", "1.5", "p (the probability that a row is transformed) must be in [0, 1]"),
-])
+@pytest.mark.parametrize(
+    "flag, value, message",
+    [
+        ("--batch-size", "0", "batch_size must be a whole number >= 1, got 0"),
+        ("--epochs", "0", "epochs must be a whole number >= 1, got 0"),
+        ("--device", "tpu", "device must be auto, cpu, cuda or cuda:N, got 'tpu'"),
+        ("--lr", "-1", "lr must be a finite number > 0"),
+        ("--p", "1.5", "p (the probability that a row is transformed) must be in [0, 1]"),
+    ],
+)
 def test_impossible_training_arguments_exit_2_with_one_line(tmp_path, digits_npz, flag, value, message):
-    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c",
-                 flag, value)
+    r = _deepaug(
+        "pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c", flag, value
+    )
     assert r.returncode == 2, r.stderr
     assert r.stderr.strip() == f"deepaug pretrain-vision: error: {message}" or message in r.stderr
     assert "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
@@ -33,19 +37,64 @@ def test_impossible_training_arguments_exit_2_with_one_line(tmp_path, digits_npz
 def test_stages_run_in_order_in_one_process(tmp_path, digits_npz):
     """`deepaug a ... :: b ...` (a run's job: train, then evaluate): both stages, in order, one process."""
     out = tmp_path / "run"
-    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", out, "--ckpt-dir", tmp_path / "c",
-                 "--width", "4", "--proj-dim", "8", "--epochs", "1", "--batch-size", "256", "--warmup-epochs", "0",
-                 "--precision", "fp32", "--device", "cpu", "::",
-                 "eval-vision", "--model", out / "model.pt", "--data", digits_npz, "--out", out / "eval.json",
-                 "--probe", "features", "--linear-epochs", "1", "--knn-k", "5", "--device", "cpu")
+    r = _deepaug(
+        "pretrain-vision",
+        "--data",
+        digits_npz,
+        "--out-dir",
+        out,
+        "--ckpt-dir",
+        tmp_path / "c",
+        "--width",
+        "4",
+        "--proj-dim",
+        "8",
+        "--epochs",
+        "1",
+        "--batch-size",
+        "256",
+        "--warmup-epochs",
+        "0",
+        "--precision",
+        "fp32",
+        "--device",
+        "cpu",
+        "::",
+        "eval-vision",
+        "--model",
+        out / "model.pt",
+        "--data",
+        digits_npz,
+        "--out",
+        out / "eval.json",
+        "--probe",
+        "features",
+        "--linear-epochs",
+        "1",
+        "--knn-k",
+        "5",
+        "--device",
+        "cpu",
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     assert (out / "model.pt").stat().st_mtime <= (out / "eval.json").stat().st_mtime
     assert 0 <= __import__("json").loads((out / "eval.json").read_text())["linear_top1"] <= 100
 
 
 def test_a_bad_later_stage_fails_before_the_first_runs(tmp_path, digits_npz):
-    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c",
-                 "::", "eval-vision", "--model", tmp_path / "o" / "model.pt")  # no --data, --out
+    r = _deepaug(
+        "pretrain-vision",
+        "--data",
+        digits_npz,
+        "--out-dir",
+        tmp_path / "o",
+        "--ckpt-dir",
+        tmp_path / "c",
+        "::",
+        "eval-vision",
+        "--model",
+        tmp_path / "o" / "model.pt",
+    )  # no --data, --out
     assert r.returncode == 2 and "eval-vision: error: the following arguments are required: --data, --out" in r.stderr
     assert not (tmp_path / "c").exists()  # the training never started
     empty = _deepaug("check-config", "config.yaml", "::")
@@ -53,7 +102,9 @@ def test_a_bad_later_stage_fails_before_the_first_runs(tmp_path, digits_npz):
 
 
 def test_missing_input_file_exits_2(tmp_path):
-    r = _deepaug("eval-vision", "--model", tmp_path / "nope.pt", "--data", tmp_path / "x.npz", "--out", tmp_path / "e.json")
+    r = _deepaug(
+        "eval-vision", "--model", tmp_path / "nope.pt", "--data", tmp_path / "x.npz", "--out", tmp_path / "e.json"
+    )
     assert r.returncode == 2 and "x.npz: no such file or directory" in r.stderr
     assert "Traceback" not in r.stderr
 
@@ -68,8 +119,21 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path, digits_npz):
 
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
-    r = _deepaug("pretrain-vision", "--data", digits_npz, "--out-dir", tmp_path / "o", "--ckpt-dir", tmp_path / "c",
-                 "--device", "cuda", "--epochs", "1", "--width", "4")
+    r = _deepaug(
+        "pretrain-vision",
+        "--data",
+        digits_npz,
+        "--out-dir",
+        tmp_path / "o",
+        "--ckpt-dir",
+        tmp_path / "c",
+        "--device",
+        "cuda",
+        "--epochs",
+        "1",
+        "--width",
+        "4",
+    )
     assert r.returncode == 1 and "CUDA is not available on this machine" in r.stderr and "Traceback" not in r.stderr
 
 
@@ -77,31 +141,49 @@ def test_cuda_without_a_gpu_is_one_line(tmp_path, digits_npz):
 BASE = {"vision": {"datasets": ["digits"], "sweep": [{"method": "none"}, {"method": "dropout", "layer": 3}]}}
 
 
-@pytest.mark.parametrize("patch, key, words", [
-    ({"sweep": [{"method": "dropout", "layer": 3, "seed": [1.0]}]}, "vision.sweep[0].seed[0]", "whole number"),
-    ({"train": {"epochs": 2.0}}, "vision.train.epochs", "whole number"),
-    ({"sweep": []}, "vision.sweep", "is an empty list, which would silently drop every run"),
-    ({"datasets": []}, "vision.datasets", "empty list"),
-    ({"sweep": [{"method": "dropout", "layer": 3, "stop_gradient": []}]}, "vision.sweep[0].stop_gradient", ""),
-    ({"augment": {"pca_component": 0}}, "vision.augment.pca_component", "0 is not allowed here"),
-    ({"sweep": [{"method": "pca", "layer": 3, "pca_component": 5}], "train": {"batch_size": 2}},
-     "vision.sweep[0].pca_component", "cannot be computed from a batch of 4 rows"),
-    ({"sweep": [{"method": "pca", "layer": 3, "batch_size": [2, 64]}], "augment": {"pca_component": 5}},
-     "vision.sweep[0].pca_component", "cannot be computed from a batch of 4 rows"),
-    ({"sweep": [{"method": "dropout", "layer": 3, "rate": 1.5}]}, "vision.sweep[0].rate", "1.5"),
-    ({"sweep": [{"method": "dropout", "layer": 3, "precision": "fp64"}]}, "vision.sweep[0].precision", "fp64"),
-    ({"sweep": [{"method": "dropout"}]}, "vision.sweep[0]", "needs a layer"),
-    ({"sweep": [{"method": "dropout", "layer": 3, "dataset": "cifar10"}]}, "vision.sweep[0].dataset",
-     "not one of this domain's datasets"),
-    # a negative layer is a bad index, not a misspelt `all`
-    ({"sweep": [{"method": "dropout", "layer": -1}]}, "vision.sweep[0].layer",
-     "-1 is not a layer index: layers are numbered from 0"),
-    ({"sweep": [{"method": "dropout", "layer": [3, -2]}]}, "vision.sweep[0].layer[1]", "-2 is not a layer index"),
-    ({"train": {"batch_size": 1}}, "vision.train.batch_size",
-     "1 must be a whole number of at least 2: a contrastive batch needs two examples"),
-    ({"sweep": [{"method": "none", "batch_size": [1, 64]}]}, "vision.sweep[0].batch_size[0]", "at least 2"),
-    ({"train": {"lr": float("nan")}}, "vision.train.lr", "nan must be a finite number"),
-])
+@pytest.mark.parametrize(
+    "patch, key, words",
+    [
+        ({"sweep": [{"method": "dropout", "layer": 3, "seed": [1.0]}]}, "vision.sweep[0].seed[0]", "whole number"),
+        ({"train": {"epochs": 2.0}}, "vision.train.epochs", "whole number"),
+        ({"sweep": []}, "vision.sweep", "is an empty list, which would silently drop every run"),
+        ({"datasets": []}, "vision.datasets", "empty list"),
+        ({"sweep": [{"method": "dropout", "layer": 3, "stop_gradient": []}]}, "vision.sweep[0].stop_gradient", ""),
+        ({"augment": {"pca_component": 0}}, "vision.augment.pca_component", "0 is not allowed here"),
+        (
+            {"sweep": [{"method": "pca", "layer": 3, "pca_component": 5}], "train": {"batch_size": 2}},
+            "vision.sweep[0].pca_component",
+            "cannot be computed from a batch of 4 rows",
+        ),
+        (
+            {"sweep": [{"method": "pca", "layer": 3, "batch_size": [2, 64]}], "augment": {"pca_component": 5}},
+            "vision.sweep[0].pca_component",
+            "cannot be computed from a batch of 4 rows",
+        ),
+        ({"sweep": [{"method": "dropout", "layer": 3, "rate": 1.5}]}, "vision.sweep[0].rate", "1.5"),
+        ({"sweep": [{"method": "dropout", "layer": 3, "precision": "fp64"}]}, "vision.sweep[0].precision", "fp64"),
+        ({"sweep": [{"method": "dropout"}]}, "vision.sweep[0]", "needs a layer"),
+        (
+            {"sweep": [{"method": "dropout", "layer": 3, "dataset": "cifar10"}]},
+            "vision.sweep[0].dataset",
+            "not one of this domain's datasets",
+        ),
+        # a negative layer is a bad index, not a misspelt `all`
+        (
+            {"sweep": [{"method": "dropout", "layer": -1}]},
+            "vision.sweep[0].layer",
+            "-1 is not a layer index: layers are numbered from 0",
+        ),
+        ({"sweep": [{"method": "dropout", "layer": [3, -2]}]}, "vision.sweep[0].layer[1]", "-2 is not a layer index"),
+        (
+            {"train": {"batch_size": 1}},
+            "vision.train.batch_size",
+            "1 must be a whole number of at least 2: a contrastive batch needs two examples",
+        ),
+        ({"sweep": [{"method": "none", "batch_size": [1, 64]}]}, "vision.sweep[0].batch_size[0]", "at least 2"),
+        ({"train": {"lr": float("nan")}}, "vision.train.lr", "nan must be a finite number"),
+    ],
+)
 def test_bad_config_values_are_rejected_naming_the_key(patch, key, words):
     config = merge_config(BASE, {"vision": patch})
     with pytest.raises(ConfigError) as exc:
@@ -110,10 +192,17 @@ def test_bad_config_values_are_rejected_naming_the_key(patch, key, words):
 
 
 def test_ambiguous_axis_names_say_how_to_write_them():
-    text = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"],
-            "model": {"name": "all-MiniLM-L6-v2"}}
-    with pytest.raises(ConfigError, match=r"'text.sweep\[0\].precision': 'precision' is a setting of train and eval: "
-                                          r"write train.precision or eval.precision"):
+    text = {
+        "datasets": ["lee"],
+        "dev_task": "wordsim353",
+        "test_tasks": ["wordsim353"],
+        "model": {"name": "all-MiniLM-L6-v2"},
+    }
+    with pytest.raises(
+        ConfigError,
+        match=r"'text.sweep\[0\].precision': 'precision' is a setting of train and eval: "
+        r"write train.precision or eval.precision",
+    ):
         validate_config({**BASE, "text": dict(text, sweep=[{"method": "none", "precision": ["fp32", "bf16"]}])})
     validate_config({**BASE, "text": dict(text, sweep=[{"method": "none", "eval.precision": ["fp32", "bf16"]}])})
 
@@ -129,13 +218,17 @@ def test_text_layers_are_checked_against_the_models_own_depth(tmp_path, monkeypa
         return [{"method": "dropout", "layer": layer}]
 
     validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, sweep=sweep([7]))})
-    with pytest.raises(ConfigError, match=r"'text.sweep\[0\].layer': layer 8 is out of range; text has layers 0-7 "
-                                          r"\(0 embeddings, 1-6 blocks, 7 pooled sentence vector\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"'text.sweep\[0\].layer': layer 8 is out of range; text has layers 0-7 "
+        r"\(0 embeddings, 1-6 blocks, 7 pooled sentence vector\)",
+    ):
         validate_config({**BASE, "text": dict(text, model={"name": "all-MiniLM-L6-v2"}, sweep=sweep([8]))})
     # after the model changed, the old depth key cannot linger and disagree
     with pytest.raises(ConfigError, match="num_layers' is no longer a setting"):
-        validate_config({**BASE, "text": dict(text, model={"name": "bert-base-uncased", "num_layers": 6},
-                                              sweep=sweep([8]))})
+        validate_config(
+            {**BASE, "text": dict(text, model={"name": "bert-base-uncased", "num_layers": 6}, sweep=sweep([8]))}
+        )
     # a local model folder inside the work directory: its config.json says how deep it is
     monkeypatch.chdir(tmp_path)
     (tmp_path / "tiny").mkdir()
@@ -179,17 +272,25 @@ def test_check_config_with_a_missing_base_is_one_line(tmp_path):
     small.write_text("vision:\n  datasets: [digits]\n  sweep:\n    - {method: none}\n")
     r = _deepaug("check-config", small, "--base", tmp_path / "missing.yaml")
     assert r.returncode == 2 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
-    assert (f"--base {tmp_path / 'missing.yaml'}: no such file; give the config it is merged over, or 'none' to "
-            f"check the file alone") in r.stderr
+    assert (
+        f"--base {tmp_path / 'missing.yaml'}: no such file; give the config it is merged over, or 'none' to "
+        f"check the file alone"
+    ) in r.stderr
     with pytest.raises(ConfigError, match=r"missing.yaml: no such config file"):
         check_config_file(small, base=tmp_path / "missing.yaml")
 
 
-@pytest.mark.parametrize("flags, message", [
-    (["--method", "dropout", "--layer", "-1"], "layer -1 is not a layer index: layers are numbered from 0"),
-    (["--batch-size", "1"], "batch_size must be at least 2 for a contrastive objective (each example's negatives "
-                            "are the other examples of its batch), got 1"),
-])
+@pytest.mark.parametrize(
+    "flags, message",
+    [
+        (["--method", "dropout", "--layer", "-1"], "layer -1 is not a layer index: layers are numbered from 0"),
+        (
+            ["--batch-size", "1"],
+            "batch_size must be at least 2 for a contrastive objective (each example's negatives "
+            "are the other examples of its batch), got 1",
+        ),
+    ],
+)
 def test_a_negative_layer_and_a_contrastive_batch_of_one_are_refused_before_training(tmp_path, flags, message):
     data = tmp_path / "x.npz"
     data.write_bytes(b"")  # never read: the settings are checked first
@@ -223,7 +324,9 @@ def test_gpu_smoke_config_covers_every_cuda_path():
             assert {r.method for r in part} >= {"none", "pca"}
             assert all(r.section["train"]["precision"] == "bf16" and r.section["resources"]["gpu"] == 1 for r in part)
     graph = [r for r in runs if r.domain == "graph"]
-    assert {r.method for r in graph} == {"none", "dropout", "pca"} and all(r.section["resources"]["gpu"] == 1 for r in graph)
+    assert {r.method for r in graph} == {"none", "dropout", "pca"} and all(
+        r.section["resources"]["gpu"] == 1 for r in graph
+    )
     vision = [r for r in runs if r.domain == "vision"]
     assert all(r.section["train"]["channels_last"] for r in vision)
     assert {r.stop_gradient for r in vision if r.method == "dropout"} == {True, False}
@@ -240,9 +343,26 @@ def test_device_cuda_without_a_gpu_stops_before_any_job(tmp_path):
     if torch.cuda.is_available():
         pytest.skip("this machine has a GPU")
     env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
-    r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO_CONFIG.parent / "Snakefile"), "--configfile",
-                        str(REPO_CONFIG.parent / "config" / "demo.yaml"), "--config", "device=cuda", "--cores", "1",
-                        "data"], cwd=tmp_path, capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO_CONFIG.parent / "Snakefile"),
+            "--configfile",
+            str(REPO_CONFIG.parent / "config" / "demo.yaml"),
+            "--config",
+            "device=cuda",
+            "--cores",
+            "1",
+            "data",
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     out = r.stdout + r.stderr
     assert r.returncode != 0 and "config key 'device': 'cuda' asks for a GPU, but this machine has none" in out
     assert not (tmp_path / "data").exists()  # no job ran

@@ -68,8 +68,15 @@ def test_one_line_per_finished_job_with_a_progress_bar_and_nothing_of_the_job_bl
     logger.info(None, extra=dict(event=LogEvent.WORKFLOW_STARTED, host="h"))
     logger.info("Select jobs to execute...")
     logger.info("Execute 2 jobs...", extra=dict(event=LogEvent.JOB_STARTED, jobs=[1, 2]))
-    logger.info(" Rule: train", extra=dict(event=LogEvent.JOB_INFO, jobid=1, rule_name="train",
-                                           wildcards={"domain": "vision", "dataset": "digits", "run": "none", "seed": "0"}))
+    logger.info(
+        " Rule: train",
+        extra=dict(
+            event=LogEvent.JOB_INFO,
+            jobid=1,
+            rule_name="train",
+            wildcards={"domain": "vision", "dataset": "digits", "run": "none", "seed": "0"},
+        ),
+    )
     logger.info("Shell command: python -m deepaug ...", extra=dict(event=LogEvent.SHELLCMD, shellcmd="python"))
     logger.info(" Rule: aggregate", extra=dict(event=LogEvent.JOB_INFO, jobid=2, rule_name="aggregate", wildcards={}))
     one_line.clock.now = 8.2
@@ -78,7 +85,9 @@ def test_one_line_per_finished_job_with_a_progress_bar_and_nothing_of_the_job_bl
     logger.warning("Trying to restart job 2.")
     lines = stream.getvalue().splitlines()
     assert len(lines) == 2, lines
-    assert lines[0].endswith("| 1/4 [00:08<00:24] train vision/digits/none/seed0 (8 s)") and lines[0].startswith(" 25%|")
+    assert lines[0].endswith("| 1/4 [00:08<00:24] train vision/digits/none/seed0 (8 s)") and lines[0].startswith(
+        " 25%|"
+    )
     assert lines[1] == "Trying to restart job 2."  # anything else passes as Snakemake says it
 
 
@@ -86,12 +95,17 @@ def test_a_failed_job_is_one_line_with_its_logs_last_real_line(tmp_path):
     logger, stream, _ = console()
     log = tmp_path / "seed0.log"
     log.write_text("deepaug pretrain-vision: error: checkpoints/x is not a directory\n" + bars(0, 100) + "\n")
-    logger.info(" Rule: train", extra=dict(event=LogEvent.JOB_INFO, jobid=7, rule_name="train",
-                                           wildcards={"domain": "vision", "seed": "0"}))
-    logger.error("Error in rule train, jobid: 7", extra=dict(event=LogEvent.JOB_ERROR, jobid=7, rule_name="train",
-                                                            log=[str(log)]))
+    logger.info(
+        " Rule: train",
+        extra=dict(event=LogEvent.JOB_INFO, jobid=7, rule_name="train", wildcards={"domain": "vision", "seed": "0"}),
+    )
+    logger.error(
+        "Error in rule train, jobid: 7",
+        extra=dict(event=LogEvent.JOB_ERROR, jobid=7, rule_name="train", log=[str(log)]),
+    )
     assert stream.getvalue().splitlines() == [
-        f"failed: train vision/seed0 (log {log}): deepaug pretrain-vision: error: checkpoints/x is not a directory"]
+        f"failed: train vision/seed0 (log {log}): deepaug pretrain-vision: error: checkpoints/x is not a directory"
+    ]
 
 
 def test_the_records_are_not_changed_for_snakemakes_log_file():
@@ -117,8 +131,9 @@ def test_deepaug_help_prints_no_warning():
     import sys
 
     env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}
-    res = subprocess.run([sys.executable, "-m", "deepaug", "--help"], capture_output=True, text=True, env=env,
-                         timeout=300)
+    res = subprocess.run(
+        [sys.executable, "-m", "deepaug", "--help"], capture_output=True, text=True, env=env, timeout=300
+    )
     assert res.returncode == 0 and "pretrain-graph" in res.stdout
     assert "Warning" not in res.stderr, res.stderr
 

@@ -29,12 +29,14 @@ def parse_rules():
         text = smk.read_text()
         heads = list(re.finditer(r"^(?:rule (\w+)|use rule (\w+) as (\w+) with):", text, re.M))
         for i, m in enumerate(heads):
-            body = text[m.end(): heads[i + 1].start() if i + 1 < len(heads) else len(text)]
+            body = text[m.end() : heads[i + 1].start() if i + 1 < len(heads) else len(text)]
             name = m.group(1) or m.group(3)
             conda = re.search(r"conda:\s*\n\s*\"([^\"]+)\"", body)
             shell = re.search(r"shell:\s*\n((?:\s+\".*\"\n?)+)", body)
-            rules[name] = {"conda": conda.group(1) if conda else None,
-                           "shell": " ".join(re.findall(r"\"(.*)\"", shell.group(1))) if shell else ""}
+            rules[name] = {
+                "conda": conda.group(1) if conda else None,
+                "shell": " ".join(re.findall(r"\"(.*)\"", shell.group(1))) if shell else "",
+            }
             if m.group(2):
                 inherits[name] = m.group(2)
     for child, parent in inherits.items():
@@ -117,8 +119,11 @@ def notebook_imports(path: Path) -> set[str]:
         if cell["cell_type"] != "code":
             continue
         for node in ast.walk(ast.parse("".join(cell["source"]))):
-            names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else ([node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+            )
             for n in names:
                 root = n.split(".")[0]
                 if root == "deepaug":
@@ -173,11 +178,14 @@ def _domain_commands(name):
     domain = get(name)
     config = validate_config(read_yaml(REPO_CONFIG))
     out = {"run": [], "data": []}
-    for run in [r for r in expand(config) if r.domain == name and r.method == "none"][:1] + \
-            [r for r in expand(config) if r.domain == name and r.objective == "supervised"][:1]:
+    for run in [r for r in expand(config) if r.domain == name and r.method == "none"][:1] + [
+        r for r in expand(config) if r.domain == name and r.objective == "supervised"
+    ][:1]:
         data = domain.analysis_inputs(config, run.section, run)["data"]
-        out["run"] += [domain.run_command(run, "o", "c", {}, {}),
-                       domain.analyze_command([run], data, "a.json", "c.npz", config, "cpu")]
+        out["run"] += [
+            domain.run_command(run, "o", "c", {}, {}),
+            domain.analyze_command([run], data, "a.json", "c.npz", config, "cpu"),
+        ]
         for path in domain.data_files(run.section, [run]):
             item = path.split("/", 2)[2]
             out["data"].append(domain.prepare_command(item, path, config))
@@ -192,10 +200,13 @@ def test_each_domains_envs_provide_every_import_of_its_commands(name):
     assert commands["run"] and commands["data"]
     needed = set().union(*map(_command_imports, commands["run"]))
     assert needed, f"{name}: found no command to check"
-    assert not _missing(domain.env, needed), f"{name}'s jobs import {_missing(domain.env, needed)}, absent from envs/{domain.env}"
+    assert not _missing(domain.env, needed), (
+        f"{name}'s jobs import {_missing(domain.env, needed)}, absent from envs/{domain.env}"
+    )
     needed = set().union(*map(_command_imports, commands["data"]))
-    assert not _missing(domain.data_env, needed), \
+    assert not _missing(domain.data_env, needed), (
         f"{name}'s data jobs import {_missing(domain.data_env, needed)}, absent from envs/{domain.data_env}"
+    )
 
 
 @pytest.mark.parametrize("rule", sorted(set(CODE_RULES) - DOMAIN_ENV_RULES))
@@ -216,7 +227,7 @@ def test_rule_env_provides_every_import_of_its_code(rule):
 
 def _split(requirement: str) -> tuple[str, str]:
     name = re.split(r"[<>=!\s\[]", requirement, maxsplit=1)[0]
-    return normalize(name), requirement[len(name):].replace(" ", "")
+    return normalize(name), requirement[len(name) :].replace(" ", "")
 
 
 def _pyproject_specs() -> dict[str, str]:
@@ -241,16 +252,18 @@ def test_env_versions_agree_with_pyproject():
         for name, line in env_packages(env).items():
             name, spec = _split(line)
             if specs.get(name) and spec.startswith("=="):
-                assert SpecifierSet(specs[name]).contains(spec[2:], prereleases=True), \
+                assert SpecifierSet(specs[name]).contains(spec[2:], prereleases=True), (
                     f"{env.name}: {line!r} is outside pyproject.toml's {name}{specs[name]}"
+                )
                 checked += 1
     assert checked >= 4  # torch and torchvision at least, in several envs
 
 
 def test_lock_exists_and_parses():
     pins = read_lock(LOCK)
-    assert {"torch", "torchvision", "snakemake", "transformers", "pip", "setuptools"} <= set(pins), \
+    assert {"torch", "torchvision", "snakemake", "transformers", "pip", "setuptools"} <= set(pins), (
         f"{LOCK.name} lacks core packages: regenerate it with bash scripts/lock.sh"
+    )
     assert "deepaug" not in pins, f"{LOCK.name} pins the project itself; scripts/setup.sh installs it editable"
 
 
@@ -264,35 +277,51 @@ def test_env_pins_match_the_lock(env):
         if name == "pip":
             continue
         if name == "python":
-            assert line.replace("python=", "").replace(".", "") == python_tag, \
+            assert line.replace("python=", "").replace(".", "") == python_tag, (
                 f"{env.name}: {line!r} but {LOCK.name} was made on Python {python_tag[0]}.{python_tag[1:]}"
+            )
             continue
         name, spec = _split(line)
-        assert spec.startswith("=="), f"{env.name}: {line!r} is not pinned; pin it to {LOCK.name}: {name}=={pins.get(name)}"
-        assert name in pins, f"{env.name}: {line!r} is not in {LOCK.name}; add it to the project and refresh the lock (bash scripts/lock.sh)"
-        assert spec[2:] == pins[name], \
+        assert spec.startswith("=="), (
+            f"{env.name}: {line!r} is not pinned; pin it to {LOCK.name}: {name}=={pins.get(name)}"
+        )
+        assert name in pins, (
+            f"{env.name}: {line!r} is not in {LOCK.name}; add it to the project and refresh the lock (bash scripts/lock.sh)"
+        )
+        assert spec[2:] == pins[name], (
             f"{env.name}: {line!r} but {LOCK.relative_to(ROOT)} has {name}=={pins[name]}; bash scripts/lock.sh --from .venv rewrites the pins"
+        )
 
 
 def test_lock_satisfies_pyproject():
     """The lock holds every dependency pyproject.toml names (extras included), each within its range."""
     pins = read_lock(LOCK)
     for name, spec in _pyproject_specs().items():
-        assert name in pins, f"pyproject.toml asks for {name} but {LOCK.name} lacks it: refresh it (bash scripts/lock.sh)"
+        assert name in pins, (
+            f"pyproject.toml asks for {name} but {LOCK.name} lacks it: refresh it (bash scripts/lock.sh)"
+        )
         if spec:
-            assert SpecifierSet(spec).contains(pins[name], prereleases=True), \
+            assert SpecifierSet(spec).contains(pins[name], prereleases=True), (
                 f"{LOCK.name} has {name}=={pins[name]}, outside pyproject.toml's {name}{spec}"
+            )
 
 
 def test_ranges_exclude_untested_majors():
     """rules/common.smk relies on undocumented Snakemake internals, tested with Snakemake 9 only, so 8
     and 10 are out; transformers, datasets and torch are capped at their next major release."""
     specs = _pyproject_specs()
-    out_of_range = {"snakemake": ["8.30.0", "10.0.0"], "transformers": ["6.0.0"], "datasets": ["6.0.0"],
-                    "torch": ["3.0.0"], "torchvision": ["1.0.0"]}
+    out_of_range = {
+        "snakemake": ["8.30.0", "10.0.0"],
+        "transformers": ["6.0.0"],
+        "datasets": ["6.0.0"],
+        "torch": ["3.0.0"],
+        "torchvision": ["1.0.0"],
+    }
     for name, versions in out_of_range.items():
         for version in versions:
-            assert not SpecifierSet(specs[name]).contains(version), f"pyproject.toml: {name}{specs[name]} admits {version}"
+            assert not SpecifierSet(specs[name]).contains(version), (
+                f"pyproject.toml: {name}{specs[name]} admits {version}"
+            )
 
 
 def test_lock_pins_a_matching_torch_pair():
@@ -300,8 +329,9 @@ def test_lock_pins_a_matching_torch_pair():
     and torch 2.13.0 (a local CPU wheel) has no importable torchvision here."""
     pins = read_lock(LOCK)
     torch_v, vision_v = Version(pins["torch"]), Version(pins["torchvision"])
-    assert (vision_v.major, vision_v.minor) == (0, torch_v.minor + 15) and torch_v.major == 2, \
+    assert (vision_v.major, vision_v.minor) == (0, torch_v.minor + 15) and torch_v.major == 2, (
         f"{LOCK.name}: torch {torch_v} with torchvision {vision_v} is not a matching pair"
+    )
     assert torch_v != Version("2.13.0"), f"{LOCK.name}: torch 2.13.0 has no working torchvision on these machines"
 
 
@@ -361,8 +391,9 @@ def test_setup_is_a_no_op_in_an_environment_that_matches_the_lock():
         pytest.skip(f"the interpreter's environment ({venv}) is not installed as {lock_path().name}")
     env = {**os.environ, "DEEPAUG_VENV": str(venv)}
     env.pop("DEEPAUG_UNLOCKED", None)
-    out = subprocess.run(["bash", str(ROOT / "scripts" / "setup.sh")], env=env, capture_output=True, text=True,
-                         timeout=300, check=False)
+    out = subprocess.run(
+        ["bash", str(ROOT / "scripts" / "setup.sh")], env=env, capture_output=True, text=True, timeout=300, check=False
+    )
     assert out.returncode == 0, out.stderr
     digest = hashlib.sha256(lock_path().read_bytes()).hexdigest()[:16]
     assert f"packages as locked in {lock_path().relative_to(ROOT)} (sha256 {digest}" in out.stdout
@@ -383,8 +414,14 @@ def test_lock_script_reproduces_the_lock_and_rewrites_env_pins(tmp_path):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     train = tmp_path / "envs" / "train.yaml"
     train.write_text(re.sub(r'"torch==[^"]+"', '"torch==2.6.0"', train.read_text()))
-    out = subprocess.run(["bash", str(tmp_path / "scripts" / "lock.sh"), "--from", str(venv)],
-                         env={**os.environ, "PYTHONPATH": ""}, capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "lock.sh"), "--from", str(venv)],
+        env={**os.environ, "PYTHONPATH": ""},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     written = tmp_path / "requirements" / lock_path().name
     assert written.read_text() == lock_path().read_text(), "lock.sh --from the locked venv wrote a different lock"
@@ -405,11 +442,19 @@ def test_setup_without_a_lock_for_the_platform_warns_and_falls_back(tmp_path):
         pytest.skip(f"the interpreter's environment ({venv}) is not installed as {lock_path().name}")
     for folder in ("scripts", "src"):
         shutil.copytree(ROOT / folder, tmp_path / folder, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    out = subprocess.run(["bash", str(tmp_path / "scripts" / "setup.sh")], env={**os.environ, "DEEPAUG_VENV": str(venv)},
-                         capture_output=True, text=True, timeout=300, check=False)
+    out = subprocess.run(
+        ["bash", str(tmp_path / "scripts" / "setup.sh")],
+        env={**os.environ, "DEEPAUG_VENV": str(venv)},
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
     assert out.returncode == 0, out.stderr
     warnings = [line for line in out.stderr.splitlines() if "warning" in line]
-    expected = (f"setup.sh: warning: no lock file {lock_path().relative_to(ROOT)} for this platform/Python; "
-                "installing the newest versions pyproject.toml allows (untested combination)")
+    expected = (
+        f"setup.sh: warning: no lock file {lock_path().relative_to(ROOT)} for this platform/Python; "
+        "installing the newest versions pyproject.toml allows (untested combination)"
+    )
     assert warnings == [expected]
     assert "deepaug environment ready" in out.stdout

@@ -107,8 +107,10 @@ def test_tuned_flags_name_each_domains_tuned_axes(jobs):
 
 def test_analysis_inputs_name_the_candidates_models_and_evals_and_the_domains_data(jobs):
     one = find(jobs, "vision/digits/none/seed0")
-    assert jobs.analysis_inputs(setting_wildcards(one)) == {"models": ["results/vision/digits/none/seed0/model.pt"],
-                                                            "data": "data/vision/digits.npz"}
+    assert jobs.analysis_inputs(setting_wildcards(one)) == {
+        "models": ["results/vision/digits/none/seed0/model.pt"],
+        "data": "data/vision/digits.npz",
+    }
     two = find(jobs, "text/lee/none/seed0")
     inputs = jobs.analysis_inputs(setting_wildcards(two))
     runs = ["results/text/lee/none/seed0", "results/text/lee/none_lr0.0001/seed0"]
@@ -133,7 +135,8 @@ def test_conda_envs_and_data_commands_come_from_the_domain(jobs):
         assert jobs.conda_env(SimpleNamespace(domain=name)) == f"../envs/{domain.env}"
         assert jobs.data_conda_env(SimpleNamespace(domain=name)) == f"../envs/{domain.data_env}"
     assert jobs.prepare_command("vision", "digits.npz") == domains["vision"].prepare_command(
-        "digits.npz", "data/vision/digits.npz", jobs.config)
+        "digits.npz", "data/vision/digits.npz", jobs.config
+    )
 
 
 def test_the_top_layer_follows_the_objectives_settings(jobs):
@@ -154,8 +157,12 @@ def test_failed_jobs_are_those_with_a_log_and_no_output(jobs):
     failed_run = find(jobs, "vision/digits/none/seed0")
     done_run = find(jobs, "vision/digits/none/seed1")
     failed_setting = find(jobs, "text/lee/none/seed0")
-    files = {train_log(failed_run), train_log(done_run), f"results/{done_run.path}/eval.json",
-             analysis_log(failed_setting)}
+    files = {
+        train_log(failed_run),
+        train_log(done_run),
+        f"results/{done_run.path}/eval.json",
+        analysis_log(failed_setting),
+    }
     assert list(jobs.failed_jobs(exists=files.__contains__)) == [
         ("train", failed_run.path, train_log(failed_run)),
         ("analysis", failed_setting.analysis_dir, analysis_log(failed_setting)),
@@ -166,19 +173,27 @@ def test_failed_jobs_are_those_with_a_log_and_no_output(jobs):
 # ------------------------------------------------------------------------------ captions (deepaug.workflow.plan)
 # The caption of each figure of the demo (report/*.rst), by file name (as tests/workflow/test_workflow.py).
 CAPTIONS = {
-    "vision_digits.png": "layer_sweep", "text_lee.png": "layer_sweep", "text_lee_tasks.png": "tasks",
-    "graph_synthetic.png": "layer_sweep", "graph_sup_synthetic.png": "supervised_sweep",
-    "analysis_graph_synthetic_cka.png": "cka", "analysis_vision_digits_align_uniform.png": "align_uniform",
+    "vision_digits.png": "layer_sweep",
+    "text_lee.png": "layer_sweep",
+    "text_lee_tasks.png": "tasks",
+    "graph_synthetic.png": "layer_sweep",
+    "graph_sup_synthetic.png": "supervised_sweep",
+    "analysis_graph_synthetic_cka.png": "cka",
+    "analysis_vision_digits_align_uniform.png": "align_uniform",
     "analysis_layer_selection.png": "layer_selection",
-    "vision_sup_digits.png": "supervised_sweep", "text_sup_simlex999_train.png": "supervised_sweep",
+    "vision_sup_digits.png": "supervised_sweep",
+    "text_sup_simlex999_train.png": "supervised_sweep",
     "text_sup_simlex999_train_tasks.png": "tasks",
 }
 
 
 def test_each_figure_gets_its_caption_from_the_figure_table_not_its_name(jobs):
     plan = jobs.plan
-    figures = [f for f in plan.figure_outputs("contrastive") + plan.figure_outputs("supervised") +
-               plan.analysis_figures() if f.endswith(".png")]
+    figures = [
+        f
+        for f in plan.figure_outputs("contrastive") + plan.figure_outputs("supervised") + plan.analysis_figures()
+        if f.endswith(".png")
+    ]
     got = {f.rsplit("/", 1)[-1]: plan.caption(f) for f in figures}
     assert {name: got[name] for name in CAPTIONS} == {name: f"../report/{rst}.rst" for name, rst in CAPTIONS.items()}
     assert plan.caption("results/figures/unknown.png") == "../report/layer_sweep.rst"
@@ -190,7 +205,9 @@ def test_as_report_marks_only_the_pngs_with_their_caption(jobs):
 
     paths = ["results/figures/graph_sup_synthetic.png", "results/figures/graph_sup_synthetic.pdf"]
     assert jobs.plan.as_report(paths, report) == [
-        ("report", paths[0], "../report/supervised_sweep.rst", "Figures"), paths[1]]
+        ("report", paths[0], "../report/supervised_sweep.rst", "Figures"),
+        paths[1],
+    ]
 
 
 # ------------------------------------------------------------------------------ the figure table (rules/figures.smk)

@@ -14,8 +14,24 @@ from deepaug.errors import ConfigError, UnsafeNameError
 from deepaug.paths import NAME_PATTERN, ORG_NAME_PATTERN, name_problem, safe_join, safe_name
 from deepaug.workflow.config import REPO_CONFIG, load_schema, validate_config
 
-BAD = ["..", ".", "/etc", "a/b/c", "a;rm -rf x", "", "a\\b", "a b", "x\ny", "../data", "a/..", ".hidden", "-rf",
-       "$(id)", "a`b`", "x--y"]
+BAD = [
+    "..",
+    ".",
+    "/etc",
+    "a/b/c",
+    "a;rm -rf x",
+    "",
+    "a\\b",
+    "a b",
+    "x\ny",
+    "../data",
+    "a/..",
+    ".hidden",
+    "-rf",
+    "$(id)",
+    "a`b`",
+    "x--y",
+]
 HUB_IDS = ["bert-base-uncased", "sentence-transformers/all-MiniLM-L6-v2", "all-MiniLM-L6-v2", "roberta-large"]
 TEXT = {"datasets": ["lee"], "dev_task": "wordsim353", "test_tasks": ["wordsim353"], "sweep": [{"method": "none"}]}
 
@@ -128,8 +144,25 @@ def test_check_config_and_snakemake_refuse_the_name_before_any_job(tmp_path):
     assert r.returncode == 1 and "Traceback" not in r.stderr
     assert "config key 'text.model.name': '..' cannot name a folder because '..' is the folder itself" in r.stderr
     env = {**os.environ, "HF_HUB_OFFLINE": "1"}
-    r = subprocess.run([sys.executable, "-m", "snakemake", "-s", str(REPO_CONFIG.parent / "Snakefile"), "--cores", "1",
-                        "--configfile", str(REPO_CONFIG.parent / "config" / "demo.yaml"), str(bad), "--directory",
-                        str(tmp_path), "data"], capture_output=True, text=True, env=env)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "snakemake",
+            "-s",
+            str(REPO_CONFIG.parent / "Snakefile"),
+            "--cores",
+            "1",
+            "--configfile",
+            str(REPO_CONFIG.parent / "config" / "demo.yaml"),
+            str(bad),
+            "--directory",
+            str(tmp_path),
+            "data",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert r.returncode != 0 and "config key 'text.model.name': '..' cannot name a folder" in r.stdout + r.stderr
     assert marker.read_text() == "prepared" and sorted(os.listdir(tmp_path / "data/text")) == ["corpus", "models"]

@@ -1,19 +1,47 @@
 import numpy as np
 import pandas as pd
 
-from deepaug.workflow.plotting import (baseline_summary, best_settings_by_task, layer_sweep_summary, plot_layer_sweep,
-                              save_figure, sweep_overview)
+from deepaug.workflow.plotting import (
+    baseline_summary,
+    best_settings_by_task,
+    layer_sweep_summary,
+    plot_layer_sweep,
+    save_figure,
+    sweep_overview,
+)
 
 
 def _table():
     rows = []
     for seed, base in enumerate([80.0, 82.0]):
-        rows.append(dict(domain="vision", dataset="d", method="none", layer=np.nan, stop_gradient=np.nan, seed=seed,
-                         linear_top1=base, sts_a=1.0, sts_b=2.0))
+        rows.append(
+            dict(
+                domain="vision",
+                dataset="d",
+                method="none",
+                layer=np.nan,
+                stop_gradient=np.nan,
+                seed=seed,
+                linear_top1=base,
+                sts_a=1.0,
+                sts_b=2.0,
+            )
+        )
         for layer in (0, 3):
             for sg, shift in (("sg", 5.0), ("nosg", -5.0)):
-                rows.append(dict(domain="vision", dataset="d", method="dropout", layer=layer, stop_gradient=sg, seed=seed,
-                                 linear_top1=base + shift + layer, sts_a=layer, sts_b=seed))
+                rows.append(
+                    dict(
+                        domain="vision",
+                        dataset="d",
+                        method="dropout",
+                        layer=layer,
+                        stop_gradient=sg,
+                        seed=seed,
+                        linear_top1=base + shift + layer,
+                        sts_a=layer,
+                        sts_b=seed,
+                    )
+                )
     return pd.DataFrame(rows)
 
 
@@ -25,7 +53,12 @@ def test_summaries_are_mean_and_std_over_seeds():
     assert s.loc[("dropout", "sg", 3), "count"] == 2
     assert baseline_summary(df, "linear_top1") == (81.0, float(np.std([80, 82], ddof=1)), 2)
     over = sweep_overview(df, "linear_top1").iloc[0]
-    assert (over["best_method"], over["best_layer"], over["best_stop_gradient"], over["best_mean"]) == ("dropout", 3, "sg", 89.0)
+    assert (over["best_method"], over["best_layer"], over["best_stop_gradient"], over["best_mean"]) == (
+        "dropout",
+        3,
+        "sg",
+        89.0,
+    )
 
 
 def test_task_table_has_baseline_and_best_layer_per_setting():
@@ -64,20 +97,41 @@ def test_layer_selection_chooses_the_sweeps_best_layer_on_dev():
     out = layer_selection(df, matrices, {"vision": "linear_top1"}, {"vision": "dev_linear_top1"})
     row = out[out["stop_gradient"] == "sg"].iloc[0]
     assert row["best_layer"] == 0 and row["selected_by"] == "dev_linear_top1" and row["score_best"] == 86.0
-    no_dev = layer_selection(df.drop(columns="dev_linear_top1"), matrices, {"vision": "linear_top1"},
-                             {"vision": "dev_linear_top1"})
+    no_dev = layer_selection(
+        df.drop(columns="dev_linear_top1"), matrices, {"vision": "linear_top1"}, {"vision": "dev_linear_top1"}
+    )
     assert no_dev["best_layer"].isna().all() and (no_dev["selected_by"] == "no dev metric: not chosen").all()
 
 
 def _p_sweep_table():
     rows = []
     for seed in (0, 1):
-        rows.append({"domain": "vision", "dataset": "digits", "method": "none", "layer": None, "stop_gradient": None,
-                     "seed": seed, "p": None, "linear_top1": 50.0 + seed})
+        rows.append(
+            {
+                "domain": "vision",
+                "dataset": "digits",
+                "method": "none",
+                "layer": None,
+                "stop_gradient": None,
+                "seed": seed,
+                "p": None,
+                "linear_top1": 50.0 + seed,
+            }
+        )
         for p in (0.25, 0.5, 1.0):
             for layer in (0, 3, 6):
-                rows.append({"domain": "vision", "dataset": "digits", "method": "dropout", "layer": layer,
-                             "stop_gradient": "sg", "seed": seed, "p": p, "linear_top1": 40 + 10 * p + layer})
+                rows.append(
+                    {
+                        "domain": "vision",
+                        "dataset": "digits",
+                        "method": "dropout",
+                        "layer": layer,
+                        "stop_gradient": "sg",
+                        "seed": seed,
+                        "p": p,
+                        "linear_top1": 40 + 10 * p + layer,
+                    }
+                )
     return pd.DataFrame(rows)
 
 
@@ -130,8 +184,13 @@ def test_the_legend_hides_no_point():
         ax = fig.axes[0]
         box = ax.get_legend().get_window_extent()
         assert box.x0 >= ax.get_window_extent().x1  # right of the axes
-        points = np.concatenate([ax.transData.transform(line.get_xydata()) for line in ax.get_lines()
-                                 if not line.get_label().startswith("baseline")])
+        points = np.concatenate(
+            [
+                ax.transData.transform(line.get_xydata())
+                for line in ax.get_lines()
+                if not line.get_label().startswith("baseline")
+            ]
+        )
         assert not any(box.contains(x, y) for x, y in points)
 
 
@@ -144,7 +203,9 @@ def test_score_axis_names_the_classifier_and_tasks_of_the_settings():
     assert metric_label("svm_acc") == "SVM accuracy, cross-validation (%)"  # not known: not called linear
     demo = section_metric_label("sts_avg", {"test_tasks": ["lee_docs", "simlex999"]})
     assert demo == "average Spearman x100 over lee_docs, simlex999" and "STS" not in demo
-    paper = section_metric_label("sts_avg", {"test_tasks": ["sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"]})
+    paper = section_metric_label(
+        "sts_avg", {"test_tasks": ["sts12", "sts13", "sts14", "sts15", "sts16", "stsb", "sickr"]}
+    )
     assert paper.startswith("average Spearman x100 over 7 STS tasks (sts12, ")
     assert section_metric_label("sts_avg", {"test_tasks": ["simlex999_test"]}) == "Spearman x100 on simlex999_test"
 
@@ -184,11 +245,13 @@ def test_swept_settings_are_the_domains_own():
     neither a graph sweep nor a panel of the text figure."""
     from deepaug.workflow.plotting import swept_axes
 
-    runs = pd.DataFrame([
-        *({"domain": "text", "objective": "contrastive", "lr": lr, "p": None} for lr in (3e-5, 1e-4)),
-        *({"domain": "graph", "objective": "contrastive", "lr": None, "p": p} for p in (0.5, 1.0)),
-        {"domain": "graph", "objective": "supervised", "lr": None, "p": None},
-    ])
+    runs = pd.DataFrame(
+        [
+            *({"domain": "text", "objective": "contrastive", "lr": lr, "p": None} for lr in (3e-5, 1e-4)),
+            *({"domain": "graph", "objective": "contrastive", "lr": None, "p": p} for p in (0.5, 1.0)),
+            {"domain": "graph", "objective": "supervised", "lr": None, "p": None},
+        ]
+    )
     assert swept_axes(runs, ["lr", "p"], "graph") == (["p"], [])
     assert swept_axes(runs, ["lr", "p"], "graph", "supervised") == ([], [])
     assert swept_axes(runs, ["lr", "p"], "text", tuned=["lr"]) == ([], ["lr"])
@@ -227,14 +290,23 @@ def test_captions_name_the_classifier_and_tasks_from_the_figure_jobs_params():
     from pathlib import Path
 
     report = Path(__file__).resolve().parents[2] / "report"
-    graph = _render((report / "layer_sweep.rst").read_text(), domain="graph", tuned="",
-                    metric_label="RBF-kernel SVM accuracy, 10-fold CV (%)")
+    graph = _render(
+        (report / "layer_sweep.rst").read_text(),
+        domain="graph",
+        tuned="",
+        metric_label="RBF-kernel SVM accuracy, 10-fold CV (%)",
+    )
     assert "RBF-kernel SVM accuracy, 10-fold CV (%)" in graph and "linear SVM" not in graph
-    text = _render((report / "layer_sweep.rst").read_text(), domain="text", tuned="lr",
-                   metric_label="average Spearman x100 over lee_docs, simlex999")
+    text = _render(
+        (report / "layer_sweep.rst").read_text(),
+        domain="text",
+        tuned="lr",
+        metric_label="average Spearman x100 over lee_docs, simlex999",
+    )
     assert "lee_docs, simlex999" in text and "STS" not in text and "lr chosen per seed on dev" in text
-    sup = _render((report / "supervised_sweep.rst").read_text(), domain="graph",
-                  metric_label="supervised classifier accuracy (%)")
+    sup = _render(
+        (report / "supervised_sweep.rst").read_text(), domain="graph", metric_label="supervised classifier accuracy (%)"
+    )
     assert "supervised classifier accuracy (%)" in sup
 
 

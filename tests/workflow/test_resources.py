@@ -30,13 +30,21 @@ class FakeWorkflow(SimpleNamespace):
     def __init__(self, cores=8, caps=(), dryrun=False, cluster=False, main=True):
         plugin = None
         if cluster is not None:
-            plugin = SimpleNamespace(common_settings=CommonSettings(non_local_exec=cluster, implies_no_shared_fs=False,
-                                                                    job_deploy_sources=False))
+            plugin = SimpleNamespace(
+                common_settings=CommonSettings(
+                    non_local_exec=cluster, implies_no_shared_fs=False, job_deploy_sources=False
+                )
+            )
         super().__init__(
-            resource_settings=ResourceSettings(cores=cores, resources=Resources.parse(list(caps),
-                                                                                      allow_expressions=False)),
-            output_settings=OutputSettings(dryrun=dryrun), dryrun=False, executor_plugin=plugin,
-            is_main_process=main, registered={})
+            resource_settings=ResourceSettings(
+                cores=cores, resources=Resources.parse(list(caps), allow_expressions=False)
+            ),
+            output_settings=OutputSettings(dryrun=dryrun),
+            dryrun=False,
+            executor_plugin=plugin,
+            is_main_process=main,
+            registered={},
+        )
 
     def register_resource(self, name, value):
         self.registered[name] = value
@@ -45,8 +53,14 @@ class FakeWorkflow(SimpleNamespace):
 def test_the_stand_in_has_what_snakemakes_workflow_has():
     """The internals rules/common.smk relies on (undocumented; tests/workflow/test_envs.py pins Snakemake 9)."""
     fields = {f.name for f in dataclasses.fields(Workflow)}
-    for name in ("resource_settings", "output_settings", "executor_plugin", "dryrun", "is_main_process",
-                 "register_resource"):
+    for name in (
+        "resource_settings",
+        "output_settings",
+        "executor_plugin",
+        "dryrun",
+        "is_main_process",
+        "register_resource",
+    ):
         assert name in fields or hasattr(Workflow, name), name
     assert {"cores", "resources"} <= {f.name for f in dataclasses.fields(ResourceSettings)}
     assert CommonSettings(non_local_exec=False, implies_no_shared_fs=False, job_deploy_sources=False).local_exec
@@ -54,8 +68,9 @@ def test_the_stand_in_has_what_snakemakes_workflow_has():
 
 def run(gpu=1, cpus=None, train=None, objective="contrastive", **resources):
     res = {"gpu": gpu, **({"cpus": cpus} if cpus is not None else {}), **resources}
-    return Run("vision", "digits", objective, "none", 0, "none", None, None,
-               section={"resources": res, "train": train or {}})
+    return Run(
+        "vision", "digits", objective, "none", 0, "none", None, None, section={"resources": res, "train": train or {}}
+    )
 
 
 # ------------------------------------------------------------------------------ reading the workflow
@@ -75,16 +90,19 @@ def test_a_dry_run_is_known_from_the_output_settings_while_the_snakefile_is_pars
     assert is_dry_run(FakeWorkflow(dryrun=True)) and not is_dry_run(FakeWorkflow())
 
 
-@pytest.mark.parametrize("device,gpus,kw,raises", [
-    ("cuda", [], {}, True),
-    ("cuda:1", [], {}, True),
-    ("cuda", ["0"], {}, False),
-    ("cuda", [], {"dryrun": True}, False),   # a dry run plans on a machine without a GPU
-    ("cuda", [], {"cluster": True}, False),  # a cluster's login node may have none
-    ("cuda", [], {"main": False}, False),    # a job's own process
-    ("auto", [], {}, False),
-    ("cpu", [], {}, False),
-])
+@pytest.mark.parametrize(
+    "device,gpus,kw,raises",
+    [
+        ("cuda", [], {}, True),
+        ("cuda:1", [], {}, True),
+        ("cuda", ["0"], {}, False),
+        ("cuda", [], {"dryrun": True}, False),  # a dry run plans on a machine without a GPU
+        ("cuda", [], {"cluster": True}, False),  # a cluster's login node may have none
+        ("cuda", [], {"main": False}, False),  # a job's own process
+        ("auto", [], {}, False),
+        ("cpu", [], {}, False),
+    ],
+)
 def test_a_gpu_device_without_a_gpu_is_refused_before_any_job(device, gpus, kw, raises):
     if raises:
         with pytest.raises(ValueError, match=r"config key 'device': '.*' asks for a GPU, but this machine has none"):
@@ -105,14 +123,17 @@ def test_the_gpus_of_this_machine_cap_gpu_jobs_unless_the_user_did():
 
 
 # ------------------------------------------------------------------------------ threads
-@pytest.mark.parametrize("gpus,cores,caps,threads", [
-    (4, 8, [], 2),                # 4 trainings at once, 2 threads each
-    (1, 8, [], 8),                # one GPU: one job with every core
-    (8, 8, [], 1),                # 8 GPUs, 8 cores: 8 at once
-    (4, 8, ["gpu=2"], 4),         # the user's cap: 2 GPU jobs at once
-    (4, 64, [], DEFAULT_CPUS),    # many cores: at most resources.cpus
-    (0, 8, [], DEFAULT_CPUS),     # no GPU: the jobs train on the CPU with resources.cpus threads
-])
+@pytest.mark.parametrize(
+    "gpus,cores,caps,threads",
+    [
+        (4, 8, [], 2),  # 4 trainings at once, 2 threads each
+        (1, 8, [], 8),  # one GPU: one job with every core
+        (8, 8, [], 1),  # 8 GPUs, 8 cores: 8 at once
+        (4, 8, ["gpu=2"], 4),  # the user's cap: 2 GPU jobs at once
+        (4, 64, [], DEFAULT_CPUS),  # many cores: at most resources.cpus
+        (0, 8, [], DEFAULT_CPUS),  # no GPU: the jobs train on the CPU with resources.cpus threads
+    ],
+)
 def test_threads_per_gpu_job_share_the_cores_among_the_gpus(gpus, cores, caps, threads):
     wf = FakeWorkflow(cores=cores, caps=caps)
     res = JobResources(wf, {}, the_run=lambda w: run(), gpu_slots=cap_gpus(wf, [str(i) for i in range(gpus)]))
@@ -153,6 +174,5 @@ def test_a_runs_job_asks_for_its_domains_resources():
     res = JobResources(FakeWorkflow(), PARTITIONS, the_run=lambda w: runs[w], gpu_slots=None)
     job = res.run_job(runtime=720)
     assert {k: f("a") for k, f in job.items()} == {"gpu": 2, "mem_mb": 1000, "slurm_partition": "gpu", "runtime": 5}
-    assert {k: f("b") for k, f in job.items()} == {"gpu": 0, "mem_mb": 32000, "slurm_partition": "cpu",
-                                                  "runtime": 720}
+    assert {k: f("b") for k, f in job.items()} == {"gpu": 0, "mem_mb": 32000, "slurm_partition": "cpu", "runtime": 720}
     assert set(res.run_job()) == {"gpu", "mem_mb", "slurm_partition"}  # no runtime default: the profile's

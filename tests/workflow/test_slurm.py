@@ -25,7 +25,10 @@ pytestmark = [pytest.mark.slurm, pytest.mark.slow]
 
 METRICS = ["linear_top1", "knn_top1", "sts_wordsim353", "sts_simlex999", "sts_avg"]
 # Beyond the default target: the supervised baseline's evaluation and one analysis job.
-EXTRA_TARGETS = ["results/vision/digits/sup-none/seed0/eval.json", "results/analysis/vision/digits/none/seed0/analysis.json"]
+EXTRA_TARGETS = [
+    "results/vision/digits/sup-none/seed0/eval.json",
+    "results/analysis/vision/digits/none/seed0/analysis.json",
+]
 # The per-run rules; in tests/configs/slurm.yaml their vision jobs ask for a GPU (vision.resources.gpu), the
 # text jobs do not.
 RUN_RULES = {"train", "analyze"}  # train: trains, then evaluates, the run
@@ -51,19 +54,41 @@ def site_profile(dest: Path) -> Path:
     assert not any("slurm_partition" in r for r in (profile.get("set-resources") or {}).values())
     profile["default-resources"].update(slurm_account="deepaug")
     profile.pop("software-deployment-method")  # no conda on this machine: the test's venv runs the jobs
-    profile.update({"slurm-status-command": "squeue", "slurm-init-seconds-before-status-checks": 1,
-                    "seconds-between-status-checks": 2, "latency-wait": 5, "slurm-keep-successful-logs": True})
+    profile.update(
+        {
+            "slurm-status-command": "squeue",
+            "slurm-init-seconds-before-status-checks": 1,
+            "seconds-between-status-checks": 2,
+            "latency-wait": 5,
+            "slurm-keep-successful-logs": True,
+        }
+    )
     dest.mkdir(parents=True)
     (dest / "config.yaml").write_text(yaml.safe_dump(profile))
     return dest
 
 
 def run_snakemake(workdir: Path, *extra, timeout=1200):
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+    )
     env.pop("CUDA_VISIBLE_DEVICES", None)
-    cmd = [sys.executable, "-m", "snakemake", "-s", str(ROOT / "Snakefile"), "-d", str(workdir),
-           f"--configfile={CONFIG}", *extra, "all", *EXTRA_TARGETS]
+    cmd = [
+        sys.executable,
+        "-m",
+        "snakemake",
+        "-s",
+        str(ROOT / "Snakefile"),
+        "-d",
+        str(workdir),
+        f"--configfile={CONFIG}",
+        *extra,
+        "all",
+        *EXTRA_TARGETS,
+    ]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, cwd=workdir.parent)
 
 
@@ -73,7 +98,7 @@ def slurm_jobs(workdir: Path) -> dict[str, tuple[str, str]]:
     out = {}
     for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"):
         parts = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts
-        out[log.stem] = (parts[0][len("rule_"):], parts[1] if len(parts) > 2 else "")
+        out[log.stem] = (parts[0][len("rule_") :], parts[1] if len(parts) > 2 else "")
     return out
 
 
@@ -94,8 +119,11 @@ def test_demo_dag_through_the_slurm_profile_matches_a_local_run(cluster, tmp_pat
     partition = {re.search(r"JobId=(\d+)", r).group(1): re.search(r"Partition=(\S+)", r).group(1) for r in ours}
     rules = slurm_jobs(tmp_path / "slurm")
     assert set(rules) == set(partition), (sorted(rules), sorted(partition))
-    assert {("train", "vision_digits_sup-none_0"),
-            ("analyze", "vision_digits_none_0"), ("train", "text_lee_none_0")} <= set(rules.values())
+    assert {
+        ("train", "vision_digits_sup-none_0"),
+        ("analyze", "vision_digits_none_0"),
+        ("train", "text_lee_none_0"),
+    } <= set(rules.values())
 
     def expected(rule, wildcards):
         return "gpu" if rule in RUN_RULES and wildcards.startswith("vision_") else "cpu"

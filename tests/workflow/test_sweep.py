@@ -24,9 +24,14 @@ def runs_of(cfg, domain="vision"):
 
 
 def test_a_block_is_the_product_of_its_lists_and_the_sweep_their_union():
-    cfg = config({"sweep": [{"method": "none", "seed": [0, 1]},
-                            {"method": ["dropout", "pca"], "layer": [1, 2, 3], "stop_gradient": [True, False],
-                             "seed": [0, 1]}]})
+    cfg = config(
+        {
+            "sweep": [
+                {"method": "none", "seed": [0, 1]},
+                {"method": ["dropout", "pca"], "layer": [1, 2, 3], "stop_gradient": [True, False], "seed": [0, 1]},
+            ]
+        }
+    )
     runs = runs_of(cfg)
     assert len(runs) == 2 * (1 + 2 * 3 * 2)
     assert {r.id for r in runs} >= {"none", "dropout-L1-sg", "pca-L3-nosg"}
@@ -36,8 +41,13 @@ def test_a_block_is_the_product_of_its_lists_and_the_sweep_their_union():
 def test_the_baseline_takes_no_layer_and_collapses_within_its_block():
     cfg = config({"sweep": [{"method": ["none", "dropout"], "layer": [0, 3], "rate": [0.1, 0.3]}]})
     ids = sorted(r.id for r in runs_of(cfg))
-    assert ids == ["dropout-L0-sg_rate0.1", "dropout-L0-sg_rate0.3", "dropout-L3-sg_rate0.1",
-                   "dropout-L3-sg_rate0.3", "none"]
+    assert ids == [
+        "dropout-L0-sg_rate0.1",
+        "dropout-L0-sg_rate0.3",
+        "dropout-L3-sg_rate0.1",
+        "dropout-L3-sg_rate0.3",
+        "none",
+    ]
     base = next(r for r in runs_of(cfg) if r.method == "none")
     assert base.layer is None and base.stop_gradient is None and base.augment() == {"method": "none"}
 
@@ -60,8 +70,13 @@ def test_a_p_axis_gives_three_times_the_runs_in_distinct_directories_and_a_p_col
 
 
 def test_any_setting_is_an_axis_and_reaches_the_runs_settings():
-    cfg = config({"sweep": [{"method": "dropout", "layer": 3, "lr": [0.1, 0.2], "batch_size": 64, "width": [8, 16],
-                             "eval.knn_k": 5}]})
+    cfg = config(
+        {
+            "sweep": [
+                {"method": "dropout", "layer": 3, "lr": [0.1, 0.2], "batch_size": 64, "width": [8, 16], "eval.knn_k": 5}
+            ]
+        }
+    )
     runs = runs_of(cfg)
     assert len(runs) == 4
     r = next(r for r in runs if r.value("lr") == 0.2 and r.value("width") == 16)
@@ -79,8 +94,12 @@ def test_settings_of_another_method_are_left_out():
 
 
 def test_the_supervised_counterpart_is_an_objective_with_its_own_settings():
-    cfg = config({"supervised": {"train": {"epochs": 7, "lr": 0.1}},
-                  "sweep": [{"objective": ["contrastive", "supervised"], "method": "dropout", "layer": 3}]})
+    cfg = config(
+        {
+            "supervised": {"train": {"epochs": 7, "lr": 0.1}},
+            "sweep": [{"objective": ["contrastive", "supervised"], "method": "dropout", "layer": 3}],
+        }
+    )
     runs = {r.objective: r for r in runs_of(cfg)}
     assert runs["contrastive"].id == "dropout-L3-sg" and runs["supervised"].id == "sup-dropout-L3-sg"
     assert runs["supervised"].section["train"]["epochs"] == 7 and runs["supervised"].section["train"]["lr"] == 0.1
@@ -91,27 +110,41 @@ def test_the_supervised_counterpart_is_an_objective_with_its_own_settings():
 def test_defaults_come_from_the_schema_and_supervised_overrides_stay_partial():
     cfg = config({"sweep": [{"method": "none"}], "supervised": {"train": {"lr": 0.2}}})
     vision = cfg["vision"]
-    assert vision["train"]["lr"] == 0.5 and vision["train"]["temperature"] == 0.5 and vision["model"]["arch"] == "resnet18"
-    assert vision["augment"] == {"rate": 0.5, "p": 0.5, "pca_component": 1, "pca_over": "rows",
-                                 "selection": "bernoulli", "pca_grad": "through"}
+    assert (
+        vision["train"]["lr"] == 0.5 and vision["train"]["temperature"] == 0.5 and vision["model"]["arch"] == "resnet18"
+    )
+    assert vision["augment"] == {
+        "rate": 0.5,
+        "p": 0.5,
+        "pca_component": 1,
+        "pca_over": "rows",
+        "selection": "bernoulli",
+        "pca_grad": "through",
+    }
     assert vision["supervised"] == {"train": {"lr": 0.2}}
     assert cfg["device"] == "auto" and cfg["checkpoints"]["keep"] == "last"
     assert "text" not in cfg  # a domain the config does not name stays off
 
 
 def test_two_blocks_that_make_the_same_run_are_rejected_naming_both():
-    with pytest.raises(ConfigError, match=r"config key 'vision.sweep\[1\]': run vision/digits/dropout-L3-sg/seed0 is "
-                                          r"also made by 'vision.sweep\[0\]'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config key 'vision.sweep\[1\]': run vision/digits/dropout-L3-sg/seed0 is "
+        r"also made by 'vision.sweep\[0\]'",
+    ):
         config({"sweep": [{"method": "dropout", "layer": 3}, {"method": "dropout", "layer": 3, "rate": 0.5}]})
 
 
-@pytest.mark.parametrize("axis, values, words", [
-    ("learning_rate", [0.1], "'learning_rate' is not a setting that can be a sweep axis"),
-    ("p", [0.5, "high"], "'high' is not of type 'number'"),
-    ("lr", [-1.0], "-1.0 is less than or equal to the minimum of 0"),
-    ("selection", ["sometimes"], "'sometimes' is not one of: bernoulli, one_sided, two_sided"),
-    ("train.colour", ["red"], "'train.colour' is not a setting that can be a sweep axis"),
-])
+@pytest.mark.parametrize(
+    "axis, values, words",
+    [
+        ("learning_rate", [0.1], "'learning_rate' is not a setting that can be a sweep axis"),
+        ("p", [0.5, "high"], "'high' is not of type 'number'"),
+        ("lr", [-1.0], "-1.0 is less than or equal to the minimum of 0"),
+        ("selection", ["sometimes"], "'sometimes' is not one of: bernoulli, one_sided, two_sided"),
+        ("train.colour", ["red"], "'train.colour' is not a setting that can be a sweep axis"),
+    ],
+)
 def test_unknown_axes_and_values_of_the_wrong_type_are_rejected_naming_the_key(axis, values, words):
     with pytest.raises(ConfigError) as exc:
         config({"sweep": [{"method": "dropout", "layer": 3, axis: values}]})
@@ -144,21 +177,34 @@ def test_without_the_grid_the_paper_text_sweep_is_171_runs():
 
 
 def test_table_rows_carry_every_axis_value_the_run_trains_with():
-    cfg = config({"sweep": [{"method": "none"}, {"method": "dropout", "layer": 3, "p": [0.25, 0.5]},
-                            {"method": "pca", "layer": 3}]})
+    cfg = config(
+        {
+            "sweep": [
+                {"method": "none"},
+                {"method": "dropout", "layer": 3, "p": [0.25, 0.5]},
+                {"method": "pca", "layer": 3},
+            ]
+        }
+    )
     rows = {row["run"]: row for row in table_rows(runs_of(cfg))}
     assert rows["dropout-L3-sg_p0.25"]["p"] == 0.25 and rows["dropout-L3-sg"]["p"] == 0.5
     assert rows["pca-L3-sg"]["p"] == 0.5  # not swept for PCA here, but its value is what it trained with
     assert rows["none"]["p"] is None and rows["none"]["stop_gradient"] is None
-    assert rows["dropout-L3-sg"]["stop_gradient"] == "sg" and rows["dropout-L3-sg"]["dir"] == "results/vision/digits/dropout-L3-sg/seed0"
+    assert (
+        rows["dropout-L3-sg"]["stop_gradient"] == "sg"
+        and rows["dropout-L3-sg"]["dir"] == "results/vision/digits/dropout-L3-sg/seed0"
+    )
 
 
 def test_the_supervised_counterpart_cannot_swap_the_text_encoder():
     """Both objectives fine-tune the same encoder (text schema: not_supervised: [model]); vision may change it."""
     paper = read_yaml(REPO_CONFIG)
     text = dict(paper["text"], supervised={**paper["text"]["supervised"], "model": {"name": "roberta-base"}})
-    with pytest.raises(ConfigError, match=r"config key 'text.supervised.model' is not a known setting \(allowed here: "
-                                          r"augment, datasets, dev_task, eval, resources, test_tasks, train\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"config key 'text.supervised.model' is not a known setting \(allowed here: "
+        r"augment, datasets, dev_task, eval, resources, test_tasks, train\)",
+    ):
         validate_config(merge_config(paper, {"text": text}))
     cfg = config({"sweep": [{"method": "none"}], "supervised": {"model": {"width": 16}}})
     assert cfg["vision"]["supervised"]["model"] == {"width": 16}
@@ -168,20 +214,25 @@ def test_a_value_with_a_tab_or_a_line_break_never_splits_a_row_of_the_run_table(
     from dataclasses import replace
 
     cfg = config({"sweep": [{"method": "none", "seed": [0, 1]}]})
-    odd = "a\tb\nc\rd\"e"  # the schema refuses such settings; the table must hold whatever a run trains with
-    runs = [replace(r, axes=(("compile_backend", odd),), section={**r.section, "train": {"compile_backend": odd}})
-            for r in runs_of(cfg)]
+    odd = 'a\tb\nc\rd"e'  # the schema refuses such settings; the table must hold whatever a run trains with
+    runs = [
+        replace(r, axes=(("compile_backend", odd),), section={**r.section, "train": {"compile_backend": odd}})
+        for r in runs_of(cfg)
+    ]
     write_table(runs, tmp_path / "runs.tsv")
     table = read_table(tmp_path / "runs.tsv")
     assert len(table) == 2 and list(table["compile_backend"]) == [odd, odd] and list(table["seed"]) == [0, 1]
     assert swept_columns(tmp_path / "runs.tsv") == ["compile_backend"]
 
 
-@pytest.mark.parametrize("text, words", [
-    ("", "the run table is empty"),
-    ("domain\tdataset\tobjective\trun\tsetting\tseed\tmethod\tlayer\tstop_gradient\tdir\n", "lists no runs"),
-    ("a\tb\n1\t2\n", "not a run table (no column domain"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("", "the run table is empty"),
+        ("domain\tdataset\tobjective\trun\tsetting\tseed\tmethod\tlayer\tstop_gradient\tdir\n", "lists no runs"),
+        ("a\tb\n1\t2\n", "not a run table (no column domain"),
+    ],
+)
 def test_an_empty_or_foreign_run_table_is_one_line_naming_it(tmp_path, text, words):
     import subprocess
     import sys
@@ -191,7 +242,10 @@ def test_an_empty_or_foreign_run_table_is_one_line_naming_it(tmp_path, text, wor
     (tmp_path / "runs.tsv").write_text(text)
     with pytest.raises(DataValidationError, match=re.escape(words)):
         read_table(tmp_path / "runs.tsv")
-    r = subprocess.run([sys.executable, "-m", "deepaug", "aggregate", "--runs", tmp_path / "runs.tsv", "--out",
-                        tmp_path / "t.csv"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "deepaug", "aggregate", "--runs", tmp_path / "runs.tsv", "--out", tmp_path / "t.csv"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 1 and "Traceback" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert f"{tmp_path / 'runs.tsv'}: " in r.stderr and words in r.stderr

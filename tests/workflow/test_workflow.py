@@ -21,12 +21,20 @@ CONFIGS = ROOT / "tests" / "configs"
 def snakemake(*args, cwd, timeout=600, root=ROOT, **env_vars):
     """snakemake -s <root>/Snakefile -d <cwd> ...; profiles/default (next to the Snakefile) applies.
     ``env_vars``: more environment (e.g. DEEPAUG_CONSOLE="full": Snakemake's own console output)."""
-    env = dict(os.environ, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    env = dict(
+        os.environ,
+        PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+    )
     env.pop("DEEPAUG_CONSOLE", None)  # the default console, unless a test asks for another
     env.update(env_vars)
-    return run_group([sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "-d", str(cwd), *args],
-                     timeout=timeout, env=env, cwd=cwd.parent)
+    return run_group(
+        [sys.executable, "-m", "snakemake", "-s", str(root / "Snakefile"), "-d", str(cwd), *args],
+        timeout=timeout,
+        env=env,
+        cwd=cwd.parent,
+    )
 
 
 def job_counts(stdout: str) -> dict[str, int]:
@@ -53,7 +61,10 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
     # text: the 171 settings of the paper, each with the authors' lr x batch grid (6 runs, chosen on dev)
     untuned = {re.sub(r"_batch_size\d+|_lr[\d.e-]+?(?=_|/)", "", r) for r in text}
     assert len(text) == 1026 and len(untuned) == 171, sorted(untuned)[:5]
-    assert "text/wiki1m/dropout-L13-sg/seed2" in text and "text/wiki1m/dropout-L13-nosg_batch_size128_lr1e-05_rate0.5/seed2" in text
+    assert (
+        "text/wiki1m/dropout-L13-sg/seed2" in text
+        and "text/wiki1m/dropout-L13-nosg_batch_size128_lr1e-05_rate0.5/seed2" in text
+    )
     # graphs: 4 TU datasets x 3 seeds x (1 baseline + 2 transforms x 6 layers x 2 stop-gradient)
     assert len(graph) == 4 * 3 * (1 + 2 * 6 * 2) and "graph/IMDB-BINARY/pca-L5-nosg/seed1" in graph
     # the default target of the paper config includes the analyses and the supervised counterpart
@@ -69,7 +80,9 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
     assert counts["prepare_data"] == 2 + 9 + 1 + 4 and counts["prepare_model"] == 1
     # one generic rule per stage; the figure rules generated from the figure table
     assert {r for r in counts if r.startswith("figures_")} == {
-        "figures_analysis", *(f"figures_{d}{s}" for d in ("vision", "text", "graph") for s in ("", "_sup"))}
+        "figures_analysis",
+        *(f"figures_{d}{s}" for d in ("vision", "text", "graph") for s in ("", "_sup")),
+    }
 
 
 def test_lint_passes(tmp_path):
@@ -77,22 +90,39 @@ def test_lint_passes(tmp_path):
     assert res.returncode == 0, res.stdout + res.stderr
 
 
-@pytest.mark.parametrize("bad,message", [
-    ("vision:\n  train:\n    learning_rate: 0.1\n", "config key 'vision.train.learning_rate' is not a known setting"),
-    ("vision:\n  sweep:\n    - {method: dropout, layer: [0, 9]}\n",
-     "config key 'vision.sweep[0].layer': layer 9 is out of range; vision has layers 0-6"),
-    ("vision:\n  train:\n    lr: fast\n", "config key 'vision.train.lr': 'fast' is not of type 'number'"),
-    ("vision:\n  sweep:\n    - {method: [none, cutout]}\n", "config key 'vision.sweep[0].method[1]': 'cutout' is not one of"),
-    ("colour: blue\n", "config key 'colour' is not a known setting"),
-    ("text:\n  sweep:\n    - {method: pca, layer: [0, 14]}\n",
-     "config key 'text.sweep[0].layer': layer 14 is out of range; text has layers 0-13 (0 embeddings, 1-12 blocks"),
-    ("text:\n  test_tasks: [sts12, sts99]\n", "config key 'text.test_tasks[1]'"),
-    ("vision:\n  sweep:\n    - {method: dropout, layer: 3, learning_rate: [0.1, 0.2]}\n",
-     "config key 'vision.sweep[0].learning_rate': 'learning_rate' is not a setting that can be a sweep axis"),
-    ("vision:\n  sweep:\n    - {method: dropout, layer: 3, p: [0.5, high]}\n", "config key 'vision.sweep[0].p[1]'"),
-    ("vision:\n  sweep:\n    - {method: dropout, layer: 3}\n    - {method: dropout, layer: [1, 3]}\n",
-     "config key 'vision.sweep[1]': run vision/cifar10/dropout-L3-sg/seed0 is also made by 'vision.sweep[0]'"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (
+            "vision:\n  train:\n    learning_rate: 0.1\n",
+            "config key 'vision.train.learning_rate' is not a known setting",
+        ),
+        (
+            "vision:\n  sweep:\n    - {method: dropout, layer: [0, 9]}\n",
+            "config key 'vision.sweep[0].layer': layer 9 is out of range; vision has layers 0-6",
+        ),
+        ("vision:\n  train:\n    lr: fast\n", "config key 'vision.train.lr': 'fast' is not of type 'number'"),
+        (
+            "vision:\n  sweep:\n    - {method: [none, cutout]}\n",
+            "config key 'vision.sweep[0].method[1]': 'cutout' is not one of",
+        ),
+        ("colour: blue\n", "config key 'colour' is not a known setting"),
+        (
+            "text:\n  sweep:\n    - {method: pca, layer: [0, 14]}\n",
+            "config key 'text.sweep[0].layer': layer 14 is out of range; text has layers 0-13 (0 embeddings, 1-12 blocks",
+        ),
+        ("text:\n  test_tasks: [sts12, sts99]\n", "config key 'text.test_tasks[1]'"),
+        (
+            "vision:\n  sweep:\n    - {method: dropout, layer: 3, learning_rate: [0.1, 0.2]}\n",
+            "config key 'vision.sweep[0].learning_rate': 'learning_rate' is not a setting that can be a sweep axis",
+        ),
+        ("vision:\n  sweep:\n    - {method: dropout, layer: 3, p: [0.5, high]}\n", "config key 'vision.sweep[0].p[1]'"),
+        (
+            "vision:\n  sweep:\n    - {method: dropout, layer: 3}\n    - {method: dropout, layer: [1, 3]}\n",
+            "config key 'vision.sweep[1]': run vision/cifar10/dropout-L3-sg/seed0 is also made by 'vision.sweep[0]'",
+        ),
+    ],
+)
 def test_bad_config_is_rejected_with_the_key_named(tmp_path, bad, message):
     cfg = tmp_path / "bad.yaml"
     cfg.write_text(bad)
@@ -108,8 +138,9 @@ def test_rules_are_snakefmt_clean():
     """The Snakefile and rules/ keep snakefmt's formatting (`snakefmt rules/ Snakefile` fixes it)."""
     import subprocess
 
-    res = subprocess.run([sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=ROOT,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "snakefmt", "--check", "Snakefile", "rules"], cwd=ROOT, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stdout + res.stderr
 
 
@@ -133,8 +164,11 @@ def test_every_gpu_job_goes_to_the_gpu_partition(tmp_path, config):
     res = snakemake("-n", "all", "analysis", *extra, cwd=tmp_path)
     assert res.returncode == 0, res.stderr[-3000:]
     jobs = [(rule, r) for rule, r in dry_run_jobs(res.stdout) if rule not in TARGET_RULES]
-    wrong = [(rule, r.get("gpu"), r.get("slurm_partition")) for rule, r in jobs
-             if r.get("slurm_partition") != ("gpu" if int(r.get("gpu", 0)) > 0 else "cpu")]
+    wrong = [
+        (rule, r.get("gpu"), r.get("slurm_partition"))
+        for rule, r in jobs
+        if r.get("slurm_partition") != ("gpu" if int(r.get("gpu", 0)) > 0 else "cpu")
+    ]
     assert not wrong, f"{len(wrong)} of {len(jobs)} jobs in the wrong partition, e.g. {wrong[:5]}"
     on_gpu = {rule for rule, r in jobs if r["slurm_partition"] == "gpu"}
     if config is None:  # the paper: every training, evaluation and analysis job asks for a GPU
@@ -162,12 +196,14 @@ def test_one_failed_run_does_not_stop_the_sweep(tmp_path):
     assert not (work / "results" / "table.csv").exists()
     assert out.count("Trying to restart job") == 1, out[-3000:]  # the training once more (retries: 1)
     log = "logs/train/vision/digits/dropout-L6-sg/seed0.log"
-    summary = out[out.index("deepaug: 1 job(s) of the sweep have no output"):]
+    summary = out[out.index("deepaug: 1 job(s) of the sweep have no output") :]
     assert f"train vision/digits/dropout-L6-sg/seed0: see {log}" in summary
     assert "checkpoints/vision/digits/dropout-L6-sg/seed0" in summary  # the log's last line: the error
     # the console (deepaug.workflow.console): one line per failure, with the log's last real line
     failures = [line for line in out.splitlines() if line.startswith("failed: train vision/digits/dropout-L6-sg/seed0")]
-    assert len(failures) == 2 and all(f"(log {log}): " in line and "checkpoints/" in line for line in failures), out[-3000:]
+    assert len(failures) == 2 and all(f"(log {log}): " in line and "checkpoints/" in line for line in failures), out[
+        -3000:
+    ]
 
 
 @pytest.mark.slow
@@ -203,8 +239,20 @@ def test_changed_evaluation_settings_evaluate_again_without_training_again(tmp_p
 
 def checkout_copy(dest: Path) -> Path:
     """A copy of this checkout (without the venv, git and run outputs) at `dest`."""
-    skip = shutil.ignore_patterns(".git", ".venv", ".snakemake", "__pycache__", ".pytest_cache", "*.egg-info", "demo",
-                                  "results", "data", "logs", "benchmarks", "checkpoints")
+    skip = shutil.ignore_patterns(
+        ".git",
+        ".venv",
+        ".snakemake",
+        "__pycache__",
+        ".pytest_cache",
+        "*.egg-info",
+        "demo",
+        "results",
+        "data",
+        "logs",
+        "benchmarks",
+        "checkpoints",
+    )
     shutil.copytree(ROOT, dest, ignore=skip)
     return dest
 
@@ -241,13 +289,20 @@ WARNING_LINE = re.compile(r"\b\w*Warning\b|warnings\.warn\(")
 
 # The caption of each figure of the demo (report/*.rst), by file name.
 CAPTIONS = {
-    "vision_digits.png": "layer_sweep", "text_lee.png": "layer_sweep", "text_lee_tasks.png": "tasks",
-    "graph_synthetic.png": "layer_sweep", "graph_sup_synthetic.png": "supervised_sweep",
-    "analysis_graph_synthetic_cka.png": "cka", "analysis_graph_synthetic_align_uniform.png": "align_uniform",
-    "analysis_vision_digits_cka.png": "cka", "analysis_text_lee_cka.png": "cka",
-    "analysis_vision_digits_align_uniform.png": "align_uniform", "analysis_text_lee_align_uniform.png": "align_uniform",
+    "vision_digits.png": "layer_sweep",
+    "text_lee.png": "layer_sweep",
+    "text_lee_tasks.png": "tasks",
+    "graph_synthetic.png": "layer_sweep",
+    "graph_sup_synthetic.png": "supervised_sweep",
+    "analysis_graph_synthetic_cka.png": "cka",
+    "analysis_graph_synthetic_align_uniform.png": "align_uniform",
+    "analysis_vision_digits_cka.png": "cka",
+    "analysis_text_lee_cka.png": "cka",
+    "analysis_vision_digits_align_uniform.png": "align_uniform",
+    "analysis_text_lee_align_uniform.png": "align_uniform",
     "analysis_layer_selection.png": "layer_selection",
-    "vision_sup_digits.png": "supervised_sweep", "text_sup_simlex999_train.png": "supervised_sweep",
+    "vision_sup_digits.png": "supervised_sweep",
+    "text_sup_simlex999_train.png": "supervised_sweep",
     "text_sup_simlex999_train_tasks.png": "tasks",
 }
 
@@ -318,8 +373,10 @@ def test_demo_dag_end_to_end(tmp_path):
         assert (tmp_path / "results" / "notebooks" / f"{domain}_figures.html").stat().st_size > 10_000
     # what the figure notebooks print: each domain's own swept settings (text's lr is tuned on dev, not
     # swept; graphs sweep no lr), no other domain's name, and the score named from the settings
-    printed = {domain: notebook_text(tmp_path / "results" / "notebooks" / f"{domain}_figures.ipynb")
-               for domain in ("vision", "text", "graph")}
+    printed = {
+        domain: notebook_text(tmp_path / "results" / "notebooks" / f"{domain}_figures.ipynb")
+        for domain in ("vision", "text", "graph")
+    }
     assert "other swept settings: none" in printed["graph"] and "tuned on dev" not in printed["graph"]
     assert "tuned on dev per setting and seed: lr" in printed["text"] and "'lr'" not in printed["text"]
     assert "(vision)" not in printed["graph"] and "RBF-kernel SVM accuracy, 10-fold CV (%)" in printed["graph"]
@@ -353,14 +410,24 @@ def test_demo_dag_end_to_end(tmp_path):
     inversion = pd.read_csv(tmp_path / "results" / "analysis" / "inversion.csv")
     assert set(inversion["domain"]) == {"vision", "text", "graph"} and inversion["verdict"].notna().all()
     # each baseline checked against chance level (the evaluations record it); a flagged one has no change
-    assert inversion["baseline_check"].str.match(r"ok: both baselines|the (contrastive|supervised) baseline did not").all()
+    assert (
+        inversion["baseline_check"].str.match(r"ok: both baselines|the (contrastive|supervised) baseline did not").all()
+    )
     flagged = inversion[inversion["baseline_check"].str.contains("did not learn")]
     assert flagged["verdict"].str.startswith("not tested").all()
     assert supervised.filter(like="chance_").notna().any().any()
     assert (selection.loc[selection["n_layers_swept"] == 1, "agree"].str.startswith("trivially")).all()
-    for name in ("analysis_vision_digits_cka", "analysis_text_lee_align_uniform", "analysis_layer_selection",
-                 "vision_sup_digits", "text_sup_simlex999_train", "graph_sup_synthetic", "analysis_graph_synthetic_cka"):
+    for name in (
+        "analysis_vision_digits_cka",
+        "analysis_text_lee_align_uniform",
+        "analysis_layer_selection",
+        "vision_sup_digits",
+        "text_sup_simlex999_train",
+        "graph_sup_synthetic",
+        "analysis_graph_synthetic_cka",
+    ):
         assert (figures / f"{name}.png").stat().st_size > 10_000
+
     # every job left a benchmark and a log; a second run has nothing to do
     def benchmarks(*parts):
         return len(list((tmp_path / "benchmarks").joinpath(*parts).rglob("*.tsv")))

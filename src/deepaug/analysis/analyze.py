@@ -27,8 +27,10 @@ def layer_outputs(model, forward, n_layers: int) -> list[torch.Tensor]:
     outs: dict[int, torch.Tensor] = {}
     handles = []
     for i, (_, module) in enumerate(model.deepaug_layers()[:n_layers]):
+
         def hook(mod, args, out, i=i):
             outs[i] = (out[0] if isinstance(out, (tuple, list)) else out).detach().float().cpu()
+
         handles.append(module.register_forward_hook(hook))
     try:
         with torch.no_grad():
@@ -46,8 +48,19 @@ def layer_summaries(feats, align: float, uniform: float) -> tuple[dict, dict]:
     return {"alignment": align, "uniformity": uniform}, matrices
 
 
-def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: int, device_name: str = "auto",
-            seed: int = 0, layer: int | None = None, extra: dict | None = None, options: dict | None = None) -> dict:
+def analyze(
+    domain: str,
+    model_path,
+    data_path,
+    out_json,
+    out_npz,
+    n_samples: int,
+    device_name: str = "auto",
+    seed: int = 0,
+    layer: int | None = None,
+    extra: dict | None = None,
+    options: dict | None = None,
+) -> dict:
     """CKA between every pair of layers, alignment and uniformity of one run's encoder; ``layer`` is the
     layer its Deep Augmentation targeted (None for the baseline: no neighbourhood score). ``extra``:
     recorded alongside (which candidate run was analysed, and why). ``options``: the domain's own keyword
@@ -62,19 +75,25 @@ def analyze(domain: str, model_path, data_path, out_json, out_npz, n_samples: in
     scalars, matrices = own(model_path, data_path, n_samples, device, seed, **(options or {}))
     n = matrices["linear"].shape[0]
     off = ~np.eye(n, dtype=bool)
-    scalars.update({
-        "cka_mean_linear": float(matrices["linear"][off].mean()),
-        "cka_mean_rbf": float(matrices["rbf"][off].mean()),
-        "cka_target_neighbours_linear": neighbour_similarity(matrices["linear"], layer) if layer is not None else None,
-        "cka_target_neighbours_rbf": neighbour_similarity(matrices["rbf"], layer) if layer is not None else None,
-        "analysis_samples_requested": int(n_samples),
-        **(extra or {}),
-    })
+    scalars.update(
+        {
+            "cka_mean_linear": float(matrices["linear"][off].mean()),
+            "cka_mean_rbf": float(matrices["rbf"][off].mean()),
+            "cka_target_neighbours_linear": neighbour_similarity(matrices["linear"], layer)
+            if layer is not None
+            else None,
+            "cka_target_neighbours_rbf": neighbour_similarity(matrices["rbf"], layer) if layer is not None else None,
+            "analysis_samples_requested": int(n_samples),
+            **(extra or {}),
+        }
+    )
     bad = [k for k, v in scalars.items() if isinstance(v, float) and not np.isfinite(v)]
     bad += [f"cka {k}" for k, m in matrices.items() if not np.isfinite(m).all()]
     if bad:
-        raise NonFiniteError(f"analysis of {model_path}: {', '.join(bad)} not finite (NaN/inf); the model's "
-                             f"activations are not finite or constant, so nothing is recorded")
+        raise NonFiniteError(
+            f"analysis of {model_path}: {', '.join(bad)} not finite (NaN/inf); the model's "
+            f"activations are not finite or constant, so nothing is recorded"
+        )
     with atomic_path(out_npz) as tmp:
         with open(tmp, "wb") as fh:
             np.savez(fh, **matrices)

@@ -43,12 +43,23 @@ def layer_selection(table, baseline_matrices: dict, metric_of: dict, select_of: 
             select = (select_of or metric_of)[domain]
             dev = runs.groupby("layer")[select].mean() if select in runs else pd.Series(dtype=float)
             best = int(dev.idxmax()) if dev.notna().any() else None
-            rows.append({"domain": domain, "dataset": dataset, "method": method, "stop_gradient": sg, "metric": metric,
-                         "selected_by": select if best is not None else "no dev metric: not chosen",
-                         "recommended_layer": rec, "best_layer": best, "score_recommended": float(scores.loc[rec]),
-                         "score_best": float(scores.loc[best]) if best is not None else float("nan"),
-                         "agree": agreement(rec, best, candidates), "n_layers_swept": len(candidates),
-                         "baseline_seeds": len(mats)})
+            rows.append(
+                {
+                    "domain": domain,
+                    "dataset": dataset,
+                    "method": method,
+                    "stop_gradient": sg,
+                    "metric": metric,
+                    "selected_by": select if best is not None else "no dev metric: not chosen",
+                    "recommended_layer": rec,
+                    "best_layer": best,
+                    "score_recommended": float(scores.loc[rec]),
+                    "score_best": float(scores.loc[best]) if best is not None else float("nan"),
+                    "agree": agreement(rec, best, candidates),
+                    "n_layers_swept": len(candidates),
+                    "baseline_seeds": len(mats),
+                }
+            )
     return pd.DataFrame(rows)
 
 

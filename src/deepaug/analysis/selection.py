@@ -50,8 +50,10 @@ def select_tuned(table: pd.DataFrame, tuned: list[str], dev: str) -> pd.DataFram
             winner = dev_best(group["run"].tolist(), [None if pd.isna(v) else float(v) for v in group[dev]])
         except ValueError:
             first = group.iloc[0]
-            raise ValueError(f"no dev score ({dev}) for any run of {first['domain']}/{first['dataset']}/"
-                             f"{first['setting']}/seed{first['seed']}: cannot choose its {', '.join(tuned)}") from None
+            raise ValueError(
+                f"no dev score ({dev}) for any run of {first['domain']}/{first['dataset']}/"
+                f"{first['setting']}/seed{first['seed']}: cannot choose its {', '.join(tuned)}"
+            ) from None
         best = group[group["run"] == winner].iloc[0].copy()
         best["selected_run"] = best["run"]
         best["tuned_candidates"] = int(len(group))
@@ -65,8 +67,10 @@ def dev_best_candidate(models: list[str], evals: list[str], run_ids: list[str], 
     order), the model of the dev-best (the run `select_tuned` reports) and what to record about the
     choice. One candidate needs no eval.json: nothing is chosen."""
     if not (len(models) == len(evals) == len(run_ids)) and not (len(models) == 1 and not evals):
-        raise ValueError(f"{len(models)} models, {len(evals)} eval.json files and {len(run_ids)} run ids: "
-                         f"give one of each per candidate run, in the same order")
+        raise ValueError(
+            f"{len(models)} models, {len(evals)} eval.json files and {len(run_ids)} run ids: "
+            f"give one of each per candidate run, in the same order"
+        )
     if len(models) == 1 and not evals:
         return models[0], {}
     from deepaug.workflow.io import read_json
@@ -75,11 +79,17 @@ def dev_best_candidate(models: list[str], evals: list[str], run_ids: list[str], 
     try:
         winner = dev_best(run_ids, scores)
     except ValueError:
-        raise ValueError(f"none of the candidate runs {', '.join(run_ids)} has a finite {dev} in its eval.json "
-                         f"({', '.join(evals)}): cannot choose which to analyse") from None
+        raise ValueError(
+            f"none of the candidate runs {', '.join(run_ids)} has a finite {dev} in its eval.json "
+            f"({', '.join(evals)}): cannot choose which to analyse"
+        ) from None
     i = run_ids.index(winner)
-    return models[i], {"selected_run": winner, "dev_metric": dev, "dev_score": scores[i],
-                       "tuned_candidates": len(models)}
+    return models[i], {
+        "selected_run": winner,
+        "dev_metric": dev,
+        "dev_score": scores[i],
+        "tuned_candidates": len(models),
+    }
 
 
 def write_selected(table_path: str | Path, out: str | Path, tuned: dict[str, list[str]]) -> pd.DataFrame:

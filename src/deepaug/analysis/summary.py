@@ -29,7 +29,6 @@ import pandas as pd
 from deepaug.workflow.io import atomic_path
 
 
-
 def _metric_tables() -> tuple[dict, dict]:
     """Test (headline) and dev metric per study, from the domain registry: ``<domain>`` for the
     contrastive runs, ``<domain>_sup`` for the supervised counterpart (see :func:`study`)."""
@@ -81,17 +80,31 @@ def paired_stats(a: pd.Series, b: pd.Series, tol: float = 0.0) -> dict:
 
     d = _paired_differences(a, b)
     n = len(d)
-    nan = {"n": n, "difference": float(d.mean()) if n else math.nan, "ci_low": math.nan, "ci_high": math.nan,
-           "p": math.nan, "p_equivalent": math.nan, "p_beyond": math.nan}
+    nan = {
+        "n": n,
+        "difference": float(d.mean()) if n else math.nan,
+        "ci_low": math.nan,
+        "ci_high": math.nan,
+        "p": math.nan,
+        "p_equivalent": math.nan,
+        "p_beyond": math.nan,
+    }
     if n < 2:
         return nan
     mean, se, df = float(d.mean()), float(d.std(ddof=1)) / math.sqrt(n), n - 1
     if se == 0:
-        return nan | {"ci_low": mean, "ci_high": mean, "p": 1.0 if mean == 0 else 0.0,
-                      "p_equivalent": 0.0 if abs(mean) < tol else 1.0, "p_beyond": 0.0 if abs(mean) > tol else 1.0}
+        return nan | {
+            "ci_low": mean,
+            "ci_high": mean,
+            "p": 1.0 if mean == 0 else 0.0,
+            "p_equivalent": 0.0 if abs(mean) < tol else 1.0,
+            "p_beyond": 0.0 if abs(mean) > tol else 1.0,
+        }
     half = float(stats.t.ppf(0.975, df)) * se
     return nan | {
-        "ci_low": mean - half, "ci_high": mean + half, "p": float(2 * stats.t.sf(abs(mean) / se, df)),
+        "ci_low": mean - half,
+        "ci_high": mean + half,
+        "p": float(2 * stats.t.sf(abs(mean) / se, df)),
         "p_equivalent": float(max(stats.t.sf((mean + tol) / se, df), stats.t.cdf((mean - tol) / se, df))),
         "p_beyond": float(stats.t.sf((abs(mean) - tol) / se, df)),
     }
@@ -135,16 +148,22 @@ def _dev_task_overlap(part: pd.DataFrame, metric: str) -> str:
         return ""
     tasks = sorted(set(part["dev_task"].dropna().astype(str)))
     shared = [t for t in tasks if f"sts_{t}" in part]  # a test task's column: in sts_avg, beside it
-    return (f"; caution: the dev task ({', '.join(shared)}) is also a test task, so this selection is not "
-            f"independent of test" if shared else "")
+    return (
+        f"; caution: the dev task ({', '.join(shared)}) is also a test task, so this selection is not "
+        f"independent of test"
+        if shared
+        else ""
+    )
 
 
 def selection_protocol(part: pd.DataFrame, domain: str) -> tuple[str, bool]:
     """(what the table says about how the best was chosen, whether a dev metric exists to choose by)."""
     metric, dev = HEADLINE[domain], DEV_METRIC[domain]
     if dev not in part or not part.loc[part["method"] != "none", dev].notna().any():
-        return (f"no dev metric ({dev} is not in the table for these runs): nothing is chosen, since choosing "
-                f"on test ({metric}) would flatter the choice; re-run their evaluation with this version"), False
+        return (
+            f"no dev metric ({dev} is not in the table for these runs): nothing is chosen, since choosing "
+            f"on test ({metric}) would flatter the choice; re-run their evaluation with this version"
+        ), False
     return f"selected on dev ({dev}), reported on test ({metric}){_dev_task_overlap(part, metric)}", True
 
 
@@ -161,8 +180,9 @@ def _verdict(stats: dict, p_holm: float, equivalence: bool = False) -> str:
     return f"not significant (n = {n})"
 
 
-def compare_to_reference(part: pd.DataFrame, metric: str, dev: str, reference: pd.Series, tol: float = 0.0,
-                         **where) -> dict | None:
+def compare_to_reference(
+    part: pd.DataFrame, metric: str, dev: str, reference: pd.Series, tol: float = 0.0, **where
+) -> dict | None:
     """The dev-best setting among those matching ``where`` against ``reference`` (seed-indexed test
     scores): its paired statistics on test, with Holm over every candidate setting matching ``where``
     (each compared with the same reference). None when no candidate has a dev score."""
@@ -175,7 +195,9 @@ def compare_to_reference(part: pd.DataFrame, metric: str, dev: str, reference: p
     candidates = _scores(sel, metric)
     stats = {key: paired_stats(runs, reference, tol) for key, runs in candidates.items()}
     keys = list(stats)
-    out = dict(stats[chosen], setting=_setting_name(chosen), n_compared=sum(not math.isnan(stats[k]["p"]) for k in keys))
+    out = dict(
+        stats[chosen], setting=_setting_name(chosen), n_compared=sum(not math.isnan(stats[k]["p"]) for k in keys)
+    )
     for name in ("p", "p_equivalent", "p_beyond"):
         adjusted = dict(zip(keys, holm([stats[k][name] for k in keys])))
         out[f"{name}_holm"] = adjusted[chosen]
@@ -197,8 +219,10 @@ def with_run_ids(table: pd.DataFrame) -> pd.DataFrame:
 
     if "run" in table:
         return table
-    ids = [run_id("contrastive", m, None if m == "none" else layer, sg == "sg", {})
-           for m, layer, sg in zip(table["method"], table["layer"], table["stop_gradient"])]
+    ids = [
+        run_id("contrastive", m, None if m == "none" else layer, sg == "sg", {})
+        for m, layer, sg in zip(table["method"], table["layer"], table["stop_gradient"])
+    ]
     return table.assign(run=ids)
 
 
@@ -217,37 +241,76 @@ def baseline_vs_best(table: pd.DataFrame) -> pd.DataFrame:
         base_rows = part[part["method"] == "none"]
         base = base_rows.set_index("seed")[metric]
         protocol, has_dev = selection_protocol(part, domain)
-        row = {"domain": domain, "dataset": dataset, "metric": metric, "dev_metric": dev, "selection": protocol,
-               "baseline_mean": base.mean(), "baseline_std": base.std(),
-               "baseline_dev_mean": base_rows[dev].mean() if dev in part else math.nan, "n_seeds": len(base)}
+        row = {
+            "domain": domain,
+            "dataset": dataset,
+            "metric": metric,
+            "dev_metric": dev,
+            "selection": protocol,
+            "baseline_mean": base.mean(),
+            "baseline_std": base.std(),
+            "baseline_dev_mean": base_rows[dev].mean() if dev in part else math.nan,
+            "n_seeds": len(base),
+        }
         best = compare_to_reference(part, metric, dev, base) if has_dev else None
         if best is not None:
             verdict = _verdict(best, best["p_holm"])
-            row.update({"best_setting": best["setting"], "best_dev_mean": best["dev_mean"], "best_mean": best["mean"],
-                        "best_std": best["std"], "difference": best["difference"], "ci_low": best["ci_low"],
-                        "ci_high": best["ci_high"], "paired_seeds": best["n"], "paired_t_p": best["p"],
-                        "holm_p": best["p_holm"], "n_compared": best["n_compared"],
-                        "verdict": {"supported": "better than the baseline",
-                                    "not supported": "worse than the baseline"}.get(verdict, verdict)})
+            row.update(
+                {
+                    "best_setting": best["setting"],
+                    "best_dev_mean": best["dev_mean"],
+                    "best_mean": best["mean"],
+                    "best_std": best["std"],
+                    "difference": best["difference"],
+                    "ci_low": best["ci_low"],
+                    "ci_high": best["ci_high"],
+                    "paired_seeds": best["n"],
+                    "paired_t_p": best["p"],
+                    "holm_p": best["p_holm"],
+                    "n_compared": best["n_compared"],
+                    "verdict": {
+                        "supported": "better than the baseline",
+                        "not supported": "worse than the baseline",
+                    }.get(verdict, verdict),
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
 
-def _claim_row(claim: str, domain: str, dataset: str, protocol: str, metric: str, value: dict | None,
-               reference: tuple | None, ref_scores: pd.Series | None, sides: tuple[str, str],
-               equivalence: bool = False) -> dict:
+def _claim_row(
+    claim: str,
+    domain: str,
+    dataset: str,
+    protocol: str,
+    metric: str,
+    value: dict | None,
+    reference: tuple | None,
+    ref_scores: pd.Series | None,
+    sides: tuple[str, str],
+    equivalence: bool = False,
+) -> dict:
     row = {"claim": claim, "domain": domain, "dataset": dataset, "selection": protocol, "metric": metric}
     if value is None or reference is None:
         side = sides[1] if reference is None else sides[0]
-        why = "no dev metric to choose by" if protocol.startswith("no dev metric") else \
-            f"no {side} runs with a dev score in the table"
+        why = (
+            "no dev metric to choose by"
+            if protocol.startswith("no dev metric")
+            else f"no {side} runs with a dev score in the table"
+        )
         return row | {"verdict": f"not tested ({why})"}
     return row | {
-        "value_setting": value["setting"], "value": value["mean"], "reference_setting": _setting_name(reference),
-        "reference": float(ref_scores.mean()), "difference": value["difference"], "ci_low": value["ci_low"],
-        "ci_high": value["ci_high"], "n_seeds": value["n"],
+        "value_setting": value["setting"],
+        "value": value["mean"],
+        "reference_setting": _setting_name(reference),
+        "reference": float(ref_scores.mean()),
+        "difference": value["difference"],
+        "ci_low": value["ci_low"],
+        "ci_high": value["ci_high"],
+        "n_seeds": value["n"],
         "p": value["p_equivalent" if equivalence else "p"],
-        "p_holm": value["p_equivalent_holm" if equivalence else "p_holm"], "n_compared": value["n_compared"],
+        "p_holm": value["p_equivalent_holm" if equivalence else "p_holm"],
+        "n_compared": value["n_compared"],
         "verdict": _verdict(value, value["p_holm"], equivalence),
     }
 
@@ -267,26 +330,73 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
         protocol, has_dev = selection_protocol(part, domain)
         scores = _scores(part, metric)
 
-        def claim(text: str, sides: tuple[str, str], value_where: dict, ref_where: dict, tol: float = 0.0,
-                  equivalence: bool = False):
+        def claim(
+            text: str,
+            sides: tuple[str, str],
+            value_where: dict,
+            ref_where: dict,
+            tol: float = 0.0,
+            equivalence: bool = False,
+        ):
             ref = dev_best(part, dev, **ref_where) if has_dev else None
-            value = compare_to_reference(part, metric, dev, scores[ref], tol, **value_where) if ref is not None else None
-            rows.append(_claim_row(text, domain, dataset, protocol, metric, value, ref, scores.get(ref), sides,
-                                   equivalence))
+            value = (
+                compare_to_reference(part, metric, dev, scores[ref], tol, **value_where) if ref is not None else None
+            )
+            rows.append(
+                _claim_row(text, domain, dataset, protocol, metric, value, ref, scores.get(ref), sides, equivalence)
+            )
 
-        claim("deeper layers beat input-level augmentation (layer 0)", ("layer > 0", "layer-0"),
-              {"layer": lambda l: l > 0}, {"layer": 0})
-        claim("stop-gradient is needed for dropout to act as augmentation", ("dropout sg", "dropout nosg"),
-              {"method": "dropout", "stop_gradient": "sg"}, {"method": "dropout", "stop_gradient": "nosg"})
+        claim(
+            "deeper layers beat input-level augmentation (layer 0)",
+            ("layer > 0", "layer-0"),
+            {"layer": lambda l: l > 0},
+            {"layer": 0},
+        )
+        claim(
+            "stop-gradient is needed for dropout to act as augmentation",
+            ("dropout sg", "dropout nosg"),
+            {"method": "dropout", "stop_gradient": "sg"},
+            {"method": "dropout", "stop_gradient": "nosg"},
+        )
         spread = float(part.loc[part["method"] == "none", metric].std())
         tol = max(spread if not math.isnan(spread) else 0.0, 0.5)
-        claim(f"PCA matches dropout (equivalent within +-{tol:.2f}: the baseline seed std or 0.5; TOST)",
-              ("PCA", "dropout"), {"method": "pca"}, {"method": "dropout"}, tol, equivalence=True)
-        rows.append({"claim": "the effect inverts for supervised training", "domain": domain, "dataset": dataset,
-                     "selection": protocol, "metric": metric,
-                     "verdict": "not tested here: see results/analysis/inversion.csv (the analysis target)"})
-    columns = ["claim", "domain", "dataset", "selection", "metric", "value_setting", "value", "reference_setting",
-               "reference", "difference", "ci_low", "ci_high", "n_seeds", "p", "p_holm", "n_compared", "verdict"]
+        claim(
+            f"PCA matches dropout (equivalent within +-{tol:.2f}: the baseline seed std or 0.5; TOST)",
+            ("PCA", "dropout"),
+            {"method": "pca"},
+            {"method": "dropout"},
+            tol,
+            equivalence=True,
+        )
+        rows.append(
+            {
+                "claim": "the effect inverts for supervised training",
+                "domain": domain,
+                "dataset": dataset,
+                "selection": protocol,
+                "metric": metric,
+                "verdict": "not tested here: see results/analysis/inversion.csv (the analysis target)",
+            }
+        )
+    columns = [
+        "claim",
+        "domain",
+        "dataset",
+        "selection",
+        "metric",
+        "value_setting",
+        "value",
+        "reference_setting",
+        "reference",
+        "difference",
+        "ci_low",
+        "ci_high",
+        "n_seeds",
+        "p",
+        "p_holm",
+        "n_compared",
+        "verdict",
+    ]
     return pd.DataFrame(rows, columns=columns)
 
 
@@ -344,16 +454,20 @@ def baseline_check(rows: pd.DataFrame, metric: str, mean: float, who: str) -> tu
         return math.nan, None  # nothing to check (and no change against it: NaN)
     if metric in SPEARMAN_METRICS:  # chance: 0 (an unrelated ranking)
         if mean < SPEARMAN_FLOOR:
-            return 0.0, (f"the {who} baseline did not learn: {metric} {mean:.1f} is below {SPEARMAN_FLOOR:g} "
-                         f"(Spearman x100: no better than an unrelated ranking)")
+            return 0.0, (
+                f"the {who} baseline did not learn: {metric} {mean:.1f} is below {SPEARMAN_FLOOR:g} "
+                f"(Spearman x100: no better than an unrelated ranking)"
+            )
         return 0.0, None
     chance = chance_level(rows, metric)
     if chance is None:
         return math.nan, None
     level, how = chance
     if mean < level + CHANCE_MARGIN:
-        return level, (f"the {who} baseline did not learn: {metric} {mean:.1f} is at chance level ({level:.1f}, "
-                       f"{how}; less than {CHANCE_MARGIN:g} points above it)")
+        return level, (
+            f"the {who} baseline did not learn: {metric} {mean:.1f} is at chance level ({level:.1f}, "
+            f"{how}; less than {CHANCE_MARGIN:g} points above it)"
+        )
     return level, None
 
 
@@ -363,12 +477,17 @@ def _check_text(sides: list[tuple[str, pd.DataFrame, str, float, str | None]]) -
     if flags:
         return "; ".join(flags)
     notes = [f"no {who} baseline in the table" for who, _, _, mean, _ in sides if math.isnan(mean)]
-    unknown = [f"{who} ({metric})" for who, rows, metric, mean, _ in sides
-               if not math.isnan(mean) and metric not in SPEARMAN_METRICS and chance_level(rows, metric) is None]
+    unknown = [
+        f"{who} ({metric})"
+        for who, rows, metric, mean, _ in sides
+        if not math.isnan(mean) and metric not in SPEARMAN_METRICS and chance_level(rows, metric) is None
+    ]
     if unknown:
         notes.append(f"chance level not checked for the {' and '.join(unknown)} baseline: the table records none")
-    return "; ".join(notes) or (f"ok: both baselines above chance level (accuracy: at least {CHANCE_MARGIN:g} points "
-                                f"above it; Spearman x100: at least {SPEARMAN_FLOOR:g})")
+    return "; ".join(notes) or (
+        f"ok: both baselines above chance level (accuracy: at least {CHANCE_MARGIN:g} points "
+        f"above it; Spearman x100: at least {SPEARMAN_FLOOR:g})"
+    )
 
 
 def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFrame:
@@ -395,8 +514,9 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
             c_chance, c_flag = baseline_check(c_part, mc, c_base, "contrastive")
             s_chance, s_flag = baseline_check(s_part, ms, s_base, "supervised")
             flags = [f for f in (c_flag, s_flag) if f]
-            check = _check_text([("contrastive", c_part, mc, c_base, c_flag),
-                                 ("supervised", s_part, ms, s_base, s_flag)])
+            check = _check_text(
+                [("contrastive", c_part, mc, c_base, c_flag), ("supervised", s_part, ms, s_base, s_flag)]
+            )
             for (method, sg), cg in c_part[c_part["method"] != "none"].groupby(["method", "stop_gradient"]):
                 sg_part = s_part[(s_part["method"] == method) & (s_part["stop_gradient"] == sg)]
                 c_means = cg.groupby("layer")[mc].mean()
@@ -410,15 +530,28 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
                     verdict = "not tested (needs two or more layers with different scores in both)"
                 else:
                     verdict = "inverted" if (tc > 0) != (ts > 0) else "not inverted"
-                rows.append({"domain": base, "contrastive_dataset": c_name, "supervised_dataset": s_name,
-                             "method": method, "stop_gradient": sg, "contrastive_trend": tc, "supervised_trend": ts,
-                             "contrastive_best_layer": c_layer, "supervised_best_layer": s_layer,
-                             "contrastive_baseline": c_base, "supervised_baseline": s_base,
-                             "contrastive_chance": c_chance, "supervised_chance": s_chance,
-                             "contrastive_best_minus_baseline": math.nan if c_flag else c_best - c_base,
-                             "supervised_best_minus_baseline": math.nan if s_flag else s_best - s_base,
-                             "baseline_check": check,
-                             "selection": "best layer selected on dev, reported on test", "verdict": verdict})
+                rows.append(
+                    {
+                        "domain": base,
+                        "contrastive_dataset": c_name,
+                        "supervised_dataset": s_name,
+                        "method": method,
+                        "stop_gradient": sg,
+                        "contrastive_trend": tc,
+                        "supervised_trend": ts,
+                        "contrastive_best_layer": c_layer,
+                        "supervised_best_layer": s_layer,
+                        "contrastive_baseline": c_base,
+                        "supervised_baseline": s_base,
+                        "contrastive_chance": c_chance,
+                        "supervised_chance": s_chance,
+                        "contrastive_best_minus_baseline": math.nan if c_flag else c_best - c_base,
+                        "supervised_best_minus_baseline": math.nan if s_flag else s_best - s_base,
+                        "baseline_check": check,
+                        "selection": "best layer selected on dev, reported on test",
+                        "verdict": verdict,
+                    }
+                )
     return pd.DataFrame(rows)
 
 

@@ -25,8 +25,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """``deepaug bench``'s sub-commands, one per benchmark, each with its documented flags."""
     from deepaug.bench.core import HelpFormatter
 
-    sub = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK",
-                                title="benchmarks", description="each writes the same JSON layout (--out)")
+    sub = parser.add_subparsers(
+        dest="benchmark",
+        required=True,
+        metavar="BENCHMARK",
+        title="benchmarks",
+        description="each writes the same JSON layout (--out)",
+    )
     for name, module in BENCHMARKS.items():
         p = sub.add_parser(name, help=module.HELP, description=module.DESCRIPTION, formatter_class=HelpFormatter)
         module.add_arguments(p)

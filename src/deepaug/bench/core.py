@@ -39,9 +39,24 @@ from typing import Callable, Iterable, Sequence
 from deepaug.core.vocabulary import check_device
 from deepaug.errors import UsageError
 
-LAYOUT_KEYS = ("benchmark", "description", "device", "created_at", "settings", "unit", "steps_per_block",
-               "warmup_steps", "pairs", "ratio_definition", "reference", "candidate", "ratio", "variants",
-               "figures", "env")
+LAYOUT_KEYS = (
+    "benchmark",
+    "description",
+    "device",
+    "created_at",
+    "settings",
+    "unit",
+    "steps_per_block",
+    "warmup_steps",
+    "pairs",
+    "ratio_definition",
+    "reference",
+    "candidate",
+    "ratio",
+    "variants",
+    "figures",
+    "env",
+)
 STATS_KEYS = ("median", "q1", "q3", "min", "max")
 LOOP_KEYS = ("name", "description", "seconds", "rate")
 RATIO_DEFINITION = "reference seconds / candidate seconds of one pair (above 1: the candidate is faster)"
@@ -79,8 +94,9 @@ def warm_up(loops: Iterable[Loop], steps: int) -> None:
             loop.block(steps)
 
 
-def interleave(loops: Sequence[Loop], steps: int, rounds: int,
-               clock: Callable[[], float] = time.perf_counter) -> dict[str, list[float]]:
+def interleave(
+    loops: Sequence[Loop], steps: int, rounds: int, clock: Callable[[], float] = time.perf_counter
+) -> dict[str, list[float]]:
     """Seconds of each block of ``steps`` steps, the loops taking turns: ``rounds`` times A, B[, C ...]."""
     seconds: dict[str, list[float]] = {loop.name: [] for loop in loops}
     for _ in range(rounds):
@@ -91,8 +107,17 @@ def interleave(loops: Sequence[Loop], steps: int, rounds: int,
     return seconds
 
 
-def compare(reference: Loop, candidate: Loop, variants: Sequence[Loop] = (), *, steps: int, warmup: int,
-            pairs: int, items_per_step: float, clock: Callable[[], float] = time.perf_counter) -> dict:
+def compare(
+    reference: Loop,
+    candidate: Loop,
+    variants: Sequence[Loop] = (),
+    *,
+    steps: int,
+    warmup: int,
+    pairs: int,
+    items_per_step: float,
+    clock: Callable[[], float] = time.perf_counter,
+) -> dict:
     """Warm up each loop, time them interleaved, and summarise: the comparison part of the layout."""
     loops = [reference, candidate, *variants]
     if len({loop.name for loop in loops}) != len(loops):
@@ -102,19 +127,31 @@ def compare(reference: Loop, candidate: Loop, variants: Sequence[Loop] = (), *, 
 
     def loop_stats(loop: Loop) -> dict:
         s = seconds[loop.name]
-        return {"name": loop.name, "description": loop.description, "seconds": _rounded(summarize(s), 6),
-                "rate": _rounded(summarize([items_per_step * steps / t for t in s]), 2)}
+        return {
+            "name": loop.name,
+            "description": loop.description,
+            "seconds": _rounded(summarize(s), 6),
+            "rate": _rounded(summarize([items_per_step * steps / t for t in s]), 2),
+        }
 
     ref, cand = seconds[reference.name], seconds[candidate.name]
-    out = {"steps_per_block": steps, "warmup_steps": warmup, "pairs": pairs,
-           "ratio_definition": RATIO_DEFINITION,
-           "reference": loop_stats(reference), "candidate": loop_stats(candidate),
-           "ratio": _rounded(summarize([r / c for r, c in zip(ref, cand)]), 4),
-           "variants": {}}
+    out = {
+        "steps_per_block": steps,
+        "warmup_steps": warmup,
+        "pairs": pairs,
+        "ratio_definition": RATIO_DEFINITION,
+        "reference": loop_stats(reference),
+        "candidate": loop_stats(candidate),
+        "ratio": _rounded(summarize([r / c for r, c in zip(ref, cand)]), 4),
+        "variants": {},
+    }
     for v in variants:
         ratios = [t / c for t, c in zip(seconds[v.name], cand)]
-        out["variants"][v.name] = {**loop_stats(v), "ratio_to_candidate": _rounded(summarize(ratios), 4),
-                                   "ratio_definition": VARIANT_RATIO_DEFINITION}
+        out["variants"][v.name] = {
+            **loop_stats(v),
+            "ratio_to_candidate": _rounded(summarize(ratios), 4),
+            "ratio_definition": VARIANT_RATIO_DEFINITION,
+        }
     return out
 
 
@@ -165,18 +202,28 @@ def environment(device, load_at_start: float | None = None) -> dict:
     }
 
 
-def report(benchmark: str, description: str, device: str, settings: dict, unit: str, comparison: dict,
-           figures: dict, env: dict) -> dict:
+def report(
+    benchmark: str, description: str, device: str, settings: dict, unit: str, comparison: dict, figures: dict, env: dict
+) -> dict:
     """The JSON layout every benchmark writes (see the module's docstring)."""
     from datetime import datetime, timezone
 
-    out = {"benchmark": benchmark, "description": description, "device": device,
-           "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-           "settings": settings, "unit": unit, **comparison, "figures": figures, "env": env}
+    out = {
+        "benchmark": benchmark,
+        "description": description,
+        "device": device,
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "settings": settings,
+        "unit": unit,
+        **comparison,
+        "figures": figures,
+        "env": env,
+    }
     return {key: out[key] for key in LAYOUT_KEYS}
 
 
 # ---- the command line -------------------------------------------------------------------------------
+
 
 class HelpFormatter(argparse.ArgumentDefaultsHelpFormatter, argparse.RawDescriptionHelpFormatter):
     """Defaults in every flag's help; the description's line breaks kept."""
@@ -207,16 +254,36 @@ def _device(s: str) -> str:
 def add_common_arguments(p: argparse.ArgumentParser, *, steps: int, warmup: int, pairs: int, unit: str) -> None:
     """The flags every benchmark has: device, timing (steps, warm-up, pairs) and output."""
     g = p.add_argument_group("timing (shared by every benchmark)")
-    g.add_argument("--device", type=_device, default="auto",
-                   help="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N")
-    g.add_argument("--steps", type=positive_int, default=steps,
-                   help="steps in one timed block; one pair = a block of the reference loop, then one of the candidate")
-    g.add_argument("--warmup", type=non_negative_int, default=warmup,
-                   help="untimed steps of each loop before the first pair (compilation, autotuning, workers)")
-    g.add_argument("--pairs", type=positive_int, default=pairs,
-                   help="interleaved pairs (rounds) timed; the ratio's median and spread are over these")
-    g.add_argument("--out", default=None, metavar="FILE",
-                   help=f"also write the report as JSON here (the layout shared by every benchmark; rates in {unit})")
+    g.add_argument(
+        "--device",
+        type=_device,
+        default="auto",
+        help="auto (a GPU when there is one, else the CPU), cpu, cuda or cuda:N",
+    )
+    g.add_argument(
+        "--steps",
+        type=positive_int,
+        default=steps,
+        help="steps in one timed block; one pair = a block of the reference loop, then one of the candidate",
+    )
+    g.add_argument(
+        "--warmup",
+        type=non_negative_int,
+        default=warmup,
+        help="untimed steps of each loop before the first pair (compilation, autotuning, workers)",
+    )
+    g.add_argument(
+        "--pairs",
+        type=positive_int,
+        default=pairs,
+        help="interleaved pairs (rounds) timed; the ratio's median and spread are over these",
+    )
+    g.add_argument(
+        "--out",
+        default=None,
+        metavar="FILE",
+        help=f"also write the report as JSON here (the layout shared by every benchmark; rates in {unit})",
+    )
 
 
 def resolve(name: str):
@@ -240,18 +307,23 @@ def device_label(device) -> str:
 
 def _fmt_stats(stats: dict, digits: int) -> str:
     f = f"{{:.{digits}f}}"
-    return (f"median {f.format(stats['median'])}  IQR {f.format(stats['q1'])}-{f.format(stats['q3'])}  "
-            f"min-max {f.format(stats['min'])}-{f.format(stats['max'])}")
+    return (
+        f"median {f.format(stats['median'])}  IQR {f.format(stats['q1'])}-{f.format(stats['q3'])}  "
+        f"min-max {f.format(stats['min'])}-{f.format(stats['max'])}"
+    )
 
 
 def format_report(r: dict) -> str:
     """The console summary of a report."""
-    lines = [f"deepaug bench {r['benchmark']}: {r['device']}; {r['pairs']} interleaved pairs of "
-             f"{r['steps_per_block']} step(s) after {r['warmup_steps']} warm-up step(s) of each loop"]
+    lines = [
+        f"deepaug bench {r['benchmark']}: {r['device']}; {r['pairs']} interleaved pairs of "
+        f"{r['steps_per_block']} step(s) after {r['warmup_steps']} warm-up step(s) of each loop"
+    ]
     loops = [r["reference"], r["candidate"], *r["variants"].values()]
     width = max(len(loop["name"]) for loop in loops) + 2
-    for role, loop in [("reference", r["reference"]), ("candidate", r["candidate"])] + \
-            [("variant", v) for v in r["variants"].values()]:
+    for role, loop in [("reference", r["reference"]), ("candidate", r["candidate"])] + [
+        ("variant", v) for v in r["variants"].values()
+    ]:
         lines.append(f"  {role:<9} {loop['name']:<{width}} {r['unit']}: {_fmt_stats(loop['rate'], 1)}")
     lines.append(f"  ratio (reference s / candidate s, per pair): {_fmt_stats(r['ratio'], 3)}  ({r['pairs']} pairs)")
     for name, v in r["variants"].items():
@@ -260,8 +332,10 @@ def format_report(r: dict) -> str:
         width = max(len(k) for k in r["figures"])
         lines += [f"  {k:<{width}}  {v}" for k, v in r["figures"].items()]
     env = r["env"]
-    lines.append(f"  torch {env['torch']}, {env['torch_threads']} threads, load average "
-                 f"{env['load_average_1min_at_start']} -> {env['load_average_1min_at_end']}")
+    lines.append(
+        f"  torch {env['torch']}, {env['torch_threads']} threads, load average "
+        f"{env['load_average_1min_at_start']} -> {env['load_average_1min_at_end']}"
+    )
     return "\n".join(lines)
 
 
@@ -273,8 +347,16 @@ def run(module, args: argparse.Namespace) -> dict:
     device = resolve(args.device)
     settings = {k: v for k, v in sorted(vars(args).items()) if k not in ("func", "command", "benchmark", "out")}
     comparison, figures = module.run(args, device)
-    r = report(module.NAME, module.HELP, device_label(device), settings, module.UNIT, comparison, figures,
-               environment(device, load))
+    r = report(
+        module.NAME,
+        module.HELP,
+        device_label(device),
+        settings,
+        module.UNIT,
+        comparison,
+        figures,
+        environment(device, load),
+    )
     print(format_report(r), flush=True)
     if args.out:
         from deepaug.workflow.io import write_json

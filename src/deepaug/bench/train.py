@@ -46,7 +46,15 @@ UNIT = "images/s"
 DESCRIPTION = __doc__
 
 # Dense bf16 tensor-core peaks (TFLOP/s), by substring of the CUDA device name.
-PEAK_BF16_TFLOPS = {"H200": 989.0, "H100": 989.0, "A100": 312.0, "L40S": 362.0, "A10": 125.0, "4090": 165.0, "V100": 125.0}
+PEAK_BF16_TFLOPS = {
+    "H200": 989.0,
+    "H100": 989.0,
+    "A100": 312.0,
+    "L40S": 362.0,
+    "A10": 125.0,
+    "4090": 165.0,
+    "V100": 125.0,
+}
 MEAN, STD = [0.49, 0.48, 0.45], [0.25, 0.24, 0.26]
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -55,27 +63,60 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     add_common_arguments(p, steps=20, warmup=3, pairs=10, unit=UNIT)
     g = p.add_argument_group("model and data (the same for every loop)")
     g.add_argument("--arch", default="resnet18", choices=sorted(ARCHS), help="CIFAR ResNet backbone")
-    g.add_argument("--width", type=positive_int, default=64, help="channels of the backbone's first stage (64: the paper's)")
-    g.add_argument("--batch-size", type=positive_int, default=1024,
-                   help="images per step; each step trains on two views of each (2 x batch rows)")
-    g.add_argument("--image-size", type=positive_int, default=32, help="side of the synthetic square images (CIFAR: 32)")
-    g.add_argument("--dataset-size", type=positive_int, default=8192,
-                   help="synthetic uint8 images the batches are drawn from (with replacement)")
+    g.add_argument(
+        "--width", type=positive_int, default=64, help="channels of the backbone's first stage (64: the paper's)"
+    )
+    g.add_argument(
+        "--batch-size",
+        type=positive_int,
+        default=1024,
+        help="images per step; each step trains on two views of each (2 x batch rows)",
+    )
+    g.add_argument(
+        "--image-size", type=positive_int, default=32, help="side of the synthetic square images (CIFAR: 32)"
+    )
+    g.add_argument(
+        "--dataset-size",
+        type=positive_int,
+        default=8192,
+        help="synthetic uint8 images the batches are drawn from (with replacement)",
+    )
     g = p.add_argument_group("the loops")
-    g.add_argument("--workers", type=non_negative_int, default=min(8, os.cpu_count() or 1),
-                   help="reference loop: DataLoader worker processes (0: transforms in the main process); "
-                        "default: the smaller of 8 and the CPU count, %(default)s here")
-    g.add_argument("--precision", default="bf16", choices=["bf16", "fp32"],
-                   help="bf16 autocast or fp32: the project loops on CUDA (on the CPU they run fp32) and --memory-batch; "
-                        "the reference loop is always fp32")
-    g.add_argument("--hook-method", default="dropout", choices=["dropout", "pca", "none"],
-                   help="Deep Augmentation of the variant loop (none: no variant, only reference and project)")
-    g.add_argument("--hook-layer", type=non_negative_int, default=3, help="the layer the variant's Deep Augmentation transforms")
+    g.add_argument(
+        "--workers",
+        type=non_negative_int,
+        default=min(8, os.cpu_count() or 1),
+        help="reference loop: DataLoader worker processes (0: transforms in the main process); "
+        "default: the smaller of 8 and the CPU count, %(default)s here",
+    )
+    g.add_argument(
+        "--precision",
+        default="bf16",
+        choices=["bf16", "fp32"],
+        help="bf16 autocast or fp32: the project loops on CUDA (on the CPU they run fp32) and --memory-batch; "
+        "the reference loop is always fp32",
+    )
+    g.add_argument(
+        "--hook-method",
+        default="dropout",
+        choices=["dropout", "pca", "none"],
+        help="Deep Augmentation of the variant loop (none: no variant, only reference and project)",
+    )
+    g.add_argument(
+        "--hook-layer", type=non_negative_int, default=3, help="the layer the variant's Deep Augmentation transforms"
+    )
     g = p.add_argument_group("other figures")
-    g.add_argument("--memory-batch", type=non_negative_int, default=0,
-                   help="also measure the activations autograd saves at this batch (e.g. 1024; device-independent; 0: skip)")
-    g.add_argument("--skip-snakemake", action="store_true",
-                   help="do not time `snakemake -n` on the full paper config (python -m deepaug.workflow.dag_bench)")
+    g.add_argument(
+        "--memory-batch",
+        type=non_negative_int,
+        default=0,
+        help="also measure the activations autograd saves at this batch (e.g. 1024; device-independent; 0: skip)",
+    )
+    g.add_argument(
+        "--skip-snakemake",
+        action="store_true",
+        help="do not time `snakemake -n` on the full paper config (python -m deepaug.workflow.dag_bench)",
+    )
     g.add_argument("--root", default=str(ROOT), help="workflow root for the `snakemake -n` timing")
 
 
@@ -154,8 +195,15 @@ def reference_block(model, images_u8: np.ndarray, batch: int, device, workers: i
 
     ds = TwoViews(images_u8, simclr_transform(images_u8.shape[1], MEAN, STD))
     sampler = _Draws(len(ds), seed)
-    loader = DataLoader(ds, batch_size=batch, sampler=sampler, num_workers=workers, drop_last=True,
-                        persistent_workers=workers > 0, pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        ds,
+        batch_size=batch,
+        sampler=sampler,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=workers > 0,
+        pin_memory=device.type == "cuda",
+    )
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
 
     def block(n: int) -> None:
@@ -226,20 +274,38 @@ def run(args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
         del step
         torch.cuda.empty_cache()
 
-    reference = Loop("supcontrast", f"per-image torchvision transforms in {args.workers} DataLoader workers, fp32, plain SGD",
-                     reference_block(fresh(), images_u8, args.batch_size, device, args.workers))
-    candidate = Loop("project", "data on the device, batched augmentations"
-                     + (f", {args.precision} autocast, channels_last, fused SGD" if device.type == "cuda" else ", fp32"),
-                     project_block(project_step_fn(fresh(), images, args.batch_size, device, args.precision), device))
+    reference = Loop(
+        "supcontrast",
+        f"per-image torchvision transforms in {args.workers} DataLoader workers, fp32, plain SGD",
+        reference_block(fresh(), images_u8, args.batch_size, device, args.workers),
+    )
+    candidate = Loop(
+        "project",
+        "data on the device, batched augmentations"
+        + (f", {args.precision} autocast, channels_last, fused SGD" if device.type == "cuda" else ", fp32"),
+        project_block(project_step_fn(fresh(), images, args.batch_size, device, args.precision), device),
+    )
     variants = []
     if args.hook_method != "none":
         model = fresh()
         DeepAugment(kind=args.hook_method, rate=0.5, p=0.5, seed=0).attach(target_module(model, args.hook_layer))
-        variants.append(Loop(f"project+{args.hook_method}", f"the project's step with {args.hook_method} at layer {args.hook_layer}",
-                             project_block(project_step_fn(model, images, args.batch_size, device, args.precision), device)))
+        variants.append(
+            Loop(
+                f"project+{args.hook_method}",
+                f"the project's step with {args.hook_method} at layer {args.hook_layer}",
+                project_block(project_step_fn(model, images, args.batch_size, device, args.precision), device),
+            )
+        )
     images_per_step = 2 * args.batch_size
-    comparison = compare(reference, candidate, variants, steps=args.steps, warmup=args.warmup, pairs=args.pairs,
-                         items_per_step=images_per_step)
+    comparison = compare(
+        reference,
+        candidate,
+        variants,
+        steps=args.steps,
+        warmup=args.warmup,
+        pairs=args.pairs,
+        items_per_step=images_per_step,
+    )
 
     project_rate = comparison["candidate"]["rate"]["median"]
     figures["images_per_step"] = images_per_step
@@ -263,7 +329,9 @@ def run(args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
     if args.memory_batch:
         m = fresh()
         figures["memory_batch_size"] = args.memory_batch
-        figures["saved_activations_gib"] = round(saved_activation_gib(m, args.memory_batch, args.image_size, device, args.precision), 2)
+        figures["saved_activations_gib"] = round(
+            saved_activation_gib(m, args.memory_batch, args.image_size, device, args.precision), 2
+        )
         figures["params_grads_momentum_gib"] = round(3 * 4 * sum(p.numel() for p in m.parameters()) / 2**30, 3)
     if not args.skip_snakemake:
         from deepaug.workflow.dag_bench import snakemake_dry_run_seconds

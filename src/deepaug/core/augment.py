@@ -122,8 +122,7 @@ class DeepAugment(nn.Module):
             raise ValueError(f"DeepAugment pca_rank must be >= 1, got {pca_rank}")
         if pca_component == 0 or pca_component > pca_rank or pca_component < -1:
             raise ValueError(
-                f"DeepAugment pca_component must be in 1..{pca_rank} or -1 (last computed), "
-                f"got {pca_component}"
+                f"DeepAugment pca_component must be in 1..{pca_rank} or -1 (last computed), got {pca_component}"
             )
         if n_views < 1:
             raise ValueError(f"DeepAugment n_views must be >= 1, got {n_views}")
@@ -144,9 +143,13 @@ class DeepAugment(nn.Module):
         self._groups: tuple[torch.Tensor, int] | None = None  # (row -> group index, number of groups)
 
     def extra_repr(self) -> str:
-        detail = f"rate={self.rate}" if self.kind == "dropout" else (
-            f"pca_component={self.pca_component}, pca_rank={self.pca_rank}, pca_over={self.pca_over!r}, "
-            f"pca_grad={self.pca_grad!r}"
+        detail = (
+            f"rate={self.rate}"
+            if self.kind == "dropout"
+            else (
+                f"pca_component={self.pca_component}, pca_rank={self.pca_rank}, pca_over={self.pca_over!r}, "
+                f"pca_grad={self.pca_grad!r}"
+            )
         )
         return (
             f"kind={self.kind!r}, {detail}, p={self.p}, selection={self.selection!r}, "
@@ -189,8 +192,10 @@ class DeepAugment(nn.Module):
             self._groups = None
             return
         if not isinstance(groups, torch.Tensor) or groups.dim() != 1 or groups.is_floating_point():
-            raise ValueError("DeepAugment.set_groups needs a 1-d integer tensor (row -> group index), "
-                             f"got {type(groups).__name__} {tuple(getattr(groups, 'shape', ()))}")
+            raise ValueError(
+                "DeepAugment.set_groups needs a 1-d integer tensor (row -> group index), "
+                f"got {type(groups).__name__} {tuple(getattr(groups, 'shape', ()))}"
+            )
         if n_groups is None:
             n_groups = int(groups.max()) + 1 if groups.numel() else 0
         self._groups = (groups, int(n_groups))
@@ -460,8 +465,10 @@ def _require_rows(x: torch.Tensor, source: str) -> None:
     """
     if x.dim() >= 2:
         return
-    what = "a 0-d tensor (a scalar), which has no rows" if x.dim() == 0 else (
-        f"a 1-d tensor of shape {tuple(x.shape)}, one scalar per row and no feature dimension"
+    what = (
+        "a 0-d tensor (a scalar), which has no rows"
+        if x.dim() == 0
+        else (f"a 1-d tensor of shape {tuple(x.shape)}, one scalar per row and no feature dimension")
     )
     raise ValueError(
         f"DeepAugment needs activations of shape (batch, features, ...), but {source} is {what}. "

@@ -32,8 +32,9 @@ def nt_xent(z: torch.Tensor, temperature: float = 0.5) -> torch.Tensor:
 SUPCON_BASE_TEMPERATURE = 0.07
 
 
-def supcon_loss(z: torch.Tensor, temperature: float = 0.5,
-                base_temperature: float = SUPCON_BASE_TEMPERATURE) -> torch.Tensor:
+def supcon_loss(
+    z: torch.Tensor, temperature: float = 0.5, base_temperature: float = SUPCON_BASE_TEMPERATURE
+) -> torch.Tensor:
     """SupContrast's ``SupConLoss`` in its SimCLR case (no labels): NT-Xent times
     ``temperature / base_temperature``.
 

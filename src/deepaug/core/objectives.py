@@ -83,10 +83,12 @@ def register(objective: Objective) -> Objective:
     return objective
 
 
-register(Objective("contrastive", "the paper's setting: a contrastive loss over two augmented views", 2, False,
-                   _contrastive))
-register(Objective("supervised", "the supervised counterpart: cross-entropy on the labels, one view", 1, True,
-                   _supervised))
+register(
+    Objective("contrastive", "the paper's setting: a contrastive loss over two augmented views", 2, False, _contrastive)
+)
+register(
+    Objective("supervised", "the supervised counterpart: cross-entropy on the labels, one view", 1, True, _supervised)
+)
 
 
 def objective(name: str) -> Objective:

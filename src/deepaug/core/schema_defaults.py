@@ -28,8 +28,10 @@ def _resolve(node: dict, own: dict) -> dict:
     while isinstance(node, dict) and "$ref" in node:
         name = node["$ref"].rsplit("/", 1)[1]
         defs = own.get("$defs") or {}
-        node = {**(defs[name] if name in defs else _load(str(COMMON_SCHEMA))["$defs"][name]),
-                **{k: v for k, v in node.items() if k != "$ref"}}
+        node = {
+            **(defs[name] if name in defs else _load(str(COMMON_SCHEMA))["$defs"][name]),
+            **{k: v for k, v in node.items() if k != "$ref"},
+        }
     return node
 
 
@@ -43,7 +45,9 @@ def augment_own(augment: dict, own: dict, domain: str) -> dict:
             raise ValueError(f"schema of {domain}: augment_own names {key!r}, not a setting of augment")
         unknown = sorted(set(node.get("enum", ())) - set(PCA_OVER)) if key == "pca_over" else []
         if unknown:
-            raise ValueError(f"schema of {domain}: pca_over lists {', '.join(unknown)}, not PCA modes of the op {PCA_OVER}")
+            raise ValueError(
+                f"schema of {domain}: pca_over lists {', '.join(unknown)}, not PCA modes of the op {PCA_OVER}"
+            )
         augment["properties"][key] = {**augment["properties"][key], **node}
     return augment
 
@@ -65,8 +69,9 @@ def schema_properties(schema_file: str | Path, *subsections: str) -> dict[str, d
 
 def schema_defaults(schema_file: str | Path, *subsections: str) -> dict:
     """``{setting: default}`` of ``subsections`` (see :func:`schema_properties`)."""
-    return {key: _typed(node) for key, node in schema_properties(schema_file, *subsections).items()
-            if "default" in node}
+    return {
+        key: _typed(node) for key, node in schema_properties(schema_file, *subsections).items() if "default" in node
+    }
 
 
 def _typed(node: dict):

@@ -35,7 +35,16 @@ class RunSettings:
     max_grad_norm: float = 0.0  # clip the gradient's global norm to this after unscaling; 0: no clipping
 
     # Integer settings that must be at least 1 (where a trainer has them).
-    POSITIVE = ("epochs", "batch_size", "max_len", "eval_every", "checkpoint_every", "width", "proj_dim", "eval_max_len")
+    POSITIVE = (
+        "epochs",
+        "batch_size",
+        "max_len",
+        "eval_every",
+        "checkpoint_every",
+        "width",
+        "proj_dim",
+        "eval_max_len",
+    )
 
     def validate(self) -> None:
         """Reject impossible values with a message naming the setting (the CLI exits 2 on these)."""
@@ -62,15 +71,19 @@ class RunSettings:
             raise ValueError(f"method {self.method!r} needs a layer index")
         layer = self.layer
         if layer is not None and (isinstance(layer, bool) or not isinstance(layer, int) or layer < 0):
-            raise ValueError(f"layer {layer!r} is not a layer index: layers are numbered from 0 (the model's layer "
-                             f"map); give 0 or more")
+            raise ValueError(
+                f"layer {layer!r} is not a layer index: layers are numbered from 0 (the model's layer "
+                f"map); give 0 or more"
+            )
         from deepaug.core.objectives import OBJECTIVES  # registered by name: a new method is accepted here
 
         if self.objective not in OBJECTIVES:
             raise ValueError(f"objective must be one of {tuple(OBJECTIVES)}, got {self.objective!r}")
         if self.objective == "contrastive" and getattr(self, "batch_size", 2) < 2:
-            raise ValueError(f"batch_size must be at least 2 for a contrastive objective (each example's negatives are "
-                             f"the other examples of its batch), got {self.batch_size}")
+            raise ValueError(
+                f"batch_size must be at least 2 for a contrastive objective (each example's negatives are "
+                f"the other examples of its batch), got {self.batch_size}"
+            )
         from deepaug.engine.checkpoint import KEEP_POLICIES, REUSE_POLICIES
 
         if self.keep_checkpoints not in KEEP_POLICIES:
@@ -80,11 +93,15 @@ class RunSettings:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {PRECISIONS}, got {self.precision!r}")
         if self.pca_grad not in PCA_GRADS:
-            raise ValueError(f"pca_grad must be one of {PCA_GRADS} (through: gradients flow through the PCA "
-                             f"basis, as in the authors' code; constant: the basis is a constant), got {self.pca_grad!r}")
+            raise ValueError(
+                f"pca_grad must be one of {PCA_GRADS} (through: gradients flow through the PCA "
+                f"basis, as in the authors' code; constant: the basis is a constant), got {self.pca_grad!r}"
+            )
         norm = self.max_grad_norm
         if isinstance(norm, bool) or not isinstance(norm, (int, float)) or not 0 <= norm < float("inf"):
-            raise ValueError(f"max_grad_norm must be a finite number >= 0 (0 turns gradient clipping off), got {norm!r}")
+            raise ValueError(
+                f"max_grad_norm must be a finite number >= 0 (0 turns gradient clipping off), got {norm!r}"
+            )
 
     def build_augment(self):
         """The run's :class:`DeepAugment` (None for the baseline), seeded with the run's seed."""
@@ -92,6 +109,14 @@ class RunSettings:
             return None
         from deepaug.core.augment import DeepAugment
 
-        return DeepAugment(kind=self.method, rate=self.rate, p=self.p, stop_gradient=self.stop_gradient,
-                           pca_component=self.pca_component, pca_over=self.pca_over, selection=self.selection,
-                           pca_grad=self.pca_grad, seed=self.seed)
+        return DeepAugment(
+            kind=self.method,
+            rate=self.rate,
+            p=self.p,
+            stop_gradient=self.stop_gradient,
+            pca_component=self.pca_component,
+            pca_over=self.pca_over,
+            selection=self.selection,
+            pca_grad=self.pca_grad,
+            seed=self.seed,
+        )

@@ -89,7 +89,7 @@ def stages(*commands: str) -> str:
     for command in commands:
         if not command.startswith(DEEPAUG + " "):
             raise ValueError(f"not a {DEEPAUG!r} command: {command!r}")
-        parts.append(command[len(DEEPAUG) + 1:])
+        parts.append(command[len(DEEPAUG) + 1 :])
     return f"{DEEPAUG} " + f" {STAGE_SEPARATOR} ".join(parts)
 
 
@@ -217,8 +217,9 @@ class Domain:
         model = f"{out_dir}/model.pt"
         return stages(
             self.train_command(run, self.train_inputs(section, run), out_dir, ckpt_dir, train_settings),
-            self.eval_command(run, {"model": model, **self.eval_inputs(section, run)}, f"{out_dir}/eval.json",
-                              eval_settings),
+            self.eval_command(
+                run, {"model": model, **self.eval_inputs(section, run)}, f"{out_dir}/eval.json", eval_settings
+            ),
         )
 
     # ---- the analysis of one setting and seed (the workflow's `analyze` rule)
@@ -235,11 +236,19 @@ class Domain:
         tuned axes, e.g. lr x batch; one run when nothing is tuned), the dev-best by its eval.json, so
         that the analysis shows the run the tables report (deepaug.analysis.selection)."""
         run = candidates[0]
-        files = {"domain": self.name, "model": [f"results/{r.path}/model.pt" for r in candidates], "data": data,
-                 "out": out, "cka": cka}
+        files = {
+            "domain": self.name,
+            "model": [f"results/{r.path}/model.pt" for r in candidates],
+            "data": data,
+            "out": out,
+            "cka": cka,
+        }
         if len(candidates) > 1:
-            files.update(eval=[f"results/{r.path}/eval.json" for r in candidates], run_id=[r.id for r in candidates],
-                         dev_metric=self.metrics[run.objective].dev)
+            files.update(
+                eval=[f"results/{r.path}/eval.json" for r in candidates],
+                run_id=[r.id for r in candidates],
+                dev_metric=self.metrics[run.objective].dev,
+            )
         own = {**self.analysis_flags(run, config), "device": device, "layer": run.layer}
         return command("analyze", own, **files)
 

@@ -62,8 +62,14 @@ class Checkpointer:
       provenance.
     """
 
-    def __init__(self, directory: str | Path, settings: dict, run: str = "run",
-                 inputs: dict[str, str | Path] | None = None, keep: str = "last") -> None:
+    def __init__(
+        self,
+        directory: str | Path,
+        settings: dict,
+        run: str = "run",
+        inputs: dict[str, str | Path] | None = None,
+        keep: str = "last",
+    ) -> None:
         from deepaug.engine.fingerprint import fingerprint
 
         if keep not in KEEP_POLICIES:
@@ -78,8 +84,14 @@ class Checkpointer:
         self.keep = keep
         self.fingerprint = fingerprint(settings, inputs)
         self.segments: list[dict] = []
-        self._segment = {"commit": self.fingerprint["code"]["commit"], "dirty": self.fingerprint["code"]["dirty"],
-                         "started_at": _now(), "ended_at": None, "from": 0, "to": 0}
+        self._segment = {
+            "commit": self.fingerprint["code"]["commit"],
+            "dirty": self.fingerprint["code"]["dirty"],
+            "started_at": _now(),
+            "ended_at": None,
+            "from": 0,
+            "to": 0,
+        }
         self._lock_fh = None
 
     # ---------------------------------------------------------------- locking
@@ -102,7 +114,8 @@ class Checkpointer:
             raise CheckpointInUseError(
                 f"run {self.run}: checkpoint directory {self.dir} is in use by {holder}; another trainer is "
                 f"running this run (e.g. one left behind by a killed snakemake). Wait for it to end or kill "
-                f"that process, then re-run.") from None
+                f"that process, then re-run."
+            ) from None
         write_holder(fh, f"process {os.getpid()} on {socket.gethostname()} (since {_now()})\n")
         self._lock_fh = _HELD_LOCKS[key] = fh
         return self
@@ -127,15 +140,20 @@ class Checkpointer:
             return None
         except Exception as exc:  # truncated zip, zero bytes, pickle error, ...
             moved = self._move_aside(path, "corrupt")
-            log(f"{self.run}: checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); moved it to "
-                f"{moved} and starting this run from scratch")
+            log(
+                f"{self.run}: checkpoint {path} cannot be read ({type(exc).__name__}: {exc}); moved it to "
+                f"{moved} and starting this run from scratch"
+            )
             return None
         saved = state.get("fingerprint") or {}
         if saved.get("id") != self.fingerprint["id"]:
             from deepaug.engine.fingerprint import explain_mismatch
 
-            why = explain_mismatch(saved, self.fingerprint, state.get("settings", {}), self.settings) \
-                if saved else "it was written before checkpoints carried a fingerprint"
+            why = (
+                explain_mismatch(saved, self.fingerprint, state.get("settings", {}), self.settings)
+                if saved
+                else "it was written before checkpoints carried a fingerprint"
+            )
             moved = self._move_aside(path, "stale")
             log(f"{self.run}: not resuming from {path}: {why}; moved it to {moved} and starting from scratch")
             return None
@@ -150,8 +168,10 @@ class Checkpointer:
     def load(self) -> dict | None:
         """The state to resume from, or None to start from scratch (see the class docstring)."""
         if self.finished_path.exists():
-            log(f"{self.run}: {self.dir} holds a finished run ({self._why_not_reused()}); training it again "
-                f"from scratch")
+            log(
+                f"{self.run}: {self.dir} holds a finished run ({self._why_not_reused()}); training it again "
+                f"from scratch"
+            )
             for path in (self.path, self.best_path):
                 if path.exists():
                     path.unlink()
@@ -199,8 +219,10 @@ class Checkpointer:
 
             return explain_mismatch(done["fingerprint"], self.fingerprint, done.get("settings", {}), self.settings)
         if getattr(self, "_changed", None):
-            return (f"its kept outputs were changed after it finished ({', '.join(self._changed)} no longer has the "
-                    f"sha256 recorded in {self.finished_path.name}; results/ and final/ share the file)")
+            return (
+                f"its kept outputs were changed after it finished ({', '.join(self._changed)} no longer has the "
+                f"sha256 recorded in {self.finished_path.name}; results/ and final/ share the file)"
+            )
         return "its outputs were not kept (keep_checkpoints: none)"
 
     def _changed_outputs(self, done: dict) -> list[str]:
@@ -210,8 +232,7 @@ class Checkpointer:
         from deepaug.engine.fingerprint import file_sha256
 
         recorded = done.get("outputs") or {}
-        return [name for name in RUN_OUTPUTS
-                if recorded.get(name) != file_sha256(self.final_dir / name)]
+        return [name for name in RUN_OUTPUTS if recorded.get(name) != file_sha256(self.final_dir / name)]
 
     def reuse(self, out_dir: str | Path, policy: str = "exact") -> dict | None:
         """Give a finished run's outputs back to ``out_dir`` instead of training it again.
@@ -241,8 +262,10 @@ class Checkpointer:
             link_or_copy(path, out_dir / path.name)
             os.utime(out_dir / path.name)  # newer than its inputs: not out of date for Snakemake
         same = "settings, inputs and code" if policy == "exact" else "settings and inputs (checkpoints.reuse: settings)"
-        log(f"{self.run}: reusing its finished training from {self.final_dir} (same {same}, fingerprint "
-            f"{self.fingerprint['id']}); to train it again, delete {self.dir}")
+        log(
+            f"{self.run}: reusing its finished training from {self.final_dir} (same {same}, fingerprint "
+            f"{self.fingerprint['id']}); to train it again, delete {self.dir}"
+        )
         self.unlock()
         return read_json(out_dir / "provenance.json")
 
@@ -257,14 +280,16 @@ class Checkpointer:
         if state is None:
             raise CheckpointMismatchError(
                 f"run {self.run}: the dev-best weights {self.best_path} are missing or belong to another run; "
-                f"re-run this job to train it again")
+                f"re-run this job to train it again"
+            )
         return state
 
     # ---------------------------------------------------------------- writing
     def _stamp(self, state: dict, progress: int) -> dict:
         self._segment.update(ended_at=_now(), to=progress)
-        return dict(state, settings=self.settings, fingerprint=self.fingerprint, progress=progress,
-                    segments=self.all_segments())
+        return dict(
+            state, settings=self.settings, fingerprint=self.fingerprint, progress=progress, segments=self.all_segments()
+        )
 
     def all_segments(self) -> list[dict]:
         """Every process that worked on this run, the current one last."""
@@ -314,8 +339,16 @@ class Checkpointer:
         for aside in ("stale", "corrupt"):  # set aside by earlier attempts: the run is done with them
             if self.keep != "all" and (self.dir / aside).is_dir():
                 shutil.rmtree(self.dir / aside)
-        write_json(self.finished_path, {"fingerprint": self.fingerprint, "settings": self.settings,
-                                        "segments": self.all_segments(), "keep": self.keep, "outputs": outputs})
+        write_json(
+            self.finished_path,
+            {
+                "fingerprint": self.fingerprint,
+                "settings": self.settings,
+                "segments": self.all_segments(),
+                "keep": self.keep,
+                "outputs": outputs,
+            },
+        )
 
 
 def _now() -> str:
@@ -328,9 +361,17 @@ def rng_states() -> dict:
     """Every generator's state as tensors and plain values (a checkpoint loads with ``weights_only=True``:
     numpy's state is stored as its parts, its key array as a tensor, not as a pickled ndarray)."""
     name, keys, pos, has_gauss, cached = np.random.get_state()
-    states = {"torch": torch.get_rng_state(), "python": random.getstate(),
-              "numpy": {"bit_generator": name, "keys": torch.from_numpy(keys.astype(np.int64)), "pos": int(pos),
-                        "has_gauss": int(has_gauss), "cached_gaussian": float(cached)}}
+    states = {
+        "torch": torch.get_rng_state(),
+        "python": random.getstate(),
+        "numpy": {
+            "bit_generator": name,
+            "keys": torch.from_numpy(keys.astype(np.int64)),
+            "pos": int(pos),
+            "has_gauss": int(has_gauss),
+            "cached_gaussian": float(cached),
+        },
+    }
     if torch.cuda.is_available():
         states["cuda"] = torch.cuda.get_rng_state_all()
     return states
@@ -339,8 +380,9 @@ def rng_states() -> dict:
 def restore_rng_states(states: dict) -> None:
     torch.set_rng_state(states["torch"])
     n = states["numpy"]
-    np.random.set_state((n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
+    np.random.set_state(
+        (n["bit_generator"], n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["cached_gaussian"])
+    )
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])

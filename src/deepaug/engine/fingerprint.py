@@ -18,13 +18,15 @@ from pathlib import Path
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/deepaug: the whole package
 
 # Settings that do not change what a run computes: a checkpoint stays valid when they change.
-NOT_FINGERPRINTED = frozenset({"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints",
-                               "reuse_finished"})
+NOT_FINGERPRINTED = frozenset(
+    {"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints", "reuse_finished"}
+)
 
 
 def _git(*args: str) -> str:
-    return subprocess.run(["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=30,
-                          check=True).stdout
+    return subprocess.run(
+        ["git", *args], cwd=PACKAGE_DIR, capture_output=True, text=True, timeout=30, check=True
+    ).stdout
 
 
 @lru_cache(maxsize=1)
@@ -86,20 +88,31 @@ def fingerprint(settings: dict, inputs: dict[str, str | Path] | None = None) -> 
 def explain_mismatch(saved: dict, current: dict, saved_settings: dict, settings: dict) -> str:
     """Why two fingerprints differ, in words (for the log line of a restart)."""
     reasons = []
-    keys = sorted(k for k in set(saved_settings) | set(settings)
-                  if k not in NOT_FINGERPRINTED and saved_settings.get(k) != settings.get(k))
+    keys = sorted(
+        k
+        for k in set(saved_settings) | set(settings)
+        if k not in NOT_FINGERPRINTED and saved_settings.get(k) != settings.get(k)
+    )
     if keys:
-        reasons.append("settings differ (" + ", ".join(
-            f"{k}: {saved_settings.get(k)!r} -> {settings.get(k)!r}" for k in keys) + ")")
+        reasons.append(
+            "settings differ ("
+            + ", ".join(f"{k}: {saved_settings.get(k)!r} -> {settings.get(k)!r}" for k in keys)
+            + ")"
+        )
     elif saved.get("settings_sha256") != current.get("settings_sha256"):
         reasons.append("settings differ")
     old, new = saved.get("code", {}), current.get("code", {})
     if old.get("code_sha256") != new.get("code_sha256"):
+
         def label(c):
             return f"{str(c.get('commit'))[:12]}{' (uncommitted changes)' if c.get('dirty') else ''}"
+
         reasons.append(f"code changed ({label(old)} -> {label(new)})")
-    changed = sorted(k for k in set(saved.get("inputs", {})) | set(current.get("inputs", {}))
-                     if saved.get("inputs", {}).get(k) != current.get("inputs", {}).get(k))
+    changed = sorted(
+        k
+        for k in set(saved.get("inputs", {})) | set(current.get("inputs", {}))
+        if saved.get("inputs", {}).get(k) != current.get("inputs", {}).get(k)
+    )
     if changed:
         reasons.append("input files changed (" + ", ".join(changed) + ")")
     return "; ".join(reasons) or "fingerprint differs"

@@ -47,8 +47,11 @@ def lock_dir_ready(lock_dir: str | Path) -> Path:
     jobs would wait forever ("all GPUs are claimed"), fail to write, or write into their files."""
     from deepaug.engine.locks import private_dir
 
-    return private_dir(lock_dir, "GPU lock directory",
-                       f"remove it, or set {LOCK_DIR_ENV} to a directory of your own (e.g. ~/.cache/deepaug-gpu-locks)")
+    return private_dir(
+        lock_dir,
+        "GPU lock directory",
+        f"remove it, or set {LOCK_DIR_ENV} to a directory of your own (e.g. ~/.cache/deepaug-gpu-locks)",
+    )
 
 
 def claim_gpu(ids: list[str], lock_dir: str | Path | None = None, poll_s: float = 2.0, log=print) -> int:

@@ -45,19 +45,25 @@ def open_lock(path: str | os.PathLike, what: str = "lock file"):
         fd = os.open(path, flags, 0o644)
     except OSError as exc:
         if exc.errno == errno.ELOOP or path.is_symlink():
-            raise LockFileError(f"{what} {path} is a symbolic link (to {os.readlink(path)!r}); deepaug never "
-                                f"makes one there, so someone else did: remove it (rm {path}) and re-run") from None
+            raise LockFileError(
+                f"{what} {path} is a symbolic link (to {os.readlink(path)!r}); deepaug never "
+                f"makes one there, so someone else did: remove it (rm {path}) and re-run"
+            ) from None
         if exc.errno in (errno.EACCES, errno.EPERM):
-            raise LockFileError(f"{what} {path} cannot be opened ({exc.strerror}); it belongs to someone else: "
-                                f"remove it, or use a folder of your own") from None
+            raise LockFileError(
+                f"{what} {path} cannot be opened ({exc.strerror}); it belongs to someone else: "
+                f"remove it, or use a folder of your own"
+            ) from None
         raise
     try:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise LockFileError(f"{what} {path} is not a regular file; remove it and re-run")
         if info.st_uid != os.geteuid():
-            raise LockFileError(f"{what} {path} belongs to {_owner(info.st_uid)}, not to you ({_owner(os.geteuid())}); "
-                                f"someone else made it: remove it (rm {path}) and re-run")
+            raise LockFileError(
+                f"{what} {path} belongs to {_owner(info.st_uid)}, not to you ({_owner(os.geteuid())}); "
+                f"someone else made it: remove it (rm {path}) and re-run"
+            )
         os.set_blocking(fd, True)
         return os.fdopen(fd, "r+")
     except BaseException:
@@ -96,9 +102,12 @@ def private_dir(path: str | os.PathLike, what: str, fix: str) -> Path:
     if stat.S_ISLNK(info.st_mode) or not stat.S_ISDIR(info.st_mode):
         raise LockFileError(f"{what} {path} is not a directory of its own (a symlink or a file); {fix}")
     if info.st_uid != os.geteuid():
-        raise LockFileError(f"{what} {path} belongs to {_owner(info.st_uid)}, not to you ({_owner(os.geteuid())}); "
-                            f"{fix}")
+        raise LockFileError(
+            f"{what} {path} belongs to {_owner(info.st_uid)}, not to you ({_owner(os.geteuid())}); {fix}"
+        )
     if info.st_mode & 0o022:
-        raise LockFileError(f"{what} {path} can be written by others (mode {stat.S_IMODE(info.st_mode):o}); "
-                            f"run chmod 700 {path}, or {fix}")
+        raise LockFileError(
+            f"{what} {path} can be written by others (mode {stat.S_IMODE(info.st_mode):o}); "
+            f"run chmod 700 {path}, or {fix}"
+        )
     return path

@@ -194,8 +194,10 @@ def train(task: Task, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
             write_jsonl(out_dir / "train_metrics.jsonl", p.history)
     bar.close()
     if p.stopped:
-        T.log(f"{s.run}: early stop after {p.step} steps: {p.bad_checks} dev checks without improvement "
-              f"(patience {task.patience}); best dev score {p.best:.2f}")
+        T.log(
+            f"{s.run}: early stop after {p.step} steps: {p.bad_checks} dev checks without improvement "
+            f"(patience {task.patience}); best dev score {p.best:.2f}"
+        )
     return _finish(task, p, ckpt, device, out_dir, t_start)
 
 
@@ -293,9 +295,17 @@ def _finish(task: Task, p: Progress, ckpt: Checkpointer, device, out_dir: Path, 
         T.check_finite_state(weights, s.run, what)
     save_torch(task.payload(best), out_dir / "model.pt")
     write_jsonl(out_dir / "train_metrics.jsonl", p.history)
-    prov = provenance(ckpt.settings, device, time.time() - t_start, {
-        "train_time_s": round(p.train_time_s, 3), "final_loss": p.history[-1]["loss"] if p.history else None,
-        "steps": p.step, **task.provenance(p, best), "fingerprint": ckpt.fingerprint,
-        "segments": ckpt.all_segments(),
-    })
+    prov = provenance(
+        ckpt.settings,
+        device,
+        time.time() - t_start,
+        {
+            "train_time_s": round(p.train_time_s, 3),
+            "final_loss": p.history[-1]["loss"] if p.history else None,
+            "steps": p.step,
+            **task.provenance(p, best),
+            "fingerprint": ckpt.fingerprint,
+            "segments": ckpt.all_segments(),
+        },
+    )
     return ckpt.complete(out_dir, prov)

@@ -61,8 +61,9 @@ def read_lock(path: Path) -> dict[str, str]:
             continue
         m = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([^\s;]+)", line)
         if not m:
-            raise ValueError(f"{path}:{number}: {line!r} is not 'name==version'; regenerate the lock with "
-                             f"scripts/lock.sh")
+            raise ValueError(
+                f"{path}:{number}: {line!r} is not 'name==version'; regenerate the lock with scripts/lock.sh"
+            )
         pins[normalize(m.group(1))] = m.group(2)
     return pins
 
@@ -92,16 +93,25 @@ def lock_info(path: Path | None = None) -> dict:
     path = path or lock_path()
     info = {"file": _relative(path), "platform": platform_tag(), "sha256": None}
     if not path.is_file():
-        note = (f"no lock file {info['file']} for {platform_tag()}: scripts/setup.sh installed from pyproject.toml's "
-                f"ranges")
+        note = (
+            f"no lock file {info['file']} for {platform_tag()}: scripts/setup.sh installed from pyproject.toml's ranges"
+        )
         return {**info, "note": note}
     locked = read_lock(path)
     have = installed_versions()
-    differs = {name: f"{have[name]} (lock {version})" for name, version in sorted(locked.items())
-               if name in have and have[name] != version}
+    differs = {
+        name: f"{have[name]} (lock {version})"
+        for name, version in sorted(locked.items())
+        if name in have and have[name] != version
+    }
     missing = [name for name in locked if name not in have]
-    return {**info, "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
-            "installed_as_locked": not differs and not missing, "differs": differs, "not_installed": len(missing)}
+    return {
+        **info,
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+        "installed_as_locked": not differs and not missing,
+        "differs": differs,
+        "not_installed": len(missing),
+    }
 
 
 def device_name(device) -> str:
@@ -118,8 +128,12 @@ def accelerator_versions() -> dict:
     import torch
 
     cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
-    return {"cuda": torch.version.cuda, "cudnn": cudnn, "cuda_available": torch.cuda.is_available(),
-            "threads": torch.get_num_threads()}
+    return {
+        "cuda": torch.version.cuda,
+        "cudnn": cudnn,
+        "cuda_available": torch.cuda.is_available(),
+        "threads": torch.get_num_threads(),
+    }
 
 
 def provenance(settings: dict, device, wall_time_s: float, extra: dict | None = None) -> dict:
@@ -162,8 +176,10 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         if info["installed_as_locked"]:
             return 0
-        print(f"environment differs from {info['file']}: {info['not_installed']} locked packages not installed"
-              + "".join(f"; {name} {v}" for name, v in list(info["differs"].items())[:10]))
+        print(
+            f"environment differs from {info['file']}: {info['not_installed']} locked packages not installed"
+            + "".join(f"; {name} {v}" for name, v in list(info["differs"].items())[:10])
+        )
         return 1
     print("usage: python -m deepaug.engine.provenance lock-path|check-lock", file=sys.stderr)
     return 2

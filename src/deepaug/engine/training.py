@@ -43,8 +43,10 @@ def resolve_device(name: str = "auto") -> torch.device:
         return torch.device(f"cuda:{index}")
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise DeviceError(f"device {name!r} requested but CUDA is not available on this machine; use "
-                          f"device: auto (a GPU when there is one, else the CPU) or cpu")
+        raise DeviceError(
+            f"device {name!r} requested but CUDA is not available on this machine; use "
+            f"device: auto (a GPU when there is one, else the CPU) or cpu"
+        )
     return device
 
 
@@ -139,9 +141,13 @@ def check_finite(loss_sum: torch.Tensor, run: str, step: int) -> float:
 
 def check_finite_state(state_dict: dict, run: str, what: str = "the final weights") -> None:
     """Raise :class:`NonFiniteError` naming the run when any floating tensor holds NaN/inf."""
-    bad = [k for k, v in state_dict.items()
-           if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    bad = [
+        k
+        for k, v in state_dict.items()
+        if torch.is_tensor(v) and v.is_floating_point() and not bool(torch.isfinite(v).all())
+    ]
     if bad:
         raise NonFiniteError(
             f"run {run}: {what} are not finite ({len(bad)} tensors with NaN/inf, e.g. {bad[0]}); the model "
-            f"diverged: lower the learning rate or use precision: fp32")
+            f"diverged: lower the learning rate or use precision: fp32"
+        )

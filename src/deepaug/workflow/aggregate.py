@@ -14,8 +14,13 @@ from deepaug.workflow.runs import analysis_dir, read_table
 SORT = ["domain", "dataset", "method", "layer", "stop_gradient", "run", "seed"]
 
 
-def aggregate(runs_table: str | Path, out: str | Path, objective: str = "contrastive", name: str = "eval.json",
-              per_setting: bool = False):
+def aggregate(
+    runs_table: str | Path,
+    out: str | Path,
+    objective: str = "contrastive",
+    name: str = "eval.json",
+    per_setting: bool = False,
+):
     """Join the runs of ``objective`` with their ``<dir>/<name>`` (eval.json); a run without that file
     is an error naming it (the workflow makes every one first). ``per_setting``: one row per setting
     and seed instead, joined with its analysis directory's ``<name>`` (analysis.json), whose
@@ -45,7 +50,9 @@ def aggregate(runs_table: str | Path, out: str | Path, objective: str = "contras
         for row in records:
             path = Path(row["dir"]) / name
             if not path.is_file():
-                raise FileNotFoundError(f"run {row['domain']}/{row['dataset']}/{row['run']}/seed{row['seed']} has no {path}")
+                raise FileNotFoundError(
+                    f"run {row['domain']}/{row['dataset']}/{row['run']}/seed{row['seed']} has no {path}"
+                )
             jobs.append((row, read_json(path)))
     rows = []
     for (row, scores), code in zip(jobs, (run_code(r) for r, _ in jobs)):
@@ -76,8 +83,11 @@ def run_code(row: dict) -> dict:
         code = (read_json(Path(row["dir"]) / "provenance.json").get("fingerprint") or {}).get("code") or {}
     except (OSError, ValueError, KeyError):
         code = {}
-    return {"code_commit": code.get("commit") or "", "code_dirty": code.get("dirty"),
-            "code_sha256": code.get("code_sha256") or ""}
+    return {
+        "code_commit": code.get("commit") or "",
+        "code_dirty": code.get("dirty"),
+        "code_sha256": code.get("code_sha256") or "",
+    }
 
 
 def _describe(commit: str, dirty) -> str:
@@ -94,17 +104,22 @@ def code_version_warning(df, table: str, checkout: dict | None = None) -> str | 
         return None
     checkout = checkout or code_version()
     versions = df.groupby("code_sha256", dropna=False).agg(
-        runs=("code_sha256", "size"), commit=("code_commit", "first"), dirty=("code_dirty", "first"))
+        runs=("code_sha256", "size"), commit=("code_commit", "first"), dirty=("code_dirty", "first")
+    )
     if len(versions) == 1 and versions.index[0] == checkout["code_sha256"]:
         return None
-    parts = [f"{_describe(v.commit, v.dirty)}: {v.runs} run{'s' * (v.runs != 1)}"
-             + (" (this checkout)" if sha == checkout["code_sha256"] else "")
-             for sha, v in versions.sort_values("runs", ascending=False).iterrows()]
-    return (f"WARNING: {table}: its {len(df)} runs were made by {len(versions)} code version"
-            f"{'s' * (len(versions) != 1)} ({'; '.join(parts)}); this checkout is "
-            f"{_describe(checkout['commit'], checkout['dirty'])}. Snakemake does not re-run a job when only the "
-            f"code changed: to recompute every run with this code, run snakemake --forcerun train "
-            f"(and set checkpoints.reuse: never, or delete checkpoints/), see README 'When the code changes'.")
+    parts = [
+        f"{_describe(v.commit, v.dirty)}: {v.runs} run{'s' * (v.runs != 1)}"
+        + (" (this checkout)" if sha == checkout["code_sha256"] else "")
+        for sha, v in versions.sort_values("runs", ascending=False).iterrows()
+    ]
+    return (
+        f"WARNING: {table}: its {len(df)} runs were made by {len(versions)} code version"
+        f"{'s' * (len(versions) != 1)} ({'; '.join(parts)}); this checkout is "
+        f"{_describe(checkout['commit'], checkout['dirty'])}. Snakemake does not re-run a job when only the "
+        f"code changed: to recompute every run with this code, run snakemake --forcerun train "
+        f"(and set checkpoints.reuse: never, or delete checkpoints/), see README 'When the code changes'."
+    )
 
 
 def code_version_warnings(tables) -> list[str]:

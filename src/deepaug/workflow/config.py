@@ -41,11 +41,16 @@ def load_schema() -> dict:
         _domain_augment(name, part, schema)
         own = {*(part.get("$defs") or {}), f"{name}_settings"}
         clash = sorted(own & set(schema["$defs"]))
-        clash += [f"{shared}.{key}" for shared in ("analysis", "figures")
-                  for key in sorted(set(part.get(shared) or {}) & set(schema["properties"][shared]["properties"]))]
+        clash += [
+            f"{shared}.{key}"
+            for shared in ("analysis", "figures")
+            for key in sorted(set(part.get(shared) or {}) & set(schema["properties"][shared]["properties"]))
+        ]
         if clash or name in schema["properties"]:
-            raise ValueError(f"{path}: defines {', '.join(clash) or name} again; prefix a domain's definitions and "
-                             f"keys with its name (<name>_...)")
+            raise ValueError(
+                f"{path}: defines {', '.join(clash) or name} again; prefix a domain's definitions and "
+                f"keys with its name (<name>_...)"
+            )
         schema["$defs"].update(part.get("$defs") or {})
         schema["$defs"][f"{name}_settings"] = {"properties": part["settings"]}
         # the layer map in words from the domain's spec (its layers.py), not retyped in the schema's prose
@@ -145,10 +150,14 @@ def _empty_list(err) -> str:
     """An empty list drops runs without a word; say where and what to do instead."""
     path = list(err.absolute_path)
     if "sweep" in path[:-1]:
-        return ("is an empty list, which would silently drop every run of this sweep block: list at least one "
-                "value, or leave the key out to use the section's setting")
-    return ("is an empty list, which would silently drop every run of this section: list at least one "
-            "value (to switch a whole domain off, set it to null, e.g. `text: null`)")
+        return (
+            "is an empty list, which would silently drop every run of this sweep block: list at least one "
+            "value, or leave the key out to use the section's setting"
+        )
+    return (
+        "is an empty list, which would silently drop every run of this section: list at least one "
+        "value (to switch a whole domain off, set it to null, e.g. `text: null`)"
+    )
 
 
 def _sentence(err) -> str:
@@ -188,8 +197,9 @@ def _specific(err):
     while err.validator in ("oneOf", "anyOf") and err.context:
         kind = "array" if isinstance(err.instance, list) else None
         alternatives = err.validator_value
-        fitting = [e for e in err.context
-                   if (alternatives[e.schema_path[0]].get("type") == "array") == (kind == "array")]
+        fitting = [
+            e for e in err.context if (alternatives[e.schema_path[0]].get("type") == "array") == (kind == "array")
+        ]
         # of those, the ones of the value's own type: `layer: -1` is a bad integer, not a misspelt `all`
         typed = [e for e in fitting if _of_type(err, _resolved(alternatives[e.schema_path[0]]).get("type"))]
         err = best_match(typed or fitting or list(err.context))
@@ -219,8 +229,10 @@ def schema_errors(config: dict) -> list[str]:
             allowed = sorted(err.schema.get("properties", {}))
             extra = sorted(set(err.instance) - set(allowed))
             if extra == ["num_layers"] and list(err.absolute_path)[-1:] == ["model"]:
-                messages.append(f"config key '{_key(list(err.absolute_path) + extra)}' is no longer a setting: the "
-                                f"encoder's depth is read from the model itself; remove the key")
+                messages.append(
+                    f"config key '{_key(list(err.absolute_path) + extra)}' is no longer a setting: the "
+                    f"encoder's depth is read from the model itself; remove the key"
+                )
                 continue
             messages.append(
                 f"config key '{_key(list(err.absolute_path) + [extra[0]]) if extra else _key(err.absolute_path)}' "
@@ -314,8 +326,10 @@ def sweep_errors(config: dict, made: list | None = None) -> list[str]:
             try:
                 axis_home(axis, section, keys)
             except (KeyError, ValueError):
-                messages.append(f"config key '{name}.tuned[{i}]': {axis!r} is not a setting that can be tuned "
-                                f"(a sweep axis such as lr or batch_size)")
+                messages.append(
+                    f"config key '{name}.tuned[{i}]': {axis!r} is not a setting that can be tuned "
+                    f"(a sweep axis such as lr or batch_size)"
+                )
         for i, block in enumerate(section["sweep"]):
             where = f"{name}.sweep[{i}]"
             for axis, values in block.items():
@@ -325,8 +339,10 @@ def sweep_errors(config: dict, made: list | None = None) -> list[str]:
                     sub, key = axis_home(axis, section, keys)
                 except KeyError:
                     allowed = sorted(set(CORE_AXES) | {k for ks in keys.values() for k in ks})
-                    messages.append(f"config key '{where}.{axis}': {axis!r} is not a setting that can be a sweep axis "
-                                    f"(axes: {', '.join(allowed)}; or <subsection>.<name>)")
+                    messages.append(
+                        f"config key '{where}.{axis}': {axis!r} is not a setting that can be a sweep axis "
+                        f"(axes: {', '.join(allowed)}; or <subsection>.<name>)"
+                    )
                     continue
                 except ValueError as exc:
                     messages.append(f"config key '{where}.{axis}': {exc}")
@@ -341,17 +357,23 @@ def sweep_errors(config: dict, made: list | None = None) -> list[str]:
                 objectives = as_list(block.get("objective", "contrastive"))
                 allowed = {d for o in objectives for d in resolve_section(section, o).get("datasets") or []}
                 if dataset not in allowed:
-                    messages.append(f"config key '{where}.dataset': {dataset!r} is not one of this domain's datasets "
-                                    f"({', '.join(sorted(allowed))}); add it to `{name}.datasets`")
+                    messages.append(
+                        f"config key '{where}.dataset': {dataset!r} is not one of this domain's datasets "
+                        f"({', '.join(sorted(allowed))}); add it to `{name}.datasets`"
+                    )
             if n_layers is not None and block.get("layer", "all") != "all":
                 for layer in as_list(block["layer"]):
                     if isinstance(layer, int) and not 0 <= layer < n_layers:
-                        messages.append(f"config key '{where}.layer': layer {layer} is out of range; {name} has "
-                                        f"layers 0-{n_layers - 1} ({domain.describe_layers(section)})")
+                        messages.append(
+                            f"config key '{where}.layer': layer {layer} is out of range; {name} has "
+                            f"layers 0-{n_layers - 1} ({domain.describe_layers(section)})"
+                        )
             if block.get("layer") == "all" and n_layers is None:
-                messages.append(f"config key '{where}.layer': `all` needs the model's depth, which is not known "
-                                f"before the model is prepared into the work directory's data/ (check-config: "
-                                f"give it --directory as given to snakemake); list the layers")
+                messages.append(
+                    f"config key '{where}.layer': `all` needs the model's depth, which is not known "
+                    f"before the model is prepared into the work directory's data/ (check-config: "
+                    f"give it --directory as given to snakemake); list the layers"
+                )
             messages += _pca_errors(name, section, block, where)
         if not messages:
             try:
@@ -386,13 +408,16 @@ def _run_setting_errors(name: str, section: dict, runs) -> list[str]:
         where = f"{name}.sweep[{run.block}]" if swept else f"{name}.supervised.eval" if override else f"{name}.eval"
         value, epochs = ev["linear_lr_decay_epochs"], _decay_epochs(ev["linear_lr_decay_epochs"])
         if epochs != sorted(set(epochs)):
-            out[f"config key '{where}.linear_lr_decay_epochs': {value!r} must list increasing epochs, "
-                f"e.g. \"60,75,90\""] = None
+            out[
+                f"config key '{where}.linear_lr_decay_epochs': {value!r} must list increasing epochs, e.g. \"60,75,90\""
+            ] = None
         late = [m for m in epochs if m >= ev.get("linear_epochs", 0)]
         if ev.get("probe") == "supcon" and late:
-            out[f"config key '{where}.linear_lr_decay_epochs': epoch(s) {late} are not before the last of "
+            out[
+                f"config key '{where}.linear_lr_decay_epochs': epoch(s) {late} are not before the last of "
                 f"linear_epochs={ev['linear_epochs']}, so the lr would never decay there; give epochs below "
-                f"{ev['linear_epochs']} (SupContrast: 60,75,90 of 100) or \"\" for a constant lr"] = None
+                f'{ev["linear_epochs"]} (SupContrast: 60,75,90 of 100) or "" for a constant lr'
+            ] = None
     return list(out)
 
 
@@ -413,8 +438,10 @@ def _pca_errors(name: str, section: dict, block: dict, where: str) -> list[str]:
                 rows = views * batch if isinstance(batch, int) else None
                 if isinstance(k, int) and rows is not None and k > rows:
                     how = f"{views} x train.batch_size {batch}" if views > 1 else f"train.batch_size {batch}"
-                    out.append(f"config key '{where}.pca_component': component {k} cannot be computed from a batch "
-                               f"of {rows} rows ({how}); lower it or raise the batch size")
+                    out.append(
+                        f"config key '{where}.pca_component': component {k} cannot be computed from a batch "
+                        f"of {rows} rows ({how}); lower it or raise the batch size"
+                    )
     return out
 
 
@@ -435,12 +462,16 @@ def _nothing_to_make(runs) -> list[str]:
     """A config whose targets would be empty: Snakemake would make an empty table (or, for `snakemake
     analysis`, nothing at all) and exit 0, so say so before any job."""
     if not runs:
-        return ["the config makes no run: every domain is switched off (null), left out or without a sweep; give "
-                "at least one domain a section with a sweep (config/demo.yaml is a small example)"]
+        return [
+            "the config makes no run: every domain is switched off (null), left out or without a sweep; give "
+            "at least one domain a section with a sweep (config/demo.yaml is a small example)"
+        ]
     if not any(r.objective == "contrastive" for r in runs):
-        return ["the config makes only supervised runs (objective: supervised): they are the counterpart the "
-                "contrastive runs are compared with, so neither the default target nor `snakemake analysis` "
-                "would make anything; add a sweep block with objective: contrastive (the default)"]
+        return [
+            "the config makes only supervised runs (objective: supervised): they are the counterpart the "
+            "contrastive runs are compared with, so neither the default target nor `snakemake analysis` "
+            "would make anything; add a sweep block with objective: contrastive (the default)"
+        ]
     return []
 
 
@@ -461,8 +492,10 @@ def read_yaml(path: str | Path) -> dict:
     except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
         raise ConfigError(f"{path}: no such config file; give the path of a YAML file") from None
     if data is None:
-        raise ConfigError(f"{path}: the config file is empty (or only comments), which Snakemake refuses; write at "
-                          f"least one key, e.g. `text: null`, or leave the file out")
+        raise ConfigError(
+            f"{path}: the config file is empty (or only comments), which Snakemake refuses; write at "
+            f"least one key, e.g. `text: null`, or leave the file out"
+        )
     if not isinstance(data, dict):
         raise ConfigError(f"{path}: a config file is a mapping of keys to values, got a {type(data).__name__}")
     return data
@@ -494,8 +527,9 @@ def _in_directory(directory):
         os.chdir(before)
 
 
-def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CONFIG,
-                      directory: str | Path | None = None) -> str:
+def check_config_file(
+    path: str | Path | list, base: str | Path | None = REPO_CONFIG, directory: str | Path | None = None
+) -> str:
     """Validate ``path`` (or several files, merged in order) merged over ``base`` (as Snakemake will)
     and describe the runs it makes and the jobs Snakemake plans for each target.
 
@@ -532,7 +566,9 @@ def check_config_file(path: str | Path | list, base: str | Path | None = REPO_CO
             n = counts.get((domain, objective), 0)
             if n:
                 later = objective == "supervised" and not in_default
-                parts.append(f"{n} {objective}" + (" (by `snakemake analysis`, not the default target)" if later else ""))
+                parts.append(
+                    f"{n} {objective}" + (" (by `snakemake analysis`, not the default target)" if later else "")
+                )
         lines.append(f"  {domain}: {', '.join(parts)} run(s)" + (f" ({'; '.join(notes)})" if notes else ""))
     lines.append(f"  {len(runs)} training runs in all (one job each: it trains, then evaluates)")
     lines.append("  jobs `snakemake <target> -n` plans in a fresh work directory (outputs already made are skipped):")

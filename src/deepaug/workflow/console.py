@@ -28,8 +28,10 @@ from pathlib import Path
 _BAR = re.compile(r"^.*?\d+%\|[^|]*\|[^\[\]]*\[[^\]]*\]")
 _ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 # Snakemake's scheduler chatter between jobs: says nothing a user acts on
-_CHATTER = re.compile(r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\."
-                      r"|Rules claiming more threads will be scaled down\.)$")
+_CHATTER = re.compile(
+    r"^(Select jobs to execute\.\.\.|Execute \d+ jobs\.\.\."
+    r"|Rules claiming more threads will be scaled down\.)$"
+)
 TAIL_BYTES = 1 << 16  # how much of a log's end is read for its last line
 
 
@@ -86,8 +88,9 @@ class OneLinePerJob(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         event = _event(record)
         if event == "job_info":
-            name = " ".join(p for p in (getattr(record, "rule_name", ""), _target(getattr(record, "wildcards", None)))
-                            if p)
+            name = " ".join(
+                p for p in (getattr(record, "rule_name", ""), _target(getattr(record, "wildcards", None))) if p
+            )
             self.jobs[getattr(record, "jobid", None)] = (name, self.clock())
             return False
         if event in ("shellcmd", "job_started", "workflow_started"):
@@ -120,8 +123,13 @@ class OneLinePerJob(logging.Filter):
             from tqdm import tqdm
         except ImportError:  # tqdm comes with the locked environment; plain counts without it
             return f"[{done}/{total}]"
-        return tqdm.format_meter(done, total, elapsed, ncols=60,
-                                 bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]")
+        return tqdm.format_meter(
+            done,
+            total,
+            elapsed,
+            ncols=60,
+            bar_format="{percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} [{elapsed}<{remaining}]",
+        )
 
     @staticmethod
     def _say(record: logging.LogRecord, text: str) -> bool:

@@ -36,8 +36,9 @@ def without_text_grid_and_graphs(config: dict) -> dict:
     return out
 
 
-def dry_run(root: Path, configfile: Path | None = None, targets: tuple[str, ...] = (),
-            quiet: bool = False) -> tuple[float, dict[str, int]]:
+def dry_run(
+    root: Path, configfile: Path | None = None, targets: tuple[str, ...] = (), quiet: bool = False
+) -> tuple[float, dict[str, int]]:
     """(seconds, job counts per rule) of ``snakemake -n`` (``-q``: without listing every job) in an empty
     working directory."""
     with tempfile.TemporaryDirectory() as workdir:
@@ -81,11 +82,16 @@ def run(root: Path = ROOT, repeats: int = 3, quiet: bool = False) -> dict:
                 seconds, counts = dry_run(root, configfile, quiet=quiet)
                 times.append(seconds)
             median = statistics.median(times)
-            out[name] = {"seconds_median": round(median, 2), "seconds": [round(x, 2) for x in times],
-                         "jobs": counts.get("total"), "trainings": counts.get("train"),
-                         "ms_per_job": round(1000 * median / max(1, counts.get("total") or 1), 2)}
+            out[name] = {
+                "seconds_median": round(median, 2),
+                "seconds": [round(x, 2) for x in times],
+                "jobs": counts.get("total"),
+                "trainings": counts.get("train"),
+                "ms_per_job": round(1000 * median / max(1, counts.get("total") or 1), 2),
+            }
     out["ratio_paper_over_without_grid"] = round(
-        out["paper"]["seconds_median"] / out["vision_and_text_without_grid"]["seconds_median"], 2)
+        out["paper"]["seconds_median"] / out["vision_and_text_without_grid"]["seconds_median"], 2
+    )
     return out
 
 

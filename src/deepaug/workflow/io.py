@@ -46,8 +46,10 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         os.replace(tmp_path, path)
     except (OSError, RuntimeError) as exc:
         if is_disk_full(exc):
-            raise DiskFullError(f"no space left on {path.parent} (writing {path.name}); free some space "
-                                f"(checkpoints/ holds the largest files) and re-run") from None
+            raise DiskFullError(
+                f"no space left on {path.parent} (writing {path.name}); free some space "
+                f"(checkpoints/ holds the largest files) and re-run"
+            ) from None
         raise
     finally:
         if tmp_path.exists():
@@ -123,9 +125,10 @@ def load_torch(path: str | os.PathLike, what: str = "file") -> Any:
         if asked and all(name.startswith(_LEGACY_GLOBALS) for name in asked):
             raise LegacyFileError(
                 f"{path}: this {what} was written by an older deepaug (it holds {', '.join(asked)}, which are no "
-                f"longer loaded); delete it and re-run the job that writes it") from None
+                f"longer loaded); delete it and re-run the job that writes it"
+            ) from None
         raise UnsafeFileError(
             f"{path}: refused to load this {what}: its pickle asks for {', '.join(asked) or 'code'}, which no deepaug "
             f"file contains, so it was not written by deepaug (nothing in it was run); check who wrote it, "
-            f"delete it and re-run") from None
-
+            f"delete it and re-run"
+        ) from None

@@ -78,16 +78,19 @@ class Jobs:
             return self.the_setting(wildcards)[0]
         key = (wildcards.domain, wildcards.dataset, wildcards.run, int(wildcards.seed))
         if key not in self.index:
-            raise ValueError(f"results/{wildcards.domain}/{wildcards.dataset}/{wildcards.run}/seed{wildcards.seed} "
-                             f"is not a run of this config's sweep ({CHECK_CONFIG})")
+            raise ValueError(
+                f"results/{wildcards.domain}/{wildcards.dataset}/{wildcards.run}/seed{wildcards.seed} "
+                f"is not a run of this config's sweep ({CHECK_CONFIG})"
+            )
         return self.index[key]
 
     def the_setting(self, wildcards) -> list[Run]:
         """The candidate runs of an analysis job, from its wildcards."""
         key = (wildcards.domain, wildcards.dataset, wildcards.setting, int(wildcards.seed))
         if key not in self.plan.settings:
-            raise ValueError(f"{analysis_dir(*key)} is not a setting of this config's contrastive sweep "
-                             f"({CHECK_CONFIG})")
+            raise ValueError(
+                f"{analysis_dir(*key)} is not a setting of this config's contrastive sweep ({CHECK_CONFIG})"
+            )
         return self.plan.settings[key]
 
     # ---- the settings a run's command is given
@@ -131,8 +134,9 @@ class Jobs:
         it and re-runs the job when it changes: params derived from input or output are left out of its
         params rerun trigger (persistence `non_derived_params`)."""
         run = self.the_run(wildcards)
-        return self.domains[run.domain].run_command(run, f"results/{run.path}", f"checkpoints/{run.path}",
-                                                    self.train_settings(run), self.eval_settings(run))
+        return self.domains[run.domain].run_command(
+            run, f"results/{run.path}", f"checkpoints/{run.path}", self.train_settings(run), self.eval_settings(run)
+        )
 
     def analysis_inputs(self, wildcards) -> dict[str, str | list[str]]:
         """The candidates' models and eval.json (the dev score chooses among them), and the domain's data."""
@@ -146,8 +150,9 @@ class Jobs:
         domain = self.domains[run.domain]
         out = run.analysis_dir
         data = domain.analysis_inputs(self.config, run.section, run)["data"]
-        return domain.analyze_command(candidates, data, f"{out}/analysis.json", f"{out}/cka.npz", self.config,
-                                      self.device)
+        return domain.analyze_command(
+            candidates, data, f"{out}/analysis.json", f"{out}/cka.npz", self.config, self.device
+        )
 
     def prepare_command(self, domain: str, item: str) -> str:
         """The command that makes data/<domain>/<item> (a file, or `models/<name>`: a prepared model folder)."""

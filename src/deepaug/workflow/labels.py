@@ -32,8 +32,7 @@ def tasks_phrase(tasks: list[str]) -> str:
     return names
 
 
-def metric_label(metric: str, tasks: list[str] | None = None, svm: str | None = None,
-                 folds: int | None = None) -> str:
+def metric_label(metric: str, tasks: list[str] | None = None, svm: str | None = None, folds: int | None = None) -> str:
     """The label of ``metric`` (a table column). ``tasks``: the tasks averaged in ``sts_avg``; ``svm``
     and ``folds``: the graph evaluation's classifier and outer folds. What is not known is not named
     (an SVM whose kind was not given is 'SVM', not 'linear SVM')."""
@@ -57,10 +56,14 @@ def section_metric_label(metric: str, section: dict) -> str:
     """:func:`metric_label` from a domain's config section (resolved for the objective: the supervised
     overrides merged, as ``deepaug.workflow.runs.resolve_section`` makes it)."""
     evaluation = section.get("eval") or {}
-    return metric_label(metric, tasks=list(section.get("test_tasks") or []) or None, svm=evaluation.get("svm"),
-                        folds=evaluation.get("folds"))
+    return metric_label(
+        metric,
+        tasks=list(section.get("test_tasks") or []) or None,
+        svm=evaluation.get("svm"),
+        folds=evaluation.get("folds"),
+    )
 
 
 def table_tasks(columns, prefix: str = "sts_") -> list[str]:
     """The tasks a table scored: its ``sts_<task>`` columns (not the average)."""
-    return [c[len(prefix):] for c in columns if c.startswith(prefix) and c != f"{prefix}avg"]
+    return [c[len(prefix) :] for c in columns if c.startswith(prefix) and c != f"{prefix}avg"]

@@ -67,8 +67,11 @@ class Plan:
 
     # ---- the run table's parts
     def runs_of(self, domain=None, objective=None) -> list:
-        return [r for r in self.runs
-                if (domain is None or r.domain == domain) and (objective is None or r.objective == objective)]
+        return [
+            r
+            for r in self.runs
+            if (domain is None or r.domain == domain) and (objective is None or r.objective == objective)
+        ]
 
     def run_files(self, name: str, objective="contrastive", runs_=None) -> list[str]:
         """One file per run, e.g. every eval.json of the contrastive runs."""
@@ -76,8 +79,11 @@ class Plan:
 
     def setting_files(self, name: str, baseline_only=False) -> list[str]:
         """One file per analysis (setting and seed), e.g. every analysis.json."""
-        return [f"{analysis_dir(*key)}/{name}" for key, candidates in self.settings.items()
-                if not baseline_only or candidates[0].method == "none"]
+        return [
+            f"{analysis_dir(*key)}/{name}"
+            for key, candidates in self.settings.items()
+            if not baseline_only or candidates[0].method == "none"
+        ]
 
     # ---- figures
     def _figure_table(self) -> list[dict]:
@@ -95,14 +101,26 @@ class Plan:
                     metric = (self.config.get("figures") or {}).get(f"{name}_metric", metric)
                 datasets = list(dict.fromkeys(r.dataset for r in rs))
                 kinds = ["", "_tasks"] if domain.task_figure else [""]
-                files = [f"{FIGURES}/{key}_{d}{kind}.{ext}"
-                         for d in datasets for kind in kinds for ext in ("png", "pdf")]
+                files = [
+                    f"{FIGURES}/{key}_{d}{kind}.{ext}" for d in datasets for kind in kinds for ext in ("png", "pdf")
+                ]
                 # what the score axis and the caption call the metric, from the settings (deepaug.workflow.labels),
                 # and the tuned axes (schema-checked setting names)
                 label = section_metric_label(metric, resolve_section(self.config.get(name) or {}, objective))
                 tuned = ",".join((self.config.get(name) or {}).get("tuned") or [])
-                out.append(dict(name=key, domain=name, objective=objective, table=TABLES[objective], metric=metric,
-                                metric_label=label, tuned=tuned, datasets=datasets, files=files))
+                out.append(
+                    dict(
+                        name=key,
+                        domain=name,
+                        objective=objective,
+                        table=TABLES[objective],
+                        metric=metric,
+                        metric_label=label,
+                        tuned=tuned,
+                        datasets=datasets,
+                        files=files,
+                    )
+                )
         return out
 
     def figure_outputs(self, objective="contrastive") -> list[str]:
@@ -128,8 +146,12 @@ class Plan:
         name = png.rsplit("/", 1)[-1]
         rst = next((rst for end, rst in CAPTIONS if name.endswith(end)), None)
         if rst is None:
-            supervised = {f.rsplit("/", 1)[-1] for fig in self.figure_table if fig["objective"] == "supervised"
-                          for f in fig["files"]}
+            supervised = {
+                f.rsplit("/", 1)[-1]
+                for fig in self.figure_table
+                if fig["objective"] == "supervised"
+                for f in fig["files"]
+            }
             rst = "supervised_sweep" if name in supervised else "layer_sweep"
         return f"../report/{rst}.rst"
 
@@ -200,21 +222,36 @@ class Plan:
         out.append(Job("summarize", (SUMMARY, CLAIMS), (TABLE,)))
         for r in self.runs:
             files = ("model.pt", "train_metrics.jsonl", "provenance.json", "eval.json")
-            out.append(Job("train", tuple(f"results/{r.path}/{f}" for f in files),
-                           tuple(self.domains[r.domain].run_inputs(r.section, r))))
+            out.append(
+                Job(
+                    "train",
+                    tuple(f"results/{r.path}/{f}" for f in files),
+                    tuple(self.domains[r.domain].run_inputs(r.section, r)),
+                )
+            )
         for fig in self.figure_table:
             notebooks = tuple(f"results/notebooks/{fig['name']}_figures.{ext}" for ext in ("ipynb", "html"))
             out.append(Job(f"figures_{fig['name']}", (*fig["files"], *notebooks), (fig["table"], RUN_TABLE)))
         for candidates in self.settings.values():
             where = candidates[0].analysis_dir
-            out.append(Job("analyze", (f"{where}/analysis.json", f"{where}/cka.npz"),
-                           tuple(self.analysis_inputs(candidates))))
+            out.append(
+                Job("analyze", (f"{where}/analysis.json", f"{where}/cka.npz"), tuple(self.analysis_inputs(candidates)))
+            )
         out.append(Job("analysis_table", (ANALYSIS_TABLE,), (RUN_TABLE, *self.setting_files("analysis.json"))))
-        out.append(Job("layer_selection", (LAYER_SELECTION,),
-                       (TABLE, RUN_TABLE, *self.setting_files("cka.npz", baseline_only=True))))
-        out.append(Job("figures_analysis", (*self.analysis_figures(), f"{ANALYSIS_NOTEBOOK}.ipynb",
-                                            f"{ANALYSIS_NOTEBOOK}.html"),
-                       (TABLE, ANALYSIS_TABLE, LAYER_SELECTION, *self.setting_files("cka.npz"))))
+        out.append(
+            Job(
+                "layer_selection",
+                (LAYER_SELECTION,),
+                (TABLE, RUN_TABLE, *self.setting_files("cka.npz", baseline_only=True)),
+            )
+        )
+        out.append(
+            Job(
+                "figures_analysis",
+                (*self.analysis_figures(), f"{ANALYSIS_NOTEBOOK}.ipynb", f"{ANALYSIS_NOTEBOOK}.html"),
+                (TABLE, ANALYSIS_TABLE, LAYER_SELECTION, *self.setting_files("cka.npz")),
+            )
+        )
         out.append(Job("inversion", (INVERSION,), (TABLE, SUPERVISED_TABLE)))
         out.append(Job("bench", (BENCH,), ()))
         return out
@@ -258,8 +295,13 @@ def describe_counts(counts: Counter) -> str:
     data = sum(n for rule, n in counts.items() if rule.startswith("prepare_"))
     targets = sum(counts.get(t, 0) for t in TARGETS)
     other = sum(counts.values()) - runs - analyses - data - targets
-    parts = [(runs, "training runs"), (analyses, "analyses"), (data, "data"), (other, "tables and figures"),
-             (targets, "target")]
+    parts = [
+        (runs, "training runs"),
+        (analyses, "analyses"),
+        (data, "data"),
+        (other, "tables and figures"),
+        (targets, "target"),
+    ]
     return f"{sum(counts.values())} jobs ({', '.join(f'{n} {what}' for n, what in parts if n)})"
 
 

@@ -53,8 +53,9 @@ def baseline_summary(df: pd.DataFrame, metric: str) -> tuple[float, float, int] 
     return float(base.mean()), float(base.std()) if len(base) > 1 else 0.0, int(len(base))
 
 
-def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_labels: dict | None = None, ax=None,
-                     ylabel: str | None = None):
+def plot_layer_sweep(
+    df: pd.DataFrame, metric: str, title: str = "", layer_labels: dict | None = None, ax=None, ylabel: str | None = None
+):
     """Draw one dataset's sweep on ``ax``; returns the figure. ``ylabel``: what the score is (the workflow
     passes it from the settings, see :mod:`deepaug.workflow.labels`; default: from the table). Each curve
     has its own colour; the legend sits beside the axes, where it can hide no point."""
@@ -68,10 +69,22 @@ def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_label
         part = part.sort_values("layer")
         color = colours[(method, sg)]
         style, marker = SG_STYLES.get(sg, ("-", "o"))
-        ax.plot(part["layer"], part["mean"], linestyle=style, marker=marker,
-                color=color, label=f"{method}, {SG_LABELS.get(sg, sg)}")
-        ax.fill_between(part["layer"].astype(float), part["mean"] - part["std"], part["mean"] + part["std"],
-                        color=color, alpha=0.15 if sg == "sg" else 0.08, linewidth=0)
+        ax.plot(
+            part["layer"],
+            part["mean"],
+            linestyle=style,
+            marker=marker,
+            color=color,
+            label=f"{method}, {SG_LABELS.get(sg, sg)}",
+        )
+        ax.fill_between(
+            part["layer"].astype(float),
+            part["mean"] - part["std"],
+            part["mean"] + part["std"],
+            color=color,
+            alpha=0.15 if sg == "sg" else 0.08,
+            linewidth=0,
+        )
     base = baseline_summary(df, metric)
     if base is not None:
         mean, std, n = base
@@ -91,8 +104,9 @@ def plot_layer_sweep(df: pd.DataFrame, metric: str, title: str = "", layer_label
     return fig
 
 
-def swept_axes(runs: pd.DataFrame, axes: list[str], domain: str, objective: str = "contrastive",
-               tuned: list[str] | None = None) -> tuple[list[str], list[str]]:
+def swept_axes(
+    runs: pd.DataFrame, axes: list[str], domain: str, objective: str = "contrastive", tuned: list[str] | None = None
+) -> tuple[list[str], list[str]]:
     """(the settings swept, the settings tuned on dev) among the run table's axis columns ``axes``, for
     the runs of ``domain`` and ``objective``: an axis counts only where those runs take more than one
     value of it (the run table has one column per axis of any domain: text's ``lr`` is not a graph
@@ -115,8 +129,13 @@ def facets(df: pd.DataFrame, axes: list[str]) -> list[tuple[dict, pd.DataFrame]]
     curve = ["method", "stop_gradient", "layer"]
     # an axis whose value is fixed per curve point (e.g. a dropout rate set per stop-gradient setting)
     # is part of the curve's setting, not a panel of its own
-    varying = [a for a in axes if a in df and df[a].dropna().nunique() > 1
-               and df.dropna(subset=[a]).groupby(curve, dropna=False)[a].nunique().max() > 1]
+    varying = [
+        a
+        for a in axes
+        if a in df
+        and df[a].dropna().nunique() > 1
+        and df.dropna(subset=[a]).groupby(curve, dropna=False)[a].nunique().max() > 1
+    ]
     if not varying:
         return [({}, df)]
     out = []
@@ -131,8 +150,14 @@ def facets(df: pd.DataFrame, axes: list[str]) -> list[tuple[dict, pd.DataFrame]]
     return out
 
 
-def plot_layer_sweep_panels(df: pd.DataFrame, metric: str, axes: list[str], title: str = "",
-                            layer_labels: dict | None = None, ylabel: str | None = None):
+def plot_layer_sweep_panels(
+    df: pd.DataFrame,
+    metric: str,
+    axes: list[str],
+    title: str = "",
+    layer_labels: dict | None = None,
+    ylabel: str | None = None,
+):
     """The layer sweep of one dataset, one panel per value of every other swept axis (see :func:`facets`;
     leave tuned axes out of ``axes``: each setting's value of those was chosen on dev)."""
     panels = facets(df, axes)
@@ -144,7 +169,7 @@ def plot_layer_sweep_panels(df: pd.DataFrame, metric: str, axes: list[str], titl
     for ax, (key, part) in zip(grid.flat, panels):
         label = ", ".join(f"{k} = {v:g}" if isinstance(v, float) else f"{k} = {v}" for k, v in key.items())
         plot_layer_sweep(part, metric, title=label, layer_labels=layer_labels, ax=ax, ylabel=ylabel)
-    for ax in list(grid.flat)[len(panels):]:
+    for ax in list(grid.flat)[len(panels) :]:
         ax.set_visible(False)
     fig.suptitle(title)
     fig.tight_layout()
@@ -186,7 +211,9 @@ def _selector(df: pd.DataFrame, metric: str, select: str | None) -> str:
     return select if select and select in df and df[select].notna().any() else metric
 
 
-def best_settings_by_task(df: pd.DataFrame, metric: str, prefix: str = "sts_", select: str | None = None) -> pd.DataFrame:
+def best_settings_by_task(
+    df: pd.DataFrame, metric: str, prefix: str = "sts_", select: str | None = None
+) -> pd.DataFrame:
     """Rows: the baseline and, per (transform, stop-gradient), its best layer by ``select`` (the dev
     metric; ``metric`` when there is none); columns: every task and the average; values: mean over seeds."""
     tasks = task_columns(df, prefix)
@@ -228,14 +255,28 @@ def sweep_overview(df: pd.DataFrame, metric: str, select: str | None = None) -> 
         by = _selector(part, metric, select)
         summary = layer_sweep_summary(part, metric)
         choice = layer_sweep_summary(part, by)
-        row = {"dataset": dataset, "baseline_mean": base[0] if base else float("nan"),
-               "baseline_std": base[1] if base else float("nan"), "selected_by": by}
+        row = {
+            "dataset": dataset,
+            "baseline_mean": base[0] if base else float("nan"),
+            "baseline_std": base[1] if base else float("nan"),
+            "selected_by": by,
+        }
         if not summary.empty:
             pick = choice.loc[choice["mean"].idxmax()]
-            best = summary[(summary["method"] == pick["method"]) & (summary["layer"] == pick["layer"])
-                           & (summary["stop_gradient"] == pick["stop_gradient"])].iloc[0]
-            row.update({"best_method": best["method"], "best_layer": int(best["layer"]),
-                        "best_stop_gradient": best["stop_gradient"], "best_mean": best["mean"], "best_std": best["std"]})
+            best = summary[
+                (summary["method"] == pick["method"])
+                & (summary["layer"] == pick["layer"])
+                & (summary["stop_gradient"] == pick["stop_gradient"])
+            ].iloc[0]
+            row.update(
+                {
+                    "best_method": best["method"],
+                    "best_layer": int(best["layer"]),
+                    "best_stop_gradient": best["stop_gradient"],
+                    "best_mean": best["mean"],
+                    "best_std": best["std"],
+                }
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -247,8 +288,20 @@ def plot_cka_pair(baseline: dict, augmented: dict, names: list[str], aug_label: 
     for row, kind in enumerate(("linear", "rbf")):
         for col, (label, mats) in enumerate((("baseline", baseline), (aug_label, augmented))):
             ax = axes[row, col]
-            sns.heatmap(mats[kind], vmin=0, vmax=1, cmap="magma", square=True, ax=ax, xticklabels=names,
-                        yticklabels=names, cbar=col == 1, annot=len(names) <= 8, fmt=".2f", annot_kws={"fontsize": 7})
+            sns.heatmap(
+                mats[kind],
+                vmin=0,
+                vmax=1,
+                cmap="magma",
+                square=True,
+                ax=ax,
+                xticklabels=names,
+                yticklabels=names,
+                cbar=col == 1,
+                annot=len(names) <= 8,
+                fmt=".2f",
+                annot_kws={"fontsize": 7},
+            )
             ax.set_title(f"{label}: {kind} CKA", fontsize=10)
             ax.tick_params(labelsize=7)
     fig.suptitle(title)

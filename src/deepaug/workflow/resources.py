@@ -46,8 +46,13 @@ def is_dry_run(workflow) -> bool:
 def check_device(config: dict, local_gpus: list, workflow) -> None:
     """`device: cuda` on a machine without a GPU: say so before any job rather than in every job's log
     (only where the jobs run on this machine, and not in a dry run: a cluster's login node may have no GPU)."""
-    if (str(config.get("device", "auto")).startswith("cuda") and not local_gpus and jobs_run_here(workflow)
-            and not is_dry_run(workflow) and workflow.is_main_process):
+    if (
+        str(config.get("device", "auto")).startswith("cuda")
+        and not local_gpus
+        and jobs_run_here(workflow)
+        and not is_dry_run(workflow)
+        and workflow.is_main_process
+    ):
         raise ValueError(
             f"config key 'device': {config['device']!r} asks for a GPU, but this machine has none "
             "(nvidia-smi -L lists no GPU and CUDA_VISIBLE_DEVICES names none); use device: auto or cpu, "
@@ -97,8 +102,9 @@ class JobResources:
         out = dict(
             gpu=self._run_resource("gpu", DEFAULT_GPUS),
             mem_mb=self._run_resource("mem_mb", DEFAULT_MEM_MB),
-            slurm_partition=per_job(lambda wildcards: self.partition_name(
-                resource(self.the_run(wildcards), "gpu", DEFAULT_GPUS))),
+            slurm_partition=per_job(
+                lambda wildcards: self.partition_name(resource(self.the_run(wildcards), "gpu", DEFAULT_GPUS))
+            ),
         )
         if runtime is not None:
             out["runtime"] = self._run_resource("runtime", runtime)

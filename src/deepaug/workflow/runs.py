@@ -30,6 +30,7 @@ CORE_AXES = ("objective", "dataset", "method", "layer", "stop_gradient", "seed")
 AXIS_SECTIONS = ("augment", "train", "model", "eval")
 # Which Deep Augmentation settings matter for which method (others are left out of the run): the op's vocabulary.
 from deepaug.core.vocabulary import AUGMENT_KEYS, OP_AXES  # noqa: E402
+
 TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
 
 
@@ -109,13 +110,13 @@ def axis_home(name: str, section: dict, schema_keys: dict | None = None) -> tupl
         return sub, key
     if name in AUGMENT_KEYS:
         return "augment", name
-    homes = [sub for sub in AXIS_SECTIONS
-             if name in ((schema_keys or {}).get(sub) or (section.get(sub) or {}))]
+    homes = [sub for sub in AXIS_SECTIONS if name in ((schema_keys or {}).get(sub) or (section.get(sub) or {}))]
     if not homes:
         raise KeyError(name)
     if len(homes) > 1:
-        raise ValueError(f"{name!r} is a setting of {' and '.join(homes)}: write "
-                         f"{' or '.join(f'{h}.{name}' for h in homes)}")
+        raise ValueError(
+            f"{name!r} is a setting of {' and '.join(homes)}: write {' or '.join(f'{h}.{name}' for h in homes)}"
+        )
     return homes[0], name
 
 
@@ -161,8 +162,10 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
             layer = sg = None
         else:
             if layer is None:
-                raise SweepError(f"config key '{domain}.sweep[{index}]': method {method!r} needs a layer (an axis "
-                                 f"`layer: [..]` or `layer: all`)")
+                raise SweepError(
+                    f"config key '{domain}.sweep[{index}]': method {method!r} needs a layer (an axis "
+                    f"`layer: [..]` or `layer: all`)"
+                )
             sg = True if sg is None else sg
         spelled = {}
         for name, value in values.items():
@@ -180,8 +183,20 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
             # the dataset names a folder of results/ and checkpoints/ (which a failed run's clean-up deletes)
             safe_name(dataset, f"config key '{domain}.datasets'")
             rid = run_id(objective, method, lay, sg, spelled)
-            run = Run(domain, dataset, objective, rid, int(seed), method, lay, sg, axes=tuple(sorted(spelled.items())),
-                      block=index, setting=run_id(objective, method, lay, sg, untuned), section=resolved)
+            run = Run(
+                domain,
+                dataset,
+                objective,
+                rid,
+                int(seed),
+                method,
+                lay,
+                sg,
+                axes=tuple(sorted(spelled.items())),
+                block=index,
+                setting=run_id(objective, method, lay, sg, untuned),
+                section=resolved,
+            )
             out.setdefault((dataset, rid, run.seed), run)
     return list(out.values())
 
@@ -205,8 +220,10 @@ def expand(config: dict, domains=None) -> list[Run]:
             for run in expand_block(name, section, block, i, n_layers):
                 key = (run.dataset, run.id, run.seed)
                 if key in seen:
-                    raise SweepError(f"config key '{name}.sweep[{i}]': run {run.path} is also made by "
-                                     f"'{name}.sweep[{seen[key]}]'; remove it from one of the two blocks")
+                    raise SweepError(
+                        f"config key '{name}.sweep[{i}]': run {run.path} is also made by "
+                        f"'{name}.sweep[{seen[key]}]'; remove it from one of the two blocks"
+                    )
                 seen[key] = i
                 runs.append(run)
     return runs
@@ -226,8 +243,17 @@ def table_rows(runs: list[Run]) -> list[dict]:
         swept.setdefault(r.domain, set()).update(name for name, _ in r.axes)
     rows = []
     for r in runs:
-        row = {"domain": r.domain, "dataset": r.dataset, "objective": r.objective, "run": r.id,
-               "setting": r.setting, "seed": r.seed, "method": r.method, "layer": r.layer, "stop_gradient": r.sg}
+        row = {
+            "domain": r.domain,
+            "dataset": r.dataset,
+            "objective": r.objective,
+            "run": r.id,
+            "setting": r.setting,
+            "seed": r.seed,
+            "method": r.method,
+            "layer": r.layer,
+            "stop_gradient": r.sg,
+        }
         for name in extra:
             if name not in swept.get(r.domain, set()):
                 row[name] = None  # swept in another domain only (where it may not even exist)

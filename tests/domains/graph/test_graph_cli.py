@@ -27,12 +27,50 @@ def test_prepare_pretrain_eval_from_flags(tmp_path):
     data = tmp_path / "synthetic.pt"
     for argv in (
         ["prepare-graph", "--dataset", "synthetic", "--out", str(data)],
-        ["pretrain-graph", "--data", str(data), "--out-dir", str(tmp_path / "run"), "--ckpt-dir", str(tmp_path / "ckpt"),
-         "--epochs", "1", "--hidden-dim", "8", "--num-layers", "2", "--method", "pca", "--layer", "1",
-         "--pca-over", "graphs", "--pca-grad", "constant", "--stop-gradient", "false", "--device", "cpu",
-         "--run", "graph/synthetic/pca-L1-nosg/seed0"],
-        ["eval-graph", "--model", str(tmp_path / "run" / "model.pt"), "--data", str(data), "--out",
-         str(tmp_path / "eval.json"), "--svm", "svc_rbf", "--c-grid", "1", "--device", "cpu"],
+        [
+            "pretrain-graph",
+            "--data",
+            str(data),
+            "--out-dir",
+            str(tmp_path / "run"),
+            "--ckpt-dir",
+            str(tmp_path / "ckpt"),
+            "--epochs",
+            "1",
+            "--hidden-dim",
+            "8",
+            "--num-layers",
+            "2",
+            "--method",
+            "pca",
+            "--layer",
+            "1",
+            "--pca-over",
+            "graphs",
+            "--pca-grad",
+            "constant",
+            "--stop-gradient",
+            "false",
+            "--device",
+            "cpu",
+            "--run",
+            "graph/synthetic/pca-L1-nosg/seed0",
+        ],
+        [
+            "eval-graph",
+            "--model",
+            str(tmp_path / "run" / "model.pt"),
+            "--data",
+            str(data),
+            "--out",
+            str(tmp_path / "eval.json"),
+            "--svm",
+            "svc_rbf",
+            "--c-grid",
+            "1",
+            "--device",
+            "cpu",
+        ],
     ):
         args = parser.parse_args(argv)
         top.check_inputs(args)
@@ -47,8 +85,9 @@ def test_prepare_pretrain_eval_from_flags(tmp_path):
 def test_impossible_flags_are_usage_errors(tmp_path):
     from deepaug.errors import UsageError
 
-    args = build_parser().parse_args(["pretrain-graph", "--data", "x", "--out-dir", "o", "--ckpt-dir", "c",
-                                      "--aug-ratio", "1.5"])
+    args = build_parser().parse_args(
+        ["pretrain-graph", "--data", "x", "--out-dir", "o", "--ckpt-dir", "c", "--aug-ratio", "1.5"]
+    )
     with pytest.raises(UsageError, match=r"aug_ratio must be in \[0, 1\]"):
         args.func(args)
     args = build_parser().parse_args(["eval-graph", "--model", "m", "--data", "d", "--out", "o", "--svm", "knn"])
@@ -91,8 +130,12 @@ def test_graph_analysis_scalars_and_matrices(tmp_path, toy_pt):
     from deepaug.domains.graph.analysis import graph_analysis
     from deepaug.domains.graph.train import GraphPretrainSettings, pretrain
 
-    pretrain(GraphPretrainSettings(hidden_dim=8, num_layers=2, epochs=1, batch_size=32, device="cpu"), toy_pt,
-             tmp_path / "run", tmp_path / "ckpt")
+    pretrain(
+        GraphPretrainSettings(hidden_dim=8, num_layers=2, epochs=1, batch_size=32, device="cpu"),
+        toy_pt,
+        tmp_path / "run",
+        tmp_path / "ckpt",
+    )
     scalars, matrices = graph_analysis(tmp_path / "run" / "model.pt", toy_pt, 40, torch.device("cpu"))
     assert matrices["linear"].shape == matrices["rbf"].shape == (5, 5)
     assert scalars["analysis_samples"] == 40 and 0 <= scalars["alignment"] <= 4 and scalars["uniformity"] <= 0

@@ -176,9 +176,10 @@ def test_lower_layers_learn_only_from_unselected_graphs_at_k_and_their_own_pooli
         scale = torch.where(pre.abs() > 0, post / pre, torch.zeros_like(pre)).detach()
         upstream = torch.where(nodes.unsqueeze(1), post.grad * scale, post.grad)
     h = model.hidden_dim
-    pooled = [dg[views.batch, (j - 1) * h: j * h] for j in range(1, k)]  # sum pooling's backward
-    expected = torch.autograd.grad([pre] + [outs[j] for j in range(1, k)], lower,
-                                   grad_outputs=[upstream] + pooled, retain_graph=True)
+    pooled = [dg[views.batch, (j - 1) * h : j * h] for j in range(1, k)]  # sum pooling's backward
+    expected = torch.autograd.grad(
+        [pre] + [outs[j] for j in range(1, k)], lower, grad_outputs=[upstream] + pooled, retain_graph=True
+    )
     for g, e in zip(got, expected):
         torch.testing.assert_close(g, e, rtol=1e-4, atol=1e-6)
 

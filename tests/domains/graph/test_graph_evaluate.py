@@ -39,11 +39,14 @@ def test_dev_metric_is_the_inner_cv_score_of_the_c_chosen_on_training_folds(svm)
     grid = [0.001, 0.1, 10.0]
     got = svm_cv(x, y, svm=svm, c_grid=grid, seed=5)
     if svm == "linearsvc":
+
         def make(c):
             return LinearSVC(C=c, dual=True, random_state=5)
     else:
+
         def make(c):
             return SVC(C=c, kernel="linear")
+
     dev, acc, chosen = [], [], []
     import warnings
 
@@ -61,8 +64,12 @@ def test_dev_metric_is_the_inner_cv_score_of_the_c_chosen_on_training_folds(svm)
 
 
 def test_eval_json_of_a_contrastive_run(tmp_path, toy_pt):
-    pretrain(GraphPretrainSettings(hidden_dim=16, num_layers=3, epochs=4, batch_size=32, device="cpu"), toy_pt,
-             tmp_path / "run", tmp_path / "ckpt")
+    pretrain(
+        GraphPretrainSettings(hidden_dim=16, num_layers=3, epochs=4, batch_size=32, device="cpu"),
+        toy_pt,
+        tmp_path / "run",
+        tmp_path / "ckpt",
+    )
     result = evaluate(GraphEvalSettings(**FAST), tmp_path / "run" / "model.pt", toy_pt, tmp_path / "run" / "eval.json")
     assert set(result) >= {"svm_acc", "svm_acc_std", "dev_svm_acc", "n_graphs", "eval_time_s", "train_time_s"}
     assert 0 <= result["svm_acc_std"] < 50 and result["n_graphs"] == 60
@@ -75,8 +82,14 @@ def test_supervised_run_reports_its_classifier_on_the_held_out_split(tmp_path, t
     from deepaug.domains.graph.data import load_graphs
     from deepaug.domains.graph.train import load_encoder
 
-    pretrain(GraphPretrainSettings(hidden_dim=8, num_layers=2, epochs=4, batch_size=32, device="cpu",
-                                   objective="supervised"), toy_pt, tmp_path / "sup", tmp_path / "ckpt")
+    pretrain(
+        GraphPretrainSettings(
+            hidden_dim=8, num_layers=2, epochs=4, batch_size=32, device="cpu", objective="supervised"
+        ),
+        toy_pt,
+        tmp_path / "sup",
+        tmp_path / "ckpt",
+    )
     result = evaluate(GraphEvalSettings(**FAST), tmp_path / "sup" / "model.pt", toy_pt, tmp_path / "eval.json")
     model, gs = load_encoder(tmp_path / "sup" / "model.pt", "cpu"), load_graphs(toy_pt)
     test = model.split["test"]
@@ -88,8 +101,14 @@ def test_supervised_run_reports_its_classifier_on_the_held_out_split(tmp_path, t
 
 
 def test_non_finite_embeddings_are_refused_naming_the_run(tmp_path, toy_pt):
-    pretrain(GraphPretrainSettings(hidden_dim=8, num_layers=2, epochs=1, batch_size=32, device="cpu",
-                                   run="graph/MUTAG/none/seed0"), toy_pt, tmp_path / "run", tmp_path / "ckpt")
+    pretrain(
+        GraphPretrainSettings(
+            hidden_dim=8, num_layers=2, epochs=1, batch_size=32, device="cpu", run="graph/MUTAG/none/seed0"
+        ),
+        toy_pt,
+        tmp_path / "run",
+        tmp_path / "ckpt",
+    )
     path = tmp_path / "run" / "model.pt"
     state = torch.load(path, weights_only=False)
     state["model"]["layers.1.bn.weight"].fill_(3e38)  # finite weights; the sum over a graph's nodes overflows

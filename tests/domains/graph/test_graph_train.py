@@ -28,8 +28,9 @@ def _losses(path):
 
 
 def test_baseline_writes_model_metrics_and_provenance(tmp_path, toy_pt):
-    prov = pretrain(GraphPretrainSettings(**SMALL, run="graph/MUTAG/none/seed0"), toy_pt, tmp_path / "out",
-                    tmp_path / "ckpt")
+    prov = pretrain(
+        GraphPretrainSettings(**SMALL, run="graph/MUTAG/none/seed0"), toy_pt, tmp_path / "out", tmp_path / "ckpt"
+    )
     state = torch.load(tmp_path / "out" / "model.pt", weights_only=False)
     assert state["meta"] == {"in_dim": 3, "hidden_dim": 8, "num_layers": 2, "out_dim": 16, "head": "projection"}
     assert state["objective"] == "contrastive" and state["split"] is None and state["dataset"] == "MUTAG"
@@ -138,40 +139,72 @@ def test_pca_through_a_rank_deficient_layer_stops_with_advice(tmp_path, syntheti
 
     def pca_lowrank(a, *args, **kwargs):
         if not bool(torch.isfinite(a).all()):  # what linalg.svd raises on non-finite input (on most LAPACKs)
-            raise torch.linalg.LinAlgError("linalg.svd: The algorithm failed to converge because the input matrix "
-                                           "contained non-finite values.")
+            raise torch.linalg.LinAlgError(
+                "linalg.svd: The algorithm failed to converge because the input matrix contained non-finite values."
+            )
         u, s, v = real_pca(a, *args, **kwargs)
         if v.requires_grad:  # pca_grad: through: the gradient through the basis, made non-finite
             v.register_hook(lambda grad: injected.append(1) or torch.full_like(grad, float("nan")))
         return u, s, v
 
-    s = dict(SMALL, hidden_dim=8, num_layers=2, epochs=1, batch_size=128, method="pca", layer=1,
-             stop_gradient=False, pca_grad="through", pca_over="graphs", run="graph/synthetic/pca-L1-nosg/seed0")
+    s = dict(
+        SMALL,
+        hidden_dim=8,
+        num_layers=2,
+        epochs=1,
+        batch_size=128,
+        method="pca",
+        layer=1,
+        stop_gradient=False,
+        pca_grad="through",
+        pca_over="graphs",
+        run="graph/synthetic/pca-L1-nosg/seed0",
+    )
     with monkeypatch.context() as m:
         m.setattr(torch, "pca_lowrank", pca_lowrank)
-        with pytest.raises(NonFiniteLossError, match=r"^run graph/synthetic/pca-L1-nosg/seed0: the activations at "
-                                                     r"layer 1 became non-finite by step 1 and their PCA failed "
-                                                     r"\(linalg.svd: .*\); the gradient through the PCA basis "
-                                                     r"\(pca_grad: through\) is not finite .*use pca_grad: constant"):
+        with pytest.raises(
+            NonFiniteLossError,
+            match=r"^run graph/synthetic/pca-L1-nosg/seed0: the activations at "
+            r"layer 1 became non-finite by step 1 and their PCA failed "
+            r"\(linalg.svd: .*\); the gradient through the PCA basis "
+            r"\(pca_grad: through\) is not finite .*use pca_grad: constant",
+        ):
             pretrain(GraphPretrainSettings(**s), synthetic_pt, tmp_path / "a", tmp_path / "ca")
     assert injected, "the gradient did not go through the PCA basis"
     assert not (tmp_path / "a" / "model.pt").exists()
-    prov = pretrain(GraphPretrainSettings(**dict(s, pca_grad="constant")), synthetic_pt, tmp_path / "b", tmp_path / "cb")
+    prov = pretrain(
+        GraphPretrainSettings(**dict(s, pca_grad="constant")), synthetic_pt, tmp_path / "b", tmp_path / "cb"
+    )
     assert math.isfinite(prov["final_loss"])
 
 
-@pytest.mark.parametrize("objective,method,layer,stop_gradient,extra", [
-    ("contrastive", "pca", 1, True, {}),                      # node level: rows grouped by graph
-    ("contrastive", "pca", 2, False, {"pca_over": "graphs"}),  # the gradient through the basis, in float32
-    ("contrastive", "dropout", 3, True, {}),                  # the pooled graph vector
-    ("supervised", "pca", 4, False, {}),                      # the classifier's logits
-])
-def test_graph_step_under_emulated_cuda_bf16(tmp_path, toy_pt, cuda_like_autocast, objective, method, layer,
-                                             stop_gradient, extra):
+@pytest.mark.parametrize(
+    "objective,method,layer,stop_gradient,extra",
+    [
+        ("contrastive", "pca", 1, True, {}),  # node level: rows grouped by graph
+        ("contrastive", "pca", 2, False, {"pca_over": "graphs"}),  # the gradient through the basis, in float32
+        ("contrastive", "dropout", 3, True, {}),  # the pooled graph vector
+        ("supervised", "pca", 4, False, {}),  # the classifier's logits
+    ],
+)
+def test_graph_step_under_emulated_cuda_bf16(
+    tmp_path, toy_pt, cuda_like_autocast, objective, method, layer, stop_gradient, extra
+):
     """bf16 graph training as on a GPU: the GIN's sums and pooling under autocast, the op's PCA basis in float32
     (CUDA autocast would hand bf16 to linalg.qr and crash), finite losses, float32 weights saved."""
-    s = GraphPretrainSettings(**dict(SMALL, epochs=1, precision="bf16", objective=objective, method=method,
-                                     layer=layer, stop_gradient=stop_gradient, pca_grad="through", **extra))
+    s = GraphPretrainSettings(
+        **dict(
+            SMALL,
+            epochs=1,
+            precision="bf16",
+            objective=objective,
+            method=method,
+            layer=layer,
+            stop_gradient=stop_gradient,
+            pca_grad="through",
+            **extra,
+        )
+    )
     prov = pretrain(s, toy_pt, tmp_path / "out", tmp_path / "ckpt")
     assert prov["steps"] >= 1 and math.isfinite(prov["final_loss"])
     assert set(cuda_like_autocast.autocast_calls) == {("cpu", "bf16")}

@@ -77,7 +77,7 @@ def test_mask_nodes_sets_int_n_ratio_nodes_to_the_graph_mean():
     out = augment(b, "maskN", RATIO, _gen(2))
     lo = 0
     for gi, n in enumerate(sizes):
-        x0, x1 = x[lo:lo + n], out.x[lo:lo + n]
+        x0, x1 = x[lo : lo + n], out.x[lo : lo + n]
         changed = (x0 != x1).any(1)
         assert int(changed.sum()) == int(n * RATIO)
         assert torch.allclose(x1[changed], x0.mean(0).expand(int(n * RATIO), -1))

@@ -19,20 +19,35 @@ from deepaug.domains.text.data import model_source, prepare_corpus, prepare_task
 
 def tiny_bert(layers=4, hidden=32, dropout=0.0):
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=100, hidden_size=hidden, num_hidden_layers=layers, num_attention_heads=2,
-                     intermediate_size=2 * hidden, hidden_dropout_prob=dropout, attention_probs_dropout_prob=dropout)
+    cfg = BertConfig(
+        vocab_size=100,
+        hidden_size=hidden,
+        num_hidden_layers=layers,
+        num_attention_heads=2,
+        intermediate_size=2 * hidden,
+        hidden_dropout_prob=dropout,
+        attention_probs_dropout_prob=dropout,
+    )
     return SimCSEEncoder(BertModel(cfg, add_pooling_layer=False))
 
 
 def _batch(n=6, t=7):
     g = torch.Generator().manual_seed(1)
-    return {"input_ids": torch.randint(1, 100, (n, t), generator=g), "attention_mask": torch.ones(n, t, dtype=torch.long)}
+    return {
+        "input_ids": torch.randint(1, 100, (n, t), generator=g),
+        "attention_mask": torch.ones(n, t, dtype=torch.long),
+    }
 
 
 def test_bert_base_layer_map_has_14_indices():
     model = tiny_bert(layers=12, hidden=16)  # BERT-base depth (12 blocks), small width
     names = [n for n, _ in model.deepaug_layers()]
-    assert len(names) == 14 and names[0] == "embeddings" and names[12] == "block 12" and names[13] == "pooled sentence vector"
+    assert (
+        len(names) == 14
+        and names[0] == "embeddings"
+        and names[12] == "block 12"
+        and names[13] == "pooled sentence vector"
+    )
     assert target_module(model, 0) is model.encoder.embeddings
     for i in range(1, 13):
         assert target_module(model, i) is model.encoder.encoder.layer[i - 1]
@@ -134,14 +149,22 @@ def test_unreachable_hub_data_names_the_dataset(tmp_path, monkeypatch):
         prepare_task("sts99", tmp_path / "y.parquet")
 
 
-
-
-
-
 def test_text_training_resumes_exactly_after_a_crash(tmp_path, tiny_model_dir, text_files, monkeypatch):
     corpus, dev = text_files
-    s = dict(method="dropout", layer=1, stop_gradient=True, rate=0.25, batch_size=8, max_steps=6, eval_every=2,
-             eval_max_len=8, precision="fp32", device="cpu", deterministic=True, seed=3)
+    s = dict(
+        method="dropout",
+        layer=1,
+        stop_gradient=True,
+        rate=0.25,
+        batch_size=8,
+        max_steps=6,
+        eval_every=2,
+        eval_max_len=8,
+        precision="fp32",
+        device="cpu",
+        deterministic=True,
+        seed=3,
+    )
     ref = pretrain(TextPretrainSettings(**s), tiny_model_dir, corpus, dev, tmp_path / "ref", tmp_path / "ref_ckpt")
 
     real_loss = pretrain_text_module.simcse_loss
@@ -180,9 +203,23 @@ def test_supervised_fine_tuning_on_scored_pairs(tmp_path, tiny_model_dir):
     task = prepare_task("simlex999_train", tmp_path / "train.parquet")
     held_out = prepare_task("simlex999_test", tmp_path / "test.parquet")
     a, b = pd.read_parquet(task), pd.read_parquet(held_out)
-    assert len(a) == 749 and len(b) == 250 and not set(zip(a.sentence1, a.sentence2)) & set(zip(b.sentence1, b.sentence2))
-    s = TextPretrainSettings(objective="supervised", method="dropout", layer=2, stop_gradient=True, batch_size=8,
-                             max_steps=4, eval_every=4, eval_max_len=8, max_len=8, precision="fp32", device="cpu", seed=1)
+    assert (
+        len(a) == 749 and len(b) == 250 and not set(zip(a.sentence1, a.sentence2)) & set(zip(b.sentence1, b.sentence2))
+    )
+    s = TextPretrainSettings(
+        objective="supervised",
+        method="dropout",
+        layer=2,
+        stop_gradient=True,
+        batch_size=8,
+        max_steps=4,
+        eval_every=4,
+        eval_max_len=8,
+        max_len=8,
+        precision="fp32",
+        device="cpu",
+        seed=1,
+    )
     prov = pretrain(s, tiny_model_dir, task, held_out, tmp_path / "out", tmp_path / "ckpt")
     history = [json.loads(l) for l in open(tmp_path / "out" / "train_metrics.jsonl")]
     assert history[-1]["step"] == 4 and np.isfinite(history[-1]["loss"]) and prov["n_layers"] == 4

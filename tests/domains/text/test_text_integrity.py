@@ -28,8 +28,9 @@ def tokenizer():
 
 def _tiny_backbone(vocab_size: int) -> BertModel:
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                     intermediate_size=64)
+    cfg = BertConfig(
+        vocab_size=vocab_size, hidden_size=32, num_hidden_layers=2, num_attention_heads=2, intermediate_size=64
+    )
     return BertModel(cfg, add_pooling_layer=False)
 
 
@@ -43,8 +44,16 @@ def _save_model_dir(out, tokenizer):
 def _save_run(run_dir, model_dir, backbone, run=RUN, with_provenance=True):
     """model.pt (as pretrain_text writes it) and provenance.json of a text run."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    save_torch({"encoder": backbone.state_dict(), "source": str(model_dir), "encoder_bundle": encoder_bundle(model_dir),
-                "step": 1, "dev_spearman": 0.0}, run_dir / "model.pt")
+    save_torch(
+        {
+            "encoder": backbone.state_dict(),
+            "source": str(model_dir),
+            "encoder_bundle": encoder_bundle(model_dir),
+            "step": 1,
+            "dev_spearman": 0.0,
+        },
+        run_dir / "model.pt",
+    )
     if with_provenance:
         write_json(run_dir / "provenance.json", {"settings": {"run": run}})
     return run_dir / "model.pt"
@@ -86,19 +95,27 @@ def test_spearman_rejects_constant_input():
 def test_nan_encoder_names_the_run_and_the_task(tokenizer, wordsim):
     task = load_task(wordsim)
     with pytest.raises(NonFiniteError, match=rf"^run {RUN}: task wordsim353: the encoder's embeddings are NaN/inf"):
-        spearman_on_task(_nan_encoder(tokenizer.vocab_size), tokenizer, task, 8, torch.device("cpu"),
-                         name="wordsim353", run=RUN)
+        spearman_on_task(
+            _nan_encoder(tokenizer.vocab_size), tokenizer, task, 8, torch.device("cpu"), name="wordsim353", run=RUN
+        )
 
 
 def test_constant_similarity_is_an_error(tokenizer, wordsim):
-    with pytest.raises(NonFiniteError, match=r"^task wordsim353: the encoder gives the same similarity \(1\) to every one"):
+    with pytest.raises(
+        NonFiniteError, match=r"^task wordsim353: the encoder gives the same similarity \(1\) to every one"
+    ):
         spearman_on_task(ConstantEncoder(), tokenizer, load_task(wordsim), 8, torch.device("cpu"), name="wordsim353")
 
 
 def test_nan_gold_scores_in_a_dataframe_are_an_error(tokenizer):
     """A task built in code (not through load_task) with a NaN score is not scored either."""
-    df = pd.DataFrame({"sentence1": ["a cat", "a dog", "the sun"], "sentence2": ["a car", "a log", "the moon"],
-                       "score": [1.0, float("nan"), 3.0]})
+    df = pd.DataFrame(
+        {
+            "sentence1": ["a cat", "a dog", "the sun"],
+            "sentence2": ["a car", "a log", "the moon"],
+            "score": [1.0, float("nan"), 3.0],
+        }
+    )
     encoder = SimCSEEncoder(_tiny_backbone(tokenizer.vocab_size))
     with pytest.raises(NonFiniteError, match="task dev: gold scores: spearman: 1 of 3 values of y"):
         spearman_on_task(encoder, tokenizer, df, 8, torch.device("cpu"), name="dev")
@@ -108,8 +125,9 @@ def test_nan_gold_scores_in_a_dataframe_are_an_error(tokenizer):
 def test_evaluate_refuses_a_nan_encoder(tmp_path, tokenizer, wordsim, with_provenance):
     """The old code wrote a plausible sts_avg (NaNs ranked as the largest values) and exited 0."""
     model_dir = _save_model_dir(tmp_path / "model", tokenizer)
-    model_pt = _save_run(tmp_path / "run", model_dir, _nan_encoder(tokenizer.vocab_size).encoder,
-                         with_provenance=with_provenance)
+    model_pt = _save_run(
+        tmp_path / "run", model_dir, _nan_encoder(tokenizer.vocab_size).encoder, with_provenance=with_provenance
+    )
     run = RUN if with_provenance else str(model_pt)
     s = TextEvalSettings(eval_max_len=8, precision="fp32", device="cpu")
     with pytest.raises(NonFiniteError, match=rf"^run {run}: task wordsim353: the encoder's embeddings are NaN/inf"):
@@ -127,20 +145,32 @@ def test_nan_gold_scores_are_rejected_when_loaded(tmp_path, wordsim):
     df = pd.read_parquet(wordsim)
     df.loc[df.index[::10][:36], "score"] = np.nan  # 36 of 353, as in the reported case
     path = _write(df, tmp_path / "wordsim353.parquet")
-    with pytest.raises(DataValidationError, match=rf"{path}: column score: 36 of 353 rows are not a finite number.*"
-                                                  r"prepare-text --task wordsim353"):
+    with pytest.raises(
+        DataValidationError,
+        match=rf"{path}: column score: 36 of 353 rows are not a finite number.*"
+        r"prepare-text --task wordsim353",
+    ):
         load_task(path)
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda df: df.drop(columns="score"), r"missing column\(s\) score"),
-    (lambda df: df.assign(sentence2=[""] + list(df.sentence2[1:])), "column sentence2: 1 of 353 rows are not a non-empty string"),
-    (lambda df: df.assign(sentence1=[None, "  "] + list(df.sentence1[2:])), "column sentence1: 2 of 353 rows"),
-    (lambda df: df.assign(score=["high"] + list(df.score[1:].astype(str))), "column score: 1 of 353 rows are not a finite number"),
-    (lambda df: df.assign(score=np.inf), "column score: 353 of 353 rows"),
-    (lambda df: df.assign(score=2.0), "all 353 scores are 2; Spearman needs scores that vary"),
-    (lambda df: df.head(1), r"1 row\(s\); a similarity task needs at least 2 pairs"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda df: df.drop(columns="score"), r"missing column\(s\) score"),
+        (
+            lambda df: df.assign(sentence2=[""] + list(df.sentence2[1:])),
+            "column sentence2: 1 of 353 rows are not a non-empty string",
+        ),
+        (lambda df: df.assign(sentence1=[None, "  "] + list(df.sentence1[2:])), "column sentence1: 2 of 353 rows"),
+        (
+            lambda df: df.assign(score=["high"] + list(df.score[1:].astype(str))),
+            "column score: 1 of 353 rows are not a finite number",
+        ),
+        (lambda df: df.assign(score=np.inf), "column score: 353 of 353 rows"),
+        (lambda df: df.assign(score=2.0), "all 353 scores are 2; Spearman needs scores that vary"),
+        (lambda df: df.head(1), r"1 row\(s\); a similarity task needs at least 2 pairs"),
+    ],
+)
 def test_bad_task_files_are_rejected_when_loaded(tmp_path, wordsim, change, message):
     path = _write(change(pd.read_parquet(wordsim)), tmp_path / "wordsim353.parquet")
     with pytest.raises(DataValidationError, match=message):
@@ -163,7 +193,9 @@ def test_nan_gold_scores_are_rejected_when_prepared(tmp_path, monkeypatch):
 
 
 def test_corpus_blank_lines_are_dropped_when_prepared(tmp_path, monkeypatch):
-    monkeypatch.setitem(text_data.LOCAL_CORPORA, "blanky", lambda: ["one two three four", "", "   ", "five six seven eight"])
+    monkeypatch.setitem(
+        text_data.LOCAL_CORPORA, "blanky", lambda: ["one two three four", "", "   ", "five six seven eight"]
+    )
     out = prepare_corpus("blanky", tmp_path / "blanky.parquet")
     assert load_corpus(out) == ["one two three four", "five six seven eight"]
     monkeypatch.setitem(text_data.LOCAL_CORPORA, "empty", lambda: ["", " "])
@@ -171,11 +203,14 @@ def test_corpus_blank_lines_are_dropped_when_prepared(tmp_path, monkeypatch):
         prepare_corpus("empty", tmp_path / "empty.parquet")
 
 
-@pytest.mark.parametrize("df, message", [
-    (pd.DataFrame({"sentence": ["a b c d"]}), "no column text"),
-    (pd.DataFrame({"text": pd.Series([], dtype=str)}), "the corpus has no rows"),
-    (pd.DataFrame({"text": ["a b c d", "", None]}), "column text: 2 of 3 rows are empty or not a string"),
-])
+@pytest.mark.parametrize(
+    "df, message",
+    [
+        (pd.DataFrame({"sentence": ["a b c d"]}), "no column text"),
+        (pd.DataFrame({"text": pd.Series([], dtype=str)}), "the corpus has no rows"),
+        (pd.DataFrame({"text": ["a b c d", "", None]}), "column text: 2 of 3 rows are empty or not a string"),
+    ],
+)
 def test_bad_corpus_files_are_rejected_when_loaded(tmp_path, df, message):
     path = _write(df, tmp_path / "lee.parquet")
     with pytest.raises(DataValidationError, match=rf"{path}: {message}.*prepare-text --corpus lee"):
@@ -186,8 +221,11 @@ def test_bad_corpus_files_are_rejected_when_loaded(tmp_path, df, message):
 @pytest.mark.parametrize("damage", ["zero bytes", "truncated", "not parquet"])
 def test_unreadable_parquet_is_one_line_naming_the_file(tmp_path, wordsim, loader, damage):
     path = tmp_path / "x.parquet"
-    data = {"zero bytes": b"", "truncated": wordsim.read_bytes()[: wordsim.stat().st_size // 2],
-            "not parquet": b"sentence1,sentence2,score\n"}[damage]
+    data = {
+        "zero bytes": b"",
+        "truncated": wordsim.read_bytes()[: wordsim.stat().st_size // 2],
+        "not parquet": b"sentence1,sentence2,score\n",
+    }[damage]
     path.write_bytes(data)
     with pytest.raises(DataValidationError) as info:
         loader(path)
@@ -246,5 +284,7 @@ def test_evaluate_of_a_good_encoder_writes_finite_scores(tmp_path, tokenizer, wo
     shutil.rmtree(model_dir)
     s = TextEvalSettings(eval_max_len=8, precision="fp32", device="cpu")
     result = evaluate(s, model_pt, {"wordsim353": wordsim}, tmp_path / "eval.json")
-    assert np.isfinite(result["sts_wordsim353"]) and json.loads((tmp_path / "eval.json").read_text())["sts_avg"] == result["sts_avg"]
-
+    assert (
+        np.isfinite(result["sts_wordsim353"])
+        and json.loads((tmp_path / "eval.json").read_text())["sts_avg"] == result["sts_avg"]
+    )

@@ -69,8 +69,11 @@ def test_paper_text_pca_is_the_authors_pca_augment_with_size_minus_1_over_whole_
     # it removes something, and not the top component per token (the project's earlier text default)
     assert (got[mask] - x[mask]).abs().max() > 1e-3
     torch.manual_seed(5)
-    per_token_top = TextPretrainSettings(method="pca", layer=3, pca_component=1, pca_over="tokens",
-                                         seed=11).build_augment().train()(x)
+    per_token_top = (
+        TextPretrainSettings(method="pca", layer=3, pca_component=1, pca_over="tokens", seed=11)
+        .build_augment()
+        .train()(x)
+    )
     assert (per_token_top - got).abs().max() > 1e-3
 
 
@@ -99,8 +102,15 @@ def test_paper_text_pca_inside_a_bert_block_flattens_each_sentence():
     from deepaug.domains.text.models import SimCSEEncoder
 
     torch.manual_seed(0)
-    cfg = BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=3, num_attention_heads=2,
-                     intermediate_size=32, hidden_dropout_prob=0.0, attention_probs_dropout_prob=0.0)
+    cfg = BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=3,
+        num_attention_heads=2,
+        intermediate_size=32,
+        hidden_dropout_prob=0.0,
+        attention_probs_dropout_prob=0.0,
+    )
     model = SimCSEEncoder(BertModel(cfg, add_pooling_layer=False)).train()
     block = target_module(model, 2)
     seen = {}
@@ -132,8 +142,10 @@ def _senteval_tar(path, lines=SICK_LINES, member="SICK/SICK_test_annotated.txt")
     """A senteval.tar in the layout of princeton-nlp/datasets-for-simcse: SentEval's downstream folders,
     SICK's test file with its header line and tab-separated columns (plus a decoy SICK file)."""
     with tarfile.open(path, "w") as tar:
-        for name, text in ((member, SICK_HEADER + "\n".join(lines) + "\n"),
-                           ("SICK/SICK_train.txt", SICK_HEADER + "1\ta b\tc d\t4.5\tNEUTRAL\n")):
+        for name, text in (
+            (member, SICK_HEADER + "\n".join(lines) + "\n"),
+            ("SICK/SICK_train.txt", SICK_HEADER + "1\ta b\tc d\t4.5\tNEUTRAL\n"),
+        ):
             data = text.encode("utf-8")
             info = tarfile.TarInfo(name)
             info.size = len(data)
@@ -157,7 +169,10 @@ def sick_hub(tmp_path, monkeypatch):
 def test_sickr_is_sentevals_test_file_from_the_simcse_data(sick_hub, tmp_path, monkeypatch):
     task = text_data.STS_TASKS["sickr"]
     assert (task.repo, task.filename, task.member) == (
-        "princeton-nlp/datasets-for-simcse", "senteval.tar", "SICK/SICK_test_annotated.txt")
+        "princeton-nlp/datasets-for-simcse",
+        "senteval.tar",
+        "SICK/SICK_test_annotated.txt",
+    )
     assert text_data.EXPECTED_PAIRS["sickr"] == 4927
     monkeypatch.setitem(text_data.EXPECTED_PAIRS, "sickr", len(SICK_LINES))
     out = text_data.prepare_task("sickr", tmp_path / "sickr.parquet")
@@ -172,8 +187,11 @@ def test_sickr_is_sentevals_test_file_from_the_simcse_data(sick_hub, tmp_path, m
 def test_sickr_with_the_wrong_pair_count_fails_naming_task_and_counts(sick_hub, tmp_path, monkeypatch):
     monkeypatch.setitem(text_data.EXPECTED_PAIRS, "sickr", 4)
     out = tmp_path / "sickr.parquet"
-    with pytest.raises(DataValidationError, match=r"similarity task 'sickr': expected 4 pairs .*found 5 in "
-                                                  r"princeton-nlp/datasets-for-simcse, file senteval.tar"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"similarity task 'sickr': expected 4 pairs .*found 5 in "
+        r"princeton-nlp/datasets-for-simcse, file senteval.tar",
+    ):
         text_data.prepare_task("sickr", out)
     assert not out.exists()
     # the real table: the 5-pair fixture is not SentEval's 4,927-pair test set
@@ -192,17 +210,21 @@ def test_mteb_tasks_are_count_checked_too(tmp_path, monkeypatch):
     monkeypatch.setitem(text_data.EXPECTED_PAIRS, "sts13", 3)
     assert len(text_data.load_task(text_data.prepare_task("sts13", tmp_path / "ok.parquet"))) == 3
     monkeypatch.setitem(text_data.EXPECTED_PAIRS, "sts13", 1500)
-    with pytest.raises(DataValidationError, match=r"'sts13': expected 1500 pairs .*found 3 in mteb/sts13-sts, split test"):
+    with pytest.raises(
+        DataValidationError, match=r"'sts13': expected 1500 pairs .*found 3 in mteb/sts13-sts, split test"
+    ):
         text_data.prepare_task("sts13", tmp_path / "bad.parquet")
 
 
 def test_sick_archive_without_the_test_file_or_with_a_broken_line_is_an_error(tmp_path, monkeypatch):
-    monkeypatch.setattr(text_data, "_hub_file",
-                        lambda task: _senteval_tar(tmp_path / "a.tar", member="SICK/SICK_trial.txt"))
+    monkeypatch.setattr(
+        text_data, "_hub_file", lambda task: _senteval_tar(tmp_path / "a.tar", member="SICK/SICK_trial.txt")
+    )
     with pytest.raises(DataValidationError, match="expected one member named SICK/SICK_test_annotated.txt.*found 0"):
         text_data.prepare_task("sickr", tmp_path / "x.parquet")
-    monkeypatch.setattr(text_data, "_hub_file",
-                        lambda task: _senteval_tar(tmp_path / "b.tar", lines=SICK_LINES[:2] + ["12\tonly two"]))
+    monkeypatch.setattr(
+        text_data, "_hub_file", lambda task: _senteval_tar(tmp_path / "b.tar", lines=SICK_LINES[:2] + ["12\tonly two"])
+    )
     with pytest.raises(DataValidationError, match="line 4: 2 tab-separated column"):
         text_data.prepare_task("sickr", tmp_path / "x.parquet")
 
@@ -213,8 +235,11 @@ def test_sickr_offline_names_the_hub_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "empty-cache"))
-    with pytest.raises(DataUnavailableError, match=r"STS task 'sickr' \(princeton-nlp/datasets-for-simcse, "
-                                                   r"file senteval.tar, split test\)"):
+    with pytest.raises(
+        DataUnavailableError,
+        match=r"STS task 'sickr' \(princeton-nlp/datasets-for-simcse, "
+        r"file senteval.tar, split test\)",
+    ):
         text_data.prepare_task("sickr", tmp_path / "x.parquet")
 
 
@@ -273,8 +298,15 @@ def test_relatedness_targets_layer_l_plus_1_at_the_cls_vector_fed_to_the_head(ti
     from deepaug.domains.text.train import _attach_augment
 
     model = build_text_model(str(tiny_model_dir)).train()
-    s = TextPretrainSettings(objective="supervised", sup_head="relatedness", method="dropout", rate=0.5, p=1.0,
-                             layer=model.num_blocks + 1, seed=0)
+    s = TextPretrainSettings(
+        objective="supervised",
+        sup_head="relatedness",
+        method="dropout",
+        rate=0.5,
+        p=1.0,
+        layer=model.num_blocks + 1,
+        seed=0,
+    )
     aug = _attach_augment(s, model, tiny_model_dir, head_input=True)
     ids = torch.randint(1, 1000, (4, 5), generator=torch.Generator().manual_seed(0))
     mask = torch.ones_like(ids)
@@ -320,15 +352,32 @@ def sts_like_tasks(tmp_path_factory):
 
 
 def _relatedness_settings(**kw):
-    base = dict(objective="supervised", sup_head="relatedness", method="dropout", layer=1, stop_gradient=True,
-                rate=0.25, batch_size=16, max_len=8, eval_max_len=8, lr=1e-4, max_grad_norm=0.0,
-                sup_eval_epochs=1, sup_patience=1, precision="fp32", device="cpu", deterministic=True, seed=2)
+    base = dict(
+        objective="supervised",
+        sup_head="relatedness",
+        method="dropout",
+        layer=1,
+        stop_gradient=True,
+        rate=0.25,
+        batch_size=16,
+        max_len=8,
+        eval_max_len=8,
+        lr=1e-4,
+        max_grad_norm=0.0,
+        sup_eval_epochs=1,
+        sup_patience=1,
+        precision="fp32",
+        device="cpu",
+        deterministic=True,
+        seed=2,
+    )
     base.update(kw)
     return TextPretrainSettings(**base)
 
 
 def test_relatedness_training_stops_early_as_senteval_and_keeps_the_dev_best_weights(
-        tmp_path, tiny_model_dir, sts_like_tasks, monkeypatch):
+    tmp_path, tiny_model_dir, sts_like_tasks, monkeypatch
+):
     """Patience 1, dev scores 0.10, 0.05, 0.30, 0.20: SentEval's count of non-improving checks is not reset
     by the improvement at check 3, so training stops at check 4 (of at most 10 rounds); model.pt holds the
     encoder and head of check 3 (best.pt of that round), not the final weights."""
@@ -337,8 +386,14 @@ def test_relatedness_training_stops_early_as_senteval_and_keeps_the_dev_best_wei
 
     train, dev = sts_like_tasks
     real_scores = _scripted_dev(monkeypatch, [0.10, 0.05, 0.30, 0.20, 0.9, 0.9])
-    prov = pretrain(_relatedness_settings(epochs=10, keep_checkpoints="all"), tiny_model_dir, train, dev,
-                    tmp_path / "a", tmp_path / "ca")
+    prov = pretrain(
+        _relatedness_settings(epochs=10, keep_checkpoints="all"),
+        tiny_model_dir,
+        train,
+        dev,
+        tmp_path / "a",
+        tmp_path / "ca",
+    )
     history = [json.loads(line) for line in open(tmp_path / "a" / "train_metrics.jsonl")]
     assert [h["dev_spearman"] for h in history] == pytest.approx([10.0, 5.0, 30.0, 20.0])
     assert [h["epoch"] for h in history] == [1, 2, 3, 4] and [h["step"] for h in history] == [1, 2, 3, 4]
@@ -359,15 +414,20 @@ def test_relatedness_training_stops_early_as_senteval_and_keeps_the_dev_best_wei
 
     # evaluation scores a relatedness run with its head: Spearman of sum(probs * [1..5]), as SentEval
     monkeypatch.undo()
-    result = evaluate(TextEvalSettings(eval_max_len=8, precision="fp32", device="cpu"), tmp_path / "a" / "model.pt",
-                      {"dev": dev}, tmp_path / "eval.json")
+    result = evaluate(
+        TextEvalSettings(eval_max_len=8, precision="fp32", device="cpu"),
+        tmp_path / "a" / "model.pt",
+        {"dev": dev},
+        tmp_path / "eval.json",
+    )
     model, tok, head = load_trained(tmp_path / "a" / "model.pt", torch.device("cpu"), with_head=True)
     direct = relatedness_spearman(model, head, tok, text_data.load_task(dev), 8, torch.device("cpu"))
     assert result["scorer"] == "relatedness" and result["sts_dev"] == pytest.approx(100 * direct)
 
 
-def test_relatedness_step_is_mse_against_the_label_encoding_with_adam(tmp_path, tiny_model_dir, sts_like_tasks,
-                                                                     monkeypatch):
+def test_relatedness_step_is_mse_against_the_label_encoding_with_adam(
+    tmp_path, tiny_model_dir, sts_like_tasks, monkeypatch
+):
     """One training step end to end: the loss logged is the MSE of the head's probabilities against
     encode_labels, recomputed here from the same initial weights, dropout off and the same batch; the head
     and the encoder both take Adam's first step at lr 1e-4 (``lr * g / (|g| + eps)``: fine-tuned end to end)."""
@@ -396,8 +456,13 @@ def test_relatedness_step_is_mse_against_the_label_encoding_with_adam(tmp_path, 
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(T.epoch_seed(s.seed, 0, stream=2)))
     idx = order[:16].tolist()
     tok = AutoTokenizer.from_pretrained(str(cfg_path))
-    enc = lambda col: tok([pairs[col].iloc[i] for i in idx], padding=True, truncation=True, max_length=8,  # noqa: E731
-                          return_tensors="pt")
+    enc = lambda col: tok(
+        [pairs[col].iloc[i] for i in idx],
+        padding=True,
+        truncation=True,
+        max_length=8,  # noqa: E731
+        return_tensors="pt",
+    )
     u, v = model(**enc("sentence1"), use_mlp=False), model(**enc("sentence2"), use_mlp=False)
     target = torch.tensor(_senteval_encode_labels(pairs["score"].to_numpy()[idx]))
     expected = ((head(u, v) - target) ** 2).mean()
@@ -408,8 +473,10 @@ def test_relatedness_step_is_mse_against_the_label_encoding_with_adam(tmp_path, 
     expected.backward()
     saved = torch.load(tmp_path / "o" / "model.pt", weights_only=False)
     query = "encoder.layer.0.attention.self.query.weight"
-    for after, param in ((saved["relatedness_head"]["linear.weight"], head.linear.weight),
-                         (saved["encoder"][query], model.encoder.get_parameter(query))):
+    for after, param in (
+        (saved["relatedness_head"]["linear.weight"], head.linear.weight),
+        (saved["encoder"][query], model.encoder.get_parameter(query)),
+    ):
         g = param.grad
         assert g is not None and g.abs().max() > 1e-6
         adam_first_step = -s.lr * g / (g.abs() + 1e-8)
@@ -421,8 +488,11 @@ def test_relatedness_refuses_scores_outside_0_to_5(tmp_path, tiny_model_dir):
     from deepaug.domains.text.train import pretrain
 
     task = text_data.prepare_task("simlex999_test", tmp_path / "simlex.parquet")
-    with pytest.raises(DataValidationError, match=r"needs gold scores in \[0, 5\], but .*simlex.parquet has scores "
-                                                  r"in \[0.\d+, \d+(\.\d+)?\]; train this task with sup_head cosine"):
+    with pytest.raises(
+        DataValidationError,
+        match=r"needs gold scores in \[0, 5\], but .*simlex.parquet has scores "
+        r"in \[0.\d+, \d+(\.\d+)?\]; train this task with sup_head cosine",
+    ):
         pretrain(_relatedness_settings(epochs=1), tiny_model_dir, task, task, tmp_path / "o", tmp_path / "c")
 
 

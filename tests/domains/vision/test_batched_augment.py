@@ -10,8 +10,13 @@ from torchvision import transforms as T1
 from torchvision.transforms.v2 import functional as TF
 
 from deepaug.domains.vision.augmentations import simclr_transform
-from deepaug.domains.vision.batched_augment import (BatchedCropFlip, BatchedSimCLRAugment, _adjust,
-                                                    resized_crop_flip, sample_crops)
+from deepaug.domains.vision.batched_augment import (
+    BatchedCropFlip,
+    BatchedSimCLRAugment,
+    _adjust,
+    resized_crop_flip,
+    sample_crops,
+)
 from deepaug.domains.vision.data import load_prepared
 
 
@@ -19,21 +24,38 @@ def test_crop_parameters_follow_torchvisions_law():
     n, h, w = 4000, 32, 32
     torch.manual_seed(0)
     img = torch.zeros(3, h, w)
-    ref = torch.tensor([T1.RandomResizedCrop.get_params(img, (0.2, 1.0), (3 / 4, 4 / 3)) for _ in range(n)], dtype=torch.float)
+    ref = torch.tensor(
+        [T1.RandomResizedCrop.get_params(img, (0.2, 1.0), (3 / 4, 4 / 3)) for _ in range(n)], dtype=torch.float
+    )
     top, left, ch, cw = sample_crops(n, h, w, torch.Generator().manual_seed(1), "cpu")
     ours = torch.stack([top, left, ch, cw], 1)
 
     def stats(p):
         area = p[:, 2] * p[:, 3] / (h * w)
-        return torch.stack([area.mean(), area.std(), torch.log(p[:, 3] / p[:, 2]).mean(), torch.log(p[:, 3] / p[:, 2]).std(),
-                            (p[:, 0] / (h - p[:, 2] + 1)).mean(), (p[:, 1] / (w - p[:, 3] + 1)).mean()])
+        return torch.stack(
+            [
+                area.mean(),
+                area.std(),
+                torch.log(p[:, 3] / p[:, 2]).mean(),
+                torch.log(p[:, 3] / p[:, 2]).std(),
+                (p[:, 0] / (h - p[:, 2] + 1)).mean(),
+                (p[:, 1] / (w - p[:, 3] + 1)).mean(),
+            ]
+        )
 
     torch.testing.assert_close(stats(ours), stats(ref), atol=0.02, rtol=0)
     assert (ours[:, 0] + ours[:, 2] <= h).all() and (ours[:, 1] + ours[:, 3] <= w).all()
 
 
-@pytest.mark.parametrize("op,fn,factor", [(0, TF.adjust_brightness, 1.3), (1, TF.adjust_contrast, 0.7),
-                                          (2, TF.adjust_saturation, 1.4), (3, TF.adjust_hue, -0.08)])
+@pytest.mark.parametrize(
+    "op,fn,factor",
+    [
+        (0, TF.adjust_brightness, 1.3),
+        (1, TF.adjust_contrast, 0.7),
+        (2, TF.adjust_saturation, 1.4),
+        (3, TF.adjust_hue, -0.08),
+    ],
+)
 def test_colour_adjustments_equal_torchvision(op, fn, factor):
     x = torch.rand(5, 3, 9, 9, generator=torch.Generator().manual_seed(op))
     torch.testing.assert_close(_adjust(x, op, torch.full((5,), factor)), fn(x, factor), atol=1e-5, rtol=0)
@@ -91,8 +113,9 @@ def test_resized_crop_of_a_non_square_image():
         ref = TF.resized_crop(x, top, left, h, w, [size, size], antialias=True)
         ref = torch.where(flip.view(-1, 1, 1, 1), TF.horizontal_flip(ref), ref)
         full = lambda v: torch.full((4,), float(v))  # noqa: E731
-        torch.testing.assert_close(resized_crop_flip(x, full(top), full(left), full(h), full(w), flip, size), ref,
-                                   atol=1e-5, rtol=0)
+        torch.testing.assert_close(
+            resized_crop_flip(x, full(top), full(left), full(h), full(w), flip, size), ref, atol=1e-5, rtol=0
+        )
 
 
 def test_crop_flip_applies_the_sampled_boxes_like_torchvision():
@@ -127,8 +150,15 @@ def test_output_statistics_match_the_per_image_pipeline(digits_npz):
     def summary(x):
         per_image_mean = x.mean(dim=(1, 2, 3))
         channel_spread = x.std(dim=1).mean(dim=(1, 2))  # 0 for grey images
-        return torch.stack([x.mean(), x.std(), per_image_mean.std(), (channel_spread < 1e-3).float().mean(),
-                            x[:, :, :, :8].mean() - x[:, :, :, 8:].mean()])
+        return torch.stack(
+            [
+                x.mean(),
+                x.std(),
+                per_image_mean.std(),
+                (channel_spread < 1e-3).float().mean(),
+                x[:, :, :, :8].mean() - x[:, :, :, 8:].mean(),
+            ]
+        )
 
     s_ref, s_ours = summary(ref), summary(ours)
     torch.testing.assert_close(s_ours, s_ref, atol=0.06, rtol=0.06)

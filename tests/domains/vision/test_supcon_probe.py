@@ -19,13 +19,16 @@ def test_step_schedule_is_supcontrasts():
     assert ev.parse_decay_epochs([60, 75, 90]) == ev.parse_decay_epochs("[60, 75, 90]") == [60, 75, 90]
 
 
-@pytest.mark.parametrize("bad,message", [
-    (dict(probe="svm"), "probe must be one of features, supcon"),
-    (dict(probe="supcon", linear_epochs=30), "never decay"),  # 60,75,90 would silently leave lr 1 throughout
-    (dict(linear_lr_decay_epochs="60,x"), "comma-separated whole numbers"),
-    (dict(linear_lr_decay_epochs="75,60"), "increasing"),
-    (dict(linear_lr_decay_rate=0.0), "linear_lr_decay_rate must be > 0"),
-])
+@pytest.mark.parametrize(
+    "bad,message",
+    [
+        (dict(probe="svm"), "probe must be one of features, supcon"),
+        (dict(probe="supcon", linear_epochs=30), "never decay"),  # 60,75,90 would silently leave lr 1 throughout
+        (dict(linear_lr_decay_epochs="60,x"), "comma-separated whole numbers"),
+        (dict(linear_lr_decay_epochs="75,60"), "increasing"),
+        (dict(linear_lr_decay_rate=0.0), "linear_lr_decay_rate must be > 0"),
+    ],
+)
 def test_impossible_probe_settings_are_named(bad, message):
     with pytest.raises(ValueError, match=message):
         ev.VisionEvalSettings(**bad).validate()
@@ -60,16 +63,32 @@ def test_supcon_probe_learns_with_labels_aligned_to_the_augmented_images():
     def feats(images):
         return enc.encode((torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255 - 0.5) / 0.25)
 
-    r = ev.supcon_linear_probe(enc, x, y, feats(xd), yd, feats(xt), yt, mean, std, torch.device("cpu"), epochs=6,
-                               batch_size=64, lr=1.0, decay_epochs=[3, 5])
+    r = ev.supcon_linear_probe(
+        enc,
+        x,
+        y,
+        feats(xd),
+        yd,
+        feats(xt),
+        yt,
+        mean,
+        std,
+        torch.device("cpu"),
+        epochs=6,
+        batch_size=64,
+        lr=1.0,
+        decay_epochs=[3, 5],
+    )
     assert r.dev_top1 > 0.95 and r.test_top1 > 0.95 and 1 <= r.epoch <= 6
 
 
 def _encoder_file(tmp_path):
     torch.manual_seed(0)
     meta = {"arch": "resnet18", "width": 4, "in_channels": 3, "proj_dim": 10}
-    torch.save({"model": build_vision_model(**meta).state_dict(), "meta": meta, "objective": "contrastive"},
-               tmp_path / "model.pt")
+    torch.save(
+        {"model": build_vision_model(**meta).state_dict(), "meta": meta, "objective": "contrastive"},
+        tmp_path / "model.pt",
+    )
     return tmp_path / "model.pt"
 
 
@@ -89,8 +108,15 @@ def test_supcon_option_runs_records_its_protocol_and_chooses_on_dev(tmp_path, ti
         return next(scripted) if x.shape[0] == 135 else real(clf, x, y)
 
     monkeypatch.setattr(ev, "_accuracy", recording)
-    s = ev.VisionEvalSettings(probe="supcon", linear_epochs=3, linear_batch_size=16, linear_lr=1.0,
-                              linear_lr_decay_epochs="1,2", knn_k=5, device="cpu")
+    s = ev.VisionEvalSettings(
+        probe="supcon",
+        linear_epochs=3,
+        linear_batch_size=16,
+        linear_lr=1.0,
+        linear_lr_decay_epochs="1,2",
+        knn_k=5,
+        device="cpu",
+    )
     s.validate()
     result = ev.evaluate(s, _encoder_file(tmp_path), tiny_digits_npz, tmp_path / "eval.json")
     data = load_prepared(tiny_digits_npz)
@@ -102,7 +128,8 @@ def test_supcon_option_runs_records_its_protocol_and_chooses_on_dev(tmp_path, ti
     assert not torch.equal(weights[1], weights[2])  # the classifier moved in epoch 3 ...
     assert torch.equal(weights[3], weights[1])  # ... and test was scored with epoch 2's weights
     assert 0 <= result["linear_top1"] <= 100 and result["linear_top1"] * 16 / 100 == pytest.approx(
-        round(result["linear_top1"] * 16 / 100))
+        round(result["linear_top1"] * 16 / 100)
+    )
 
 
 @pytest.mark.parametrize("probe", ["features", "supcon"])
@@ -129,8 +156,15 @@ def test_the_two_probes_differ_in_protocol(tmp_path, tiny_digits_npz, monkeypatc
     monkeypatch.setattr(CifarResNet, "encode", encode)
     monkeypatch.setattr(BatchedCropFlip, "__call__", augment)
     monkeypatch.setattr(torch.optim.SGD, "step", step)
-    s = ev.VisionEvalSettings(probe=probe, linear_epochs=3, linear_batch_size=32, linear_lr=1.0,
-                              linear_lr_decay_epochs="1,2", knn_k=5, device="cpu")
+    s = ev.VisionEvalSettings(
+        probe=probe,
+        linear_epochs=3,
+        linear_batch_size=32,
+        linear_lr=1.0,
+        linear_lr_decay_epochs="1,2",
+        knn_k=5,
+        device="cpu",
+    )
     result = ev.evaluate(s, _encoder_file(tmp_path), tiny_digits_npz, tmp_path / "eval.json")
     assert result["probe"] == probe
     augmented = [x for kind, x in seen if kind == "augmented"]
@@ -141,5 +175,5 @@ def test_the_two_probes_differ_in_protocol(tmp_path, tiny_digits_npz, monkeypatc
         assert lrs == pytest.approx([1.0, 0.75, 0.25])  # its cosine over the 3 steps, not the step schedule
     else:
         assert sum(encoded) == plain + 3 * 32 and len(augmented) == 3
-        assert all(not torch.equal(a, b) for i, a in enumerate(augmented) for b in augmented[i + 1:])
+        assert all(not torch.equal(a, b) for i, a in enumerate(augmented) for b in augmented[i + 1 :])
         assert lrs == pytest.approx([1.0, 0.2, 0.04])  # one batch of 32 per epoch

@@ -16,15 +16,17 @@ def _blank_green(raw_dir, download):
     x = rng.integers(0, 256, size=(60, 8, 8, 3), dtype=np.uint8)
     x[..., 1] = 128  # the green channel holds one value in every image
     y = np.arange(60, dtype=np.int64) % 2
-    return {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:],
-            "classes": np.asarray(["a", "b"])}
+    return {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:], "classes": np.asarray(["a", "b"])}
 
 
 def test_a_constant_channel_is_refused_when_preparing(tmp_path, monkeypatch):
     monkeypatch.setitem(V.DATASETS, "blank", V.ImageDataset("blank", "a constant green channel", _blank_green))
-    with pytest.raises(DataValidationError, match=r"^dataset 'blank': channel 1 \(green\) of the training images is "
-                                                  r"constant \(every pixel 128, std 0\), and the images are "
-                                                  rf"normalised by that std: {ADVICE}; check its images") as info:
+    with pytest.raises(
+        DataValidationError,
+        match=r"^dataset 'blank': channel 1 \(green\) of the training images is "
+        r"constant \(every pixel 128, std 0\), and the images are "
+        rf"normalised by that std: {ADVICE}; check its images",
+    ) as info:
         V.prepare_image_dataset("blank", tmp_path / "blank.npz", tmp_path / "raw")
     assert "\n" not in str(info.value)
     assert not (tmp_path / "blank.npz").exists()
@@ -42,14 +44,20 @@ def _digits_with(digits_npz, tmp_path, change):
 @pytest.mark.parametrize("std, what", [(0.0, "has mean .* and std 0"), (float("nan"), "has mean .* and std nan")])
 def test_a_prepared_file_with_a_zero_or_nan_std_is_refused_at_load(tmp_path, digits_npz, std, what):
     path = _digits_with(digits_npz, tmp_path, lambda a: a["std"].__setitem__(2, std))
-    with pytest.raises(DataValidationError, match=rf"^{path} \(dataset 'digits'\): channel 2 \(blue\) of the training "
-                                                  rf"images {what}, .*{ADVICE}; delete it and re-run the data rule"):
+    with pytest.raises(
+        DataValidationError,
+        match=rf"^{path} \(dataset 'digits'\): channel 2 \(blue\) of the training "
+        rf"images {what}, .*{ADVICE}; delete it and re-run the data rule",
+    ):
         V.load_prepared(path)
 
 
 def test_a_prepared_file_with_a_constant_channel_is_refused_at_load(tmp_path, digits_npz):
     """Whatever float std was stored for it (0, or a rounding residue): the uint8 pixels say it is constant."""
     path = _digits_with(digits_npz, tmp_path, lambda a: a["x_train"].__setitem__((..., 0), 7))
-    with pytest.raises(DataValidationError, match=rf"^{path} \(dataset 'digits'\): channel 0 \(red\) of the training "
-                                                  rf"images is constant \(every pixel 7, std 0\), .*{ADVICE}"):
+    with pytest.raises(
+        DataValidationError,
+        match=rf"^{path} \(dataset 'digits'\): channel 0 \(red\) of the training "
+        rf"images is constant \(every pixel 7, std 0\), .*{ADVICE}",
+    ):
         V.load_prepared(path)

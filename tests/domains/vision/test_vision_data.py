@@ -6,8 +6,14 @@ import numpy as np
 import pytest
 from torchvision import datasets
 
-from deepaug.domains.vision.data import (DataUnavailableError, DataValidationError, load_prepared, prepare_image_dataset,
-                          stratified_dev_index, training_set_with_dev)
+from deepaug.domains.vision.data import (
+    DataUnavailableError,
+    DataValidationError,
+    load_prepared,
+    prepare_image_dataset,
+    stratified_dev_index,
+    training_set_with_dev,
+)
 
 
 def test_digits_prepared_form(digits_npz):
@@ -44,7 +50,9 @@ def _write_cifar_fixture(root, monkeypatch, digits):
     monkeypatch.setattr(datasets.CIFAR10, "train_list", [["data_batch_1", files["data_batch_1"]]])
     monkeypatch.setattr(datasets.CIFAR10, "test_list", [["test_batch", files["test_batch"]]])
     monkeypatch.setattr(datasets.CIFAR10, "meta", {"filename": "batches.meta", "key": "label_names", "md5": meta_md5})
-    monkeypatch.setattr(datasets.CIFAR10, "tgz_md5", hashlib.md5((root / datasets.CIFAR10.filename).read_bytes()).hexdigest())
+    monkeypatch.setattr(
+        datasets.CIFAR10, "tgz_md5", hashlib.md5((root / datasets.CIFAR10.filename).read_bytes()).hexdigest()
+    )
     return x, labels
 
 
@@ -116,7 +124,9 @@ def _save(path, data):
 
 def test_prepared_file_without_dev_split_says_rerun_the_data_rule(tmp_path, digits_npz):
     d = load_prepared(digits_npz)
-    old = _save(tmp_path / "old.npz", {k: v for k, v in d.items() if k not in ("x_dev", "y_dev", "dev_index", "dev_seed")})
+    old = _save(
+        tmp_path / "old.npz", {k: v for k, v in d.items() if k not in ("x_dev", "y_dev", "dev_index", "dev_seed")}
+    )
     with pytest.raises(DataValidationError, match="no held-out dev split") as exc:
         load_prepared(old)
     assert str(old) in str(exc.value) and "re-run the data rule" in str(exc.value)

@@ -71,10 +71,15 @@ def test_eval_json_reports_dev_and_test(tmp_path, digits_npz, objective):
 
     torch.manual_seed(0)
     meta = {"arch": "resnet18", "width": 4, "in_channels": 3, "proj_dim": 10}
-    torch.save({"model": build_vision_model(**meta).state_dict(), "meta": meta, "objective": objective},
-               tmp_path / "model.pt")
-    result = ev.evaluate(ev.VisionEvalSettings(linear_epochs=3, linear_batch_size=256, knn_k=5, device="cpu"),
-                         tmp_path / "model.pt", digits_npz, tmp_path / "eval.json")
+    torch.save(
+        {"model": build_vision_model(**meta).state_dict(), "meta": meta, "objective": objective}, tmp_path / "model.pt"
+    )
+    result = ev.evaluate(
+        ev.VisionEvalSettings(linear_epochs=3, linear_batch_size=256, knn_k=5, device="cpu"),
+        tmp_path / "model.pt",
+        digits_npz,
+        tmp_path / "eval.json",
+    )
     keys = {"linear_top1", "dev_linear_top1", "knn_top1", "dev_knn_top1"}
     keys |= {"classifier_top1", "dev_classifier_top1"} if objective == "supervised" else set()
     assert keys <= set(result) and all(0 <= result[k] <= 100 for k in keys)

@@ -6,7 +6,6 @@ Layer map for a GIN with L layers: 0 input node features, 1..L GIN layers (node 
 graph vector, L+2 projection head (or the classifier's logits in supervised runs).
 """
 
-
 import warnings
 
 # An expected warning, filtered for every process that loads this domain (its jobs, `deepaug --help`, which
@@ -58,15 +57,24 @@ class Graph(Domain):
         if not item.endswith(".pt") or "/" in item:
             raise ValueError(f"graph has no data item {item!r} (expected <dataset>.pt)")
         data = config.get("data") or {}
-        return command("prepare-graph", dataset=item[:-3], out=out, raw_dir=data.get("raw_dir", "data/raw"),
-                       download=bool(data.get("download", True)))
+        return command(
+            "prepare-graph",
+            dataset=item[:-3],
+            out=out,
+            raw_dir=data.get("raw_dir", "data/raw"),
+            download=bool(data.get("download", True)),
+        )
 
 
-register(Graph(
-    name="graph",
-    layer_map="0 input node features, 1-L GIN layers, L+1 pooled graph vector, L+2 projection head",
-    metrics={"contrastive": Metrics("svm_acc", "dev_svm_acc"),
-             "supervised": Metrics("classifier_acc", "dev_classifier_acc")},
-    env="graph.yaml",
-    data_env="graph.yaml",
-))
+register(
+    Graph(
+        name="graph",
+        layer_map="0 input node features, 1-L GIN layers, L+1 pooled graph vector, L+2 projection head",
+        metrics={
+            "contrastive": Metrics("svm_acc", "dev_svm_acc"),
+            "supervised": Metrics("classifier_acc", "dev_classifier_acc"),
+        },
+        env="graph.yaml",
+        data_env="graph.yaml",
+    )
+)

@@ -28,8 +28,9 @@ def _as_batch(model, loader_or_data, n_samples: int) -> GraphBatch:
     if isinstance(loader_or_data, (str, Path)):
         loader_or_data = load_graphs(loader_or_data)
     if not isinstance(loader_or_data, GraphSet):
-        raise TypeError(f"layer_activations takes a GraphSet, a GraphBatch or a prepared file, got "
-                        f"{type(loader_or_data).__name__}")
+        raise TypeError(
+            f"layer_activations takes a GraphSet, a GraphBatch or a prepared file, got {type(loader_or_data).__name__}"
+        )
     n = min(n_samples, len(loader_or_data))
     return loader_or_data.to(device).batch(torch.arange(n, device=device))
 
@@ -41,8 +42,10 @@ def layer_activations(model, loader_or_data, n_samples: int = 512) -> list[torch
     b = _as_batch(model, loader_or_data, n_samples)
     layers = model.deepaug_layers()
     outs: dict[int, torch.Tensor] = {}
-    handles = [module.register_forward_hook(lambda mod, args, out, i=i: outs.__setitem__(i, out.detach()))
-               for i, (_, module) in enumerate(layers)]
+    handles = [
+        module.register_forward_hook(lambda mod, args, out, i=i: outs.__setitem__(i, out.detach()))
+        for i, (_, module) in enumerate(layers)
+    ]
     was_training = model.training
     model.eval()
     try:
@@ -61,8 +64,9 @@ def layer_activations(model, loader_or_data, n_samples: int = 512) -> list[torch
 
 
 @torch.no_grad()
-def graph_analysis(model_path, data_path, n_samples: int, device, seed: int = 0, aug: str = "random4",
-                   ratio: float = 0.2) -> tuple[dict, dict]:
+def graph_analysis(
+    model_path, data_path, n_samples: int, device, seed: int = 0, aug: str = "random4", ratio: float = 0.2
+) -> tuple[dict, dict]:
     """(scalars, matrices) of :func:`deepaug.analysis.analyze.analyze`."""
     from deepaug.analysis.analyze import layer_summaries
     from deepaug.analysis.similarity import alignment, uniformity

@@ -16,20 +16,27 @@ def _parse_bool(s: str) -> bool:
 def _setup_prepare_graph(p: argparse.ArgumentParser) -> None:
     from deepaug.domains.graph.data import MISSING_FEATURES
 
-    p.add_argument("--dataset", required=True, help="a TU dataset (MUTAG, PROTEINS, NCI1, IMDB-BINARY, ...) or synthetic")
+    p.add_argument(
+        "--dataset", required=True, help="a TU dataset (MUTAG, PROTEINS, NCI1, IMDB-BINARY, ...) or synthetic"
+    )
     p.add_argument("--out", required=True, help="the prepared file (.pt)")
     p.add_argument("--raw-dir", default="data/raw", help="TU archives are stored under RAW_DIR/<dataset>/raw")
     p.add_argument("--download", type=_parse_bool, default=True, metavar="true|false")
-    p.add_argument("--missing-features", choices=MISSING_FEATURES, default="constant",
-                   help="node features of a dataset without node labels (GraphCL: constant)")
+    p.add_argument(
+        "--missing-features",
+        choices=MISSING_FEATURES,
+        default="constant",
+        help="node features of a dataset without node labels (GraphCL: constant)",
+    )
     p.add_argument("--seed", type=int, default=0, help="seed of the synthetic set")
 
 
 def _cmd_prepare_graph(a: argparse.Namespace) -> None:
     from deepaug.domains.graph.data import prepare_graph_dataset
 
-    prepare_graph_dataset(a.dataset, a.out, a.raw_dir, download=a.download, missing_features=a.missing_features,
-                          seed=a.seed)
+    prepare_graph_dataset(
+        a.dataset, a.out, a.raw_dir, download=a.download, missing_features=a.missing_features, seed=a.seed
+    )
 
 
 def _setup_pretrain_graph(p: argparse.ArgumentParser) -> None:
@@ -61,12 +68,24 @@ def _cmd_eval_graph(a: argparse.Namespace) -> None:
 
 
 COMMANDS = {
-    "prepare-graph": ("fetch a TU graph dataset (or make the synthetic one) and store it prepared",
-                      _setup_prepare_graph, _cmd_prepare_graph, "deepaug.domains.graph.data"),
-    "pretrain-graph": ("GraphCL pre-training of a GIN with Deep Augmentation", _setup_pretrain_graph,
-                       _cmd_pretrain_graph, "deepaug.domains.graph.train"),
-    "eval-graph": ("SVM accuracy of frozen graph embeddings, 10-fold CV", _setup_eval_graph, _cmd_eval_graph,
-                   "deepaug.domains.graph.evaluate"),
+    "prepare-graph": (
+        "fetch a TU graph dataset (or make the synthetic one) and store it prepared",
+        _setup_prepare_graph,
+        _cmd_prepare_graph,
+        "deepaug.domains.graph.data",
+    ),
+    "pretrain-graph": (
+        "GraphCL pre-training of a GIN with Deep Augmentation",
+        _setup_pretrain_graph,
+        _cmd_pretrain_graph,
+        "deepaug.domains.graph.train",
+    ),
+    "eval-graph": (
+        "SVM accuracy of frozen graph embeddings, 10-fold CV",
+        _setup_eval_graph,
+        _cmd_eval_graph,
+        "deepaug.domains.graph.evaluate",
+    ),
 }
 
 

@@ -73,8 +73,13 @@ class GraphBatch:
     y: torch.Tensor | None = None  # (num_graphs,)
 
     def to(self, device) -> "GraphBatch":
-        return GraphBatch(self.x.to(device), self.edge_index.to(device), self.batch.to(device), self.num_graphs,
-                          None if self.y is None else self.y.to(device))
+        return GraphBatch(
+            self.x.to(device),
+            self.edge_index.to(device),
+            self.batch.to(device),
+            self.num_graphs,
+            None if self.y is None else self.y.to(device),
+        )
 
 
 def concat_batches(first: GraphBatch, second: GraphBatch) -> GraphBatch:
@@ -122,8 +127,16 @@ class GraphSet:
         return int(self.x.shape[1])
 
     def to(self, device) -> "GraphSet":
-        return GraphSet(self.name, self.x.to(device), self.edge_index.to(device), self.node_ptr.to(device),
-                        self.edge_ptr.to(device), self.y.to(device), self.num_classes, self.features)
+        return GraphSet(
+            self.name,
+            self.x.to(device),
+            self.edge_index.to(device),
+            self.node_ptr.to(device),
+            self.edge_ptr.to(device),
+            self.y.to(device),
+            self.num_classes,
+            self.features,
+        )
 
     def batch(self, index: torch.Tensor | list[int] | np.ndarray) -> GraphBatch:
         """The graphs ``index`` (in that order) as one :class:`GraphBatch`, on this set's device."""
@@ -145,8 +158,9 @@ class GraphSet:
 
 
 # ----------------------------------------------------------------------------- preparing
-def _from_graphs(name: str, graphs: list[tuple[torch.Tensor | None, torch.Tensor, int, int]], missing_features: str,
-                 source: str) -> dict:
+def _from_graphs(
+    name: str, graphs: list[tuple[torch.Tensor | None, torch.Tensor, int, int]], missing_features: str, source: str
+) -> dict:
     """The prepared dict from ``(x or None, local edge_index, num_nodes, label)`` per graph."""
     if missing_features not in MISSING_FEATURES:
         raise ValueError(f"missing_features must be one of {MISSING_FEATURES}, got {missing_features!r}")
@@ -180,9 +194,17 @@ def _from_graphs(name: str, graphs: list[tuple[torch.Tensor | None, torch.Tensor
     if bad:
         raise DataValidationError(f"dataset {name!r}: graph {bad[0]} has an edge to a node it does not have")
     return {
-        "format": FORMAT, "name": name, "source": source, "features": features,
-        "x": x.contiguous(), "edge_index": edge_index.contiguous(), "node_ptr": node_ptr, "edge_ptr": edge_ptr,
-        "y": y, "num_classes": int(len(classes)), "label_values": classes.tolist(),
+        "format": FORMAT,
+        "name": name,
+        "source": source,
+        "features": features,
+        "x": x.contiguous(),
+        "edge_index": edge_index.contiguous(),
+        "node_ptr": node_ptr,
+        "edge_ptr": edge_ptr,
+        "y": y,
+        "num_classes": int(len(classes)),
+        "label_values": classes.tolist(),
     }
 
 
@@ -214,20 +236,24 @@ def _read_tu_file(path: Path, integer: bool, columns: int | None = None) -> np.n
     if lines[-1] != "":
         raise DataValidationError(
             f"{path}: the last line (line {len(lines)}) has no line end, and PyG's TU reader drops such a line; "
-            f"end the file with a newline")
+            f"end the file with a newline"
+        )
     lines.pop()
     blank = next((i for i, line in enumerate(lines) if not line.strip()), None)
     if blank is not None:
-        raise DataValidationError(f"{path}: line {blank + 1} is blank; every line holds one "
-                                  f"{'edge' if columns == 2 else 'value'}; {fix}")
+        raise DataValidationError(
+            f"{path}: line {blank + 1} is blank; every line holds one {'edge' if columns == 2 else 'value'}; {fix}"
+        )
     commas = np.fromiter((line.count(",") for line in lines), dtype=np.int64, count=len(lines))
     width = columns if columns is not None else int(commas[0]) + 1
     wrong = np.flatnonzero(commas != width - 1)
     if wrong.size:
         i = int(wrong[0])
         what = "two node ids, 'u, v'" if columns == 2 else f"{width} value{'s' if width > 1 else ''} (as line 1)"
-        raise DataValidationError(f"{path}: line {i + 1} ({lines[i].strip()!r}) has {int(commas[i]) + 1} "
-                                  f"comma-separated values, expected {what}; {fix}")
+        raise DataValidationError(
+            f"{path}: line {i + 1} ({lines[i].strip()!r}) has {int(commas[i]) + 1} "
+            f"comma-separated values, expected {what}; {fix}"
+        )
     dtype = np.int64 if integer else np.float64
     try:
         values = np.array(",".join(lines).split(","))
@@ -239,8 +265,10 @@ def _read_tu_file(path: Path, integer: bool, columns: int | None = None) -> np.n
             try:
                 np.array([token]).astype(dtype)
             except (ValueError, OverflowError):
-                raise DataValidationError(f"{path}: line {i + 1} holds {token.strip()!r}, not "
-                                          f"{'a whole number' if integer else 'a number'}; {fix}") from None
+                raise DataValidationError(
+                    f"{path}: line {i + 1} holds {token.strip()!r}, not "
+                    f"{'a whole number' if integer else 'a number'}; {fix}"
+                ) from None
     raise DataValidationError(f"{path} cannot be read as numbers; {fix}")  # not reached
 
 
@@ -249,13 +277,14 @@ def check_tu_files(name: str, raw: Path) -> np.ndarray:
     each graph. Raises :class:`DataValidationError` naming the file, the line and the fault."""
     raw = Path(raw)
     fix = _tu_fix(raw)
-    path = {kind: raw / f"{name}_{kind}.txt" for kind in (*TU_REQUIRED, *TU_PER_NODE, *TU_PER_EDGE,
-                                                            "graph_attributes")}
+    path = {kind: raw / f"{name}_{kind}.txt" for kind in (*TU_REQUIRED, *TU_PER_NODE, *TU_PER_EDGE, "graph_attributes")}
     if not path["graph_labels"].is_file():
         if path["graph_attributes"].is_file():
-            raise DataValidationError(f"{raw}: dataset {name!r} has graph attributes (a regression target) and no "
-                                      f"{path['graph_labels'].name}; deepaug classifies graphs and needs one label "
-                                      f"per graph")
+            raise DataValidationError(
+                f"{raw}: dataset {name!r} has graph attributes (a regression target) and no "
+                f"{path['graph_labels'].name}; deepaug classifies graphs and needs one label "
+                f"per graph"
+            )
         raise DataValidationError(f"{raw} has no {path['graph_labels'].name} (one class label per graph); {fix}")
     for kind in ("A", "graph_indicator"):
         if not path[kind].is_file():
@@ -264,31 +293,37 @@ def check_tu_files(name: str, raw: Path) -> np.ndarray:
     where = path["graph_indicator"]
     if int(indicator.min()) < 1:
         i = int(np.argmax(indicator < 1))
-        raise DataValidationError(f"{where}: line {i + 1} puts node {i + 1} in graph {int(indicator[i])}; graph ids "
-                                  f"start at 1; {fix}")
+        raise DataValidationError(
+            f"{where}: line {i + 1} puts node {i + 1} in graph {int(indicator[i])}; graph ids start at 1; {fix}"
+        )
     back = np.flatnonzero(np.diff(indicator) < 0)
     if back.size:
         i = int(back[0]) + 1
-        raise DataValidationError(f"{where}: line {i + 1} goes back from graph {int(indicator[i - 1])} to graph "
-                                  f"{int(indicator[i])}; nodes must be listed graph by graph, in order; {fix}")
+        raise DataValidationError(
+            f"{where}: line {i + 1} goes back from graph {int(indicator[i - 1])} to graph "
+            f"{int(indicator[i])}; nodes must be listed graph by graph, in order; {fix}"
+        )
     jump = np.flatnonzero(np.diff(indicator) > 1)
     if int(indicator[0]) != 1 or jump.size:
         i = 0 if int(indicator[0]) != 1 else int(jump[0]) + 1
         missing = 1 if i == 0 else int(indicator[i - 1]) + 1
-        raise DataValidationError(f"{where}: graph {missing} has no nodes (line {i + 1} jumps to graph "
-                                  f"{int(indicator[i])}); {fix}")
+        raise DataValidationError(
+            f"{where}: graph {missing} has no nodes (line {i + 1} jumps to graph {int(indicator[i])}); {fix}"
+        )
     n_nodes, n_graphs = int(indicator.shape[0]), int(indicator[-1])
     labels = _read_tu_file(path["graph_labels"], True, 1)
     if labels.shape[0] != n_graphs:
         raise DataValidationError(
             f"{path['graph_labels']} has {labels.shape[0]} labels for the {n_graphs} graphs of "
-            f"{where.name} ({'fewer' if labels.shape[0] < n_graphs else 'more'} labels than graphs); {fix}")
+            f"{where.name} ({'fewer' if labels.shape[0] < n_graphs else 'more'} labels than graphs); {fix}"
+        )
     for kind in TU_PER_NODE:
         if path[kind].is_file():
             rows = _read_tu_file(path[kind], kind.endswith("labels")).shape[0]
             if rows != n_nodes:
-                raise DataValidationError(f"{path[kind]} has {rows} lines for the {n_nodes} nodes of "
-                                          f"{where.name}; {fix}")
+                raise DataValidationError(
+                    f"{path[kind]} has {rows} lines for the {n_nodes} nodes of {where.name}; {fix}"
+                )
     edges = _read_tu_file(path["A"], True, 2)
     for col in (0, 1):
         low, high = edges[:, col] < 1, edges[:, col] > n_nodes
@@ -303,13 +338,15 @@ def check_tu_files(name: str, raw: Path) -> np.ndarray:
         i = int(across[0])
         raise DataValidationError(
             f"{path['A']}: line {i + 1} joins node {int(edges[i, 0])} (graph {int(graph_of[i, 0])}) to node "
-            f"{int(edges[i, 1])} (graph {int(graph_of[i, 1])}) of another graph ({where.name}); {fix}")
+            f"{int(edges[i, 1])} (graph {int(graph_of[i, 1])}) of another graph ({where.name}); {fix}"
+        )
     for kind in TU_PER_EDGE:
         if path[kind].is_file():
             rows = _read_tu_file(path[kind], kind.endswith("labels")).shape[0]
             if rows != edges.shape[0]:
-                raise DataValidationError(f"{path[kind]} has {rows} lines for the {edges.shape[0]} edges of "
-                                          f"{path['A'].name}; {fix}")
+                raise DataValidationError(
+                    f"{path[kind]} has {rows} lines for the {edges.shape[0]} edges of {path['A'].name}; {fix}"
+                )
     return np.bincount(indicator, minlength=n_graphs + 1)[1:]
 
 
@@ -320,18 +357,23 @@ def _tu_graphs(name: str, raw_dir: Path, download: bool) -> list:
     raw = Path(raw_dir) / name / "raw"
     have_raw = (raw / f"{name}_A.txt").is_file() and (raw / f"{name}_graph_indicator.txt").is_file()
     url = f"{TUDataset.url}/{name}.zip"
-    how = (f"run the data rule on a machine with internet access (PyG downloads {url}), or unzip that "
-           f"archive's {name}_*.txt files into {raw}")
+    how = (
+        f"run the data rule on a machine with internet access (PyG downloads {url}), or unzip that "
+        f"archive's {name}_*.txt files into {raw}"
+    )
     if not have_raw and not download:
-        raise DataUnavailableError(f"TU dataset {name!r} is not in {raw} and downloads are off (download: false); {how}")
+        raise DataUnavailableError(
+            f"TU dataset {name!r} is not in {raw} and downloads are off (download: false); {how}"
+        )
     sizes = check_tu_files(name, raw) if have_raw else None  # before PyG reads them (see check_tu_files)
     try:
         dataset = TUDataset(str(raw_dir), name=name)
     except Exception as exc:  # URLError, socket errors, a bad zip ...
         if sizes is None and (raw / f"{name}_A.txt").is_file():
             check_tu_files(name, raw)  # downloaded files that PyG could not read: the fault, named
-        raise DataUnavailableError(f"could not obtain TU dataset {name!r} into {raw}: {type(exc).__name__}: {exc}; "
-                                   f"{how}") from exc
+        raise DataUnavailableError(
+            f"could not obtain TU dataset {name!r} into {raw}: {type(exc).__name__}: {exc}; {how}"
+        ) from exc
     if sizes is None:
         sizes = check_tu_files(name, raw)
     graphs = []
@@ -342,15 +384,26 @@ def _tu_graphs(name: str, raw_dir: Path, download: bool) -> list:
         graphs.append((x, data.edge_index, int(data.num_nodes), int(data.y.view(-1)[0])))
     read = [g[2] for g in graphs]
     if read != sizes.tolist():  # PyG reuses processed/ without looking at the raw files again
-        differ = (f"{len(read)} graphs instead of {len(sizes)}" if len(read) != len(sizes) else
-                  f"graph {next(i for i, (a, b) in enumerate(zip(read, sizes)) if a != b) + 1} differs")
-        raise DataValidationError(f"{dataset.processed_dir} was made from other {name}_*.txt files than those in "
-                                  f"{raw} ({differ}); delete {dataset.processed_dir} and run the data rule again")
+        differ = (
+            f"{len(read)} graphs instead of {len(sizes)}"
+            if len(read) != len(sizes)
+            else f"graph {next(i for i, (a, b) in enumerate(zip(read, sizes)) if a != b) + 1} differs"
+        )
+        raise DataValidationError(
+            f"{dataset.processed_dir} was made from other {name}_*.txt files than those in "
+            f"{raw} ({differ}); delete {dataset.processed_dir} and run the data rule again"
+        )
     return graphs
 
 
-def prepare_graph_dataset(name: str, out: str | Path, raw_dir: str | Path = "data/raw", download: bool = True,
-                          missing_features: str = "constant", seed: int = 0) -> Path:
+def prepare_graph_dataset(
+    name: str,
+    out: str | Path,
+    raw_dir: str | Path = "data/raw",
+    download: bool = True,
+    missing_features: str = "constant",
+    seed: int = 0,
+) -> Path:
     """Write the prepared file of dataset ``name`` (a TU name, or ``synthetic``) to ``out``.
 
     TU datasets are read from ``raw_dir/<name>/raw`` and downloaded there first when missing and
@@ -362,8 +415,9 @@ def prepare_graph_dataset(name: str, out: str | Path, raw_dir: str | Path = "dat
     if name == SYNTHETIC:
         prepared = _from_graphs(name, synthetic_graphs(seed=seed), missing_features, f"synthetic (seed {seed})")
     elif name in TU_DATASETS:
-        prepared = _from_graphs(name, _tu_graphs(name, Path(raw_dir), download), missing_features,
-                                "TUDataset (torch_geometric)")
+        prepared = _from_graphs(
+            name, _tu_graphs(name, Path(raw_dir), download), missing_features, "TUDataset (torch_geometric)"
+        )
     else:
         raise DataUnavailableError(
             f"unknown graph dataset {name!r}; known: {SYNTHETIC} (offline demo) and the TU datasets "
@@ -384,17 +438,20 @@ def _check_archive(path: Path) -> None:
     member's checksum right. Refused with one line naming the file otherwise."""
     fix = _prepared_fix(path)
     if path.stat().st_size == 0:
-        raise DataValidationError(f"{path}: the prepared graph dataset is empty (0 bytes: an interrupted write or "
-                                  f"copy); {fix}")
+        raise DataValidationError(
+            f"{path}: the prepared graph dataset is empty (0 bytes: an interrupted write or copy); {fix}"
+        )
     try:
         with zipfile.ZipFile(path) as archive:
             damaged = archive.testzip()
     except (zipfile.BadZipFile, EOFError) as exc:
-        raise DataValidationError(f"{path}: the prepared graph dataset is truncated or not written by torch.save "
-                                  f"({exc}); {fix}") from None
+        raise DataValidationError(
+            f"{path}: the prepared graph dataset is truncated or not written by torch.save ({exc}); {fix}"
+        ) from None
     if damaged is not None:
-        raise DataValidationError(f"{path}: the prepared graph dataset is damaged ({damaged} does not match its "
-                                  f"checksum); {fix}")
+        raise DataValidationError(
+            f"{path}: the prepared graph dataset is damaged ({damaged} does not match its checksum); {fix}"
+        )
 
 
 def check_prepared(d: dict, path: str | Path) -> None:
@@ -411,23 +468,33 @@ def check_prepared(d: dict, path: str | Path) -> None:
     if not isinstance(name, str) or not isinstance(num_classes, int) or isinstance(num_classes, bool):
         raise DataValidationError(f"{path}: 'name' (a string) or 'num_classes' (a whole number) is missing; {fix}")
     if not x.is_floating_point() or x.dim() != 2 or x.shape[1] == 0:
-        raise DataValidationError(f"{path}: x must be a float (nodes x features) matrix with at least one feature, "
-                                  f"not {x.dtype} of shape {tuple(x.shape)}; {fix}")
+        raise DataValidationError(
+            f"{path}: x must be a float (nodes x features) matrix with at least one feature, "
+            f"not {x.dtype} of shape {tuple(x.shape)}; {fix}"
+        )
     if ei.dtype != torch.long or ei.dim() != 2 or ei.shape[0] != 2:
-        raise DataValidationError(f"{path}: edge_index must be a 2 x edges int64 tensor, not {ei.dtype} of shape "
-                                  f"{tuple(ei.shape)}; {fix}")
+        raise DataValidationError(
+            f"{path}: edge_index must be a 2 x edges int64 tensor, not {ei.dtype} of shape {tuple(ei.shape)}; {fix}"
+        )
     if y.dtype != torch.long or y.dim() != 1 or y.shape[0] == 0:
-        raise DataValidationError(f"{path}: y must hold one int64 label per graph, not {y.dtype} of shape "
-                                  f"{tuple(y.shape)}; {fix}")
+        raise DataValidationError(
+            f"{path}: y must hold one int64 label per graph, not {y.dtype} of shape {tuple(y.shape)}; {fix}"
+        )
     n_graphs = int(y.shape[0])
-    for key, ptr, total, what in (("node_ptr", node_ptr, x.shape[0], "nodes (rows of x)"),
-                                  ("edge_ptr", edge_ptr, ei.shape[1], "edges (columns of edge_index)")):
+    for key, ptr, total, what in (
+        ("node_ptr", node_ptr, x.shape[0], "nodes (rows of x)"),
+        ("edge_ptr", edge_ptr, ei.shape[1], "edges (columns of edge_index)"),
+    ):
         if ptr.dtype != torch.long or ptr.dim() != 1 or ptr.shape[0] != n_graphs + 1:
-            raise DataValidationError(f"{path}: {key} must hold {n_graphs + 1} int64 offsets (one more than the "
-                                      f"{n_graphs} labels of y), not {ptr.dtype} of shape {tuple(ptr.shape)}; {fix}")
+            raise DataValidationError(
+                f"{path}: {key} must hold {n_graphs + 1} int64 offsets (one more than the "
+                f"{n_graphs} labels of y), not {ptr.dtype} of shape {tuple(ptr.shape)}; {fix}"
+            )
         if int(ptr[0]) != 0 or int(ptr[-1]) != total or bool((ptr[1:] < ptr[:-1]).any()):
-            raise DataValidationError(f"{path}: {key} does not cut the {total} {what} into {n_graphs} graphs (it "
-                                      f"must rise from 0 to {total}); {fix}")
+            raise DataValidationError(
+                f"{path}: {key} does not cut the {total} {what} into {n_graphs} graphs (it "
+                f"must rise from 0 to {total}); {fix}"
+            )
     n_nodes = node_ptr[1:] - node_ptr[:-1]
     if bool((n_nodes == 0).any()):
         raise DataValidationError(f"{path}: graph {int(torch.nonzero(n_nodes == 0)[0])} has no nodes; {fix}")
@@ -436,11 +503,15 @@ def check_prepared(d: dict, path: str | Path) -> None:
     if bool(outside.any()):
         e = int(torch.nonzero(outside)[0])
         g = int(owner[e])
-        raise DataValidationError(f"{path}: graph {g} has an edge from node {int(ei[0, e])} to node {int(ei[1, e])}, "
-                                  f"but its nodes are 0-{int(n_nodes[g]) - 1}; {fix}")
+        raise DataValidationError(
+            f"{path}: graph {g} has an edge from node {int(ei[0, e])} to node {int(ei[1, e])}, "
+            f"but its nodes are 0-{int(n_nodes[g]) - 1}; {fix}"
+        )
     if num_classes < 2 or int(y.min()) < 0 or int(y.max()) >= num_classes:
-        raise DataValidationError(f"{path}: y must hold labels 0-{num_classes - 1} of at least 2 classes "
-                                  f"(num_classes {num_classes}), found {int(y.min())}-{int(y.max())}; {fix}")
+        raise DataValidationError(
+            f"{path}: y must hold labels 0-{num_classes - 1} of at least 2 classes "
+            f"(num_classes {num_classes}), found {int(y.min())}-{int(y.max())}; {fix}"
+        )
     finite = torch.isfinite(x)
     if not bool(finite.all()):
         node, feature = (int(v) for v in torch.nonzero(~finite)[0])
@@ -451,22 +522,33 @@ def check_prepared(d: dict, path: str | Path) -> None:
             f"{path}: dataset {name!r} has non-finite node features (NaN or inf) at "
             f"{n_bad} node{'s' if n_bad != 1 else ''}, first at feature {feature} of {features} of node "
             f"{node - int(node_ptr[g])} in graph {g}; training on them would stop with a NaN loss (the data is at "
-            f"fault, not the learning rate); {fix}")
+            f"fault, not the learning rate); {fix}"
+        )
 
 
 def load_graphs(path: str | Path) -> GraphSet:
     """A prepared file as a :class:`GraphSet` (on the CPU)."""
     path = Path(path)
     if not path.is_file():
-        raise DataUnavailableError(f"{path}: no prepared graph dataset; run the data rule "
-                                   f"(python -m deepaug prepare-graph --dataset NAME --out {path})")
+        raise DataUnavailableError(
+            f"{path}: no prepared graph dataset; run the data rule "
+            f"(python -m deepaug prepare-graph --dataset NAME --out {path})"
+        )
     _check_archive(path)
     d = load_torch(path, "prepared graph dataset")
     if not isinstance(d, dict) or d.get("format") != FORMAT:
         raise DataValidationError(f"{path} is not a prepared graph dataset (format {FORMAT}); prepare it again")
     check_prepared(d, path)
-    return GraphSet(d["name"], d["x"], d["edge_index"], d["node_ptr"], d["edge_ptr"], d["y"], d["num_classes"],
-                    d.get("features", ""))
+    return GraphSet(
+        d["name"],
+        d["x"],
+        d["edge_index"],
+        d["node_ptr"],
+        d["edge_ptr"],
+        d["y"],
+        d["num_classes"],
+        d.get("features", ""),
+    )
 
 
 # ----------------------------------------------------------------------------- the offline demo set

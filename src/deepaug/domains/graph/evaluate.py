@@ -96,8 +96,9 @@ def run_name(model_path: str | Path) -> str:
 
 
 @torch.no_grad()
-def embed(model, graphs: GraphSet, index=None, batch_size: int = 512, device: torch.device | str = "cpu",
-          logits: bool = False) -> torch.Tensor:
+def embed(
+    model, graphs: GraphSet, index=None, batch_size: int = 512, device: torch.device | str = "cpu", logits: bool = False
+) -> torch.Tensor:
     """Graph vectors (layer L+1), or the head's output with ``logits``, of graphs ``index`` (default: all),
     in eval mode (the Deep Augmentation op is the identity there)."""
     model.eval()
@@ -105,7 +106,7 @@ def embed(model, graphs: GraphSet, index=None, batch_size: int = 512, device: to
     data = graphs.to(device)
     out = []
     for i in range(0, index.shape[0], batch_size):
-        b = data.batch(index[i:i + batch_size].to(device))
+        b = data.batch(index[i : i + batch_size].to(device))
         fn = model if logits else model.encode
         out.append(fn(b.x, b.edge_index, b.batch, b.num_graphs).float().cpu())
     return torch.cat(out) if out else torch.zeros(0, model.graph_dim)
@@ -114,8 +115,10 @@ def embed(model, graphs: GraphSet, index=None, batch_size: int = 512, device: to
 def check_finite_embeddings(emb: torch.Tensor, run: str) -> None:
     bad = int((~torch.isfinite(emb)).any(dim=1).sum())
     if bad:
-        raise NonFiniteError(f"run {run}: {bad} of {emb.shape[0]} graph embeddings are not finite (NaN/inf); the "
-                             f"model diverged, so it is not evaluated")
+        raise NonFiniteError(
+            f"run {run}: {bad} of {emb.shape[0]} graph embeddings are not finite (NaN/inf); the "
+            f"model diverged, so it is not evaluated"
+        )
 
 
 def _make_svm(svm: str, c: float, seed: int):
@@ -138,8 +141,15 @@ def _accuracy(svm: str, c: float, seed: int, x_fit, y_fit, x_score, y_score) -> 
         return float((model.predict(x_score) == y_score).mean())
 
 
-def svm_cv(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 5, svm: str = "linearsvc",
-           c_grid: list[float] | None = None, seed: int = 0) -> dict:
+def svm_cv(
+    x: np.ndarray,
+    y: np.ndarray,
+    folds: int = 10,
+    inner_folds: int = 5,
+    svm: str = "linearsvc",
+    c_grid: list[float] | None = None,
+    seed: int = 0,
+) -> dict:
     """Outer stratified k-fold accuracy of an SVM whose C is chosen by inner CV on each training part.
 
     The search is GridSearchCV's (``refit=True``, ``scoring="accuracy"``: the C with the highest mean
@@ -158,21 +168,26 @@ def svm_cv(x: np.ndarray, y: np.ndarray, folds: int = 10, inner_folds: int = 5, 
         raise ValueError("svm_cv: the features are not finite")
     smallest = int(np.bincount(y).min())
     if smallest < folds:
-        raise ValueError(f"{folds}-fold stratified CV needs at least {folds} graphs per class; the smallest class "
-                         f"has {smallest}")
+        raise ValueError(
+            f"{folds}-fold stratified CV needs at least {folds} graphs per class; the smallest class has {smallest}"
+        )
     outer = StratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     fold_acc, dev_acc, chosen = [], [], []
     for k, (train, test) in enumerate(outer.split(x, y)):
         xt, yt = x[train], y[train]
         inner = list(StratifiedKFold(n_splits=inner_folds, shuffle=True, random_state=seed + 1 + k).split(xt, yt))
-        scores = [np.mean([_accuracy(svm, c, seed, xt[a], yt[a], xt[b], yt[b]) for a, b in inner])
-                  for c in c_grid]
+        scores = [np.mean([_accuracy(svm, c, seed, xt[a], yt[a], xt[b], yt[b]) for a, b in inner]) for c in c_grid]
         best = int(np.argmax(scores))  # the first of ties, as GridSearchCV's best_index_
         chosen.append(float(c_grid[best]))
         dev_acc.append(float(scores[best]))
         fold_acc.append(_accuracy(svm, c_grid[best], seed, x[train], y[train], x[test], y[test]))
-    return {"acc": float(np.mean(fold_acc)), "acc_std": float(np.std(fold_acc)), "dev_acc": float(np.mean(dev_acc)),
-            "fold_acc": fold_acc, "chosen_c": chosen}
+    return {
+        "acc": float(np.mean(fold_acc)),
+        "acc_std": float(np.std(fold_acc)),
+        "dev_acc": float(np.mean(dev_acc)),
+        "fold_acc": fold_acc,
+        "chosen_c": chosen,
+    }
 
 
 def evaluate(s: GraphEvalSettings, model_path: str | Path, data_path: str | Path, out: str | Path) -> dict:
@@ -191,8 +206,11 @@ def evaluate(s: GraphEvalSettings, model_path: str | Path, data_path: str | Path
     y = graphs.y.numpy()
     cv = svm_cv(emb.double().numpy(), y, s.folds, s.inner_folds, s.svm, s.c_values(), s.seed)
     result = {
-        "svm_acc": 100 * cv["acc"], "svm_acc_std": 100 * cv["acc_std"], "dev_svm_acc": 100 * cv["dev_acc"],
-        "svm_c_median": float(np.median(cv["chosen_c"])), "n_graphs": int(len(graphs)),
+        "svm_acc": 100 * cv["acc"],
+        "svm_acc_std": 100 * cv["acc_std"],
+        "dev_svm_acc": 100 * cv["dev_acc"],
+        "svm_c_median": float(np.median(cv["chosen_c"])),
+        "n_graphs": int(len(graphs)),
         # chance level (the majority-class rate of the scored labels, %): see deepaug.analysis.summary.baseline_check
         "chance_svm_acc": 100 * int(np.bincount(y).max()) / len(y),
     }

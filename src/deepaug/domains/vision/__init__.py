@@ -45,14 +45,23 @@ class Vision(Domain):
         if not item.endswith(".npz") or "/" in item:
             raise ValueError(f"vision has no data item {item!r} (expected <dataset>.npz)")
         data = config.get("data") or {}
-        return command("prepare-data", dataset=item[:-4], out=out, raw_dir=data.get("raw_dir", "data/raw"),
-                       download=bool(data.get("download", True)))
+        return command(
+            "prepare-data",
+            dataset=item[:-4],
+            out=out,
+            raw_dir=data.get("raw_dir", "data/raw"),
+            download=bool(data.get("download", True)),
+        )
 
 
-register(Vision(
-    name="vision",
-    layer_map=describe(LAYERS),
-    metrics={"contrastive": Metrics("linear_top1", "dev_linear_top1"),
-             "supervised": Metrics("classifier_top1", "dev_classifier_top1")},
-    eval_seeded=True,
-))
+register(
+    Vision(
+        name="vision",
+        layer_map=describe(LAYERS),
+        metrics={
+            "contrastive": Metrics("linear_top1", "dev_linear_top1"),
+            "supervised": Metrics("classifier_top1", "dev_classifier_top1"),
+        },
+        eval_seeded=True,
+    )
+)

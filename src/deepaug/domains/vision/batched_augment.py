@@ -87,13 +87,23 @@ def _adjust(x: torch.Tensor, op: int, f: torch.Tensor) -> torch.Tensor:
     return _hsv_to_rgb(torch.stack((h, hsv[:, 1], hsv[:, 2]), dim=1))
 
 
-def sample_crops(n: int, height: int, width: int, generator: torch.Generator, device,
-                 scale=(0.2, 1.0), ratio=(3 / 4, 4 / 3), attempts: int = 10):
+def sample_crops(
+    n: int,
+    height: int,
+    width: int,
+    generator: torch.Generator,
+    device,
+    scale=(0.2, 1.0),
+    ratio=(3 / 4, 4 / 3),
+    attempts: int = 10,
+):
     """Per-image crop boxes (top, left, h, w) with torchvision's RandomResizedCrop.get_params law."""
     area = height * width
     log_ratio = (math.log(ratio[0]), math.log(ratio[1]))
     target_area = area * torch.empty(n, attempts, device=device).uniform_(scale[0], scale[1], generator=generator)
-    aspect = torch.exp(torch.empty(n, attempts, device=device).uniform_(log_ratio[0], log_ratio[1], generator=generator))
+    aspect = torch.exp(
+        torch.empty(n, attempts, device=device).uniform_(log_ratio[0], log_ratio[1], generator=generator)
+    )
     w = torch.round(torch.sqrt(target_area * aspect))
     h = torch.round(torch.sqrt(target_area / aspect))
     ok = (w > 0) & (h > 0) & (w <= width) & (h <= height)
@@ -202,8 +212,17 @@ class BatchedSimCLRAugment(BatchedCropFlip):
     ``generator`` (a ``torch.Generator`` on the images' device) makes it reproducible.
     """
 
-    def __init__(self, size: int, mean, std, scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1),
-                 p_jitter: float = 0.8, p_gray: float = 0.2, p_flip: float = 0.5) -> None:
+    def __init__(
+        self,
+        size: int,
+        mean,
+        std,
+        scale=(0.2, 1.0),
+        jitter=(0.4, 0.4, 0.4, 0.1),
+        p_jitter: float = 0.8,
+        p_gray: float = 0.2,
+        p_flip: float = 0.5,
+    ) -> None:
         super().__init__(size, mean, std, scale, p_flip)
         self.jitter = jitter
         self.p_jitter, self.p_gray = p_jitter, p_gray

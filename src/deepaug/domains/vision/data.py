@@ -75,7 +75,10 @@ def _digits(name: str, raw_dir: Path, download: bool, size: int = 16, test_fract
     y = digits.target.astype(np.int64)
     x_tr, x_te, y_tr, y_te = train_test_split(x, y, test_size=test_fraction, random_state=0, stratify=y)
     return {
-        "x_train": x_tr, "y_train": y_tr, "x_test": x_te, "y_test": y_te,
+        "x_train": x_tr,
+        "y_train": y_tr,
+        "x_test": x_te,
+        "y_test": y_te,
         "classes": np.asarray([str(c) for c in digits.target_names]),
     }
 
@@ -117,8 +120,15 @@ def hold_out_dev(arrays: dict, fraction: float = DEV_FRACTION, seed: int = DEV_S
     dev_index = stratified_dev_index(arrays["y_train"], max(1, round(fraction * n_train)), seed)
     rest = np.setdiff1d(np.arange(n_train), dev_index)
     x, y = arrays["x_train"], arrays["y_train"]
-    return dict(arrays, x_train=x[rest], y_train=y[rest], x_dev=x[dev_index], y_dev=y[dev_index],
-                dev_index=dev_index, dev_seed=np.int64(seed))
+    return dict(
+        arrays,
+        x_train=x[rest],
+        y_train=y[rest],
+        x_dev=x[dev_index],
+        y_dev=y[dev_index],
+        dev_index=dev_index,
+        dev_seed=np.int64(seed),
+    )
 
 
 def training_set_with_dev(data: dict) -> tuple[np.ndarray, np.ndarray]:
@@ -128,8 +138,10 @@ def training_set_with_dev(data: dict) -> tuple[np.ndarray, np.ndarray]:
     n = len(data["x_train"]) + len(data["x_dev"])
     dev_index = data["dev_index"]
     if len(dev_index) and dev_index.max() >= n:
-        raise DataValidationError(f"dev_index points past the {n} training images (x_train + x_dev); the prepared "
-                                  f"file is inconsistent: re-run the data rule")
+        raise DataValidationError(
+            f"dev_index points past the {n} training images (x_train + x_dev); the prepared "
+            f"file is inconsistent: re-run the data rule"
+        )
     is_dev = np.zeros(n, dtype=bool)
     is_dev[dev_index] = True
     x = np.empty((n, *data["x_train"].shape[1:]), dtype=data["x_train"].dtype)
@@ -149,8 +161,13 @@ def prepare_image_dataset(name: str, out: str | Path, raw_dir: str | Path = "dat
     pixels = arrays["x_train"].reshape(-1, arrays["x_train"].shape[-1]).astype(np.float64) / 255.0
     arrays["mean"] = pixels.mean(axis=0).astype(np.float32)
     arrays["std"] = pixels.std(axis=0).astype(np.float32)
-    check_normalisation(arrays["x_train"], arrays["mean"], arrays["std"], f"dataset {name!r}",
-                        "check its images (a blank or single-valued channel?)")
+    check_normalisation(
+        arrays["x_train"],
+        arrays["mean"],
+        arrays["std"],
+        f"dataset {name!r}",
+        "check its images (a blank or single-valued channel?)",
+    )
     out = Path(out)
     with atomic_path(out) as tmp:
         with open(tmp, "wb") as fh:
@@ -172,11 +189,15 @@ def check_normalisation(x_train: np.ndarray, mean, std, source: str, fix: str) -
         c = int(bad[0])
         name = {1: ("gray",), 3: ("red", "green", "blue")}.get(len(std), ())
         channel = f"channel {c}" + (f" ({name[c]})" if c < len(name) else "")
-        what = (f"is constant (every pixel {int(low[c])}, std 0)" if low[c] == high[c]
-                else f"has mean {mean[c]:g} and std {std[c]:g}")
+        what = (
+            f"is constant (every pixel {int(low[c])}, std 0)"
+            if low[c] == high[c]
+            else f"has mean {mean[c]:g} and std {std[c]:g}"
+        )
         raise DataValidationError(
             f"{source}: {channel} of the training images {what}, and the images are normalised by that std: "
-            f"training would stop with a NaN loss (the data is at fault, not the learning rate); {fix}")
+            f"training would stop with a NaN loss (the data is at fault, not the learning rate); {fix}"
+        )
 
 
 def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
@@ -191,8 +212,9 @@ def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
         with np.load(path, allow_pickle=False) as npz:
             data = {k: npz[k] for k in npz.files}
     except Exception as exc:  # zero bytes, truncated zip, not an npz
-        raise DataValidationError(f"{path} cannot be read as a prepared dataset ({type(exc).__name__}: {exc}); "
-                                  f"{fix}") from None
+        raise DataValidationError(
+            f"{path} cannot be read as a prepared dataset ({type(exc).__name__}: {exc}); {fix}"
+        ) from None
     missing = [k for k in REQUIRED_KEYS if k not in data]
     if missing:
         raise DataValidationError(f"{path} is not a prepared dataset (missing {missing}); {fix}")
@@ -213,16 +235,25 @@ def validate_prepared(data: dict, path, fix: str) -> None:
     if missing:
         raise DataValidationError(
             f"{path} has no held-out dev split (missing {missing}): it was prepared by an older deepaug, before "
-            f"the dev split that every selection is made on; {fix}")
+            f"the dev split that every selection is made on; {fix}"
+        )
     _validate_splits(data, ("dev",), path, fix)
     if data["x_dev"].shape[1:] != data["x_train"].shape[1:]:
-        raise DataValidationError(f"{path}: x_dev images are {data['x_dev'].shape[1:]}, x_train images "
-                                  f"{data['x_train'].shape[1:]}; {fix}")
+        raise DataValidationError(
+            f"{path}: x_dev images are {data['x_dev'].shape[1:]}, x_train images {data['x_train'].shape[1:]}; {fix}"
+        )
     index = data["dev_index"]
-    if (index.ndim != 1 or len(index) != len(data["x_dev"]) or not np.issubdtype(index.dtype, np.integer)
-            or (index < 0).any() or len(np.unique(index)) != len(index)):
-        raise DataValidationError(f"{path}: dev_index must hold {len(data['x_dev'])} distinct non-negative row "
-                                  f"numbers (one per dev image); {fix}")
+    if (
+        index.ndim != 1
+        or len(index) != len(data["x_dev"])
+        or not np.issubdtype(index.dtype, np.integer)
+        or (index < 0).any()
+        or len(np.unique(index)) != len(index)
+    ):
+        raise DataValidationError(
+            f"{path}: dev_index must hold {len(data['x_dev'])} distinct non-negative row "
+            f"numbers (one per dev image); {fix}"
+        )
 
 
 def _validate_splits(data: dict, splits: tuple[str, ...], path, fix: str) -> None:
@@ -232,8 +263,9 @@ def _validate_splits(data: dict, splits: tuple[str, ...], path, fix: str) -> Non
             raise DataValidationError(f"{path}: x_{split} has dtype {x.dtype}; images must be uint8 (0-255); {fix}")
         if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[1] != x.shape[2]:
             hint = " (channels first? they must be last: N x H x W x C)" if x.ndim == 4 and x.shape[1] in (1, 3) else ""
-            raise DataValidationError(f"{path}: x_{split} has shape {x.shape}; expected N x H x W x C with C 1 or 3"
-                                      f"{hint}; {fix}")
+            raise DataValidationError(
+                f"{path}: x_{split} has shape {x.shape}; expected N x H x W x C with C 1 or 3{hint}; {fix}"
+            )
         if y.ndim != 1 or len(y) != len(x):
             raise DataValidationError(f"{path}: y_{split} has {y.shape} labels for {len(x)} images; {fix}")
         if not np.issubdtype(y.dtype, np.integer) or (len(y) and (y.min() < 0 or y.max() >= len(data["classes"]))):

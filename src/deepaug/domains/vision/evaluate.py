@@ -77,9 +77,11 @@ class VisionEvalSettings:
         milestones = parse_decay_epochs(self.linear_lr_decay_epochs)
         late = [m for m in milestones if m >= self.linear_epochs]
         if self.probe == "supcon" and late:
-            raise ValueError(f"linear_lr_decay_epochs {self.linear_lr_decay_epochs!r}: epoch(s) {late} are not before the "
-                             f"last of linear_epochs={self.linear_epochs}, so the lr would never decay there; give "
-                             f"epochs below {self.linear_epochs} (SupContrast: 60,75,90 of 100) or '' for a constant lr")
+            raise ValueError(
+                f"linear_lr_decay_epochs {self.linear_lr_decay_epochs!r}: epoch(s) {late} are not before the "
+                f"last of linear_epochs={self.linear_epochs}, so the lr would never decay there; give "
+                f"epochs below {self.linear_epochs} (SupContrast: 60,75,90 of 100) or '' for a constant lr"
+            )
 
 
 def parse_decay_epochs(text) -> list[int]:
@@ -119,8 +121,10 @@ def check_finite_features(features: torch.Tensor, run: str, split: str) -> None:
     chance-level accuracy: fail instead, naming the run."""
     bad = (~torch.isfinite(features)).any(dim=1).sum().item()
     if bad:
-        raise NonFiniteError(f"run {run}: {bad} of {features.shape[0]} {split} feature vectors are not finite "
-                             f"(NaN/inf); the model diverged, so it is not evaluated")
+        raise NonFiniteError(
+            f"run {run}: {bad} of {features.shape[0]} {split} feature vectors are not finite "
+            f"(NaN/inf); the model diverged, so it is not evaluated"
+        )
 
 
 @torch.no_grad()
@@ -164,8 +168,19 @@ class _DevBest:
         return ProbeResult(dev_top1=self.dev, test_top1=_accuracy(clf, test_x, test_y), epoch=self.epoch)
 
 
-def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 100, batch_size: int = 512,
-                 lr: float = 0.1, weight_decay: float = 0.0, seed: int = 0) -> ProbeResult:
+def linear_probe(
+    train_x,
+    train_y,
+    dev_x,
+    dev_y,
+    test_x,
+    test_y,
+    epochs: int = 100,
+    batch_size: int = 512,
+    lr: float = 0.1,
+    weight_decay: float = 0.0,
+    seed: int = 0,
+) -> ProbeResult:
     """A linear classifier on standardised frozen features (SGD, cosine lr), trained on ``train``;
     after every epoch it is scored on ``dev`` and the dev-best weights are kept (ties: the later
     epoch, the full schedule's end being the default). Test is scored once, with the kept weights."""
@@ -195,9 +210,25 @@ def linear_probe(train_x, train_y, dev_x, dev_y, test_x, test_y, epochs: int = 1
     return best.result(clf, test_x, test_y)
 
 
-def supcon_linear_probe(model, images, labels, dev_x, dev_y, test_x, test_y, mean, std, device,
-                        epochs: int = 100, batch_size: int = 512, lr: float = 1.0, weight_decay: float = 0.0,
-                        decay_epochs=(60, 75, 90), decay_rate: float = 0.2, seed: int = 0) -> ProbeResult:
+def supcon_linear_probe(
+    model,
+    images,
+    labels,
+    dev_x,
+    dev_y,
+    test_x,
+    test_y,
+    mean,
+    std,
+    device,
+    epochs: int = 100,
+    batch_size: int = 512,
+    lr: float = 1.0,
+    weight_decay: float = 0.0,
+    decay_epochs=(60, 75, 90),
+    decay_rate: float = 0.2,
+    seed: int = 0,
+) -> ProbeResult:
     """SupContrast's linear evaluation (HobbitLong/SupContrast ``main_linear.py``, ``util.py``), choosing on dev.
 
     ``images``/``labels``: the uint8 training images (N x H x W x C) and their labels; ``dev_x``/``test_x``:
@@ -299,26 +330,52 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
     result = {}
     if model.objective == "supervised":
         for split, key in (("dev", "dev_classifier_top1"), ("test", "classifier_top1")):
-            result[key] = 100 * classifier_top1(model, data[f"x_{split}"], labels[split], data["mean"], data["std"],
-                                                s.batch_size, device)
+            result[key] = 100 * classifier_top1(
+                model, data[f"x_{split}"], labels[split], data["mean"], data["std"], s.batch_size, device
+            )
     if s.probe == "supcon":
-        probe = supcon_linear_probe(model, data["x_train"], labels["train"], feats["dev"], labels["dev"], feats["test"],
-                                    labels["test"], data["mean"], data["std"], device, s.linear_epochs,
-                                    s.linear_batch_size, s.linear_lr, s.linear_weight_decay,
-                                    parse_decay_epochs(s.linear_lr_decay_epochs), s.linear_lr_decay_rate, s.seed)
+        probe = supcon_linear_probe(
+            model,
+            data["x_train"],
+            labels["train"],
+            feats["dev"],
+            labels["dev"],
+            feats["test"],
+            labels["test"],
+            data["mean"],
+            data["std"],
+            device,
+            s.linear_epochs,
+            s.linear_batch_size,
+            s.linear_lr,
+            s.linear_weight_decay,
+            parse_decay_epochs(s.linear_lr_decay_epochs),
+            s.linear_lr_decay_rate,
+            s.seed,
+        )
     else:
-        probe = linear_probe(feats["train"], labels["train"], feats["dev"], labels["dev"], feats["test"],
-                             labels["test"], s.linear_epochs, s.linear_batch_size, s.linear_lr, s.linear_weight_decay,
-                             s.seed)
+        probe = linear_probe(
+            feats["train"],
+            labels["train"],
+            feats["dev"],
+            labels["dev"],
+            feats["test"],
+            labels["test"],
+            s.linear_epochs,
+            s.linear_batch_size,
+            s.linear_lr,
+            s.linear_weight_decay,
+            s.seed,
+        )
     result |= {
         "probe": s.probe,
         "linear_top1": 100 * probe.test_top1,
         "dev_linear_top1": 100 * probe.dev_top1,
         "linear_epoch": probe.epoch,
-        "knn_top1": 100 * knn_top1(feats["train"], labels["train"], feats["test"], labels["test"], s.knn_k,
-                                   s.knn_temperature),
-        "dev_knn_top1": 100 * knn_top1(feats["train"], labels["train"], feats["dev"], labels["dev"], s.knn_k,
-                                       s.knn_temperature),
+        "knn_top1": 100
+        * knn_top1(feats["train"], labels["train"], feats["test"], labels["test"], s.knn_k, s.knn_temperature),
+        "dev_knn_top1": 100
+        * knn_top1(feats["train"], labels["train"], feats["dev"], labels["dev"], s.knn_k, s.knn_temperature),
         "eval_time_s": round(time.time() - t0, 3),
     }
     # chance level of each test score (the majority-class rate of the test labels, %): the inversion check

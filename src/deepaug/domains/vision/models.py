@@ -35,9 +35,7 @@ class CifarResNet(nn.Module):
     5 pooled feature vector (the encoder output used for evaluation), 6 projection-head output.
     """
 
-    def __init__(
-        self, arch: str = "resnet18", width: int = 64, in_channels: int = 3, proj_dim: int = 128
-    ) -> None:
+    def __init__(self, arch: str = "resnet18", width: int = 64, in_channels: int = 3, proj_dim: int = 128) -> None:
         super().__init__()
         if arch not in ARCHS:
             raise ValueError(f"unknown backbone {arch!r}; known: {', '.join(ARCHS)}")
@@ -58,9 +56,7 @@ class CifarResNet(nn.Module):
         self.pool = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten())
         self.feature_dim = inplanes
         # SupContrast/SimCLR head: Linear -> ReLU -> Linear(128)
-        self.head = nn.Sequential(
-            nn.Linear(inplanes, inplanes), nn.ReLU(inplace=True), nn.Linear(inplanes, proj_dim)
-        )
+        self.head = nn.Sequential(nn.Linear(inplanes, inplanes), nn.ReLU(inplace=True), nn.Linear(inplanes, proj_dim))
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -84,5 +80,7 @@ class CifarResNet(nn.Module):
         return self.head(self.encode(x))
 
 
-def build_vision_model(arch: str = "resnet18", width: int = 64, in_channels: int = 3, proj_dim: int = 128) -> CifarResNet:
+def build_vision_model(
+    arch: str = "resnet18", width: int = 64, in_channels: int = 3, proj_dim: int = 128
+) -> CifarResNet:
     return CifarResNet(arch=arch, width=width, in_channels=in_channels, proj_dim=proj_dim)

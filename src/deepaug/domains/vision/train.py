@@ -105,14 +105,28 @@ class VisionTask(Task):
         if self.batch < s.batch_size:
             T.log(f"WARNING: batch_size {s.batch_size} > {n} training images; using {self.batch}")
         self.steps_per_epoch = n // self.batch
-        self.epoch_batches = _batch_source(s, x_train, data["y_train"], data["mean"], data["std"], self.batch,
-                                           self.steps_per_epoch, device, self.objective.views)
+        self.epoch_batches = _batch_source(
+            s,
+            x_train,
+            data["y_train"],
+            data["mean"],
+            data["std"],
+            self.batch,
+            self.steps_per_epoch,
+            device,
+            self.objective.views,
+        )
 
     def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
         s = self.s
         opt_kwargs = {"fused": True} if device.type == "cuda" else {}
-        return torch.optim.SGD(trained_parameters(self.model, self.extras), lr=s.lr, momentum=s.momentum,
-                               weight_decay=s.weight_decay, **opt_kwargs)
+        return torch.optim.SGD(
+            trained_parameters(self.model, self.extras),
+            lr=s.lr,
+            momentum=s.momentum,
+            weight_decay=s.weight_decay,
+            **opt_kwargs,
+        )
 
     def parts(self) -> dict:
         return {"model": self.model} if self.extras is None else {"model": self.model, "extras": self.extras}
@@ -142,8 +156,14 @@ class VisionTask(Task):
 
     def record(self, p: Progress, end: PeriodEnd) -> dict:
         images = self.objective.views * self.steps_per_epoch * self.batch
-        return {"epoch": p.period - 1, "step": p.step, "loss": end.loss, "lr": end.lr,
-                "epoch_time_s": round(end.seconds, 4), "images_per_s": round(images / end.seconds, 1)}
+        return {
+            "epoch": p.period - 1,
+            "step": p.step,
+            "loss": end.loss,
+            "lr": end.lr,
+            "epoch_time_s": round(end.seconds, 4),
+            "images_per_s": round(images / end.seconds, 1),
+        }
 
     def final_weights(self, best: dict | None) -> dict:
         return {"the final weights": self.model.state_dict()}
@@ -201,8 +221,9 @@ def _batch_source(s, x_train, y_train, mean, std, batch: int, steps: int, device
     def epoch_batches(seed: int):
         g = torch.Generator().manual_seed(seed)
         order = torch.randperm(n, generator=g)[: steps * batch].view(steps, batch).tolist()
-        loader = DataLoader(dataset, batch_sampler=order, num_workers=s.num_workers, generator=g,
-                            pin_memory=device.type == "cuda")
+        loader = DataLoader(
+            dataset, batch_sampler=order, num_workers=s.num_workers, generator=g, pin_memory=device.type == "cuda"
+        )
         for idx, (v1, v2) in zip(order, loader):
             x = (torch.cat([v1, v2]) if two_views else v1).to(device, non_blocking=True)
             yield x.contiguous(memory_format=memory_format), labels[idx]
@@ -216,4 +237,3 @@ def load_encoder(model_path: str | Path, device: torch.device):
     model.load_state_dict(state["model"])
     model.objective = state.get("objective", "contrastive")
     return model.to(device).eval()
-
