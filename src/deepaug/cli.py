@@ -171,9 +171,9 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
     import numpy as np
     import pandas as pd
 
-    from deepaug.workflow.io import atomic_path
     from deepaug.analysis.layer_choice import layer_selection
     from deepaug.analysis.summary import DEV_METRIC, HEADLINE
+    from deepaug.workflow.io import atomic_path
     from deepaug.workflow.runs import analysis_dir, read_table
 
     runs = read_table(a.runs)

@@ -176,8 +176,8 @@ def test_text_contrastive_step_and_eval_under_emulated_cuda_bf16(
 
 
 def test_text_supervised_step_under_emulated_cuda_bf16(tmp_path, tiny_model_dir, cuda_like_autocast):
-    from deepaug.domains.text.train import pretrain
     from deepaug.domains.text.data import prepare_task
+    from deepaug.domains.text.train import pretrain
 
     train = prepare_task("simlex999_train", tmp_path / "train.parquet")
     test = prepare_task("simlex999_test", tmp_path / "test.parquet")

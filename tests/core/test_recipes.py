@@ -9,8 +9,8 @@ import pytest
 import torch
 
 import deepaug.engine.training as T
-from deepaug.workflow.config import REPO_CONFIG, ConfigError, merge_config, read_yaml, validate_config
 from deepaug.core.settings import RunSettings
+from deepaug.workflow.config import REPO_CONFIG, ConfigError, merge_config, read_yaml, validate_config
 
 
 # ----------------------------------------------------------------------------- clipping, unit level

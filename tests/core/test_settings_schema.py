@@ -41,7 +41,7 @@ def _cases():
     from deepaug.domains.vision.train import VisionPretrainSettings
 
     out = []
-    for name, pretrain, evaluate, model_flags in (
+    for _domain, pretrain, evaluate, model_flags in (
         ("vision", VisionPretrainSettings, VisionEvalSettings, True),
         ("text", TextPretrainSettings, TextEvalSettings, False),
         ("graph", GraphPretrainSettings, GraphEvalSettings, True),

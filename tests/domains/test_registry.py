@@ -36,8 +36,9 @@ def test_every_domain_states_its_metrics_env_and_layer_map():
 )
 def test_layer_names_follow_each_domains_layer_map(domain, section, names):
     """The figures' tick names come from the domain (one place), one per index of its layer map."""
-    from deepaug.workflow.plotting import layer_labels_for
     import pandas as pd
+
+    from deepaug.workflow.plotting import layer_labels_for
 
     spec = get(domain)
     n = spec.n_layers(section)

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 import yaml
+from processes import run_group
 
 from deepaug.engine.gpus import claim_gpu, release_all, visible_gpu_ids
-from processes import run_group
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -128,7 +128,7 @@ def test_an_empty_config_file_is_refused_as_snakemake_refuses_it(tmp_path):
     [
         ("vision: null\ntext: null\ngraph: null\n", "the config makes no run: every domain is switched off"),
         (
-            "vision:\n  datasets: [digits]\n  sweep: [{objective: supervised, method: none}]\ntext: null\ngraph: null\n",
+            "vision:\n  datasets: [digits]\n  sweep: [{objective: supervised, method: none}]\ntext: null\ngraph: null\n",  # noqa: E501
             "the config makes only supervised runs (objective: supervised)",
         ),
     ],

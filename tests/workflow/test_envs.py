@@ -286,10 +286,10 @@ def test_env_pins_match_the_lock(env):
             f"{env.name}: {line!r} is not pinned; pin it to {LOCK.name}: {name}=={pins.get(name)}"
         )
         assert name in pins, (
-            f"{env.name}: {line!r} is not in {LOCK.name}; add it to the project and refresh the lock (bash scripts/lock.sh)"
+            f"{env.name}: {line!r} is not in {LOCK.name}; add it to the project and refresh the lock (bash scripts/lock.sh)"  # noqa: E501
         )
         assert spec[2:] == pins[name], (
-            f"{env.name}: {line!r} but {LOCK.relative_to(ROOT)} has {name}=={pins[name]}; bash scripts/lock.sh --from .venv rewrites the pins"
+            f"{env.name}: {line!r} but {LOCK.relative_to(ROOT)} has {name}=={pins[name]}; bash scripts/lock.sh --from .venv rewrites the pins"  # noqa: E501
         )
 
 

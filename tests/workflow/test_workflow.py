@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-
 from processes import run_group
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -109,7 +108,7 @@ def test_lint_passes(tmp_path):
         ("colour: blue\n", "config key 'colour' is not a known setting"),
         (
             "text:\n  sweep:\n    - {method: pca, layer: [0, 14]}\n",
-            "config key 'text.sweep[0].layer': layer 14 is out of range; text has layers 0-13 (0 embeddings, 1-12 blocks",
+            "config key 'text.sweep[0].layer': layer 14 is out of range; text has layers 0-13 (0 embeddings, 1-12 blocks",  # noqa: E501
         ),
         ("text:\n  test_tasks: [sts12, sts99]\n", "config key 'text.test_tasks[1]'"),
         (

@@ -15,11 +15,11 @@ from importlib import import_module
 import numpy as np
 import torch
 
+from deepaug.analysis.layer_choice import neighbour_similarity
+from deepaug.analysis.similarity import cka_matrix
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import atomic_path, write_json
-from deepaug.analysis.layer_choice import neighbour_similarity
-from deepaug.analysis.similarity import cka_matrix
 
 
 def layer_outputs(model, forward, n_layers: int) -> list[torch.Tensor]:

@@ -338,12 +338,14 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
             tol: float = 0.0,
             equivalence: bool = False,
         ):
-            ref = dev_best(part, dev, **ref_where) if has_dev else None
+            ref = dev_best(part, dev, **ref_where) if has_dev else None  # noqa: B023 (called in this iteration)
             value = (
-                compare_to_reference(part, metric, dev, scores[ref], tol, **value_where) if ref is not None else None
+                compare_to_reference(part, metric, dev, scores[ref], tol, **value_where)  # noqa: B023
+                if ref is not None
+                else None
             )
             rows.append(
-                _claim_row(text, domain, dataset, protocol, metric, value, ref, scores.get(ref), sides, equivalence)
+                _claim_row(text, domain, dataset, protocol, metric, value, ref, scores.get(ref), sides, equivalence)  # noqa: B023
             )
 
         claim(

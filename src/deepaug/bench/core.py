@@ -33,8 +33,8 @@ import os
 import platform
 import sys
 import time
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterable, Sequence
 
 from deepaug.core.vocabulary import check_device
 from deepaug.errors import UsageError
@@ -247,7 +247,7 @@ def _device(s: str) -> str:
     try:
         check_device(s)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {s!r}")
+        raise argparse.ArgumentTypeError(f"expected auto, cpu, cuda or cuda:N, got {s!r}") from None
     return s
 
 

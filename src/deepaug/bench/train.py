@@ -138,7 +138,10 @@ def synthetic_cifar(n: int, size: int = 32, seed: int = 0) -> np.ndarray:
 
 
 def project_step_fn(model, images, batch: int, device, precision: str = "bf16", seed: int = 0):
-    """One training step of the project's loop (a closure, no host sync); ``images``: uint8 N x C x H x W on ``device``."""
+    """One training step of the project's loop (a closure, no host sync).
+
+    ``images``: uint8 N x C x H x W on ``device``.
+    """
     aug = BatchedSimCLRAugment(images.shape[-1], MEAN, STD)
     fused = {"fused": True} if device.type == "cuda" else {}
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4, **fused)

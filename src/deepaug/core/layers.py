@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from torch import nn
 
-
 from deepaug.errors import LayerIndexError  # noqa: F401  (re-exported)
 
 

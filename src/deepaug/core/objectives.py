@@ -11,8 +11,8 @@ The text domain's objectives shape sentence pairs rather than views, so it keeps
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import torch
 import torch.nn.functional as F

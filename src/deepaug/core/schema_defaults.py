@@ -9,7 +9,7 @@ schemas are the same names with the same defaults and types.
 from __future__ import annotations
 
 import copy
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -19,7 +19,7 @@ import yaml
 COMMON_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "config.schema.yaml"
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(path: str) -> dict:
     return yaml.safe_load(Path(path).read_text())
 

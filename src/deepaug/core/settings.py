@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from deepaug.core.schema_defaults import COMMON_SCHEMA, schema_defaults
 from deepaug.core.vocabulary import METHODS, PCA_GRADS, PRECISIONS, check_device
 
-
 # The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
 _AUGMENT = schema_defaults(COMMON_SCHEMA, "augment")
 

@@ -26,10 +26,10 @@ STAGE_SEPARATOR = "::"  # between the stages of one invocation (deepaug.cli.main
 # registry); they are listed in the paper's order, then any other by name.
 PAPER_ORDER = ("vision", "text", "graph")
 
-_REGISTRY: dict[str, "Domain"] = {}
+_REGISTRY: dict[str, Domain] = {}
 
 
-def register(domain: "Domain") -> "Domain":
+def register(domain: Domain) -> Domain:
     _REGISTRY[domain.name] = domain
     return domain
 
@@ -48,12 +48,12 @@ def _load() -> None:
             import_module(f"deepaug.domains.{name}")
 
 
-def registry() -> dict[str, "Domain"]:
+def registry() -> dict[str, Domain]:
     _load()
     return dict(_REGISTRY)
 
 
-def get(name: str) -> "Domain":
+def get(name: str) -> Domain:
     domains = registry()
     if name not in domains:
         raise KeyError(f"unknown domain {name!r} (known: {', '.join(sorted(domains))})")

@@ -27,7 +27,7 @@ RUN_OUTPUTS = ("model.pt", "train_metrics.jsonl", "provenance.json")
 _HELD_LOCKS: dict = {}  # lock file -> open handle, per process
 
 
-def open_run(s, ckpt_dir: str | Path, inputs: dict[str, str | Path]) -> "Checkpointer":
+def open_run(s, ckpt_dir: str | Path, inputs: dict[str, str | Path]) -> Checkpointer:
     """The start of every trainer: validate the run's settings (a :class:`deepaug.core.settings.RunSettings`)
     and lock its checkpoint directory, fingerprinted by the settings and ``inputs`` (name -> file)."""
     from dataclasses import asdict
@@ -95,7 +95,7 @@ class Checkpointer:
         self._lock_fh = None
 
     # ---------------------------------------------------------------- locking
-    def lock(self) -> "Checkpointer":
+    def lock(self) -> Checkpointer:
         """Hold the directory's lock until the process ends (or :meth:`unlock`)."""
         import socket
 

@@ -111,7 +111,9 @@ def domain_section(name: str, part: dict) -> dict:
             "sweep": {"$ref": "#/$defs/sweep"},
             "tuned": {"$ref": "#/$defs/tuned"},
             "supervised": {
-                "description": "settings of the supervised counterpart's runs (objective: supervised), over the ones above",
+                "description": (
+                    "settings of the supervised counterpart's runs (objective: supervised), over the ones above"
+                ),
                 "allOf": [{"$ref": f"#/$defs/{name}_settings"}],
                 "additionalProperties": False,
                 "properties": {key: True for key in keys if key not in fixed},

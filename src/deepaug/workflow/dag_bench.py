@@ -19,7 +19,6 @@ import tempfile
 import time
 from pathlib import Path
 
-
 ROOT = Path(__file__).resolve().parents[3]
 TEXT_GRID = ("lr", "batch_size")
 

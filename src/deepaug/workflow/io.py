@@ -6,9 +6,10 @@ import errno
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from deepaug.errors import DiskFullError, LegacyFileError, UnsafeFileError
 

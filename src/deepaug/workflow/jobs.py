@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import inspect
 import os
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 from deepaug.workflow.plan import Plan
 from deepaug.workflow.runs import Run, analysis_dir, resolve_section

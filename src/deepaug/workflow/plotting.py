@@ -123,9 +123,9 @@ def swept_axes(
 
 def facets(df: pd.DataFrame, axes: list[str]) -> list[tuple[dict, pd.DataFrame]]:
     """One panel per combination of the swept ``axes`` (run-table columns such as p, rate, lr) that take
-    more than one value at the same (method, stop-gradient, layer) in ``df``: ``[({axis: value}, rows), ...]``. Runs without a value for an axis
-    (the baseline has no p or rate) appear in every panel of that axis. One panel, ``({}, df)``, when no
-    axis varies."""
+    more than one value at the same (method, stop-gradient, layer) in ``df``: ``[({axis: value}, rows),
+    ...]``. Runs without a value for an axis (the baseline has no p or rate) appear in every panel of that
+    axis. One panel, ``({}, df)``, when no axis varies."""
     curve = ["method", "stop_gradient", "layer"]
     # an axis whose value is fixed per curve point (e.g. a dropout rate set per stop-gradient setting)
     # is part of the curve's setting, not a panel of its own

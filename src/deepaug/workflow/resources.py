@@ -15,7 +15,7 @@ workflow touches Snakemake's internals; tests/workflow/test_resources.py states 
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from deepaug.workflow.jobs import per_job, resource
 from deepaug.workflow.runs import Run

@@ -15,7 +15,7 @@ def test_commands_have_the_top_level_format():
     assert set(COMMANDS) == {"prepare-graph", "pretrain-graph", "eval-graph"}
     for name in set(COMMANDS) & set(top.COMMANDS):  # the top-level CLI merges the domain's commands
         assert top.COMMANDS[name][1:] == COMMANDS[name][1:]
-    for name, entry in COMMANDS.items():
+    for entry in COMMANDS.values():
         assert len(entry) == len(next(iter(top.COMMANDS.values())))
         help_text, setup, handler, module = entry
         assert isinstance(help_text, str) and callable(setup) and callable(handler)

@@ -6,9 +6,9 @@ import pytest
 import torch
 
 from deepaug import DeepAugment, target_module
+from deepaug.core.losses import symmetric_infonce
 from deepaug.domains.graph.data import load_graphs
 from deepaug.domains.graph.models import build_graph_model
-from deepaug.core.losses import symmetric_infonce
 
 L = 3  # GIN layers: map 0 input, 1-3 GIN layers, 4 pooled graph vector, 5 projection head
 

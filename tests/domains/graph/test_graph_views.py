@@ -76,7 +76,7 @@ def test_mask_nodes_sets_int_n_ratio_nodes_to_the_graph_mean():
     b = GraphBatch(x, torch.zeros(2, 0, dtype=torch.long), batch_vec, 3)
     out = augment(b, "maskN", RATIO, _gen(2))
     lo = 0
-    for gi, n in enumerate(sizes):
+    for n in sizes:
         x0, x1 = x[lo : lo + n], out.x[lo : lo + n]
         changed = (x0 != x1).any(1)
         assert int(changed.sum()) == int(n * RATIO)
@@ -87,7 +87,7 @@ def test_mask_nodes_sets_int_n_ratio_nodes_to_the_graph_mean():
 def test_subgraph_keeps_a_connected_set_of_int_n_ratio_plus_one_nodes(batch):
     before, after = _per_graph(batch), _per_graph(augment(batch, "subgraph", RATIO, _gen()))
     full = 0
-    for (x0, e0), (x1, e1) in zip(before, after):
+    for (x0, _e0), (x1, e1) in zip(before, after):
         n, m = x0.shape[0], x1.shape[0]
         assert 1 <= m <= int(n * RATIO) + 1
         full += m == int(n * RATIO) + 1

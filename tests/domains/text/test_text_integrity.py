@@ -11,11 +11,11 @@ from torch import nn
 from transformers import AutoTokenizer, BertConfig, BertModel
 
 import deepaug.domains.text.data as text_data
-from deepaug.errors import DataUnavailableError, DataValidationError, NonFiniteError
-from deepaug.domains.text.evaluate import TextEvalSettings, encode, evaluate, load_trained, spearman, spearman_on_task
-from deepaug.workflow.io import save_torch, write_json
-from deepaug.domains.text.models import SimCSEEncoder, encoder_bundle
 from deepaug.domains.text.data import load_corpus, load_task, model_source, prepare_corpus, prepare_task
+from deepaug.domains.text.evaluate import TextEvalSettings, encode, evaluate, load_trained, spearman, spearman_on_task
+from deepaug.domains.text.models import SimCSEEncoder, encoder_bundle
+from deepaug.errors import DataUnavailableError, DataValidationError, NonFiniteError
+from deepaug.workflow.io import save_torch, write_json
 
 RUN = "text/lee/none/seed0"
 

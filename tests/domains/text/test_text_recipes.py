@@ -130,11 +130,11 @@ def test_paper_text_pca_inside_a_bert_block_flattens_each_sentence():
 # ============================================================================ item 7: SICK-R test split
 SICK_HEADER = "pair_ID\tsentence_A\tsentence_B\trelatedness_score\tentailment_judgment\n"
 SICK_LINES = [
-    "6\tThere is no boy playing outdoors and there is no man smiling\tA group of kids is playing in a yard and an old man is standing in the background\t3.3\tNEUTRAL",
-    "7\tA group of boys in a yard is playing and a man is standing in the background\tThe young boys are playing outdoors and the man is smiling nearby\t3.7\tNEUTRAL",
-    "8\tA group of children is playing in the house and there is no man standing in the background\tThe young boys are playing outdoors and the man is smiling nearby\t3\tNEUTRAL",
-    "10\tA brown dog is attacking another animal in front of the tall man in pants\tA brown dog is attacking another animal in front of the man in pants\t4.9\tENTAILMENT",
-    "11\tA brown dog is attacking another animal in front of the man in pants\tA brown dog is helping another animal in front of the man in pants\t3.665\tNEUTRAL",
+    "6\tThere is no boy playing outdoors and there is no man smiling\tA group of kids is playing in a yard and an old man is standing in the background\t3.3\tNEUTRAL",  # noqa: E501
+    "7\tA group of boys in a yard is playing and a man is standing in the background\tThe young boys are playing outdoors and the man is smiling nearby\t3.7\tNEUTRAL",  # noqa: E501
+    "8\tA group of children is playing in the house and there is no man standing in the background\tThe young boys are playing outdoors and the man is smiling nearby\t3\tNEUTRAL",  # noqa: E501
+    "10\tA brown dog is attacking another animal in front of the tall man in pants\tA brown dog is attacking another animal in front of the man in pants\t4.9\tENTAILMENT",  # noqa: E501
+    "11\tA brown dog is attacking another animal in front of the man in pants\tA brown dog is helping another animal in front of the man in pants\t3.665\tNEUTRAL",  # noqa: E501
 ]
 
 
@@ -456,13 +456,10 @@ def test_relatedness_step_is_mse_against_the_label_encoding_with_adam(
     order = torch.randperm(len(pairs), generator=torch.Generator().manual_seed(T.epoch_seed(s.seed, 0, stream=2)))
     idx = order[:16].tolist()
     tok = AutoTokenizer.from_pretrained(str(cfg_path))
-    enc = lambda col: tok(
-        [pairs[col].iloc[i] for i in idx],
-        padding=True,
-        truncation=True,
-        max_length=8,  # noqa: E731
-        return_tensors="pt",
-    )
+
+    def enc(col):
+        return tok([pairs[col].iloc[i] for i in idx], padding=True, truncation=True, max_length=8, return_tensors="pt")
+
     u, v = model(**enc("sentence1"), use_mlp=False), model(**enc("sentence2"), use_mlp=False)
     target = torch.tensor(_senteval_encode_labels(pairs["score"].to_numpy()[idx]))
     expected = ((head(u, v) - target) ** 2).mean()

@@ -72,7 +72,7 @@ class GraphBatch:
     num_graphs: int
     y: torch.Tensor | None = None  # (num_graphs,)
 
-    def to(self, device) -> "GraphBatch":
+    def to(self, device) -> GraphBatch:
         return GraphBatch(
             self.x.to(device),
             self.edge_index.to(device),
@@ -126,7 +126,7 @@ class GraphSet:
     def num_features(self) -> int:
         return int(self.x.shape[1])
 
-    def to(self, device) -> "GraphSet":
+    def to(self, device) -> GraphSet:
         return GraphSet(
             self.name,
             self.x.to(device),

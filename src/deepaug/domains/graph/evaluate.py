@@ -41,10 +41,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepaug.domains.graph.data import GraphSet, load_graphs
-from deepaug.domains.graph.train import load_encoder
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.vocabulary import check_device
+from deepaug.domains.graph.data import GraphSet, load_graphs
+from deepaug.domains.graph.train import load_encoder
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import read_json, write_json

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
 from deepaug.core.objectives import objective, trained_parameters
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
 from deepaug.domains.graph.data import concat_batches, load_graphs
 from deepaug.domains.graph.models import build_graph_model

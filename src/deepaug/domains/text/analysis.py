@@ -16,8 +16,8 @@ def text_analysis(
     model_path, task_path, n_samples: int, device, seed: int = 0, min_score: float = 4.0
 ) -> tuple[dict, dict]:
     """(scalars, matrices) of :func:`deepaug.analysis.analyze.analyze` (``seed`` is unused: nothing is drawn)."""
-    from deepaug.domains.text.evaluate import encode, load_trained
     from deepaug.domains.text.data import load_task
+    from deepaug.domains.text.evaluate import encode, load_trained
 
     model, tokenizer = load_trained(model_path, device)
     task = load_task(task_path)

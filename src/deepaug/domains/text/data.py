@@ -26,9 +26,9 @@ from __future__ import annotations
 
 import importlib.util
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from deepaug.domains.vision.data import DataUnavailableError
 from deepaug.errors import DataValidationError, UnsafeNameError
@@ -449,7 +449,10 @@ def load_corpus(path: str | Path) -> list[str]:
 
 
 def load_task(path: str | Path):
-    """A similarity task written by ``prepare_task`` (sentence1, sentence2, score), validated (see ``validate_task``)."""
+    """A similarity task written by ``prepare_task`` (sentence1, sentence2, score).
+
+    Validated (see ``validate_task``).
+    """
     path = Path(path)
     if not path.exists():
         raise DataUnavailableError(f"similarity task {path} does not exist: run the workflow's data rule first")

@@ -20,10 +20,10 @@ import torch.nn.functional as F
 
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.vocabulary import check_device
+from deepaug.domains.text.data import load_task
 from deepaug.engine import training as T
 from deepaug.errors import DataUnavailableError, NonFiniteError
 from deepaug.workflow.io import load_torch, read_json, write_json
-from deepaug.domains.text.data import load_task
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

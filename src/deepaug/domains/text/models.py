@@ -13,7 +13,10 @@ from torch import nn
 
 
 def _blocks(encoder: nn.Module) -> nn.ModuleList:
-    """The encoder's list of transformer blocks (BERT/RoBERTa/MiniLM/ELECTRA: encoder.layer; DistilBERT: transformer.layer)."""
+    """The encoder's list of transformer blocks.
+
+    BERT/RoBERTa/MiniLM/ELECTRA: encoder.layer; DistilBERT: transformer.layer.
+    """
     for path in ("encoder.layer", "transformer.layer", "layers"):
         obj = encoder
         try:

@@ -18,16 +18,14 @@ The cost is a deviation from SupContrast/SimCLR, which pre-train on all 50,000 C
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
-from deepaug.workflow.io import atomic_path
-
-
 from deepaug.errors import DataUnavailableError, DataValidationError  # noqa: F401  (re-exported)
+from deepaug.workflow.io import atomic_path
 
 
 @dataclass(frozen=True)

@@ -30,14 +30,13 @@ import torch.nn.functional as F
 
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.vocabulary import check_device
-from deepaug.engine import training as T
 from deepaug.domains.vision.augmentations import eval_transform
 from deepaug.domains.vision.batched_augment import BatchedCropFlip
 from deepaug.domains.vision.data import load_prepared
+from deepaug.domains.vision.train import load_encoder
+from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
 from deepaug.workflow.io import read_json, write_json
-from deepaug.domains.vision.train import load_encoder
-
 
 PROBES = ("features", "supcon")
 

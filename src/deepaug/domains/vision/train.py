@@ -14,10 +14,10 @@ from pathlib import Path
 import torch
 from torch.utils.data import DataLoader
 
-from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
 from deepaug.core.objectives import objective, trained_parameters
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
 from deepaug.domains.vision.augmentations import TwoViews, simclr_transform
 from deepaug.domains.vision.batched_augment import BatchedSimCLRAugment
