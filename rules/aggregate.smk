@@ -14,7 +14,7 @@ rule run_table:
         # writes the table again, this text (one writer of the run table)
         table=table_text(RUNS),
     run:
-        from deepaug.workflow.io import write_text
+        from deepaug.io import write_text
 
         write_text(output[0], params.table)
 

@@ -8,56 +8,12 @@ from __future__ import annotations
 
 import argparse
 import sys
-from dataclasses import fields
 from pathlib import Path
 
+# STAGE_SEPARATOR separates the stages of one invocation: ``deepaug pretrain-vision ... :: eval-vision ...``
+# runs both in one process (a run's job trains, then evaluates, paying the start-up once).
+from deepaug.domains import STAGE_SEPARATOR, metric_table
 from deepaug.errors import UsageError
-
-
-def _parse_bool(s: str) -> bool:
-    if s.lower() in ("1", "true", "yes"):
-        return True
-    if s.lower() in ("0", "false", "no"):
-        return False
-    raise ValueError(f"expected true/false, got {s!r}")
-
-
-def _optional_int(s: str) -> int | None:
-    return None if s.lower() in ("none", "") else int(s)
-
-
-_ARG_TYPES = {"int": int, "float": float, "str": str, "bool": _parse_bool, "int | None": _optional_int}
-
-
-def add_dataclass_arguments(parser, cls) -> None:
-    """One ``--flag`` per dataclass field (``snake_case`` -> ``--snake-case``), typed from the annotation."""
-    for f in fields(cls):
-        kind = _ARG_TYPES[str(f.type)]
-        parser.add_argument("--" + f.name.replace("_", "-"), type=kind, default=f.default)
-
-
-CKPT_HELP = "checkpoints for resumption (keep outside the job outputs)"
-
-
-def add_stage_arguments(parser, cls, *files: str) -> None:
-    """A training or evaluation stage's arguments: its files (each required; ``--ckpt-dir`` with its help)
-    and one flag per setting of ``cls``."""
-    for flag in files:
-        parser.add_argument(flag, required=True, help=CKPT_HELP if flag == "--ckpt-dir" else None)
-    add_dataclass_arguments(parser, cls)
-
-
-def _settings(cls, a: argparse.Namespace):
-    """The dataclass ``cls`` from the parsed flags, validated: an impossible value is a usage error."""
-
-    s = cls(**{k: v for k, v in vars(a).items() if k in cls.__dataclass_fields__})
-    if hasattr(s, "validate"):
-        try:
-            s.validate()
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
-    return s
-
 
 # Arguments naming files or folders that must exist before a stage starts.
 INPUT_ARGS = (
@@ -88,52 +44,6 @@ def check_inputs(a: argparse.Namespace) -> None:
                 raise UsageError(f"--{name.replace('_', '-')} {path}: no such file or directory")
 
 
-def _cmd_prepare_data(a: argparse.Namespace) -> None:
-    from deepaug.domains.vision.data import prepare_image_dataset
-
-    prepare_image_dataset(a.dataset, a.out, a.raw_dir, download=a.download)
-
-
-def _cmd_pretrain_vision(a: argparse.Namespace) -> None:
-    from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
-
-    s = _settings(VisionPretrainSettings, a)
-    pretrain(s, a.data, a.out_dir, a.ckpt_dir)
-
-
-def _cmd_eval_vision(a: argparse.Namespace) -> None:
-    from deepaug.domains.vision.evaluate import VisionEvalSettings, evaluate
-
-    s = _settings(VisionEvalSettings, a)
-    evaluate(s, a.model, a.data, a.out)
-
-
-def _cmd_prepare_text(a: argparse.Namespace) -> None:
-    from deepaug.domains.text import data as text_data
-
-    if a.corpus:
-        text_data.prepare_corpus(a.corpus, a.out)
-    elif a.task:
-        text_data.prepare_task(a.task, a.out)
-    else:
-        text_data.prepare_model(a.model, a.out)
-
-
-def _cmd_pretrain_text(a: argparse.Namespace) -> None:
-    from deepaug.domains.text.train import TextPretrainSettings, pretrain
-
-    s = _settings(TextPretrainSettings, a)
-    pretrain(s, a.model_dir, a.corpus, a.dev_task, a.out_dir, a.ckpt_dir)
-
-
-def _cmd_eval_text(a: argparse.Namespace) -> None:
-    from deepaug.domains.text.evaluate import TextEvalSettings, evaluate
-
-    s = _settings(TextEvalSettings, a)
-    tasks = {Path(p).stem: p for p in a.tasks}
-    evaluate(s, a.model, tasks, a.out)
-
-
 def _cmd_aggregate(a: argparse.Namespace) -> None:
     from deepaug.workflow.aggregate import aggregate
 
@@ -149,13 +59,13 @@ def _cmd_select_tuned(a: argparse.Namespace) -> None:
         if not domain or not axes:
             raise UsageError(f"--tuned {item}: expected <domain>=<axis>[,<axis>...], e.g. text=lr,batch_size")
         tuned[domain] = [x for x in axes.split(",") if x]
-    write_selected(a.table, a.out, tuned)
+    write_selected(a.table, a.out, tuned, metric_table())
 
 
 def _cmd_summarize(a: argparse.Namespace) -> None:
     from deepaug.analysis.summary import write_summary
 
-    write_summary(a.table, a.summary, a.claims)
+    write_summary(a.table, a.summary, a.claims, metric_table())
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
@@ -172,8 +82,7 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
     import pandas as pd
 
     from deepaug.analysis.layer_choice import layer_selection
-    from deepaug.analysis.summary import DEV_METRIC, HEADLINE
-    from deepaug.workflow.io import atomic_path
+    from deepaug.io import atomic_path
     from deepaug.workflow.runs import analysis_dir, read_table
 
     runs = read_table(a.runs)
@@ -185,7 +94,10 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
         if str(path.resolve()) in wanted:
             with np.load(path) as npz:
                 matrices.setdefault((row["domain"], row["dataset"]), []).append(npz["linear"])
-    out = layer_selection(pd.read_csv(a.table), matrices, HEADLINE, DEV_METRIC)  # best layer chosen on dev
+    contrastive = {d: m for (d, objective), m in metric_table().items() if objective == "contrastive"}
+    test = {d: m.test for d, m in contrastive.items()}
+    dev = {d: m.dev for d, m in contrastive.items()}
+    out = layer_selection(pd.read_csv(a.table), matrices, test, dev)  # best layer chosen on dev
     with atomic_path(a.out) as tmp:
         out.to_csv(tmp, index=False, float_format="%.4g")
 
@@ -193,7 +105,7 @@ def _cmd_select_layer(a: argparse.Namespace) -> None:
 def _cmd_inversion(a: argparse.Namespace) -> None:
     from deepaug.analysis.summary import write_inversion
 
-    write_inversion(a.contrastive, a.supervised, a.out)
+    write_inversion(a.contrastive, a.supervised, a.out, metric_table())
 
 
 def _cmd_check_config(a: argparse.Namespace) -> None:
@@ -222,50 +134,6 @@ def _setup_bench(p: argparse.ArgumentParser) -> None:
     from deepaug.bench import add_arguments
 
     add_arguments(p)
-
-
-def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--dataset", required=True)
-    p.add_argument("--out", required=True)
-    p.add_argument("--raw-dir", default="data/raw")
-    p.add_argument("--download", type=_parse_bool, default=True, metavar="true|false")
-
-
-def _setup_pretrain_vision(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.vision.train import VisionPretrainSettings
-
-    add_stage_arguments(p, VisionPretrainSettings, "--data", "--out-dir", "--ckpt-dir")
-
-
-def _setup_eval_vision(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.vision.evaluate import VisionEvalSettings
-
-    add_stage_arguments(p, VisionEvalSettings, "--model", "--data", "--out")
-
-
-def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
-    what = p.add_mutually_exclusive_group(required=True)
-    what.add_argument("--corpus", help="training corpus name (wiki1m, lee)")
-    what.add_argument(
-        "--task", help="similarity task name (sts12 ... sickr, stsb_dev, lee_docs, wordsim353, simlex999)"
-    )
-    what.add_argument("--model", help="encoder (hub id, local folder, or all-MiniLM-L6-v2 from its package)")
-    p.add_argument("--out", required=True, help="parquet file (corpus, task) or folder (model)")
-
-
-def _setup_pretrain_text(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.text.train import TextPretrainSettings
-
-    add_stage_arguments(p, TextPretrainSettings, "--model-dir", "--corpus", "--dev-task", "--out-dir", "--ckpt-dir")
-
-
-def _setup_eval_text(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.text.evaluate import TextEvalSettings
-
-    p.add_argument("--model", required=True)
-    p.add_argument("--tasks", nargs="+", required=True, help="task parquet files; the file stem names the task")
-    p.add_argument("--out", required=True)
-    add_dataclass_arguments(p, TextEvalSettings)
 
 
 def _setup_aggregate(p: argparse.ArgumentParser) -> None:
@@ -359,44 +227,9 @@ def _setup_check_config(p: argparse.ArgumentParser) -> None:
     )
 
 
+# The workflow's and analyses' commands (the domains' own are in deepaug/domains/<name>/cli.py):
 # name -> (help, set-up of its arguments, handler, the module whose code it runs)
 COMMANDS = {
-    "prepare-data": (
-        "fetch an image dataset and store it as .npz",
-        _setup_prepare_data,
-        _cmd_prepare_data,
-        "deepaug.domains.vision.data",
-    ),
-    "pretrain-vision": (
-        "SimCLR pre-training with Deep Augmentation",
-        _setup_pretrain_vision,
-        _cmd_pretrain_vision,
-        "deepaug.domains.vision.train",
-    ),
-    "eval-vision": (
-        "linear probe and kNN on frozen features",
-        _setup_eval_vision,
-        _cmd_eval_vision,
-        "deepaug.domains.vision.evaluate",
-    ),
-    "prepare-text": (
-        "store a text corpus, a similarity task or an encoder locally",
-        _setup_prepare_text,
-        _cmd_prepare_text,
-        "deepaug.domains.text.data",
-    ),
-    "pretrain-text": (
-        "unsupervised SimCSE with Deep Augmentation",
-        _setup_pretrain_text,
-        _cmd_pretrain_text,
-        "deepaug.domains.text.train",
-    ),
-    "eval-text": (
-        "Spearman x100 of cosine similarity on similarity tasks",
-        _setup_eval_text,
-        _cmd_eval_text,
-        "deepaug.domains.text.evaluate",
-    ),
     "aggregate": (
         "one tidy CSV from every run's eval.json",
         _setup_aggregate,
@@ -448,13 +281,15 @@ COMMANDS = {
 }
 
 
-def _add_domain_commands() -> None:
-    """A domain may bring its own commands (``deepaug/domains/<name>/cli.py`` with a ``COMMANDS`` dict in
-    the format above): a new domain is one folder, not an edit here."""
+def commands() -> dict:
+    """Every sub-command: the ones above and each domain's own (``deepaug/domains/<name>/cli.py`` with a
+    ``COMMANDS`` dict in the same format), so a new domain is one folder, not an edit here. Read when a
+    parser is built, not at import."""
     from importlib import import_module
 
     from deepaug.domains import domain_packages
 
+    merged = dict(COMMANDS)
     for name in domain_packages():
         try:
             module = import_module(f"deepaug.domains.{name}.cli")
@@ -462,27 +297,23 @@ def _add_domain_commands() -> None:
             if exc.name not in (f"deepaug.domains.{name}.cli", f"deepaug.domains.{name}"):
                 raise
             continue
-        COMMANDS.update(module.COMMANDS)
-
-
-_add_domain_commands()
+        clash = set(module.COMMANDS) & set(merged)
+        if clash:
+            raise RuntimeError(f"deepaug.domains.{name}.cli redefines the command(s) {', '.join(sorted(clash))}")
+        merged.update(module.COMMANDS)
+    return merged
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """All sub-commands; with ``only``, just that one's arguments are built (and its modules imported)."""
     parser = argparse.ArgumentParser(prog="deepaug", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, setup, handler, _) in COMMANDS.items():
+    for name, (help_text, setup, handler, _) in commands().items():
         p = sub.add_parser(name, help=help_text)
         if only is None or only == name:
             setup(p)
         p.set_defaults(func=handler)
     return parser
-
-
-# Separates the stages of one invocation: ``deepaug pretrain-vision ... :: eval-vision ...`` runs both
-# in one process (a run's job trains, then evaluates, paying the start-up once).
-from deepaug.domains import STAGE_SEPARATOR  # noqa: E402
 
 
 def split_stages(argv: list[str]) -> list[list[str]]:
@@ -507,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(stages) > 1 and not all(stages):
         print(f"deepaug: error: an empty stage around {STAGE_SEPARATOR!r} in: {' '.join(argv)}", file=sys.stderr)
         return 2
-    parsed = [build_parser(a[0] if a and a[0] in COMMANDS else None).parse_args(a) for a in stages]
+    known = commands()
+    parsed = [build_parser(a[0] if a and a[0] in known else None).parse_args(a) for a in stages]
     for args in parsed:
         try:
             check_inputs(args)  # a later stage's inputs may be an earlier stage's outputs: checked in turn

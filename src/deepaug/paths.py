@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Any
 
 from deepaug.errors import UnsafeNameError
 
@@ -86,3 +87,22 @@ def safe_join(parent, name, what: str, allow_org: bool = False) -> Path:
             f"{what}: {path} leads to {resolved}, outside {parent}; remove the link at {path} or choose another name"
         )
     return path
+
+
+def _spell(value: Any) -> str:
+    if isinstance(value, bool):
+        text = str(value).lower()
+    elif isinstance(value, float):
+        text = repr(value)
+    else:
+        text = str(value)
+    return re.sub(r"[^A-Za-z0-9.+\-]", "-", text)
+
+
+def run_id(objective: str, method: str, layer: int | None, stop_gradient: bool | None, spelled: dict) -> str:
+    """A run's folder name under ``results/<domain>/<dataset>/``: its method, layer and stop-gradient, then
+    each ``spelled`` setting (``{"rate": 0.25}`` -> ``_rate0.25``), e.g. ``dropout-L3-sg_rate0.25``; a
+    supervised run's id starts with ``sup-``."""
+    core = "none" if method == "none" else f"{method}-L{int(layer)}-{'sg' if stop_gradient else 'nosg'}"
+    extra = "".join(f"_{name.replace('.', '-')}{_spell(v)}" for name, v in sorted(spelled.items()))
+    return ("sup-" if objective == "supervised" else "") + core + extra

@@ -4,7 +4,8 @@ import pandas as pd
 import pytest
 
 from deepaug.analysis.selection import dev_best, dev_best_candidate, select_tuned, write_selected
-from deepaug.workflow.io import write_json
+from deepaug.domains import metric_table
+from deepaug.io import write_json
 
 
 def grid_table():
@@ -63,10 +64,10 @@ def test_no_tuned_axis_keeps_every_run_and_no_dev_score_is_an_error():
 def test_write_selected_uses_each_studys_dev_metric(tmp_path):
     table = grid_table()
     table.to_csv(tmp_path / "all.csv", index=False)
-    out = write_selected(tmp_path / "all.csv", tmp_path / "selected.csv", {"text": ["lr"]})
+    out = write_selected(tmp_path / "all.csv", tmp_path / "selected.csv", {"text": ["lr"]}, metric_table())
     assert len(out) == 4 and len(pd.read_csv(tmp_path / "selected.csv")) == 4
     # a domain without tuned axes passes through
-    out = write_selected(tmp_path / "all.csv", tmp_path / "same.csv", {})
+    out = write_selected(tmp_path / "all.csv", tmp_path / "same.csv", {}, metric_table())
     assert len(out) == len(table)
 
 

@@ -5,7 +5,24 @@ import pandas as pd
 import pytest
 from scipy.stats import ttest_rel
 
-from deepaug.analysis.summary import baseline_vs_best, claims, holm, paired_stats, paired_test
+from deepaug.analysis import summary
+from deepaug.analysis.summary import holm, paired_stats, paired_test
+from deepaug.domains import metric_table
+
+METRICS = metric_table()  # what the CLI hands in: {(domain, objective): Metrics(test, dev)}
+
+
+def baseline_vs_best(table):
+    return summary.baseline_vs_best(table, METRICS)
+
+
+def claims(table):
+    return summary.claims(table, METRICS)
+
+
+def inversion(contrastive, supervised):
+    return summary.inversion(contrastive, supervised, METRICS)
+
 
 BASE = [70.0, 72.0, 71.0]
 
@@ -224,8 +241,6 @@ def test_one_seed_is_not_tested():
 
 # ------------------------------------------------------------------------------------- inversion
 def test_inversion_compares_layer_trends():
-    from deepaug.analysis.summary import inversion
-
     def table(domain, metric, dev, slope):
         rows = [
             dict(
@@ -257,7 +272,7 @@ def test_inversion_compares_layer_trends():
 
     inv = inversion(
         table("vision", "linear_top1", "dev_linear_top1", 1.0),
-        table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0),
+        table("vision", "classifier_top1", "dev_classifier_top1", -1.0),
     ).iloc[0]
     assert inv["verdict"] == "inverted" and inv["contrastive_trend"] == 1.0 and inv["supervised_trend"] == -1.0
     # the best layer is chosen on dev (layer 2), its test score reported (not the test-best layer 4 / 0)
@@ -265,12 +280,12 @@ def test_inversion_compares_layer_trends():
     assert inv["contrastive_best_minus_baseline"] == 2.0 and inv["supervised_best_minus_baseline"] == -2.0
     same = inversion(
         table("vision", "linear_top1", "dev_linear_top1", 1.0),
-        table("vision_sup", "classifier_top1", "dev_classifier_top1", 2.0),
+        table("vision", "classifier_top1", "dev_classifier_top1", 2.0),
     ).iloc[0]
     assert same["verdict"] == "not inverted"
     no_dev = inversion(
         table("vision", "linear_top1", "dev_linear_top1", 1.0).drop(columns="dev_linear_top1"),
-        table("vision_sup", "classifier_top1", "dev_classifier_top1", -1.0),
+        table("vision", "classifier_top1", "dev_classifier_top1", -1.0),
     ).iloc[0]
     assert math.isnan(no_dev["contrastive_best_minus_baseline"]) and no_dev["verdict"] == "inverted"
 
@@ -313,7 +328,7 @@ def _inversion_tables(sup_base: float, sup_metric="classifier_top1", chance=None
 
     contrastive = rows(domain, metric, dev, 80.0, 1.0, {})
     supervised = rows(
-        f"{domain}_sup",
+        domain,
         sup_metric,
         s_dev,
         sup_base,
@@ -326,8 +341,6 @@ def _inversion_tables(sup_base: float, sup_metric="classifier_top1", chance=None
 def test_no_inversion_is_reported_against_a_supervised_baseline_at_chance_level():
     """A supervised baseline at 30% on a balanced binary task (chance 50%) did not learn: the change against
     it is not reported (it would read +23.3 points) and the row says why."""
-    from deepaug.analysis.summary import inversion
-
     row = inversion(*_inversion_tables(30.0, chance=50.0)).iloc[0]
     assert math.isnan(row["supervised_best_minus_baseline"]) and row["supervised_chance"] == 50.0
     assert row["verdict"].startswith("not tested (the supervised baseline did not learn")
@@ -341,8 +354,6 @@ def test_no_inversion_is_reported_against_a_supervised_baseline_at_chance_level(
 
 
 def test_a_baseline_above_chance_level_is_a_reference_and_an_unknown_chance_level_is_said():
-    from deepaug.analysis.summary import inversion
-
     c, s = _inversion_tables(70.0, chance=50.0)
     ok = inversion(c.assign(chance_linear_top1=10.0), s).iloc[0]
     assert ok["supervised_best_minus_baseline"] == pytest.approx(23.3) and ok["verdict"] in ("inverted", "not inverted")
@@ -358,7 +369,7 @@ def test_a_baseline_above_chance_level_is_a_reference_and_an_unknown_chance_leve
 def test_a_text_baseline_below_the_spearman_floor_did_not_learn():
     """Text scores are Spearman x100 (no classes): below 10 the baseline ranks pairs about as well as an
     unrelated model, and the row says which threshold was used."""
-    from deepaug.analysis.summary import SPEARMAN_FLOOR, inversion
+    from deepaug.analysis.summary import SPEARMAN_FLOOR
 
     row = inversion(*_inversion_tables(4.0, sup_metric="sts_avg", domain="text")).iloc[0]
     assert math.isnan(row["supervised_best_minus_baseline"]) and row["verdict"].startswith("not tested")

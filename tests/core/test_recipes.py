@@ -96,7 +96,7 @@ def test_defaults_follow_the_authors_recipes():
 
 
 def test_settings_reach_the_op_and_the_flags_exist():
-    from deepaug.cli import add_dataclass_arguments
+    from deepaug.domains.arguments import add_dataclass_arguments
     from deepaug.domains.text.train import TextPretrainSettings
     from deepaug.domains.vision.train import VisionPretrainSettings
 

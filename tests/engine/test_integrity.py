@@ -297,7 +297,7 @@ def test_broken_prepared_data_names_file_and_problem(tmp_path, digits_npz, case,
 
 # ----------------------------------------------------------------------------- disk and permissions
 def test_full_disk_says_no_space_left_on_the_folder(tmp_path, monkeypatch):
-    from deepaug.workflow import io
+    from deepaug import io
 
     def full(obj, f):  # what torch.save raises when the disk fills mid-write
         raise RuntimeError("[enforce fail at inline_container.cc:672] . unexpected pos 704 vs 598")
@@ -309,7 +309,7 @@ def test_full_disk_says_no_space_left_on_the_folder(tmp_path, monkeypatch):
 
 
 def test_full_disk_on_a_real_small_file_system(tmp_path):
-    from deepaug.workflow import io
+    from deepaug import io
 
     mnt = tmp_path / "small fs"
     mnt.mkdir()
@@ -327,7 +327,7 @@ def test_full_disk_on_a_real_small_file_system(tmp_path):
 
 @pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664)])
 def test_results_follow_the_users_umask(tmp_path, umask, mode):
-    from deepaug.workflow import io
+    from deepaug import io
 
     old = os.umask(umask)
     try:

@@ -21,7 +21,7 @@ from deepaug.engine.checkpoint import Checkpointer, restore_rng_states, rng_stat
 from deepaug.engine.gpus import claim_gpu, lock_dir_ready, release_all
 from deepaug.engine.locks import open_lock
 from deepaug.errors import LegacyFileError, LockFileError, UnsafeFileError
-from deepaug.workflow.io import load_torch
+from deepaug.io import load_torch
 
 OTHER_UID = 4242  # a user that is not the one running the tests
 

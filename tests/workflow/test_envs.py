@@ -13,7 +13,7 @@ import yaml
 from packaging.specifiers import SpecifierSet
 from packaging.version import Version
 
-from deepaug.cli import COMMANDS
+from deepaug.cli import commands
 from deepaug.engine.provenance import lock_info, lock_path, normalize, read_lock
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -164,7 +164,7 @@ def _missing(env_file: str, needed: set) -> list[str]:
 def _command_imports(command: str) -> set:
     needed = set()
     for name in re.findall(r"python -m deepaug ([\w-]+)", command):
-        needed |= code_imports(COMMANDS[name][3])
+        needed |= code_imports(commands()[name][3])
     return needed
 
 
@@ -215,7 +215,7 @@ def test_rule_env_provides_every_import_of_its_code(rule):
     env = env_packages((ROOT / "rules" / r["conda"]).resolve())
     needed = set()
     for command in re.findall(r"python -m deepaug ([\w-]+)", r["shell"]):
-        needed |= code_imports(COMMANDS[command][3])
+        needed |= code_imports(commands()[command][3])
     for module in re.findall(r"python -m (deepaug\.\w+)", r["shell"]):
         needed |= code_imports(module)
     if "papermill" in r["shell"]:

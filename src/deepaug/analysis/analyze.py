@@ -19,7 +19,7 @@ from deepaug.analysis.layer_choice import neighbour_similarity
 from deepaug.analysis.similarity import cka_matrix
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
-from deepaug.workflow.io import atomic_path, write_json
+from deepaug.io import atomic_path, write_json
 
 
 def layer_outputs(model, forward, n_layers: int) -> list[torch.Tensor]:

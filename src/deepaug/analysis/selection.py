@@ -14,11 +14,12 @@ is one group whatever won per seed) and the winner's own id in ``selected_run``.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import pandas as pd
 
-from deepaug.workflow.io import atomic_path
+from deepaug.io import atomic_path
 
 
 def dev_best(runs: list[str], scores: list[float | None]) -> str:
@@ -73,7 +74,7 @@ def dev_best_candidate(models: list[str], evals: list[str], run_ids: list[str], 
         )
     if len(models) == 1 and not evals:
         return models[0], {}
-    from deepaug.workflow.io import read_json
+    from deepaug.io import read_json
 
     scores = [read_json(path).get(dev) for path in evals]
     try:
@@ -92,15 +93,16 @@ def dev_best_candidate(models: list[str], evals: list[str], run_ids: list[str], 
     }
 
 
-def write_selected(table_path: str | Path, out: str | Path, tuned: dict[str, list[str]]) -> pd.DataFrame:
-    """Select per study (``domain``/``domain_sup``: each has its own dev metric; ``tuned``: the tuned
-    axes per domain) and write the table."""
-    from deepaug.analysis.summary import DEV_METRIC, study
-
+def write_selected(
+    table_path: str | Path, out: str | Path, tuned: dict[str, list[str]], metrics: Mapping
+) -> pd.DataFrame:
+    """Select per domain and objective (each has its own dev metric, ``metrics[(domain, objective)].dev``;
+    ``tuned``: the tuned axes per domain) and write the table."""
     table = pd.read_csv(table_path)
+    objectives = table["objective"] if "objective" in table else pd.Series("contrastive", index=table.index)
     parts = []
-    for key, part in table.groupby(study(table), sort=True):
-        parts.append(select_tuned(part, tuned.get(part["domain"].iloc[0], []), DEV_METRIC[key]))
+    for (domain, objective), part in table.groupby([table["domain"], objectives.rename("objective")], sort=True):
+        parts.append(select_tuned(part, tuned.get(domain, []), metrics[(domain, objective)].dev))
     selected = pd.concat(parts, ignore_index=True) if parts else table
     selected["layer"] = selected["layer"].astype("Int64")
     with atomic_path(out) as tmp:

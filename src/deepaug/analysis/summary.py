@@ -3,9 +3,11 @@ run's numbers support each of the paper's claims, with verdicts that respect the
 
 Reads only the aggregated table. **Selected on dev, reported on test**: every "best" (the best setting
 per dataset, the best layer, each side of a claim) is the setting with the highest mean over seeds of
-the domain's dev metric (``DEV_METRIC``: the linear probe on the held-out dev images for vision, the dev
-task's Spearman for text); the chosen setting's test metric (``HEADLINE``) is what is reported. A
-domain whose table has no dev metric gets no "best" and says so: test is never used to choose.
+the dev metric of the runs' domain and objective (the linear probe on the held-out dev images for vision,
+the dev task's Spearman for text); the chosen setting's test metric is what is reported. A domain whose
+table has no dev metric gets no "best" and says so: test is never used to choose. The metrics come in as
+an argument, ``metrics``: ``{(domain, objective): m}`` with ``m.test`` and ``m.dev`` (the CLI hands in
+``deepaug.domains.metric_table()``; this module reads no registry).
 
 Verdicts: a paired t-test across seeds (seed-matched runs) between the chosen setting and the
 reference, with a Holm correction over every setting the claim could have chosen (selection on dev
@@ -21,28 +23,31 @@ chance level (:func:`baseline_check`) did not learn, and nothing is reported aga
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from deepaug.workflow.io import atomic_path
+from deepaug.io import atomic_path
 
 
-def _metric_tables() -> tuple[dict, dict]:
-    """Test (headline) and dev metric per study, from the domain registry: ``<domain>`` for the
-    contrastive runs, ``<domain>_sup`` for the supervised counterpart (see :func:`study`)."""
-    from deepaug.domains import registry
-
-    test, dev = {}, {}
-    for name, domain in registry().items():
-        for objective, m in domain.metrics.items():
-            key = name if objective == "contrastive" else f"{name}_sup"
-            test[key], dev[key] = m.test, m.dev
-    return test, dev
+def objective_of(part: pd.DataFrame) -> str:
+    """The objective of a table's runs (a table without the column is a contrastive sweep's)."""
+    if "objective" not in part or part.empty:
+        return "contrastive"
+    objectives = part["objective"].dropna().unique()
+    if len(objectives) > 1:
+        raise ValueError(f"a table of one study mixes objectives {sorted(objectives)}; give each its own table")
+    return str(objectives[0]) if len(objectives) else "contrastive"
 
 
-HEADLINE, DEV_METRIC = _metric_tables()
+def metrics_of(metrics: Mapping, domain: str, objective: str) -> tuple[str | None, str | None]:
+    """``(test metric, dev metric)`` of ``domain``'s runs of ``objective``; ``(None, None)`` if unknown."""
+    m = metrics.get((domain, objective))
+    return (m.test, m.dev) if m is not None else (None, None)
+
+
 # A Deep Augmentation setting: its method, stop-gradient and layer, and every other swept axis, all of which
 # the run id spells (the seed and dataset are not part of it).
 SETTING = ["method", "stop_gradient", "layer", "run"]
@@ -156,9 +161,8 @@ def _dev_task_overlap(part: pd.DataFrame, metric: str) -> str:
     )
 
 
-def selection_protocol(part: pd.DataFrame, domain: str) -> tuple[str, bool]:
+def selection_protocol(part: pd.DataFrame, metric: str, dev: str) -> tuple[str, bool]:
     """(what the table says about how the best was chosen, whether a dev metric exists to choose by)."""
-    metric, dev = HEADLINE[domain], DEV_METRIC[domain]
     if dev not in part or not part.loc[part["method"] != "none", dev].notna().any():
         return (
             f"no dev metric ({dev} is not in the table for these runs): nothing is chosen, since choosing "
@@ -215,7 +219,7 @@ def _in_setting(part: pd.DataFrame, setting: tuple) -> pd.Series:
 def with_run_ids(table: pd.DataFrame) -> pd.DataFrame:
     """A table without the run table's ``run`` column (written by hand, or by an older version) gets the
     id of its Deep Augmentation setting, so that every setting is one group."""
-    from deepaug.workflow.runs import run_id
+    from deepaug.paths import run_id
 
     if "run" in table:
         return table
@@ -227,20 +231,19 @@ def with_run_ids(table: pd.DataFrame) -> pd.DataFrame:
 
 
 # ------------------------------------------------------------------------------------- summary, claims
-def baseline_vs_best(table: pd.DataFrame) -> pd.DataFrame:
+def baseline_vs_best(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     """Per (domain, dataset): the baseline and the dev-best Deep Augmentation setting on test, their
     paired difference with its 95% interval, p and Holm-corrected p over every setting compared with
     the baseline, and a verdict."""
     rows = []
     table = with_run_ids(table)
     for (domain, dataset), part in table.groupby(["domain", "dataset"]):
-        metric = HEADLINE.get(domain)
-        if metric not in part:
+        metric, dev = metrics_of(metrics, domain, objective_of(part))
+        if metric is None or metric not in part:
             continue
-        dev = DEV_METRIC[domain]
         base_rows = part[part["method"] == "none"]
         base = base_rows.set_index("seed")[metric]
-        protocol, has_dev = selection_protocol(part, domain)
+        protocol, has_dev = selection_protocol(part, metric, dev)
         row = {
             "domain": domain,
             "dataset": dataset,
@@ -315,7 +318,7 @@ def _claim_row(
     }
 
 
-def claims(table: pd.DataFrame) -> pd.DataFrame:
+def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     """One row per (claim, domain, dataset). Each side of a claim is its dev-best setting; the value
     side is tested against the reference side on test (paired over seeds), Holm-corrected over every
     setting of the value side. "supported": the corrected p is below ALPHA in the claimed direction;
@@ -323,11 +326,10 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     rows = []
     table = with_run_ids(table)
     for (domain, dataset), part in table.groupby(["domain", "dataset"]):
-        metric = HEADLINE.get(domain)
-        if metric not in part or part[part["method"] != "none"].empty:
+        metric, dev = metrics_of(metrics, domain, objective_of(part))
+        if metric is None or metric not in part or part[part["method"] != "none"].empty:
             continue
-        dev = DEV_METRIC[domain]
-        protocol, has_dev = selection_protocol(part, domain)
+        protocol, has_dev = selection_protocol(part, metric, dev)
         scores = _scores(part, metric)
 
         def claim(
@@ -402,9 +404,9 @@ def claims(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
-def write_summary(table_path: str | Path, summary_out: str | Path, claims_out: str | Path) -> None:
+def write_summary(table_path: str | Path, summary_out: str | Path, claims_out: str | Path, metrics: Mapping) -> None:
     table = pd.read_csv(table_path)
-    for frame, out in ((baseline_vs_best(table), summary_out), (claims(table), claims_out)):
+    for frame, out in ((baseline_vs_best(table, metrics), summary_out), (claims(table, metrics), claims_out)):
         with atomic_path(out) as tmp:
             frame.to_csv(tmp, index=False, float_format="%.4g")
 
@@ -492,7 +494,7 @@ def _check_text(sides: list[tuple[str, pd.DataFrame, str, float, str | None]]) -
     )
 
 
-def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFrame:
+def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     """Per transform and stop-gradient setting: the layer trend (of the test means; no choice is made)
     and the effect over the baseline at the best layer (chosen on dev, reported on test; NaN without a
     dev metric), contrastive vs supervised; "inverted" when the trends have opposite signs.
@@ -503,14 +505,13 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
     rows = []
     contrastive, supervised = with_run_ids(contrastive), with_run_ids(supervised)
     for base in sorted(set(contrastive["domain"])):
-        sup = f"{base}_sup"
-        if sup not in HEADLINE:
+        (mc, dc), (ms, ds) = metrics_of(metrics, base, "contrastive"), metrics_of(metrics, base, "supervised")
+        if mc is None or ms is None:
             continue
-        c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == sup]
+        c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == base]
         for (c_name, c_part), (s_name, s_part) in (
             (c, s) for c in c_all.groupby("dataset") for s in s_all.groupby("dataset")
         ):
-            mc, ms = HEADLINE[base], HEADLINE[sup]
             c_base = c_part.loc[c_part["method"] == "none", mc].mean()
             s_base = s_part.loc[s_part["method"] == "none", ms].mean()
             c_chance, c_flag = baseline_check(c_part, mc, c_base, "contrastive")
@@ -524,8 +525,8 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
                 c_means = cg.groupby("layer")[mc].mean()
                 s_means = sg_part.groupby("layer")[ms].mean()
                 tc, ts = _trend(c_means), _trend(s_means)
-                c_layer, c_best = _dev_best_layer(cg, mc, DEV_METRIC[base])
-                s_layer, s_best = _dev_best_layer(sg_part, ms, DEV_METRIC[sup])
+                c_layer, c_best = _dev_best_layer(cg, mc, dc)
+                s_layer, s_best = _dev_best_layer(sg_part, ms, ds)
                 if flags:
                     verdict = f"not tested ({'; '.join(flags)})"
                 elif math.isnan(tc) or math.isnan(ts) or tc == 0 or ts == 0:
@@ -557,15 +558,7 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame) -> pd.DataFra
     return pd.DataFrame(rows)
 
 
-def study(table: pd.DataFrame) -> pd.Series:
-    """``vision`` / ``vision_sup``: the domain, with ``_sup`` for the supervised counterpart's runs."""
-    if "objective" not in table:
-        return table["domain"]
-    return table["domain"].where(table["objective"] != "supervised", table["domain"] + "_sup")
-
-
-def write_inversion(contrastive_path, supervised_path, out) -> None:
-    supervised = pd.read_csv(supervised_path)
-    frame = inversion(pd.read_csv(contrastive_path), supervised.assign(domain=study(supervised)))
+def write_inversion(contrastive_path, supervised_path, out, metrics: Mapping) -> None:
+    frame = inversion(pd.read_csv(contrastive_path), pd.read_csv(supervised_path), metrics)
     with atomic_path(out) as tmp:
         frame.to_csv(tmp, index=False, float_format="%.4g")

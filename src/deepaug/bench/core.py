@@ -359,7 +359,7 @@ def run(module, args: argparse.Namespace) -> dict:
     )
     print(format_report(r), flush=True)
     if args.out:
-        from deepaug.workflow.io import write_json
+        from deepaug.io import write_json
 
         write_json(args.out, r)
     return r

@@ -48,7 +48,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from deepaug.core.vocabulary import KINDS, PCA_GRADS, PCA_OVER, SELECTIONS  # noqa: F401 (the op's vocabulary)
+from deepaug.core.vocabulary import KINDS, PCA_GRADS, PCA_OVER, SELECTIONS
 
 
 @dataclass

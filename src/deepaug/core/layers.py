@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from torch import nn
 
-from deepaug.errors import LayerIndexError  # noqa: F401  (re-exported)
+from deepaug.errors import LayerIndexError
 
 
 def _layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

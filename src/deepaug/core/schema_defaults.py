@@ -14,9 +14,9 @@ from pathlib import Path
 
 import yaml
 
-# The shared part of the config schema (its $defs hold the op's `augment` settings). A file read, not an
-# import: the schema is data the workflow and the trainers share.
-COMMON_SCHEMA = Path(__file__).resolve().parents[1] / "workflow" / "config.schema.yaml"
+# The shared part of the config schema (its $defs hold the op's `augment` settings): package data at the
+# base of deepaug (beside errors.py and paths.py), which the trainers and the workflow both read.
+COMMON_SCHEMA = Path(__file__).resolve().parents[1] / "config.schema.yaml"
 
 
 @cache

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from deepaug.core.schema_defaults import COMMON_SCHEMA, schema_defaults
-from deepaug.core.vocabulary import METHODS, PCA_GRADS, PRECISIONS, check_device
+from deepaug.core.vocabulary import KEEP_POLICIES, METHODS, PCA_GRADS, PRECISIONS, REUSE_POLICIES, check_device
 
 # The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
 _AUGMENT = schema_defaults(COMMON_SCHEMA, "augment")
@@ -83,8 +83,6 @@ class RunSettings:
                 f"batch_size must be at least 2 for a contrastive objective (each example's negatives are "
                 f"the other examples of its batch), got {self.batch_size}"
             )
-        from deepaug.engine.checkpoint import KEEP_POLICIES, REUSE_POLICIES
-
         if self.keep_checkpoints not in KEEP_POLICIES:
             raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {self.keep_checkpoints!r}")
         if self.reuse_finished not in REUSE_POLICIES:

@@ -18,6 +18,9 @@ PCA_OVER = ("rows", "tokens", "graphs")  # rows: across examples; tokens: across
 PCA_OVER_GROUPED = ("graphs",)
 PCA_GRADS = ("through", "constant")
 PRECISIONS = ("fp32", "bf16", "fp16")
+# A run's checkpoint policies (RunSettings.keep_checkpoints, .reuse_finished; deepaug.engine.checkpoint).
+KEEP_POLICIES = ("last", "none", "all")
+REUSE_POLICIES = ("exact", "settings", "never")
 
 # Which Deep Augmentation settings matter for which method (others are left out of a run).
 OP_AXES = {

@@ -53,6 +53,12 @@ def registry() -> dict[str, Domain]:
     return dict(_REGISTRY)
 
 
+def metric_table() -> dict[tuple[str, str], Metrics]:
+    """``{(domain, objective): Metrics}`` of every registered domain: what the analyses score and choose by
+    (handed to :mod:`deepaug.analysis`, which reads no registry itself)."""
+    return {(name, objective): m for name, domain in registry().items() for objective, m in domain.metrics.items()}
+
+
 def get(name: str) -> Domain:
     domains = registry()
     if name not in domains:

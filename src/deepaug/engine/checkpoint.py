@@ -2,7 +2,7 @@
 model, optimiser and scaler, and every generator's state.
 
 :func:`open_run` starts every training (the loop in :mod:`deepaug.engine.loop` calls it); a checkpoint is read
-with ``weights_only=True`` (:func:`deepaug.workflow.io.load_torch`), so a planted pickle is refused, never run.
+with ``weights_only=True`` (:func:`deepaug.io.load_torch`), so a planted pickle is refused, never run.
 """
 
 from __future__ import annotations
@@ -15,12 +15,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepaug.core.vocabulary import KEEP_POLICIES, REUSE_POLICIES
 from deepaug.engine.training import log
 from deepaug.errors import CheckpointInUseError, CheckpointMismatchError, LegacyFileError, UnsafeFileError
-from deepaug.workflow.io import load_torch, save_torch
+from deepaug.io import load_torch, save_torch
 
-KEEP_POLICIES = ("last", "none", "all")
-REUSE_POLICIES = ("exact", "settings", "never")
 # What a trainer writes to its output folder: kept in the checkpoint folder's final/ by
 # Checkpointer.finish, and given back by Checkpointer.reuse.
 RUN_OUTPUTS = ("model.pt", "train_metrics.jsonl", "provenance.json")
@@ -190,7 +189,7 @@ class Checkpointer:
 
     # ---------------------------------------------------------------- a finished run, again
     def _finished(self) -> dict:
-        from deepaug.workflow.io import read_json
+        from deepaug.io import read_json
 
         try:
             done = read_json(self.finished_path)
@@ -242,7 +241,7 @@ class Checkpointer:
         then the lock is released. None otherwise: the caller trains (and :meth:`load` clears the
         finished state, saying why).
         """
-        from deepaug.workflow.io import link_or_copy, read_json
+        from deepaug.io import link_or_copy, read_json
 
         if policy not in REUSE_POLICIES:
             raise ValueError(f"reuse_finished must be one of {REUSE_POLICIES}, got {policy!r}")
@@ -306,7 +305,7 @@ class Checkpointer:
         """The end of a training: write ``prov`` as ``out_dir/provenance.json`` (the model and metrics are
         written by then), mark the run finished (:meth:`finish`), release the lock; returns ``prov``."""
         from deepaug.engine.fingerprint import file_sha256
-        from deepaug.workflow.io import write_json
+        from deepaug.io import write_json
 
         hashes = {}
         if (Path(out_dir) / "model.pt").is_file():
@@ -322,7 +321,7 @@ class Checkpointer:
         ``final/`` for :meth:`reuse` with each one's sha256 (``hashes``: those already computed, by name),
         and apply the ``keep`` policy."""
         from deepaug.engine.fingerprint import file_sha256
-        from deepaug.workflow.io import link_or_copy, write_json
+        from deepaug.io import link_or_copy, write_json
 
         if self.final_dir.exists():
             shutil.rmtree(self.final_dir)

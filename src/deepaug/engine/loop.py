@@ -35,7 +35,7 @@ from deepaug.engine import training as T
 from deepaug.engine.checkpoint import Checkpointer, open_run, restore, restore_rng_states, rng_states, snapshot
 from deepaug.engine.provenance import provenance
 from deepaug.errors import NonFiniteError
-from deepaug.workflow.io import save_torch, write_jsonl
+from deepaug.io import save_torch, write_jsonl
 
 
 @dataclass

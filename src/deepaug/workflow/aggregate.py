@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from deepaug.workflow.io import atomic_path, read_json
+from deepaug.io import atomic_path, read_json
 from deepaug.workflow.runs import analysis_dir, read_table
 
 SORT = ["domain", "dataset", "method", "layer", "stop_gradient", "run", "seed"]

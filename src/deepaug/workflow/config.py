@@ -17,7 +17,7 @@ import yaml
 
 from deepaug.errors import ConfigError
 
-SCHEMA_PATH = Path(__file__).with_name("config.schema.yaml")
+SCHEMA_PATH = Path(__file__).resolve().parents[1] / "config.schema.yaml"
 
 
 def _key(path) -> str:

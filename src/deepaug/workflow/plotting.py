@@ -178,7 +178,7 @@ def plot_layer_sweep_panels(
 
 def save_figure(fig, stem: str | Path) -> list[Path]:
     """PNG and PDF next to each other; returns both paths."""
-    from deepaug.workflow.io import atomic_path
+    from deepaug.io import atomic_path
 
     stem = Path(stem)
     stem.parent.mkdir(parents=True, exist_ok=True)

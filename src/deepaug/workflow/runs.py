@@ -19,18 +19,16 @@ from __future__ import annotations
 
 import copy
 import itertools
-import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from deepaug.paths import safe_name
+# Which Deep Augmentation settings matter for which method (others are left out of the run): the op's vocabulary.
+from deepaug.core.vocabulary import AUGMENT_KEYS, OP_AXES
+from deepaug.paths import run_id, safe_name
 
 CORE_AXES = ("objective", "dataset", "method", "layer", "stop_gradient", "seed")
 # Settings subsections whose keys can be sweep axes, in the order a plain name is looked up.
 AXIS_SECTIONS = ("augment", "train", "model", "eval")
-# Which Deep Augmentation settings matter for which method (others are left out of the run): the op's vocabulary.
-from deepaug.core.vocabulary import AUGMENT_KEYS, OP_AXES  # noqa: E402
-
 TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
 
 
@@ -118,22 +116,6 @@ def axis_home(name: str, section: dict, schema_keys: dict | None = None) -> tupl
             f"{name!r} is a setting of {' and '.join(homes)}: write {' or '.join(f'{h}.{name}' for h in homes)}"
         )
     return homes[0], name
-
-
-def _spell(value: Any) -> str:
-    if isinstance(value, bool):
-        text = str(value).lower()
-    elif isinstance(value, float):
-        text = repr(value)
-    else:
-        text = str(value)
-    return re.sub(r"[^A-Za-z0-9.+\-]", "-", text)
-
-
-def run_id(objective: str, method: str, layer: int | None, stop_gradient: bool | None, spelled: dict) -> str:
-    core = "none" if method == "none" else f"{method}-L{int(layer)}-{'sg' if stop_gradient else 'nosg'}"
-    extra = "".join(f"_{name.replace('.', '-')}{_spell(v)}" for name, v in sorted(spelled.items()))
-    return ("sup-" if objective == "supervised" else "") + core + extra
 
 
 def as_list(value) -> list:
@@ -278,7 +260,7 @@ def table_text(runs: list[Run]) -> str:
 
 def write_table(runs: list[Run], out) -> None:
     """results/runs.tsv: the run table (:func:`table_text`)."""
-    from deepaug.workflow.io import atomic_path
+    from deepaug.io import atomic_path
 
     with atomic_path(out) as tmp:
         tmp.write_text(table_text(runs))

@@ -8,15 +8,24 @@ import pytest
 import torch
 
 from deepaug import cli as top
-from deepaug.domains.graph.cli import COMMANDS, build_parser
+from deepaug.domains.graph.cli import build_parser
 
 
-def test_commands_have_the_top_level_format():
-    assert set(COMMANDS) == {"prepare-graph", "pretrain-graph", "eval-graph"}
-    for name in set(COMMANDS) & set(top.COMMANDS):  # the top-level CLI merges the domain's commands
-        assert top.COMMANDS[name][1:] == COMMANDS[name][1:]
-    for entry in COMMANDS.values():
-        assert len(entry) == len(next(iter(top.COMMANDS.values())))
+@pytest.mark.parametrize(
+    "domain, expected",
+    [
+        ("graph", {"prepare-graph", "pretrain-graph", "eval-graph"}),
+        ("vision", {"prepare-data", "pretrain-vision", "eval-vision"}),
+        ("text", {"prepare-text", "pretrain-text", "eval-text"}),
+    ],
+)
+def test_each_domain_brings_its_commands_in_the_top_level_format(domain, expected):
+    own = importlib.import_module(f"deepaug.domains.{domain}.cli").COMMANDS
+    assert set(own) == expected
+    merged = top.commands()
+    assert set(own) <= set(merged) and not set(own) & set(top.COMMANDS)  # merged, never defined twice
+    for name, entry in own.items():
+        assert merged[name] == entry
         help_text, setup, handler, module = entry
         assert isinstance(help_text, str) and callable(setup) and callable(handler)
         importlib.import_module(module)

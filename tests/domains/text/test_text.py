@@ -14,7 +14,7 @@ from deepaug.domains.text.data import model_source, prepare_corpus, prepare_task
 from deepaug.domains.text.evaluate import spearman
 from deepaug.domains.text.models import SimCSEEncoder, build_text_model
 from deepaug.domains.text.train import TextPretrainSettings, pretrain
-from deepaug.domains.vision.data import DataUnavailableError
+from deepaug.errors import DataUnavailableError
 
 
 def tiny_bert(layers=4, hidden=32, dropout=0.0):

@@ -15,7 +15,7 @@ from deepaug.domains.text.data import load_corpus, load_task, model_source, prep
 from deepaug.domains.text.evaluate import TextEvalSettings, encode, evaluate, load_trained, spearman, spearman_on_task
 from deepaug.domains.text.models import SimCSEEncoder, encoder_bundle
 from deepaug.errors import DataUnavailableError, DataValidationError, NonFiniteError
-from deepaug.workflow.io import save_torch, write_json
+from deepaug.io import save_torch, write_json
 
 RUN = "text/lee/none/seed0"
 

@@ -1,4 +1,4 @@
-"""The graph domain's command-line stages, in the format of :data:`deepaug.cli.COMMANDS`
+"""The graph domain's command-line stages, in the format of :mod:`deepaug.domains.arguments`
 (name -> (help, set-up of its arguments, handler, the module whose code it runs)); the top-level CLI
 merges them."""
 
@@ -6,11 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-
-def _parse_bool(s: str) -> bool:
-    from deepaug.cli import _parse_bool as parse
-
-    return parse(s)
+from deepaug.domains.arguments import add_stage_arguments, domain_parser, parse_bool, settings_from_args
 
 
 def _setup_prepare_graph(p: argparse.ArgumentParser) -> None:
@@ -21,7 +17,7 @@ def _setup_prepare_graph(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--out", required=True, help="the prepared file (.pt)")
     p.add_argument("--raw-dir", default="data/raw", help="TU archives are stored under RAW_DIR/<dataset>/raw")
-    p.add_argument("--download", type=_parse_bool, default=True, metavar="true|false")
+    p.add_argument("--download", type=parse_bool, default=True, metavar="true|false")
     p.add_argument(
         "--missing-features",
         choices=MISSING_FEATURES,
@@ -40,31 +36,27 @@ def _cmd_prepare_graph(a: argparse.Namespace) -> None:
 
 
 def _setup_pretrain_graph(p: argparse.ArgumentParser) -> None:
-    from deepaug.cli import add_stage_arguments
     from deepaug.domains.graph.train import GraphPretrainSettings
 
     add_stage_arguments(p, GraphPretrainSettings, "--data", "--out-dir", "--ckpt-dir")
 
 
 def _cmd_pretrain_graph(a: argparse.Namespace) -> None:
-    from deepaug.cli import _settings
     from deepaug.domains.graph.train import GraphPretrainSettings, pretrain
 
-    pretrain(_settings(GraphPretrainSettings, a), a.data, a.out_dir, a.ckpt_dir)
+    pretrain(settings_from_args(GraphPretrainSettings, a), a.data, a.out_dir, a.ckpt_dir)
 
 
 def _setup_eval_graph(p: argparse.ArgumentParser) -> None:
-    from deepaug.cli import add_stage_arguments
     from deepaug.domains.graph.evaluate import GraphEvalSettings
 
     add_stage_arguments(p, GraphEvalSettings, "--model", "--data", "--out")
 
 
 def _cmd_eval_graph(a: argparse.Namespace) -> None:
-    from deepaug.cli import _settings
     from deepaug.domains.graph.evaluate import GraphEvalSettings, evaluate
 
-    evaluate(_settings(GraphEvalSettings, a), a.model, a.data, a.out)
+    evaluate(settings_from_args(GraphEvalSettings, a), a.model, a.data, a.out)
 
 
 COMMANDS = {
@@ -91,10 +83,4 @@ COMMANDS = {
 
 def build_parser() -> argparse.ArgumentParser:
     """A parser of just this domain's commands (for tests and for running them without the top-level CLI)."""
-    parser = argparse.ArgumentParser(prog="deepaug")
-    sub = parser.add_subparsers(dest="command", required=True)
-    for name, (help_text, setup, handler, _) in COMMANDS.items():
-        p = sub.add_parser(name, help=help_text)
-        setup(p)
-        p.set_defaults(func=handler)
-    return parser
+    return domain_parser(COMMANDS)

@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from deepaug.errors import DataUnavailableError, DataValidationError
-from deepaug.workflow.io import load_torch, save_torch
+from deepaug.io import load_torch, save_torch
 
 FORMAT = 1
 # The paper config's TU datasets (and a few other common TU graph-classification benchmarks).

@@ -47,7 +47,7 @@ from deepaug.domains.graph.data import GraphSet, load_graphs
 from deepaug.domains.graph.train import load_encoder
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
-from deepaug.workflow.io import read_json, write_json
+from deepaug.io import read_json, write_json
 
 SVMS = ("linearsvc", "svc_linear", "svc_rbf")
 SVC_MAX_ITER = 1_000_000

@@ -40,7 +40,7 @@ from deepaug.domains.graph.views import AUGMENTATIONS, augment
 from deepaug.engine import training as T
 from deepaug.engine.loop import PeriodEnd, Progress, Task, train
 from deepaug.errors import NonFiniteLossError
-from deepaug.workflow.io import load_torch
+from deepaug.io import load_torch
 
 LOSSES = ("infonce", "graphcl")  # train.loss (PyGCL's, GraphCL's); the schema's enum (tests/core/test_losses.py)
 SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dataset, shared by every run

@@ -30,9 +30,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from deepaug.domains.vision.data import DataUnavailableError
-from deepaug.errors import DataValidationError, UnsafeNameError
-from deepaug.workflow.io import atomic_path
+from deepaug.errors import DataUnavailableError, DataValidationError, UnsafeNameError
+from deepaug.io import atomic_path
 
 WIKI1M_URL = "https://huggingface.co/datasets/princeton-nlp/datasets-for-simcse/resolve/main/wiki1m_for_simcse.txt"
 

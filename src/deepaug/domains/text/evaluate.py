@@ -23,7 +23,7 @@ from deepaug.core.vocabulary import check_device
 from deepaug.domains.text.data import load_task
 from deepaug.engine import training as T
 from deepaug.errors import DataUnavailableError, NonFiniteError
-from deepaug.workflow.io import load_torch, read_json, write_json
+from deepaug.io import load_torch, read_json, write_json
 
 
 def _ranks(x: np.ndarray) -> np.ndarray:

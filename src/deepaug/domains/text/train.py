@@ -28,7 +28,7 @@ from pathlib import Path
 
 import torch
 
-from deepaug.core.layers import LayerIndexError, describe_layers, target_module
+from deepaug.core.layers import describe_layers, target_module
 from deepaug.core.losses import simcse_loss
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
@@ -37,7 +37,7 @@ from deepaug.domains.text.evaluate import relatedness_spearman, spearman_on_task
 from deepaug.domains.text.models import RelatednessHead, build_text_model, encode_labels, encoder_bundle
 from deepaug.engine import training as T
 from deepaug.engine.loop import PeriodEnd, Progress, Task, train
-from deepaug.errors import DataValidationError
+from deepaug.errors import DataValidationError, LayerIndexError
 
 # The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
 _SETTINGS = schema_defaults(domain_schema(__file__), "augment", "train")

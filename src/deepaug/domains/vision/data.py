@@ -24,8 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from deepaug.errors import DataUnavailableError, DataValidationError  # noqa: F401  (re-exported)
-from deepaug.workflow.io import atomic_path
+from deepaug.errors import DataUnavailableError, DataValidationError
+from deepaug.io import atomic_path
 
 
 @dataclass(frozen=True)

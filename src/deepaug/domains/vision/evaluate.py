@@ -36,7 +36,7 @@ from deepaug.domains.vision.data import load_prepared
 from deepaug.domains.vision.train import load_encoder
 from deepaug.engine import training as T
 from deepaug.errors import NonFiniteError
-from deepaug.workflow.io import read_json, write_json
+from deepaug.io import read_json, write_json
 
 PROBES = ("features", "supcon")
 

@@ -25,7 +25,7 @@ from deepaug.domains.vision.data import load_prepared
 from deepaug.domains.vision.models import build_vision_model
 from deepaug.engine import training as T
 from deepaug.engine.loop import PeriodEnd, Progress, Task, train
-from deepaug.workflow.io import load_torch
+from deepaug.io import load_torch
 
 # train.loss: supcon (SupContrast's scale, the paper's) or nt_xent; the schema's enum (tests/core/test_losses.py)
 LOSSES = ("supcon", "nt_xent")
