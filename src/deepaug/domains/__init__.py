@@ -154,6 +154,11 @@ class Domain:
     objectives: tuple[str, ...] = field(default=OBJECTIVES)
 
     # ---- facts that depend on the config section
+    def dataset_names(self) -> list[str] | None:
+        """The names ``<domain>.datasets`` may list (the config schema offers exactly these), or None where
+        any safe name is allowed (a domain that checks its datasets when it prepares them)."""
+        return None
+
     def layers(self, section: dict) -> tuple[Layer, ...] | None:
         """The layer map of the section's model, from the domain's ``layers.py`` (None: not known before the
         model is prepared)."""

@@ -39,6 +39,9 @@ def load_schema() -> dict:
         path = domain.schema_path()
         part = yaml.safe_load(path.read_text())
         _domain_augment(name, part, schema)
+        names = domain.dataset_names()
+        if names is not None:  # the domain's registered datasets, not a list retyped in its schema
+            part["settings"]["datasets"]["items"] = {"enum": list(names)}
         own = {*(part.get("$defs") or {}), f"{name}_settings"}
         clash = sorted(own & set(schema["$defs"]))
         clash += [

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from deepaug.domains.vision import data as V
+from deepaug.domains.vision.datasets import DATASETS
 from deepaug.errors import DataValidationError
 
 ADVICE = r"training would stop with a NaN loss \(the data is at fault, not the learning rate\)"
@@ -19,8 +20,11 @@ def _blank_green(raw_dir, download):
     return {"x_train": x[:40], "y_train": y[:40], "x_test": x[40:], "y_test": y[40:], "classes": np.asarray(["a", "b"])}
 
 
+BLANK = V.ImageDataset("blank", "a constant green channel", _blank_green)
+
+
 def test_a_constant_channel_is_refused_when_preparing(tmp_path, monkeypatch):
-    monkeypatch.setitem(V.DATASETS, "blank", V.ImageDataset("blank", "a constant green channel", _blank_green))
+    monkeypatch.setitem(DATASETS, "blank", f"{__name__}:BLANK")
     with pytest.raises(
         DataValidationError,
         match=r"^dataset 'blank': channel 1 \(green\) of the training images is "

@@ -17,6 +17,11 @@ class Vision(Domain):
     def layers_of_length(self, n_layers):
         return LAYERS
 
+    def dataset_names(self):
+        from deepaug.domains.vision.datasets import dataset_names
+
+        return dataset_names()
+
     def data_path(self, dataset: str) -> str:
         from deepaug.paths import safe_name
 

@@ -81,11 +81,10 @@ def _digits(name: str, raw_dir: Path, download: bool, size: int = 16, test_fract
     }
 
 
-DATASETS: dict[str, ImageDataset] = {
-    "cifar10": ImageDataset("cifar10", "CIFAR-10 (torchvision)", lambda r, d: _cifar("cifar10", r, d)),
-    "cifar100": ImageDataset("cifar100", "CIFAR-100 (torchvision)", lambda r, d: _cifar("cifar100", r, d)),
-    "digits": ImageDataset("digits", "scikit-learn handwritten digits, 16x16", lambda r, d: _digits("digits", r, d)),
-}
+# Registered by name in deepaug.domains.vision.datasets (one line each).
+CIFAR10 = ImageDataset("cifar10", "CIFAR-10 (torchvision)", lambda r, d: _cifar("cifar10", r, d))
+CIFAR100 = ImageDataset("cifar100", "CIFAR-100 (torchvision)", lambda r, d: _cifar("cifar100", r, d))
+DIGITS = ImageDataset("digits", "scikit-learn handwritten digits, 16x16", lambda r, d: _digits("digits", r, d))
 
 REQUIRED_KEYS = ("x_train", "y_train", "x_test", "y_test", "classes", "mean", "std")
 DEV_KEYS = ("x_dev", "y_dev", "dev_index", "dev_seed")
@@ -151,11 +150,12 @@ def training_set_with_dev(data: dict) -> tuple[np.ndarray, np.ndarray]:
 
 def prepare_image_dataset(name: str, out: str | Path, raw_dir: str | Path = "data/raw", download: bool = True) -> Path:
     """Fetch ``name`` and write it in the prepared form to ``out`` (atomically)."""
-    if name not in DATASETS:
-        raise DataUnavailableError(f"unknown image dataset {name!r}; known: {', '.join(DATASETS)}")
+    from deepaug.domains.vision.datasets import load_dataset
+
+    dataset = load_dataset(name)
     raw_dir = Path(raw_dir)
     raw_dir.mkdir(parents=True, exist_ok=True)
-    arrays = hold_out_dev(DATASETS[name].loader(raw_dir, download))
+    arrays = hold_out_dev(dataset.loader(raw_dir, download))
     pixels = arrays["x_train"].reshape(-1, arrays["x_train"].shape[-1]).astype(np.float64) / 255.0
     arrays["mean"] = pixels.mean(axis=0).astype(np.float32)
     arrays["std"] = pixels.std(axis=0).astype(np.float32)
