@@ -167,6 +167,19 @@ class Task:
         return {}
 
 
+class DataFileTask(Task):
+    """A task trained on one prepared data file (vision, graphs), one period per epoch, with the objective
+    its settings name (:mod:`deepaug.core.objectives`: the views per example, the head and the loss)."""
+
+    def __init__(self, s, data_path: str | Path) -> None:
+        from deepaug.core.objectives import objective
+
+        self.s, self.data_path = s, data_path
+        self.inputs = {"data": data_path}
+        self.objective = objective(s.objective)
+        self.checkpoint_every = s.checkpoint_every
+
+
 def train(task: Task, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
     """Run ``task`` to the end (resuming from ``ckpt_dir``); write ``model.pt``, ``train_metrics.jsonl`` and
     ``provenance.json`` to ``out_dir``; returns the provenance (or a reused finished run's)."""

@@ -31,14 +31,14 @@ import torch
 
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
-from deepaug.core.objectives import objective, trained_parameters
+from deepaug.core.objectives import trained_parameters
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
 from deepaug.domains.graph.data import concat_batches, load_graphs
 from deepaug.domains.graph.models import build_graph_model
 from deepaug.domains.graph.views import AUGMENTATIONS, augment
 from deepaug.engine import training as T
-from deepaug.engine.loop import PeriodEnd, Progress, Task, train
+from deepaug.engine.loop import DataFileTask, PeriodEnd, Progress, train
 from deepaug.errors import NonFiniteLossError
 from deepaug.io import load_torch
 
@@ -146,15 +146,9 @@ def pretrain(s: GraphPretrainSettings, data_path: str | Path, out_dir: str | Pat
     return train(GraphTask(s, data_path), out_dir, ckpt_dir)
 
 
-class GraphTask(Task):
+class GraphTask(DataFileTask):
     """A GIN trained one period per epoch (see :class:`deepaug.engine.loop.Task`); the objective
     (:mod:`deepaug.core.objectives`) gives the views per graph, the head and the loss."""
-
-    def __init__(self, s: GraphPretrainSettings, data_path: str | Path) -> None:
-        self.s, self.data_path = s, data_path
-        self.inputs = {"data": data_path}
-        self.objective = objective(s.objective)
-        self.checkpoint_every = s.checkpoint_every
 
     def build(self, device: torch.device) -> None:
         s = self.s

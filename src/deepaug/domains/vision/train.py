@@ -16,7 +16,7 @@ from torch.utils.data import DataLoader
 
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
-from deepaug.core.objectives import objective, trained_parameters
+from deepaug.core.objectives import trained_parameters
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
 from deepaug.domains.vision.augmentations import TwoViews, simclr_transform
@@ -24,7 +24,7 @@ from deepaug.domains.vision.batched_augment import BatchedSimCLRAugment
 from deepaug.domains.vision.data import load_prepared
 from deepaug.domains.vision.models import build_vision_model
 from deepaug.engine import training as T
-from deepaug.engine.loop import PeriodEnd, Progress, Task, train
+from deepaug.engine.loop import DataFileTask, PeriodEnd, Progress, train
 from deepaug.io import load_torch
 
 # train.loss: supcon (SupContrast's scale, the paper's) or nt_xent; the schema's enum (tests/core/test_losses.py)
@@ -72,15 +72,9 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
     return train(VisionTask(s, data_path), out_dir, ckpt_dir)
 
 
-class VisionTask(Task):
+class VisionTask(DataFileTask):
     """SimCLR-style pre-training of a CIFAR ResNet, one period per epoch (see :class:`deepaug.engine.loop.Task`);
     the objective (:mod:`deepaug.core.objectives`) gives the views per image, the head's width and the loss."""
-
-    def __init__(self, s: VisionPretrainSettings, data_path: str | Path) -> None:
-        self.s, self.data_path = s, data_path
-        self.inputs = {"data": data_path}
-        self.objective = objective(s.objective)
-        self.checkpoint_every = s.checkpoint_every
 
     def build(self, device: torch.device) -> None:
         s = self.s
