@@ -14,10 +14,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import train
+from . import data, train
 
 # name -> module; `deepaug bench <name>`
-BENCHMARKS = {module.NAME: module for module in (train,)}
+BENCHMARKS = {module.NAME: module for module in (train, data)}
 DEFAULT = "train"
 
 

@@ -154,10 +154,15 @@ class Domain:
     objectives: tuple[str, ...] = field(default=OBJECTIVES)
 
     # ---- facts that depend on the config section
-    def dataset_names(self) -> list[str] | None:
-        """The names ``<domain>.datasets`` may list (the config schema offers exactly these), or None where
-        any safe name is allowed (a domain that checks its datasets when it prepares them)."""
-        return None
+    def fill_section(self, section: dict) -> None:
+        """Fill in, in place and before the schema's ``default:`` values, the settings that the section's own keys
+        imply (graph: the recipe its ``protocol`` names); a key the section sets is kept. Default: nothing."""
+
+    def config_errors(self, config: dict) -> list[str]:
+        """Problems of the whole (filled-in) config that only this domain can see, each one line naming its config
+        key (vision: datasets that are neither registered nor image folders, ImageNet without data.imagenet_root).
+        Default: none."""
+        return []
 
     def layers(self, section: dict) -> tuple[Layer, ...] | None:
         """The layer map of the section's model, from the domain's ``layers.py`` (None: not known before the

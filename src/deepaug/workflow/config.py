@@ -39,9 +39,6 @@ def load_schema() -> dict:
         path = domain.schema_path()
         part = yaml.safe_load(path.read_text())
         _domain_augment(name, part, schema)
-        names = domain.dataset_names()
-        if names is not None:  # the domain's registered datasets, not a list retyped in its schema
-            part["settings"]["datasets"]["items"] = {"enum": list(names)}
         own = {*(part.get("$defs") or {}), f"{name}_settings"}
         clash = sorted(own & set(schema["$defs"]))
         clash += [
@@ -251,7 +248,8 @@ def schema_errors(config: dict) -> list[str]:
 def fill_defaults(config: dict) -> dict:
     """Fill in the schema's ``default:`` values, in place: every settings subsection that is missing
     is created with its defaults; a switched-off domain (``null`` or absent) stays off, and a domain's
-    ``supervised:`` overrides keep only what they say (they are merged over the filled section)."""
+    ``supervised:`` overrides keep only what they say (they are merged over the filled section). A domain's
+    own defaults come first (:meth:`deepaug.domains.Domain.fill_section`: graph's ``protocol`` recipe)."""
     import copy
 
     schema = load_schema()
@@ -288,6 +286,11 @@ def fill_defaults(config: dict) -> dict:
             if isinstance(instance[key], dict):
                 fill(sub, instance[key])
 
+    from deepaug.domains import registry
+
+    for name, domain in registry().items():  # a domain's own defaults first (graph: its protocol's recipe)
+        if isinstance(config.get(name), dict):
+            domain.fill_section(config[name])
     fill(schema, config)
     return config
 
@@ -456,11 +459,19 @@ def validate_config(config: dict) -> dict:
     problems = schema_errors(config)
     if not problems:
         fill_defaults(config)
+        problems = _domain_errors(config)
+    if not problems:
         runs: list = []
         problems = sweep_errors(config, runs) or _nothing_to_make(runs)
     if problems:
         raise ConfigError("invalid workflow config:\n  - " + "\n  - ".join(problems))
     return config
+
+
+def _domain_errors(config: dict) -> list[str]:
+    from deepaug.domains import registry
+
+    return [e for name, d in registry().items() if isinstance(config.get(name), dict) for e in d.config_errors(config)]
 
 
 def _nothing_to_make(runs) -> list[str]:

@@ -15,7 +15,7 @@ from deepaug.domains.graph.cli import build_parser
     "domain, expected",
     [
         ("graph", {"prepare-graph", "pretrain-graph", "eval-graph"}),
-        ("vision", {"prepare-data", "pretrain-vision", "eval-vision"}),
+        ("vision", {"prepare-data", "prepare-image-folder", "pretrain-vision", "eval-vision"}),
         ("text", {"prepare-text", "pretrain-text", "eval-text"}),
     ],
 )

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from deepaug.domains.vision.data import ImageDataset, prepare_image_dataset
-from deepaug.domains.vision.datasets import DATASETS
+from deepaug.domains.vision.datasets import DATASETS, Registered
 from deepaug.errors import DataUnavailableError
 
 
@@ -45,7 +45,7 @@ TOY = ImageDataset("toy_squares", "coloured squares in four quadrants (a test's 
 def registered(monkeypatch):
     from deepaug.workflow.config import load_schema
 
-    monkeypatch.setitem(DATASETS, "toy_squares", f"{__name__}:TOY")  # the one registration line
+    monkeypatch.setitem(DATASETS, "toy_squares", Registered(f"{__name__}:TOY"))  # the one registration line
     load_schema.cache_clear()
     yield
     monkeypatch.undo()

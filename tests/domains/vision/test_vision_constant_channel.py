@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from deepaug.domains.vision import data as V
-from deepaug.domains.vision.datasets import DATASETS
+from deepaug.domains.vision.datasets import DATASETS, Registered
 from deepaug.errors import DataValidationError
 
 ADVICE = r"training would stop with a NaN loss \(the data is at fault, not the learning rate\)"
@@ -24,7 +24,7 @@ BLANK = V.ImageDataset("blank", "a constant green channel", _blank_green)
 
 
 def test_a_constant_channel_is_refused_when_preparing(tmp_path, monkeypatch):
-    monkeypatch.setitem(DATASETS, "blank", f"{__name__}:BLANK")
+    monkeypatch.setitem(DATASETS, "blank", Registered(f"{__name__}:BLANK"))
     with pytest.raises(
         DataValidationError,
         match=r"^dataset 'blank': channel 1 \(green\) of the training images is "

@@ -6,6 +6,8 @@ This file is the domain's workflow spec and stays light (no torch): the Snakefil
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from deepaug.domains import Domain, Metrics, command, describe, register
 from deepaug.domains.vision.layers import LAYERS
 
@@ -17,36 +19,73 @@ class Vision(Domain):
     def layers_of_length(self, n_layers):
         return LAYERS
 
-    def dataset_names(self):
-        from deepaug.domains.vision.datasets import dataset_names
+    def fill_section(self, section):
+        from deepaug.domains.vision.recipes import apply_recipe
 
-        return dataset_names()
+        apply_recipe(section)
 
-    def data_path(self, dataset: str) -> str:
+    def data_path(self, dataset: str, section: dict | None = None) -> str:
+        """``data/vision/<dataset>.npz`` (arrays), or the manifest of ``data/vision/<dataset>/`` (a packed folder)."""
         from deepaug.paths import safe_name
 
         safe_name(dataset, "config key 'vision.datasets'")  # a file of data/vision/, never a path out of it
+        if _is_folder(section or {}, dataset):
+            return f"data/vision/{dataset}/manifest.json"
         return f"data/vision/{dataset}.npz"
 
+    def config_errors(self, config: dict) -> list[str]:
+        """Every dataset registered or an image folder of the section; ImageNet-100's root given."""
+        from deepaug.domains.vision.datasets import DATASETS
+
+        section = config.get("vision") or {}
+        folders = section.get("image_folders") or {}
+        out = []
+        for i, name in enumerate(section.get("datasets") or []):
+            if name not in DATASETS and name not in folders:
+                out.append(
+                    f"config key 'vision.datasets[{i}]': {name!r} is neither a registered dataset "
+                    f"({', '.join(DATASETS)}) nor a key of vision.image_folders (name: the folder of your images)"
+                )
+        for name, root in folders.items():
+            if name in DATASETS:
+                out.append(
+                    f"config key 'vision.image_folders.{name}': {name!r} is a registered dataset; name it otherwise"
+                )
+            elif name in (section.get("datasets") or []) and not Path(root).is_dir():
+                out.append(f"config key 'vision.image_folders.{name}': {root} is not a folder (root/<class>/*.jpg)")
+        needs_root = [d for d in section.get("datasets") or [] if d in DATASETS and DATASETS[d].kind == "imagenet"]
+        if needs_root and not (config.get("data") or {}).get("imagenet_root"):
+            out.append(
+                f"config key 'data.imagenet_root': {', '.join(needs_root)} is read from your own licensed copy of "
+                f"ILSVRC-2012 (train/ and val/ in synset folders; deepaug never downloads ImageNet): give its folder "
+                f"in a second config file (data: {{imagenet_root: /path/to/ILSVRC2012}}) after this one"
+            )
+        return out
+
     def train_inputs(self, section, run):
-        return {"data": self.data_path(run.dataset)}
+        return {"data": self.data_path(run.dataset, section)}
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
         return command("pretrain-vision", settings, data=inputs["data"], out_dir=out_dir, ckpt_dir=ckpt_dir)
 
     def eval_inputs(self, section, run):
-        return {"data": self.data_path(run.dataset)}
+        return {"data": self.data_path(run.dataset, section)}
 
     def eval_command(self, run, inputs, out, settings):
         return command("eval-vision", settings, model=inputs["model"], data=inputs["data"], out=out)
 
     def analysis_inputs(self, config, section, run):
-        return {"data": self.data_path(run.dataset)}
+        return {"data": self.data_path(run.dataset, section)}
 
     def analysis_flags(self, run, config):
         return {"n_samples": (config.get("analysis") or {}).get("vision_samples", 512), "seed": run.seed}
 
     def prepare_command(self, item, out, config):
+        if item.endswith("/manifest.json") and item.count("/") == 1:  # a packed image folder
+            name = item.split("/")[0]
+            folders = (config.get("vision") or {}).get("image_folders") or {}
+            root = folders[name] if name in folders else (config.get("data") or {}).get("imagenet_root")
+            return command("prepare-image-folder", dataset=name, root=root, out=f"data/vision/{name}")
         if not item.endswith(".npz") or "/" in item:
             raise ValueError(f"vision has no data item {item!r} (expected <dataset>.npz)")
         data = config.get("data") or {}
@@ -57,6 +96,14 @@ class Vision(Domain):
             raw_dir=data.get("raw_dir", "data/raw"),
             download=bool(data.get("download", True)),
         )
+
+
+def _is_folder(section: dict, dataset: str) -> bool:
+    """A packed image folder: one of the section's image_folders, or a registered folder dataset (ImageNet-100)."""
+    from deepaug.domains.vision.datasets import DATASETS
+
+    registered = DATASETS.get(dataset)
+    return dataset in (section.get("image_folders") or {}) or (registered is not None and registered.kind != "arrays")
 
 
 register(

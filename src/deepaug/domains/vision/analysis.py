@@ -19,8 +19,8 @@ def vision_analysis(model_path, data_path, n_samples: int, device, seed: int = 0
     from deepaug.domains.vision.evaluate import extract_features
     from deepaug.domains.vision.train import load_encoder
 
-    data = load_prepared(data_path)
     model = load_encoder(model_path, device)
+    data = load_prepared(data_path, size=model.input_size)
     images = data["x_test"][:n_samples]
     x = torch.from_numpy(images).permute(0, 3, 1, 2).float().div(255)
     mean = torch.as_tensor(data["mean"]).view(1, -1, 1, 1)

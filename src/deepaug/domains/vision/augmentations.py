@@ -7,13 +7,14 @@ from torch.utils.data import Dataset
 from torchvision.transforms import v2
 
 
-def simclr_transform(size: int, mean, std) -> v2.Compose:
-    """Random resized crop (0.2-1), flip, colour jitter 0.4/0.4/0.4/0.1 (p 0.8), grayscale (p 0.2)."""
+def simclr_transform(size: int, mean, std, scale=(0.2, 1.0), jitter=(0.4, 0.4, 0.4, 0.1)) -> v2.Compose:
+    """Random resized crop (SupContrast CIFAR: 0.2-1), flip, colour jitter (0.4/0.4/0.4/0.1, p 0.8), grayscale
+    (p 0.2): SupContrast's ``main_supcon.py`` train transform."""
     return v2.Compose(
         [
-            v2.RandomResizedCrop(size, scale=(0.2, 1.0), antialias=True),
+            v2.RandomResizedCrop(size, scale=tuple(scale), antialias=True),
             v2.RandomHorizontalFlip(),
-            v2.RandomApply([v2.ColorJitter(0.4, 0.4, 0.4, 0.1)], p=0.8),
+            v2.RandomApply([v2.ColorJitter(*jitter)], p=0.8),
             v2.RandomGrayscale(p=0.2),
             v2.ToDtype(torch.float32, scale=True),
             v2.Normalize(list(map(float, mean)), list(map(float, std))),

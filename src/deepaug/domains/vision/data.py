@@ -198,8 +198,14 @@ def check_normalisation(x_train: np.ndarray, mean, std, source: str, fix: str) -
         )
 
 
-def load_prepared(path: str | Path) -> dict[str, np.ndarray]:
+def load_prepared(path: str | Path, size: int = 224) -> dict[str, np.ndarray]:
+    """A prepared dataset: the arrays of a ``.npz``, or the views of a packed image folder (``size``: the side of
+    its evaluation crops; :mod:`deepaug.domains.vision.packed`)."""
+    from deepaug.domains.vision.packed import is_pack, load_pack
+
     path = Path(path)
+    if is_pack(path):
+        return load_pack(path, size)
     if not path.exists():
         raise DataUnavailableError(
             f"prepared dataset {path} does not exist: run the workflow's data rule "

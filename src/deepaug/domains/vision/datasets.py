@@ -1,28 +1,34 @@
-"""The vision datasets by name, one line each (light: no torch; the config schema's list of dataset
-names is read from here).
+"""The vision datasets by name, one line each (light: no torch; the config check reads the names here).
 
 A dataset is an :class:`deepaug.domains.vision.data.ImageDataset` (a name, a description, and a loader
-that returns the arrays) defined in any module; :data:`DATASETS` maps its name to ``"module:attribute"``
-and is resolved only when the dataset is prepared. A new dataset is therefore one file plus one line here
-(``tests/domains/vision/test_new_dataset.py`` adds a toy that way and trains and evaluates on it).
+that returns the arrays) defined in any module; :data:`DATASETS` maps its name to a :class:`Registered`
+entry: the ``"module:attribute"`` that holds it (resolved only when the dataset is prepared) and the recipe
+its runs follow unless the config says otherwise (:mod:`deepaug.domains.vision.recipes`). A new dataset is
+therefore one file plus one line here (``tests/domains/vision/test_new_dataset.py`` adds a toy that way and
+trains and evaluates on it).
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from typing import NamedTuple
 
 from deepaug.errors import DataUnavailableError
 
-DATASETS: dict[str, str] = {
-    "cifar10": "deepaug.domains.vision.data:CIFAR10",
-    "cifar100": "deepaug.domains.vision.data:CIFAR100",
-    "digits": "deepaug.domains.vision.data:DIGITS",
+
+class Registered(NamedTuple):
+    target: str  # "module:attribute" of the ImageDataset (kind "arrays") or of the function that packs it
+    recipe: str = "cifar"  # deepaug.domains.vision.recipes.RECIPES
+    # arrays: prepared into one .npz held in memory; imagenet: a packed image folder read from data.imagenet_root
+    kind: str = "arrays"
+
+
+DATASETS: dict[str, Registered] = {
+    "cifar10": Registered("deepaug.domains.vision.data:CIFAR10"),
+    "cifar100": Registered("deepaug.domains.vision.data:CIFAR100"),
+    "digits": Registered("deepaug.domains.vision.data:DIGITS"),
+    "imagenet100": Registered("deepaug.domains.vision.imagenet100:prepare_imagenet100", "imagenet", "imagenet"),
 }
-
-
-def dataset_names() -> list[str]:
-    """The registered names, as the config schema offers them (``vision.datasets``)."""
-    return list(DATASETS)
 
 
 def load_dataset(name: str):
@@ -32,8 +38,13 @@ def load_dataset(name: str):
             f"unknown image dataset {name!r}; known: {', '.join(DATASETS)} "
             f"(a new one is a module with an ImageDataset plus its line in deepaug.domains.vision.datasets.DATASETS)"
         )
-    module, _, attribute = DATASETS[name].partition(":")
+    if DATASETS[name].kind != "arrays":
+        raise DataUnavailableError(
+            f"{name!r} is a packed image folder, not an in-memory dataset: prepare it with deepaug prepare-image-folder"
+        )
+    target = DATASETS[name].target
+    module, _, attribute = target.partition(":")
     dataset = getattr(import_module(module), attribute)
     if dataset.name != name:
-        raise ValueError(f"{DATASETS[name]} is the dataset {dataset.name!r}, registered as {name!r}")
+        raise ValueError(f"{target} is the dataset {dataset.name!r}, registered as {name!r}")
     return dataset

@@ -25,6 +25,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -131,10 +132,10 @@ def extract_features(model, images, mean, std, batch_size: int, device: torch.de
     """Pooled encoder features (layer 5) for uint8 N x H x W x C images, in eval mode."""
     model.eval()
     tf = eval_transform(mean, std)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2)
     out = []
-    for i in range(0, x.shape[0], batch_size):
-        out.append(model.encode(tf(x[i : i + batch_size]).to(device)).float().cpu())
+    for i in range(0, len(images), batch_size):  # a slice at a time (a packed folder decodes only that many)
+        x = torch.from_numpy(np.asarray(images[i : i + batch_size])).permute(0, 3, 1, 2)
+        out.append(model.encode(tf(x).to(device)).float().cpu())
     return torch.cat(out)
 
 
@@ -143,11 +144,21 @@ class ProbeResult:
     dev_top1: float  # fractions in [0, 1]
     test_top1: float
     epoch: int  # the epoch (1-based) whose weights were kept: the best on dev (the latest of ties)
+    test_top5: float = float("nan")  # the true class among the 5 highest logits (NaN with fewer than 5 classes)
 
 
 def _accuracy(clf: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
     with torch.no_grad():
         return (clf(x).argmax(1) == y).float().mean().item()
+
+
+def _top5(clf: torch.nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
+    """Top-5 accuracy (ImageNet's second number), NaN where there are 5 classes or fewer."""
+    with torch.no_grad():
+        logits = clf(x)
+        if logits.shape[1] <= 5:
+            return float("nan")
+        return (logits.topk(5, dim=1).indices == y[:, None]).any(1).float().mean().item()
 
 
 class _DevBest:
@@ -164,7 +175,8 @@ class _DevBest:
 
     def result(self, clf: torch.nn.Module, test_x, test_y) -> ProbeResult:
         clf.load_state_dict(self.state)
-        return ProbeResult(dev_top1=self.dev, test_top1=_accuracy(clf, test_x, test_y), epoch=self.epoch)
+        top1, top5 = _accuracy(clf, test_x, test_y), _top5(clf, test_x, test_y)
+        return ProbeResult(dev_top1=self.dev, test_top1=top1, epoch=self.epoch, test_top5=top5)
 
 
 def linear_probe(
@@ -288,12 +300,12 @@ def classifier_top1(model, images, labels, mean, std, batch_size: int, device) -
     """Accuracy of a supervised model's own head (its logits) on ``images``."""
     model.eval()
     tf = eval_transform(mean, std)
-    x = torch.from_numpy(images).permute(0, 3, 1, 2)
     correct = 0
-    for i in range(0, x.shape[0], batch_size):
-        pred = model(tf(x[i : i + batch_size]).to(device)).argmax(1).cpu()
+    for i in range(0, len(images), batch_size):
+        x = torch.from_numpy(np.asarray(images[i : i + batch_size])).permute(0, 3, 1, 2)
+        pred = model(tf(x).to(device)).argmax(1).cpu()
         correct += (pred == labels[i : i + batch_size]).sum().item()
-    return correct / x.shape[0]
+    return correct / len(images)
 
 
 def knn_top1(train_x, train_y, test_x, test_y, k: int = 200, temperature: float = 0.1, batch_size: int = 1024) -> float:
@@ -317,8 +329,13 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
     t0 = time.time()
     device = T.resolve_device(s.device)
     T.seed_everything(s.seed)
-    data = load_prepared(data_path)
     model = load_encoder(model_path, device)
+    data = load_prepared(data_path, size=model.input_size)  # a packed folder: centre crops of the trained size
+    if "pack" in data and s.probe == "supcon":
+        raise ValueError(
+            f"probe: supcon trains on augmented images held in memory; {data_path} is a packed image folder: "
+            f"use probe: features (the linear classifier on the centre crops' features)"
+        )
     run = run_name(model_path)
     T.check_finite_state(model.state_dict(), run, f"the weights in {model_path}")
     feats, labels = {}, {}
@@ -377,6 +394,8 @@ def evaluate(s: VisionEvalSettings, model_path: str | Path, data_path: str | Pat
         * knn_top1(feats["train"], labels["train"], feats["dev"], labels["dev"], s.knn_k, s.knn_temperature),
         "eval_time_s": round(time.time() - t0, 3),
     }
+    if probe.test_top5 == probe.test_top5:  # top-5 where there are more than 5 classes (never a NaN score)
+        result["linear_top5"] = 100 * probe.test_top5
     # chance level of each test score (the majority-class rate of the test labels, %): the inversion check
     # (deepaug.analysis.summary.baseline_check) does not compare against a baseline at chance level
     chance = 100 * int(torch.bincount(labels["test"]).max()) / len(labels["test"])
