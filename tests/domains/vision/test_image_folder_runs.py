@@ -137,3 +137,40 @@ def test_bad_image_dataset_configs_are_one_line_each(vision, message):
 
     with pytest.raises(ConfigError, match=message):
         validate_config(_config(**vision))
+
+
+def _has_dali() -> bool:
+    from deepaug.domains.vision.dali_loader import dali_available
+
+    return dali_available()
+
+
+@pytest.mark.parametrize(
+    "loader",
+    [
+        "pack",
+        "torchvision",
+        pytest.param(
+            "dali", marks=pytest.mark.skipif(not _has_dali(), reason="NVIDIA DALI not installed (the dali extra)")
+        ),
+    ],
+)
+def test_each_loader_trains_and_repeats_itself(pack, tmp_path, loader):
+    """The three loaders of a pack (the fast path, torchvision's per-image transforms, DALI on its CPU backend here)
+    each train, with a finite loss, and give the same losses when run again with the same seed."""
+    from deepaug.domains.vision.train import pretrain
+
+    s = _settings(epochs=1, loader=loader, method="none", layer=None)
+    pretrain(s, pack / "manifest.json", tmp_path / "a", tmp_path / "ca")
+    pretrain(s, pack / "manifest.json", tmp_path / "b", tmp_path / "cb")
+    losses = _losses(tmp_path / "a")
+    assert losses == _losses(tmp_path / "b") and all(np.isfinite(losses))
+
+
+def test_dali_without_the_package_is_one_line(monkeypatch):
+    import deepaug.domains.vision.dali_loader as D
+    from deepaug.errors import DataUnavailableError
+
+    monkeypatch.setattr(D, "dali_available", lambda: False)
+    with pytest.raises(DataUnavailableError, match=r"train.loader: dali needs NVIDIA DALI: pip install -e '.\[dali\]'"):
+        D.require_dali()

@@ -86,3 +86,21 @@ def load_pack(path: str | Path, size: int = 224) -> dict:
         data[f"x_{split}"] = view
         data[f"y_{split}"] = np.asarray(view.images.labels, dtype=np.int64)
     return data
+
+
+class PackedPIL(torch.utils.data.Dataset):
+    """``(transform(PIL image), label)`` per image of a pack split, decoded with PIL (torchvision's way)."""
+
+    def __init__(self, images: PackedImages, transform) -> None:
+        self.images, self.transform = images, transform
+
+    def __len__(self) -> int:
+        return len(self.images)
+
+    def __getitem__(self, i: int):
+        import io
+
+        from PIL import Image
+
+        image = Image.open(io.BytesIO(self.images.raw(int(i)))).convert("RGB")
+        return self.transform(image), int(self.images.labels[int(i)])

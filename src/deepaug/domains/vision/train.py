@@ -31,6 +31,7 @@ from deepaug.io import load_torch
 # train.loss: supcon (SupContrast's scale, the paper's) or nt_xent; the schema's enum (tests/core/test_losses.py)
 LOSSES = ("supcon", "nt_xent")
 OPTIMIZERS = ("sgd", "lars")
+LOADERS = ("pack", "dali", "torchvision")
 
 
 # The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
@@ -55,6 +56,7 @@ class VisionPretrainSettings(RunSettings):
     color_jitter: str = _SETTINGS["color_jitter"]  # "brightness,contrast,saturation,hue"
     blur_prob: float = _SETTINGS["blur_prob"]
     solarize_prob: float = _SETTINGS["solarize_prob"]
+    loader: str = _SETTINGS["loader"]  # image folders: pack | dali | torchvision
     weight_decay: float = _SETTINGS["weight_decay"]
     temperature: float = _SETTINGS["temperature"]
     # supcon: SupContrast's SupConLoss, NT-Xent x temperature / 0.07 (the paper's vision code followed
@@ -75,6 +77,8 @@ class VisionPretrainSettings(RunSettings):
         super().validate()
         if self.augment_backend not in ("batched", "reference"):
             raise ValueError(f"augment_backend must be 'batched' or 'reference', got {self.augment_backend!r}")
+        if self.loader not in LOADERS:
+            raise ValueError(f"loader must be one of {LOADERS}, got {self.loader!r}")
         if self.optimizer not in OPTIMIZERS:
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         self.jitter()
@@ -297,7 +301,22 @@ def _packed_batch_source(s, x_train, y_train, mean, std, batch: int, steps: int,
     # On a CPU with workers, the workers also run the colour half, each view with its image's own generator
     # (measured: 4.7x torchvision's images/s on 2 cores, against 0.7-3.9x with it batched in the main process,
     # deepaug bench data); on an accelerator it runs batched on the device.
-    in_workers = device.type == "cpu" and s.num_workers > 0
+    in_workers = device.type == "cpu" and s.num_workers > 0 and s.loader == "pack"
+    if s.loader == "dali":
+        from deepaug.domains.vision.dali_loader import dali_epoch, require_dali
+
+        require_dali()  # before the run starts, in one line
+
+        def dali_batches(seed: int):
+            g = torch.Generator(device=device).manual_seed(seed)
+            for v1, v2, labels in dali_epoch(x_train.images, params, batch, steps, seed, device, max(1, s.num_workers)):
+                x1, x2 = augment(v1, v2, g)
+                x = torch.cat([x1, x2]) if n_views == 2 else x1
+                yield x.contiguous(memory_format=memory_format), labels
+
+        return dali_batches
+    if s.loader == "torchvision":
+        return _torchvision_batch_source(s, x_train, params, mean, std, batch, steps, device, n_views, memory_format)
 
     def epoch_batches(seed: int):
         loader = packed_loader(
@@ -315,6 +334,32 @@ def _packed_batch_source(s, x_train, y_train, mean, std, batch: int, steps: int,
                 x1, x2 = augment(v1.to(device, non_blocking=True), v2.to(device, non_blocking=True), g)
             x = torch.cat([x1, x2]) if n_views == 2 else x1
             yield x.contiguous(memory_format=memory_format), labels.to(device)
+
+    return epoch_batches
+
+
+def _torchvision_batch_source(s, x_train, params, mean, std, batch, steps, device, n_views, memory_format):
+    """The reference loader of a pack: each image decoded with PIL and both views made by torchvision's v2
+    transforms in DataLoader workers (:class:`~deepaug.domains.vision.fast_loader.TorchvisionTwoViews`, the same
+    numbers as the fast path); the epoch's order and the workers' seeds follow the epoch's seed."""
+    from torch.utils.data import DataLoader
+
+    from deepaug.domains.vision.fast_loader import TorchvisionTwoViews
+    from deepaug.domains.vision.packed import PackedPIL
+
+    dataset = PackedPIL(x_train.images, TorchvisionTwoViews(params, tuple(map(float, mean)), tuple(map(float, std))))
+
+    def epoch_batches(seed: int):
+        g = torch.Generator().manual_seed(seed)
+        loader = DataLoader(
+            dataset, batch_size=batch, shuffle=True, drop_last=True, num_workers=s.num_workers, generator=g,
+            pin_memory=device.type == "cuda",
+        )  # fmt: skip
+        for step, ((v1, v2), labels) in enumerate(loader):
+            if step == steps:
+                break
+            x = torch.cat([v1, v2]) if n_views == 2 else v1
+            yield x.to(device, non_blocking=True).contiguous(memory_format=memory_format), labels.to(device)
 
     return epoch_batches
 
