@@ -99,10 +99,12 @@ def _spell(value: Any) -> str:
     return re.sub(r"[^A-Za-z0-9.+\-]", "-", text)
 
 
-def run_id(objective: str, method: str, layer: int | None, stop_gradient: bool | None, spelled: dict) -> str:
+def run_id(objective: str, method: str, layer: int | str | None, stop_gradient: bool | None, spelled: dict) -> str:
     """A run's folder name under ``results/<domain>/<dataset>/``: its method, layer and stop-gradient, then
     each ``spelled`` setting (``{"rate": 0.25}`` -> ``_rate0.25``), e.g. ``dropout-L3-sg_rate0.25``; a
-    supervised run's id starts with ``sup-``."""
-    core = "none" if method == "none" else f"{method}-L{int(layer)}-{'sg' if stop_gradient else 'nosg'}"
+    supervised run's id starts with ``sup-``. ``layer`` may be the label of several layers at once (``all``,
+    ``0-3-6``: ``dropout-Lall-sg``)."""
+    where = layer if isinstance(layer, str) else int(layer) if layer is not None else None
+    core = "none" if method == "none" else f"{method}-L{where}-{'sg' if stop_gradient else 'nosg'}"
     extra = "".join(f"_{name.replace('.', '-')}{_spell(v)}" for name, v in sorted(spelled.items()))
     return ("sup-" if objective == "supervised" else "") + core + extra

@@ -12,12 +12,13 @@ from deepaug.core.schema_defaults import COMMON_SCHEMA, schema_properties
 from deepaug.core.settings import RunSettings
 
 # Fields a trainer or evaluation gets from the run, not from a domain's settings: the run table's axes
-# (method, layer, stop_gradient, objective, seed), the run's path, and the config's top-level `device` and
-# `checkpoints:` (checked against those below).
+# (method, layer or layers_at_once, stop_gradient, objective, seed), the run's path, and the config's
+# top-level `device` and `checkpoints:` (checked against those below).
 RUN_LEVEL = {
     "run",
     "method",
     "layer",
+    "layers_at_once",
     "stop_gradient",
     "objective",
     "seed",

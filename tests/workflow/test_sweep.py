@@ -120,6 +120,7 @@ def test_defaults_come_from_the_schema_and_supervised_overrides_stay_partial():
         "pca_over": "rows",
         "selection": "bernoulli",
         "pca_grad": "through",
+        "detach_p": 1.0,
     }
     assert vision["supervised"] == {"train": {"lr": 0.2}}
     assert cfg["device"] == "auto" and cfg["checkpoints"]["keep"] == "last"

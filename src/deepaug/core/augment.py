@@ -16,6 +16,18 @@ one receive no gradient through them, the layers above still do, and the untrans
 backpropagate as usual. In eval mode (or when the hooked module is in eval mode) the op is the
 identity.
 
+``detach_p`` (with ``stop_gradient``; the author's ``higher_transform_detach_p``, bruel-gabrielsson/SimCSE
+``simcse/models.py`` L237-240, whose mask starts all-False and is and-ed, so that it never detaches: the
+README's first deviation): each transformed row is detached with probability ``detach_p``, the others
+pass their gradient through the transform as without stop-gradient. ``1`` (the default) detaches every
+transformed row and draws nothing; ``0`` detaches none, draws nothing and gives exactly the numbers of
+``stop_gradient=False``; in between, one uniform per row (per group, with :meth:`DeepAugment.set_groups`)
+is drawn *after* the call's other draws, so the rows and dropout masks are those of ``detach_p=1``. A
+``detach_p`` below 1 without ``stop_gradient`` is refused (there is nothing to detach). With PCA and
+``pca_grad="through"`` the basis is differentiable as soon as a transformed row may keep its gradient, so
+a detached row (like every row without stop-gradient) can still get gradient through the batch mean and
+basis that the other rows' outputs used; with ``pca_grad="constant"`` its gradient is exactly zero.
+
 Grouped rows (graphs): at a node-level layer of a graph network a "row" (one view of one graph) is a
 group of activation rows (its nodes). :meth:`DeepAugment.set_groups` gives the op the group index of
 every activation row (PyTorch Geometric's ``batch`` vector, node -> graph) and the number of groups;
@@ -70,6 +82,8 @@ class DeepAugment(nn.Module):
         rate: dropout rate (fraction of units zeroed) for ``kind="dropout"``.
         p: probability that a row is transformed (``selection="bernoulli"``).
         stop_gradient: detach the transformed rows.
+        detach_p: with ``stop_gradient``, the probability that a transformed row is detached (1: every one;
+            0: none, the numbers of ``stop_gradient=False``); below 1 it needs ``stop_gradient``.
         pca_component: which principal component to remove, 1-based (1 = top component);
             ``-1`` means the last of the ``pca_rank`` computed ones (the paper's "6th component").
         pca_rank: how many components ``torch.pca_lowrank`` computes (``q``).
@@ -104,6 +118,7 @@ class DeepAugment(nn.Module):
         n_views: int = 2,
         seed: int = 0,
         pca_grad: str = "through",
+        detach_p: float = 1.0,
     ) -> None:
         super().__init__()
         if kind not in KINDS:
@@ -118,6 +133,13 @@ class DeepAugment(nn.Module):
             raise ValueError(f"DeepAugment rate must be in [0, 1), got {rate}")
         if not 0.0 <= p <= 1.0:
             raise ValueError(f"DeepAugment p must be in [0, 1], got {p}")
+        if not 0.0 <= detach_p <= 1.0:
+            raise ValueError(f"DeepAugment detach_p must be in [0, 1], got {detach_p}")
+        if detach_p < 1.0 and not stop_gradient:
+            raise ValueError(
+                f"DeepAugment detach_p {detach_p} detaches a fraction of the transformed rows, which needs "
+                f"stop_gradient=True (without it no row is detached); leave detach_p at 1"
+            )
         if pca_rank < 1:
             raise ValueError(f"DeepAugment pca_rank must be >= 1, got {pca_rank}")
         if pca_component == 0 or pca_component > pca_rank or pca_component < -1:
@@ -130,6 +152,7 @@ class DeepAugment(nn.Module):
         self.rate = float(rate)
         self.p = float(p)
         self.stop_gradient = bool(stop_gradient)
+        self.detach_p = float(detach_p)
         self.pca_component = int(pca_component)
         self.pca_rank = int(pca_rank)
         self.pca_over = pca_over
@@ -139,6 +162,7 @@ class DeepAugment(nn.Module):
         self.seed = int(seed)
         self._generators: dict[str, torch.Generator] = {}
         self.last_mask: torch.Tensor | None = None  # rows transformed by the last call
+        self.last_detach_mask: torch.Tensor | None = None  # rows detached by the last call (a subset of last_mask)
         self.last_group_mask: torch.Tensor | None = None  # groups (graphs) transformed by the last grouped call
         self._groups: tuple[torch.Tensor, int] | None = None  # (row -> group index, number of groups)
 
@@ -151,9 +175,10 @@ class DeepAugment(nn.Module):
                 f"pca_grad={self.pca_grad!r}"
             )
         )
+        detach = f", detach_p={self.detach_p}" if self.detach_p < 1.0 else ""
         return (
             f"kind={self.kind!r}, {detail}, p={self.p}, selection={self.selection!r}, "
-            f"stop_gradient={self.stop_gradient}"
+            f"stop_gradient={self.stop_gradient}{detach}"
         )
 
     # ------------------------------------------------------------------ random state
@@ -310,7 +335,7 @@ class DeepAugment(nn.Module):
         return out.to(x.dtype).reshape(x.shape)
 
     @torch.compiler.disable
-    def _draw(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    def _draw(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
         """Everything random or data-dependent for one call: the row mask, and the dropout keep-mask
         or the PCA basis. Run eagerly even inside ``torch.compile``.
 
@@ -320,7 +345,8 @@ class DeepAugment(nn.Module):
         torch's. Skipping this one function leaves one graph break per call, no guard on the op's
         state, and the same numbers as in eager mode (with ``pca_grad="through"`` the basis it returns
         carries its autograd history out of the skipped frame, so the gradient still reaches it). The
-        draw order (rows, then units) is the one of every earlier version, so seeded runs reproduce.
+        draw order (rows, then units) is the one of every earlier version, so seeded runs reproduce; the
+        rows to detach (:meth:`_detached`) come last. Returns (row mask, keep-mask or basis, detach).
 
         PCA basis: from the whole batch, except ``one_sided``, where it comes from the first view's
         rows only, as in the authors' code (``simcse/models.py`` L212-216 keep view 1 alone before
@@ -331,11 +357,32 @@ class DeepAugment(nn.Module):
         mask = self.select_rows(x.shape[0], x.device)
         self.last_mask = mask
         if self.kind == "dropout":
-            return mask, self._dropout_keep(x)
-        rows = x[: self._first_view_rows(x.shape[0])] if self.selection == "one_sided" else x
-        return mask, self._pca_basis(rows, self.pca_grad == "through" and not self.stop_gradient)
+            drawn = self._dropout_keep(x)
+        else:
+            rows = x[: self._first_view_rows(x.shape[0])] if self.selection == "one_sided" else x
+            drawn = self._pca_basis(rows, self.pca_grad == "through" and not self._detaches_all)
+        return mask, drawn, self._detached(mask)
 
-    def _draw_grouped(self, x: torch.Tensor) -> tuple[torch.Tensor, Any]:
+    @property
+    def _detaches_all(self) -> bool:
+        """Every transformed row is detached (the paper's stop-gradient): nothing flows back through the op."""
+        return self.stop_gradient and self.detach_p >= 1.0
+
+    def _detached(self, mask: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor | bool:
+        """Which transformed rows are detached: ``True`` (all of them) under stop-gradient with ``detach_p``
+        1, ``False`` (none) without stop-gradient or with ``detach_p`` 0 (both draw nothing), else a row
+        mask: each transformed row (each group's rows together, ``index``: row -> group) with probability
+        ``detach_p``, one uniform per row (group) drawn after the call's other draws."""
+        if self._detaches_all or not self.stop_gradient or self.detach_p <= 0.0:
+            self.last_detach_mask = mask if self._detaches_all else torch.zeros_like(mask)
+            return self._detaches_all
+        n = mask.shape[0] if index is None else self.last_group_mask.shape[0]
+        chosen = torch.rand(n, generator=self._generator(mask.device), device=mask.device) < self.detach_p
+        detach = mask & (chosen if index is None else chosen[index])
+        self.last_detach_mask = detach
+        return detach
+
+    def _draw_grouped(self, x: torch.Tensor) -> tuple[torch.Tensor, Any, Any]:
         """:meth:`_draw` for grouped rows: one decision per group, expanded to the group's rows.
 
         The draws come in the ungrouped order (the group decisions, then the dropout units of every
@@ -353,9 +400,12 @@ class DeepAugment(nn.Module):
         group_mask = self.select_rows(n_groups, x.device)
         mask = group_mask[index]
         self.last_group_mask, self.last_mask = group_mask, mask
-        if self.kind == "dropout":
-            return mask, self._dropout_keep(x)
-        differentiable = self.pca_grad == "through" and not self.stop_gradient
+        drawn = self._dropout_keep(x) if self.kind == "dropout" else self._grouped_basis(x, index, n_groups)
+        return mask, drawn, self._detached(mask, index)
+
+    def _grouped_basis(self, x: torch.Tensor, index: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The PCA basis of a grouped call (see :meth:`_draw_grouped`)."""
+        differentiable = self.pca_grad == "through" and not self._detaches_all
         first = self._first_view_rows(n_groups) if self.selection == "one_sided" else n_groups
         if self.pca_over == "graphs":
             flat = x.reshape(x.shape[0], -1)
@@ -367,7 +417,7 @@ class DeepAugment(nn.Module):
                 samples = (sums / counts[:, None])[:first]
         else:
             samples = x[index < first] if first < n_groups else x
-        return mask, self._pca_basis(samples, differentiable)
+        return self._pca_basis(samples, differentiable)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.training:
@@ -376,22 +426,24 @@ class DeepAugment(nn.Module):
         return self.apply_to_rows(x)
 
     def apply_to_rows(self, x: torch.Tensor, source: str = "DeepAugment's input") -> torch.Tensor:
-        """Select rows, transform them, detach them if ``stop_gradient``; untouched rows pass.
+        """Select rows, transform them, detach them if ``stop_gradient`` (each with probability
+        ``detach_p``); untouched rows pass.
 
         Every row is transformed and the selected ones are picked with ``torch.where``: no
         host-device synchronisation, and unselected rows keep their exact values and gradients.
         ``source`` names the tensor in error messages.
         """
         _require_rows(x, source)
-        mask, drawn = self._draw(x)
+        mask, drawn, detach = self._draw(x)
         if self.kind == "dropout":
             transformed = self._apply_dropout(x, drawn)
         else:
             transformed = self._project_out(x, *drawn)
-        if self.stop_gradient:
+        if detach is True:
             transformed = transformed.detach()
-        row_mask = mask.view(-1, *([1] * (x.dim() - 1)))
-        return torch.where(row_mask, transformed, x)
+        elif detach is not False:
+            transformed = torch.where(_as_rows(detach, x), transformed.detach(), transformed)
+        return torch.where(_as_rows(mask, x), transformed, x)
 
     # ------------------------------------------------------------------ hooks
     def attach(self, module: nn.Module) -> HookHandle:
@@ -442,6 +494,11 @@ class DeepAugment(nn.Module):
             f"that returns the hidden-state tensor (e.g. a transformer block or an encoder stage) "
             f"instead, or wrap {name} so that it returns one."
         )
+
+
+def _as_rows(mask: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """A row mask shaped to broadcast over ``x``'s other dimensions."""
+    return mask.view(-1, *([1] * (x.dim() - 1)))
 
 
 def _compute_dtype(dtype: torch.dtype) -> torch.dtype:

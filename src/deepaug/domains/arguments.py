@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import fields
 
+from deepaug.core.vocabulary import parse_layers
 from deepaug.errors import UsageError
 
 
@@ -25,7 +26,15 @@ def optional_int(s: str) -> int | None:
     return None if s.lower() in ("none", "") else int(s)
 
 
-ARG_TYPES = {"int": int, "float": float, "str": str, "bool": parse_bool, "int | None": optional_int}
+# a field's annotation -> how its flag's value is read (layers at once: "0,3,6")
+ARG_TYPES = {
+    "int": int,
+    "float": float,
+    "str": str,
+    "bool": parse_bool,
+    "int | None": optional_int,
+    "tuple[int, ...] | None": parse_layers,
+}
 CKPT_HELP = "checkpoints for resumption (keep outside the job outputs)"
 
 

@@ -15,9 +15,12 @@ import subprocess
 from functools import lru_cache
 from pathlib import Path
 
+from deepaug.core.settings import without_quiet_defaults
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/deepaug: the whole package
 
-# Settings that do not change what a run computes: a checkpoint stays valid when they change.
+# Settings that do not change what a run computes: a checkpoint stays valid when they change. (A setting
+# that came after runs were made is left out at its default: deepaug.core.settings.QUIET_DEFAULTS.)
 NOT_FINGERPRINTED = frozenset(
     {"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints", "reuse_finished"}
 )
@@ -75,7 +78,7 @@ def file_sha256(path: str | Path, chunk: int = 1 << 22) -> str:
 
 def fingerprint(settings: dict, inputs: dict[str, str | Path] | None = None) -> dict:
     """The identity of a run: hashed settings, code and inputs, with a single ``id`` over all three."""
-    kept = {k: v for k, v in sorted(settings.items()) if k not in NOT_FINGERPRINTED}
+    kept = {k: v for k, v in sorted(without_quiet_defaults(settings).items()) if k not in NOT_FINGERPRINTED}
     parts = {
         "settings_sha256": hashlib.sha256(json.dumps(kept, sort_keys=True, default=str).encode()).hexdigest(),
         "code": code_version(),
@@ -88,6 +91,7 @@ def fingerprint(settings: dict, inputs: dict[str, str | Path] | None = None) -> 
 def explain_mismatch(saved: dict, current: dict, saved_settings: dict, settings: dict) -> str:
     """Why two fingerprints differ, in words (for the log line of a restart)."""
     reasons = []
+    saved_settings, settings = without_quiet_defaults(saved_settings), without_quiet_defaults(settings)
     keys = sorted(
         k
         for k in set(saved_settings) | set(settings)

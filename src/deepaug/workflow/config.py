@@ -200,7 +200,9 @@ def _specific(err):
         kind = "array" if isinstance(err.instance, list) else None
         alternatives = err.validator_value
         fitting = [
-            e for e in err.context if (alternatives[e.schema_path[0]].get("type") == "array") == (kind == "array")
+            e
+            for e in err.context
+            if (_resolved(alternatives[e.schema_path[0]]).get("type") == "array") == (kind == "array")
         ]
         # of those, the ones of the value's own type: `layer: -1` is a bad integer, not a misspelt `all`
         typed = [e for e in fitting if _of_type(err, _resolved(alternatives[e.schema_path[0]]).get("type"))]
@@ -369,19 +371,25 @@ def sweep_errors(config: dict, made: list | None = None) -> list[str]:
                         f"config key '{where}.dataset': {dataset!r} is not one of this domain's datasets "
                         f"({', '.join(sorted(allowed))}); add it to `{name}.datasets`"
                     )
-            if n_layers is not None and block.get("layer", "all") != "all":
-                for layer in as_list(block["layer"]):
-                    if isinstance(layer, int) and not 0 <= layer < n_layers:
-                        messages.append(
-                            f"config key '{where}.layer': layer {layer} is out of range; {name} has "
-                            f"layers 0-{n_layers - 1} ({domain.describe_layers(section)})"
-                        )
-            if block.get("layer") == "all" and n_layers is None:
+            if "layer" in block and "layers_at_once" in block:
                 messages.append(
-                    f"config key '{where}.layer': `all` needs the model's depth, which is not known "
-                    f"before the model is prepared into the work directory's data/ (check-config: "
-                    f"give it --directory as given to snakemake); list the layers"
+                    f"config key '{where}': a block has `layer` (one layer per run) or `layers_at_once` "
+                    f"(several layers in one run), not both; give each its own block"
                 )
+            for key in ("layer", "layers_at_once"):
+                if n_layers is not None and block.get(key, "all") != "all":
+                    for layer in as_list(block[key]):
+                        if isinstance(layer, int) and not 0 <= layer < n_layers:
+                            messages.append(
+                                f"config key '{where}.{key}': layer {layer} is out of range; {name} has "
+                                f"layers 0-{n_layers - 1} ({domain.describe_layers(section)})"
+                            )
+                if block.get(key) == "all" and n_layers is None:
+                    messages.append(
+                        f"config key '{where}.{key}': `all` needs the model's depth, which is not known "
+                        f"before the model is prepared into the work directory's data/ (check-config: "
+                        f"give it --directory as given to snakemake); list the layers"
+                    )
             messages += _pca_errors(name, section, block, where)
         if not messages:
             try:

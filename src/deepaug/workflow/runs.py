@@ -7,10 +7,13 @@ supervised counterpart (``supervised:``) and ``sweep:``, a list of blocks. Every
 axis and takes a value or a list; a block is the product of its lists; the sweep is the union of its
 blocks. An axis is a setting, by its name (``lr``, ``rate``, ``p``, ``width``, ...) or, where two
 subsections share a name, by ``<subsection>.<name>`` (``eval.precision``), or one of ``objective``,
-``dataset``, ``method``, ``layer`` (a list, or ``all``), ``stop_gradient`` and ``seed``.
+``dataset``, ``method``, ``layer`` (a list, or ``all``), ``stop_gradient`` and ``seed``. A block may give
+``layers_at_once`` (``all``, or a list of two or more layers: one set, not an axis) instead of ``layer``:
+its runs apply the op at each of those layers at once (:mod:`deepaug.core.at_layers`).
 
 A run's id spells its Deep Augmentation setting and every axis whose value differs from the
 section's default: ``none`` (the baseline), ``dropout-L3-sg``, ``dropout-L3-sg_p1.0_rate0.25``;
+``dropout-Lall-sg`` (every layer at once), ``dropout-L0-3-6-sg`` (layers 0, 3 and 6 at once);
 ``sup-`` in front for the supervised counterpart. Its directory is
 ``{domain}/{dataset}/{id}/seed{seed}``. The table is the authority: nothing parses a path back.
 """
@@ -23,13 +26,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 # Which Deep Augmentation settings matter for which method (others are left out of the run): the op's vocabulary.
-from deepaug.core.vocabulary import AUGMENT_KEYS, OP_AXES
+from deepaug.core.settings import without_quiet_defaults
+from deepaug.core.vocabulary import AUGMENT_KEYS, LAYERS_AT_ONCE, OP_AXES, layers_flag, layers_label
 from deepaug.paths import run_id, safe_name
 
-CORE_AXES = ("objective", "dataset", "method", "layer", "stop_gradient", "seed")
+CORE_AXES = ("objective", "dataset", "method", "layer", LAYERS_AT_ONCE, "stop_gradient", "seed")
 # Settings subsections whose keys can be sweep axes, in the order a plain name is looked up.
 AXIS_SECTIONS = ("augment", "train", "model", "eval")
 TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
+# A core column that the run table (and the tidy tables) have only when a run has a value there.
+OPTIONAL_COLUMNS = [LAYERS_AT_ONCE]
 
 
 def analysis_dir(domain: str, dataset: str, setting: str, seed) -> str:
@@ -53,6 +59,8 @@ class Run:
     block: int = 0  # index of the sweep block that made it
     setting: str = ""  # the id without the domain's tuned axes: the runs a dev-selection chooses among
     section: dict = field(default=None, compare=False, hash=False, repr=False)  # resolved settings
+    layers: tuple = ()  # layers_at_once: the layers the op transforms at once (then `layer` is None)
+    layers_label: str = ""  # how the id and the table spell them: all, 0-3-6 (vocabulary.layers_label)
 
     @property
     def path(self) -> str:
@@ -67,13 +75,16 @@ class Run:
         return None if self.stop_gradient is None else ("sg" if self.stop_gradient else "nosg")
 
     def augment(self) -> dict:
-        """The Deep Augmentation settings of the run (the flags of its trainer)."""
+        """The Deep Augmentation settings of the run (the flags of its trainer; a setting that came after
+        runs were made is left out at its default, so that their commands stay the same)."""
         if self.method == "none":
             return {"method": "none"}
         aug = self.section.get("augment") or {}
         out = {"method": self.method, "layer": self.layer, "stop_gradient": self.stop_gradient}
+        if self.layers:
+            out[LAYERS_AT_ONCE] = layers_flag(self.layers)
         out.update({k: v for k, v in aug.items() if k in OP_AXES[self.method]})
-        return out
+        return without_quiet_defaults(out)
 
     def value(self, name: str) -> Any:
         """The value of setting ``name`` (plain or ``sub.name``) this run trains with."""
@@ -130,7 +141,8 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
     """The runs of one sweep block of ``section`` (the domain's config section)."""
     keys = list(block)
     out: dict[tuple, Run] = {}
-    for combo in itertools.product(*(as_list(block[k]) for k in keys)):
+    # layers_at_once is one value (a set of layers), not an axis of several
+    for combo in itertools.product(*([block[k]] if k == LAYERS_AT_ONCE else as_list(block[k]) for k in keys)):
         values = dict(zip(keys, combo))
         objective = values.pop("objective", "contrastive")
         resolved = resolve_section(section, objective)
@@ -139,14 +151,15 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
         seed = values.pop("seed", 0)
         relevant = OP_AXES[method]
         layer = values.pop("layer", None)
+        at_once = values.pop(LAYERS_AT_ONCE, None)
         sg = values.pop("stop_gradient", None)
         if method == "none":
-            layer = sg = None
+            layer = at_once = sg = None
         else:
-            if layer is None:
+            if layer is None and at_once is None:
                 raise SweepError(
                     f"config key '{domain}.sweep[{index}]': method {method!r} needs a layer (an axis "
-                    f"`layer: [..]` or `layer: all`)"
+                    f"`layer: [..]` or `layer: all`, or `layers_at_once: [..]` for several layers in one run)"
                 )
             sg = True if sg is None else sg
         spelled = {}
@@ -158,13 +171,20 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
             resolved.setdefault(sub, {})[key] = value
             if value != default or type(value) is not type(default):
                 spelled[name] = value
+        _check_detach(domain, index, resolved, method, sg, bool({"detach_p", "augment.detach_p"} & set(values)))
         layers = list(range(n_layers)) if layer == "all" and n_layers else as_list(layer)
+        together = ()
+        if at_once is not None:
+            together = tuple(range(n_layers)) if at_once == "all" and n_layers else tuple(sorted(at_once))
+            layers = [layers_label(together, n_layers)]  # one run: the id spells the set
         tuned = set(section.get("tuned") or [])
         untuned = {k: v for k, v in spelled.items() if k not in tuned}
         for dataset, lay in itertools.product(datasets, layers):
             # the dataset names a folder of results/ and checkpoints/ (which a failed run's clean-up deletes)
             safe_name(dataset, f"config key '{domain}.datasets'")
             rid = run_id(objective, method, lay, sg, spelled)
+            if together:
+                lay = None
             run = Run(
                 domain,
                 dataset,
@@ -176,11 +196,29 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
                 sg,
                 axes=tuple(sorted(spelled.items())),
                 block=index,
-                setting=run_id(objective, method, lay, sg, untuned),
+                setting=run_id(objective, method, layers[0] if together else lay, sg, untuned),
                 section=resolved,
+                layers=together,
+                layers_label=layers[0] if together else "",
             )
             out.setdefault((dataset, rid, run.seed), run)
     return list(out.values())
+
+
+def _check_detach(domain: str, index: int, resolved: dict, method: str, sg, in_block: bool) -> None:
+    """A ``detach_p`` below 1 detaches a fraction of the transformed rows: refused for a run without
+    stop-gradient (nothing is detached there), naming where the value comes from."""
+    detach_p = (resolved.get("augment") or {}).get("detach_p", 1.0)
+    if method == "none" or sg or detach_p >= 1.0:
+        return
+    where = (
+        f"'{domain}.sweep[{index}]'" if in_block else f"'{domain}.augment.detach_p' (used by '{domain}.sweep[{index}]')"
+    )
+    raise SweepError(
+        f"config key {where}: detach_p {detach_p} detaches a fraction of the transformed rows, which needs "
+        f"stop_gradient: true, but this block makes runs with stop_gradient: false; give detach_p in a block "
+        f"with stop_gradient: true"
+    )
 
 
 def expand(config: dict, domains=None) -> list[Run]:
@@ -211,6 +249,11 @@ def expand(config: dict, domains=None) -> list[Run]:
     return runs
 
 
+def optional_columns(runs: list[Run]) -> list[str]:
+    """The :data:`OPTIONAL_COLUMNS` some run has a value in (a config without layers at once has none)."""
+    return [LAYERS_AT_ONCE] if any(r.layers for r in runs) else []
+
+
 def axis_columns(runs: list[Run]) -> list[str]:
     """The axis columns of the table beyond the core ones, in a stable order."""
     return sorted({name for r in runs for name, _ in r.axes})
@@ -235,6 +278,7 @@ def table_rows(runs: list[Run]) -> list[dict]:
             "method": r.method,
             "layer": r.layer,
             "stop_gradient": r.sg,
+            **{name: r.layers_label or None for name in optional_columns(runs)},
         }
         for name in extra:
             if name not in swept.get(r.domain, set()):
@@ -251,7 +295,7 @@ def table_rows(runs: list[Run]) -> list[dict]:
 def table_text(runs: list[Run]) -> str:
     """The text of results/runs.tsv: tab-separated, empty cells for settings that do not apply. A cell with
     a tab, a line break or a quote is quoted as CSV quotes (pandas reads it back), so a row never splits."""
-    columns = TABLE_COLUMNS + axis_columns(runs) + ["dir"]
+    columns = TABLE_COLUMNS + optional_columns(runs) + axis_columns(runs) + ["dir"]
     lines = ["\t".join(map(_cell, columns))]
     for row in table_rows(runs):
         lines.append("\t".join("" if row[c] is None else _cell(row[c]) for c in columns))
@@ -301,4 +345,4 @@ def swept_columns(path) -> list[str]:
 
     with open(path, newline="") as fh:
         header = next(csv.reader(fh, delimiter="\t"), [])
-    return [c for c in header if c not in TABLE_COLUMNS and c != "dir"]
+    return [c for c in header if c not in TABLE_COLUMNS + OPTIONAL_COLUMNS and c != "dir"]

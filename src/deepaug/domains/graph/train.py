@@ -1,4 +1,4 @@
-"""Training of a GIN with Deep Augmentation at one layer.
+"""Training of a GIN with Deep Augmentation at one layer (or several at once).
 
 ``objective="contrastive"`` (the paper's setting, GraphCL in PyGCL's protocol): two GraphCL views of
 each graph (by default the graph itself and a ``random4`` view at ratio 0.2, see
@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from deepaug.core.at_layers import layer_ops
 from deepaug.core.layers import target_module
 from deepaug.core.losses import check_loss
 from deepaug.core.objectives import trained_parameters
@@ -91,11 +92,12 @@ class GraphPretrainSettings(RunSettings):
         from deepaug.domains.graph.layers import layers
 
         gin_map = layers(self.num_layers)
-        if self.layer is not None and not 0 <= self.layer < len(gin_map):
-            raise ValueError(
-                f"layer {self.layer} is out of range; a GIN with {self.num_layers} layers has layers "
-                f"0-{len(gin_map) - 1} ({describe(gin_map)})"
-            )
+        for layer in self.target_layers():
+            if not 0 <= layer < len(gin_map):
+                raise ValueError(
+                    f"layer {layer} is out of range; a GIN with {self.num_layers} layers has layers "
+                    f"0-{len(gin_map) - 1} ({describe(gin_map)})"
+                )
 
 
 def supervised_split(
@@ -136,7 +138,7 @@ def _pca_failure(s: GraphPretrainSettings, step: int, exc: Exception) -> str:
         else "lower the learning rate or use precision: fp32"
     )
     return (
-        f"run {s.run}: the activations at layer {s.layer} became non-finite by step {step} and their PCA failed "
+        f"run {s.run}: the activations at {s.where()} became non-finite by step {step} and their PCA failed "
         f"({str(exc).splitlines()[0]}); {why}. The last good checkpoint is kept."
     )
 
@@ -169,15 +171,17 @@ class GraphTask(DataFileTask):
             graphs.num_classes if labels else None,
             "classifier" if labels else "projection",
         ).to(device)
-        self.aug = s.build_augment()
-        self.node_level = False
+        self.aug = s.attach_augment(lambda layer: target_module(self.model, layer))
+        # the ops at node-level layers, which need each forward pass's node -> graph vector
+        self.grouped_ops = [op for layer, op in layer_ops(self.aug, s.layer) if self.model.node_level(layer)]
         if self.aug is not None:
-            self.aug.attach(target_module(self.model, s.layer))
-            self.node_level = self.model.node_level(s.layer)
-            T.log(
-                f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at layer {s.layer} "
-                f"({'node level: one row per graph' if self.node_level else 'graph level'})"
+            levels = sorted(
+                {
+                    "node level: one row per graph" if self.model.node_level(l) else "graph level"
+                    for l in s.target_layers()
+                }
             )
+            T.log(f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at {s.where()} ({', '.join(levels)})")
         self.extras = self.objective.extras(self.model, s, device)
         self.data = graphs.to(device)
         self.device = device
@@ -219,9 +223,10 @@ class GraphTask(DataFileTask):
 
     def forward(self, batch):
         inputs, _, step = batch
-        groups = self.aug.grouped(inputs.batch, inputs.num_graphs) if self.node_level else contextlib.nullcontext()
         try:
-            with groups:
+            with contextlib.ExitStack() as groups:
+                for op in self.grouped_ops:
+                    groups.enter_context(op.grouped(inputs.batch, inputs.num_graphs))
                 return self.model(inputs.x, inputs.edge_index, inputs.batch, inputs.num_graphs)
         except torch.linalg.LinAlgError as exc:  # the PCA basis of non-finite activations
             raise NonFiniteLossError(_pca_failure(self.s, step, exc)) from None

@@ -1,4 +1,5 @@
-"""Unsupervised SimCSE with Deep Augmentation at one transformer layer (and its supervised counterpart).
+"""Unsupervised SimCSE with Deep Augmentation at one transformer layer, or several at once (and its supervised
+counterpart).
 
 ``objective="supervised"``: fine-tuning on a similarity task's training pairs (STS-B train in the
 paper config), with one of two heads (``sup_head``):
@@ -100,25 +101,27 @@ def _tokenize(tokenizer, sentences, max_len, device):
 
 
 def _attach_augment(s: TextPretrainSettings, model, model_dir, head_input: bool = False):
-    """The run's DeepAugment hooked on layer ``s.layer`` (None for the baseline).
+    """The run's op hooked on layer ``s.layer`` (or on each of ``s.layers_at_once``); None for the baseline.
 
     ``head_input``: the sentence vector is the bare [CLS] (the relatedness head's input), so the top index
     L+1, SimCSE's MLP pooler in the contrastive runs, targets that vector instead. The author's supervised
     runs never ran the MLP (``sent_emb=True`` with ``mlp_only_train``), so his layer-13 transform there was
     a no-op (``simcse/models.py`` L352-361); here L+1 transforms the vector fed to the head."""
-    if s.method == "none":
-        return None
-    try:
-        target = target_module(model, s.layer)
-    except LayerIndexError as exc:
-        raise LayerIndexError(f"{exc} ({model_dir} has {model.num_blocks} blocks)") from None
-    where = f"layer {s.layer} of {describe_layers(model)}"
-    if head_input and s.layer == model.num_blocks + 1:
-        target = model.cls_out
-        where = f"layer {s.layer} (the [CLS] vector fed to the relatedness head; no MLP pooler in this objective)"
-    aug = s.build_augment()
-    aug.attach(target)
-    T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at {where}")
+    top = model.num_blocks + 1
+
+    def target(layer: int):
+        try:
+            module = target_module(model, layer)
+        except LayerIndexError as exc:
+            raise LayerIndexError(f"{exc} ({model_dir} has {model.num_blocks} blocks)") from None
+        return model.cls_out if head_input and layer == top else module
+
+    aug = s.attach_augment(target)
+    if aug is not None:
+        where = f"{s.where()} of {describe_layers(model)}"
+        if head_input and top in s.target_layers():
+            where += f"; layer {top} is the [CLS] vector fed to the relatedness head (no MLP pooler in this objective)"
+        T.log(f"{s.run}: Deep Augmentation {aug.extra_repr()} at {where}")
     return aug
 
 

@@ -1,4 +1,4 @@
-"""Training of a CIFAR ResNet with Deep Augmentation at one layer.
+"""Training of a CIFAR ResNet with Deep Augmentation at one layer (or several at once).
 
 ``objective="contrastive"`` (the paper's setting): SimCLR, NT-Xent over two augmented views per image.
 ``objective="supervised"`` (the supervised counterpart): cross-entropy on the labels, one augmented
@@ -120,10 +120,9 @@ class VisionTask(DataFileTask):
         if s.channels_last and device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
         self.model = model
-        self.aug = s.build_augment()
+        self.aug = s.attach_augment(lambda layer: target_module(model, layer))
         if self.aug is not None:
-            self.aug.attach(target_module(model, s.layer))
-            T.log(f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at layer {s.layer}")
+            T.log(f"{s.run}: Deep Augmentation {self.aug.extra_repr()} at {s.where()}")
         self.extras = self.objective.extras(model, s, device)
         self.forward_fn = _compiled(s, model, device)
 
