@@ -377,3 +377,55 @@ def test_a_text_baseline_below_the_spearman_floor_did_not_learn():
     learned = inversion(*_inversion_tables(40.0, sup_metric="sts_avg", domain="text")).iloc[0]
     assert learned["supervised_best_minus_baseline"] == pytest.approx(23.3)
     assert learned["baseline_check"].startswith("ok")
+
+
+# ------------------------------------------------------------------------------ layers at once
+def _at_once(shift, dev_shift, layers="all"):
+    rows = pd.DataFrame(_rows("vision", ("dropout", "sg", None), _shift(BASE, shift), _shift(BASE, dev_shift)))
+    return rows.assign(layers_at_once=layers, run=f"dropout-L{layers}-sg")
+
+
+def test_a_run_at_several_layers_is_a_setting_compared_with_the_best_single_layer():
+    """It counts as a setting of its own (no layer), the summary can choose it, and a claim compares the
+    best single layer with it; the layer claims leave it out."""
+    single = summary.with_run_ids(_paper_like())
+    worse = pd.concat([single, _at_once([2.0, 2.1, 2.2], 2.0)], ignore_index=True)
+    assert baseline_vs_best(worse).iloc[0]["best_setting"] == "dropout layer 3 sg"
+    rows = claims(worse).set_index("claim")
+    at_once = rows.filter(like="at several layers at once", axis=0).iloc[0]
+    assert at_once["value_setting"] == "dropout layer 3 sg"
+    assert at_once["reference_setting"] == "dropout all layers at once sg"
+    assert at_once["difference"] == pytest.approx(2.0) and at_once["verdict"] == "supported"
+    without = claims(single).set_index("claim")
+    assert not without.index.str.contains("at once").any(), "no such claim without such runs"
+    for claim in without.index:  # the other claims see the same settings as before
+        assert rows.loc[claim, "verdict"] == without.loc[claim, "verdict"], claim
+
+    better = pd.concat([single, _at_once([6.0, 6.2, 6.1], 6.0, layers="0-3")], ignore_index=True)
+    best = baseline_vs_best(better).iloc[0]
+    assert best["best_setting"] == "dropout layers 0, 3 at once sg" and best["best_mean"] == pytest.approx(77.1)
+    verdict = claims(better).set_index("claim").filter(like="at once", axis=0).iloc[0]["verdict"]
+    assert verdict == "not supported", "the layers at once beat the best single layer"
+
+
+def test_runs_at_several_layers_leave_the_layer_analyses_as_they_were(tmp_path):
+    """Read back from the tidy CSV as the workflow does: the summary files are written, and the layer trend
+    (inversion) and the layer-selection rule, which need a layer, give what they give without those runs."""
+    import numpy as np
+
+    from deepaug.analysis.layer_choice import layer_selection
+
+    single = summary.with_run_ids(_paper_like())
+    for name, table in (("single", single), ("both", pd.concat([single, _at_once([2.0, 2.1, 2.2], 2.0)]))):
+        table.to_csv(tmp_path / f"{name}.csv", index=False)
+        summary.write_summary(tmp_path / f"{name}.csv", tmp_path / f"{name}_s.csv", tmp_path / f"{name}_c.csv", METRICS)
+    single, both = pd.read_csv(tmp_path / "single.csv"), pd.read_csv(tmp_path / "both.csv")
+    assert "dropout all layers at once sg" in pd.read_csv(tmp_path / "both_c.csv")["reference_setting"].tolist()
+
+    def sup(t):
+        return t.rename(columns={"linear_top1": "classifier_top1", "dev_linear_top1": "dev_classifier_top1"})
+
+    pd.testing.assert_frame_equal(inversion(both, sup(both)), inversion(single, sup(single)))
+    matrix = np.eye(7) * 0.5 + 0.5
+    args = ({("vision", "d"): [matrix]}, {"vision": "linear_top1"}, {"vision": "dev_linear_top1"})
+    pd.testing.assert_frame_equal(layer_selection(both, *args), layer_selection(single, *args))

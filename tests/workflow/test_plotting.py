@@ -321,3 +321,53 @@ def test_captions_say_every_best_is_selected_on_dev():
         assert not re.search(r"best[^.]*by (the )?mean over seeds", text), rst.name
         if re.search(r"\bbest\b", text):
             assert "dev" in text, rst.name
+
+
+# ------------------------------------------------------------------------------ layers at once
+def _with_at_once():
+    """The table above, with dropout at every layer at once (no layer; its layers_at_once spelled `all`)."""
+    df = _table().assign(layers_at_once=np.nan)
+    at_once = [
+        dict(
+            domain="vision",
+            dataset="d",
+            method="dropout",
+            layer=np.nan,
+            layers_at_once="all",
+            stop_gradient="sg",
+            seed=seed,
+            linear_top1=base + 2.0,
+            sts_a=7.0,
+            sts_b=seed,
+        )
+        for seed, base in enumerate([80.0, 82.0])
+    ]
+    return pd.concat([df, pd.DataFrame(at_once)], ignore_index=True)
+
+
+def test_a_run_at_several_layers_is_a_line_with_its_band_beside_the_layer_curves(tmp_path):
+    from deepaug.workflow.plotting import at_once_summary
+
+    df = _with_at_once()
+    s = layer_sweep_summary(df, "linear_top1")
+    assert set(s["layer"]) == {0, 3}, "no curve point for a run without a layer"
+    line = at_once_summary(df, "linear_top1").iloc[0]
+    assert (line["method"], line["stop_gradient"], line["layers_at_once"], line["mean"], line["count"]) == (
+        "dropout",
+        "sg",
+        "all",
+        83.0,
+        2,
+    )
+    fig = plot_layer_sweep(df, "linear_top1")
+    ax = fig.axes[0]
+    labels = ax.get_legend_handles_labels()[1]
+    label = next(lab for lab in labels if "at once" in lab)
+    assert label.startswith("dropout, stop-gradient,\nall layers at once (mean ± std, n=2)")
+    dotted = [line for line in ax.get_lines() if line.get_linestyle() == ":"]
+    assert len(dotted) == 1 and dotted[0].get_ydata()[0] == 83.0
+    sg_curve = next(line for line in ax.get_lines() if line.get_label() == "dropout, stop-gradient")
+    assert dotted[0].get_color() == sg_curve.get_color(), "the line has its curve's colour"
+    assert save_figure(fig, tmp_path / "f")
+    assert "dropout Lall sg" in best_settings_by_task(df, "linear_top1").index
+    assert layer_sweep_summary(_table(), "linear_top1").equals(s), "the curves are those without the line"

@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from deepaug.core.vocabulary import LAYERS_AT_ONCE, layers_words
 from deepaug.io import atomic_path
 
 
@@ -48,9 +49,9 @@ def metrics_of(metrics: Mapping, domain: str, objective: str) -> tuple[str | Non
     return (m.test, m.dev) if m is not None else (None, None)
 
 
-# A Deep Augmentation setting: its method, stop-gradient and layer, and every other swept axis, all of which
-# the run id spells (the seed and dataset are not part of it).
-SETTING = ["method", "stop_gradient", "layer", "run"]
+# A Deep Augmentation setting: its method, stop-gradient and layer (or its layers at once, where the layer is
+# empty), and every other swept axis, all of which the run id spells (the seed and dataset are not part of it).
+SETTING = ["method", "stop_gradient", "layer", LAYERS_AT_ONCE, "run"]
 ALPHA = 0.05
 
 
@@ -123,27 +124,53 @@ def paired_test(a: pd.Series, b: pd.Series) -> tuple[int, float]:
 
 # ------------------------------------------------------------------------------------------ selection
 def _setting_name(setting: tuple) -> str:
-    """'dropout layer 3 sg', with the other swept axes the run id spells: 'dropout layer 3 sg (p1.0)'."""
-    method, sg, layer, run = setting
+    """'dropout layer 3 sg', with the other swept axes the run id spells: 'dropout layer 3 sg (p1.0)';
+    'dropout all layers at once sg' for a run with the op at several layers."""
+    method, sg, layer, layers, run = setting
     extra = str(run).split("_", 1)[1] if "_" in str(run) else ""
-    return f"{method} layer {int(layer)} {sg}" + (f" ({extra.replace('_', ', ')})" if extra else "")
+    where = f"layer {int(layer)}" if pd.isna(layers) else f"{layers_words(layers)} at once"
+    return f"{method} {where} {sg}" + (f" ({extra.replace('_', ', ')})" if extra else "")
+
+
+def with_setting_columns(part: pd.DataFrame) -> pd.DataFrame:
+    """``part`` with every :data:`SETTING` column: a table without layers-at-once runs (or written before they
+    existed) gets an empty ``layers_at_once`` column, a table without ``run`` its settings' ids."""
+    part = with_run_ids(part)
+    return part if LAYERS_AT_ONCE in part else part.assign(**{LAYERS_AT_ONCE: math.nan})
+
+
+def _groups(part: pd.DataFrame):
+    """The Deep Augmentation settings of ``part`` (its rows grouped by :data:`SETTING`; an empty layer or an
+    empty layers_at_once is part of a setting, not a reason to leave its runs out)."""
+    aug = with_setting_columns(part)
+    return aug[aug["method"] != "none"].groupby(SETTING, sort=True, dropna=False)
 
 
 def _scores(part: pd.DataFrame, metric: str) -> dict[tuple, pd.Series]:
-    """Per Deep Augmentation setting (method, stop_gradient, layer, run id): its metric indexed by seed."""
-    aug = part[part["method"] != "none"]
-    return {key: runs.set_index("seed")[metric] for key, runs in aug.groupby(SETTING, sort=True)}
+    """Per Deep Augmentation setting (method, stop_gradient, layer, layers_at_once, run id): its metric indexed
+    by seed."""
+    return {_key(key): runs.set_index("seed")[metric] for key, runs in _groups(part)}
+
+
+def _key(setting: tuple) -> tuple:
+    """A setting with None for its empty values (NaN, unequal to itself, cannot find a dict entry)."""
+    return tuple(None if pd.isna(v) else v for v in setting)
 
 
 def dev_best(part: pd.DataFrame, dev: str, **where) -> tuple | None:
-    """The setting (method, stop_gradient, layer, run id) with the highest mean dev score over seeds among the
-    Deep Augmentation runs of ``part`` matching ``where`` (values, or predicates on the column; ties:
-    the first in sorted order); None when no such setting has a dev score."""
-    sel = part[part["method"] != "none"]
+    """The setting (method, stop_gradient, layer, layers_at_once, run id) with the highest mean dev score over
+    seeds among the Deep Augmentation runs of ``part`` matching ``where`` (values, or predicates on the
+    column; ties: the first in sorted order); None when no such setting has a dev score."""
+    sel = _where(with_setting_columns(part), where)
+    means = _groups(sel)[dev].mean().dropna() if dev in sel else pd.Series(dtype=float)
+    return _key(means.idxmax()) if not means.empty else None
+
+
+def _where(part: pd.DataFrame, where: dict) -> pd.DataFrame:
+    """The rows of ``part`` matching ``where`` (a value, or a predicate on the column, per column)."""
     for key, value in where.items():
-        sel = sel[value(sel[key])] if callable(value) else sel[sel[key] == value]
-    means = sel.groupby(SETTING, sort=True)[dev].mean().dropna() if dev in sel else pd.Series(dtype=float)
-    return means.idxmax() if not means.empty else None
+        part = part[value(part[key])] if callable(value) else part[part[key] == value]
+    return part
 
 
 def _dev_task_overlap(part: pd.DataFrame, metric: str) -> str:
@@ -193,10 +220,7 @@ def compare_to_reference(
     chosen = dev_best(part, dev, **where)
     if chosen is None:
         return None
-    sel = part
-    for key, value in where.items():
-        sel = sel[value(sel[key])] if callable(value) else sel[sel[key] == value]
-    candidates = _scores(sel, metric)
+    candidates = _scores(_where(with_setting_columns(part), where), metric)
     stats = {key: paired_stats(runs, reference, tol) for key, runs in candidates.items()}
     keys = list(stats)
     out = dict(
@@ -212,8 +236,12 @@ def compare_to_reference(
 
 
 def _in_setting(part: pd.DataFrame, setting: tuple) -> pd.Series:
-    method, sg, layer, run = setting
-    return (part["method"] == method) & (part["stop_gradient"] == sg) & (part["layer"] == layer) & (part["run"] == run)
+    """The rows of one setting (an empty value matches an empty cell)."""
+    part = with_setting_columns(part)
+    match = pd.Series(True, index=part.index)
+    for column, value in zip(SETTING, setting):
+        match &= part[column].isna() if pd.isna(value) else part[column] == value
+    return match
 
 
 def with_run_ids(table: pd.DataFrame) -> pd.DataFrame:
@@ -236,7 +264,7 @@ def baseline_vs_best(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     paired difference with its 95% interval, p and Holm-corrected p over every setting compared with
     the baseline, and a verdict."""
     rows = []
-    table = with_run_ids(table)
+    table = with_setting_columns(table)
     for (domain, dataset), part in table.groupby(["domain", "dataset"]):
         metric, dev = metrics_of(metrics, domain, objective_of(part))
         if metric is None or metric not in part:
@@ -322,9 +350,12 @@ def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     """One row per (claim, domain, dataset). Each side of a claim is its dev-best setting; the value
     side is tested against the reference side on test (paired over seeds), Holm-corrected over every
     setting of the value side. "supported": the corrected p is below ALPHA in the claimed direction;
-    "not supported": below ALPHA the other way; else "not significant (n = ...)"."""
+    "not supported": below ALPHA the other way; else "not significant (n = ...)". A table with runs of the op
+    at several layers at once also gets, per method, "one layer beats several at once" (the best single
+    layer against the best such run; the abstract's "uniformly applying dropout across layers does not
+    help"); the layer claims leave those runs out (they have no layer)."""
     rows = []
-    table = with_run_ids(table)
+    table = with_setting_columns(table)
     for (domain, dataset), part in table.groupby(["domain", "dataset"]):
         metric, dev = metrics_of(metrics, domain, objective_of(part))
         if metric is None or metric not in part or part[part["method"] != "none"].empty:
@@ -353,7 +384,7 @@ def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
         claim(
             "deeper layers beat input-level augmentation (layer 0)",
             ("layer > 0", "layer-0"),
-            {"layer": lambda l: l > 0},
+            {"layer": lambda l: pd.to_numeric(l) > 0},
             {"layer": 0},
         )
         claim(
@@ -372,6 +403,14 @@ def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
             tol,
             equivalence=True,
         )
+        for method in sorted(set(part.loc[part[LAYERS_AT_ONCE].notna(), "method"])):
+            claim(
+                f"{method} at one layer beats {method} at several layers at once (the abstract: applying "
+                f"dropout uniformly across layers does not help)",
+                ("one layer", "layers at once"),
+                {"method": method, LAYERS_AT_ONCE: lambda v: v.isna()},
+                {"method": method, LAYERS_AT_ONCE: lambda v: v.notna()},
+            )
         rows.append(
             {
                 "claim": "the effect inverts for supervised training",

@@ -129,7 +129,7 @@ class RunSettings:
             raise ValueError("method 'none' (the baseline) takes no layer")
         if self.method != "none" and (self.layer is None) == (at_once is None):
             raise ValueError(
-                f"method {self.method!r} needs a layer index (layer) or several (layers_at_once), not "
+                f"method {self.method!r} needs a layer index (layer) or several (layers_at_once), got "
                 f"{'both' if at_once is not None else 'neither'}"
             )
         for layer in (self.layer,) if at_once is None else at_once:

@@ -1,5 +1,7 @@
 """The paper's figure: score vs targeted layer, one curve per transform and stop-gradient setting,
-mean +- std over seeds, the no-augmentation baseline as a band. Reads only the aggregated table."""
+mean +- std over seeds, the no-augmentation baseline as a band, and a run with the op at several layers at
+once (no single layer) as a dotted line with its band in its curve's colour. Reads only the aggregated
+table."""
 
 from __future__ import annotations
 
@@ -12,6 +14,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
+
+from deepaug.core.vocabulary import LAYERS_AT_ONCE, layers_words  # noqa: E402
 
 SG_LABELS = {"sg": "stop-gradient", "nosg": "no stop-gradient"}
 SG_STYLES = {"sg": ("-", "o"), "nosg": ("--", "s")}  # (line style, marker)
@@ -46,6 +50,18 @@ def layer_sweep_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
     return out
 
 
+def at_once_summary(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """Mean, std and number of seeds per (method, stop-gradient, layers at once) of the runs with the op at
+    several layers at once (none in a table without the column)."""
+    columns = ["method", "stop_gradient", LAYERS_AT_ONCE]
+    if LAYERS_AT_ONCE not in df:
+        return pd.DataFrame(columns=[*columns, "mean", "std", "count"])
+    part = df[df[LAYERS_AT_ONCE].notna() & (df["method"] != "none")]
+    out = part.groupby(columns)[metric].agg(["mean", "std", "count"]).reset_index()
+    out["std"] = out["std"].fillna(0.0)
+    return out
+
+
 def baseline_summary(df: pd.DataFrame, metric: str) -> tuple[float, float, int] | None:
     base = df.loc[df["method"] == "none", metric].dropna()
     if base.empty:
@@ -63,8 +79,9 @@ def plot_layer_sweep(
         _, ax = plt.subplots(figsize=(9.5, 4.2))
     fig = ax.figure
     summary = layer_sweep_summary(df, metric)
+    at_once = at_once_summary(df, metric)
     curves = list(summary.groupby(["method", "stop_gradient"]).groups)
-    colours = curve_colours(curves)
+    colours = curve_colours(curves + list(at_once.groupby(["method", "stop_gradient"]).groups))
     for (method, sg), part in summary.groupby(["method", "stop_gradient"]):
         part = part.sort_values("layer")
         color = colours[(method, sg)]
@@ -85,6 +102,12 @@ def plot_layer_sweep(
             alpha=0.15 if sg == "sg" else 0.08,
             linewidth=0,
         )
+    for row in at_once.itertuples(index=False):
+        color = colours[(row.method, row.stop_gradient)]
+        label = f"{row.method}, {SG_LABELS.get(row.stop_gradient, row.stop_gradient)},\n"
+        label += f"{layers_words(getattr(row, LAYERS_AT_ONCE))} at once (mean ± std, n={row.count})"
+        ax.axhline(row.mean, color=color, linestyle=":", linewidth=1.6, label=label)
+        ax.axhspan(row.mean - row.std, row.mean + row.std, color=color, alpha=0.08, linewidth=0)
     base = baseline_summary(df, metric)
     if base is not None:
         mean, std, n = base
@@ -227,6 +250,12 @@ def best_settings_by_task(
         best = part.loc[part["mean"].idxmax()]
         runs = df[(df["method"] == method) & (df["stop_gradient"] == sg) & (df["layer"] == best["layer"])]
         rows[f"{method} L{int(best['layer'])} {sg}"] = runs[cols].mean()
+    for row in at_once_summary(df, metric).itertuples(index=False):  # a run at several layers: no best layer
+        label = getattr(row, LAYERS_AT_ONCE)
+        runs = df[
+            (df["method"] == row.method) & (df["stop_gradient"] == row.stop_gradient) & (df[LAYERS_AT_ONCE] == label)
+        ]
+        rows[f"{row.method} L{label} {row.stop_gradient}"] = runs[cols].mean()
     out = pd.DataFrame(rows).T
     return out.rename(columns=lambda c: c.removeprefix(prefix))
 
