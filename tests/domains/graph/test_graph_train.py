@@ -42,7 +42,14 @@ def test_baseline_writes_model_metrics_and_provenance(tmp_path, toy_pt):
     assert (tmp_path / "ckpt" / "FINISHED.json").is_file()
 
 
-@pytest.mark.parametrize("method, layer, extra", [("dropout", 1, {}), ("pca", 2, {"pca_over": "graphs"})])
+@pytest.mark.parametrize(
+    "method, layer, extra",
+    [
+        ("dropout", 1, {}),
+        ("pca", 2, {"pca_over": "graphs"}),
+        ("dropout", None, {"layers_at_once": (0, 1, 3)}),  # node-level 0 and 1 with graph-level 3, one op each
+    ],
+)
 def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, toy_pt, monkeypatch, method, layer, extra):
     settings = dict(SMALL, epochs=4, method=method, layer=layer, stop_gradient=True, seed=3, **extra)
     pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "ref", tmp_path / "ref_ckpt")

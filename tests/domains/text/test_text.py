@@ -149,11 +149,13 @@ def test_unreachable_hub_data_names_the_dataset(tmp_path, monkeypatch):
         prepare_task("sts99", tmp_path / "y.parquet")
 
 
-def test_text_training_resumes_exactly_after_a_crash(tmp_path, tiny_model_dir, text_files, monkeypatch):
+@pytest.mark.parametrize("where", [{"layer": 1}, {"layers_at_once": (0, 1, 3)}], ids=["layer", "layers-at-once"])
+def test_text_training_resumes_exactly_after_a_crash(tmp_path, tiny_model_dir, text_files, monkeypatch, where):
+    """Also with the op at several layers at once: each layer's generator state is in the checkpoint."""
     corpus, dev = text_files
     s = dict(
         method="dropout",
-        layer=1,
+        **where,
         stop_gradient=True,
         rate=0.25,
         batch_size=8,
