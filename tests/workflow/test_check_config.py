@@ -10,7 +10,7 @@ import sys
 import pytest
 
 from deepaug.errors import ConfigError
-from deepaug.workflow.config import REPO_CONFIG, check_config_file, validate_config
+from deepaug.workflow.config import REPO_CONFIG, check_config_file, merge_config, read_yaml, validate_config
 
 SNAKEFILE = REPO_CONFIG.parent / "Snakefile"
 DEMO = REPO_CONFIG.parent / "config" / "demo.yaml"
@@ -205,3 +205,39 @@ def test_gpu_smoke_config_dry_runs_on_a_machine_without_a_gpu(tmp_path, monkeypa
     assert dry.returncode == 0 and re.search(r"^total\s+\d+$", dry.stdout + dry.stderr, re.M), dry.stderr[-2000:]
     real = _snakemake("--configfile", DEMO, smoke, "--", "all", cwd=tmp_path)
     assert real.returncode != 0 and "asks for a GPU, but this machine has none" in real.stdout + real.stderr
+
+
+# ----------------------------------------------------------------------------- the op ablations' configs
+@pytest.mark.parametrize(
+    "name, runs, all_jobs, settings",
+    [
+        (
+            "detach-p",
+            1032,  # 3 seeds x 8 (lr x batch) x (1 + 14 layers x 3 detach_p)
+            1180,
+            {"none", "dropout-L8-sg_detach_p0.5_p1.0_rate0.5", "dropout-L13-sg_detach_p0.0_p1.0_rate0.5"},
+        ),
+        (
+            "layers-at-once",
+            558,  # 3 seeds x 6 (lr x batch) x (1 + 14 layers x 2 + 2 at once)
+            670,
+            {"none", "dropout-L3-sg", "dropout-L3-nosg_rate0.5", "dropout-Lall-sg", "dropout-Lall-nosg_rate0.5"},
+        ),
+    ],
+)
+def test_the_op_ablation_configs_dry_run_with_their_run_counts(tmp_path, name, runs, all_jobs, settings):
+    """config/paper/detach-p.yaml and layers-at-once.yaml: text only (the other domains switched off), valid
+    for `deepaug check-config`, with the runs and jobs their header comments count."""
+    from deepaug.workflow.runs import expand
+
+    path = REPO_CONFIG.parent / "config" / "paper" / f"{name}.yaml"
+    result = _deepaug("check-config", path, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert f"  text: {runs} contrastive run(s)\n  {runs} training runs in all" in result.stdout
+    assert f"    all: {all_jobs} jobs ({runs} training runs" in result.stdout
+    assert "vision:" not in result.stdout and "graph:" not in result.stdout
+    config = validate_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(path)))
+    made = expand(config)
+    assert len(made) == runs and {r.setting for r in made} >= settings
+    header = path.read_text().split("\nvision: null", 1)[0]
+    assert f"{runs:,} contrastive" in header and "bruel-gabrielsson/SimCSE" in header
