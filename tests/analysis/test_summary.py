@@ -429,3 +429,16 @@ def test_runs_at_several_layers_leave_the_layer_analyses_as_they_were(tmp_path):
     matrix = np.eye(7) * 0.5 + 0.5
     args = ({("vision", "d"): [matrix]}, {"vision": "linear_top1"}, {"vision": "dev_linear_top1"})
     pd.testing.assert_frame_equal(layer_selection(both, *args), layer_selection(single, *args))
+
+
+def test_a_setting_s_name_splits_its_id_at_the_table_s_settings():
+    """A spelled setting whose name holds '_' stays whole: 'detach_p0.5', 'batch_size64'."""
+    table = summary.with_run_ids(_paper_like())
+    tail = "_detach_p0.5_batch_size64_p1.0"
+    table.loc[(table["layer"] == 3) & (table["method"] == "dropout") & (table["stop_gradient"] == "sg"), "run"] += tail
+    table = table.assign(detach_p=0.5, batch_size=64, p=1.0)
+    best = baseline_vs_best(table).iloc[0]
+    assert best["best_setting"] == "dropout layer 3 sg (detach_p0.5, batch_size64, p1.0)"
+    assert summary._setting_name(("dropout", "sg", 3, None, "dropout-L3-sg_p1.0_rate0.25")) == (
+        "dropout layer 3 sg (p1.0, rate0.25)"
+    )

@@ -123,13 +123,32 @@ def paired_test(a: pd.Series, b: pd.Series) -> tuple[int, float]:
 
 
 # ------------------------------------------------------------------------------------------ selection
-def _setting_name(setting: tuple) -> str:
+def _setting_name(setting: tuple, names=()) -> str:
     """'dropout layer 3 sg', with the other swept axes the run id spells: 'dropout layer 3 sg (p1.0)';
-    'dropout all layers at once sg' for a run with the op at several layers."""
+    'dropout all layers at once sg' for a run with the op at several layers. ``names``: the table's columns,
+    which tell where a spelled setting ends when its name holds a '_' (detach_p0.5, batch_size64)."""
     method, sg, layer, layers, run = setting
     extra = str(run).split("_", 1)[1] if "_" in str(run) else ""
     where = f"layer {int(layer)}" if pd.isna(layers) else f"{layers_words(layers)} at once"
-    return f"{method} {where} {sg}" + (f" ({extra.replace('_', ', ')})" if extra else "")
+    return f"{method} {where} {sg}" + (f" ({_spelled(extra, names)})" if extra else "")
+
+
+def _spelled(extra: str, names) -> str:
+    """The settings of a run id's tail, comma-separated: ``detach_p0.5_p1.0`` -> ``detach_p0.5, p1.0``.
+    Each starts with the longest of ``names`` (``.`` spelled ``-``, as in the id) and runs to the next
+    ``_`` that one of them follows; without names every ``_`` separates."""
+    known = sorted({str(n).replace(".", "-") for n in names}, key=len, reverse=True)
+    if not known:
+        return extra.replace("_", ", ")
+    parts, start = [], 0
+    while start < len(extra):
+        name = next((n for n in known if extra.startswith(n, start)), "")
+        end = start + len(name)
+        while end < len(extra) and not (extra[end] == "_" and any(extra.startswith(n, end + 1) for n in known)):
+            end += 1
+        parts.append(extra[start:end])
+        start = end + 1
+    return ", ".join(parts)
 
 
 def with_setting_columns(part: pd.DataFrame) -> pd.DataFrame:
@@ -224,7 +243,9 @@ def compare_to_reference(
     stats = {key: paired_stats(runs, reference, tol) for key, runs in candidates.items()}
     keys = list(stats)
     out = dict(
-        stats[chosen], setting=_setting_name(chosen), n_compared=sum(not math.isnan(stats[k]["p"]) for k in keys)
+        stats[chosen],
+        setting=_setting_name(chosen, part.columns),
+        n_compared=sum(not math.isnan(stats[k]["p"]) for k in keys),
     )
     for name in ("p", "p_equivalent", "p_beyond"):
         adjusted = dict(zip(keys, holm([stats[k][name] for k in keys])))
@@ -320,6 +341,7 @@ def _claim_row(
     ref_scores: pd.Series | None,
     sides: tuple[str, str],
     equivalence: bool = False,
+    names=(),
 ) -> dict:
     row = {"claim": claim, "domain": domain, "dataset": dataset, "selection": protocol, "metric": metric}
     if value is None or reference is None:
@@ -333,7 +355,7 @@ def _claim_row(
     return row | {
         "value_setting": value["setting"],
         "value": value["mean"],
-        "reference_setting": _setting_name(reference),
+        "reference_setting": _setting_name(reference, names),
         "reference": float(ref_scores.mean()),
         "difference": value["difference"],
         "ci_low": value["ci_low"],
@@ -377,9 +399,8 @@ def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
                 if ref is not None
                 else None
             )
-            rows.append(
-                _claim_row(text, domain, dataset, protocol, metric, value, ref, scores.get(ref), sides, equivalence)  # noqa: B023
-            )
+            at = (text, domain, dataset, protocol, metric)  # noqa: B023
+            rows.append(_claim_row(*at, value, ref, scores.get(ref), sides, equivalence, part.columns))  # noqa: B023
 
         claim(
             "deeper layers beat input-level augmentation (layer 0)",
