@@ -368,15 +368,17 @@ class DeepAugment(nn.Module):
         """Every transformed row is detached (the paper's stop-gradient): nothing flows back through the op."""
         return self.stop_gradient and self.detach_p >= 1.0
 
-    def _detached(self, mask: torch.Tensor, index: torch.Tensor | None = None) -> torch.Tensor | bool:
+    def _detached(
+        self, mask: torch.Tensor, index: torch.Tensor | None = None, n_groups: int = 0
+    ) -> torch.Tensor | bool:
         """Which transformed rows are detached: ``True`` (all of them) under stop-gradient with ``detach_p``
         1, ``False`` (none) without stop-gradient or with ``detach_p`` 0 (both draw nothing), else a row
-        mask: each transformed row (each group's rows together, ``index``: row -> group) with probability
-        ``detach_p``, one uniform per row (group) drawn after the call's other draws."""
+        mask: each transformed row (each group's rows together; ``index``: row -> group of ``n_groups``)
+        with probability ``detach_p``, one uniform per row (group) drawn after the call's other draws."""
         if self._detaches_all or not self.stop_gradient or self.detach_p <= 0.0:
             self.last_detach_mask = mask if self._detaches_all else torch.zeros_like(mask)
             return self._detaches_all
-        n = mask.shape[0] if index is None else self.last_group_mask.shape[0]
+        n = mask.shape[0] if index is None else n_groups
         chosen = torch.rand(n, generator=self._generator(mask.device), device=mask.device) < self.detach_p
         detach = mask & (chosen if index is None else chosen[index])
         self.last_detach_mask = detach
@@ -401,7 +403,7 @@ class DeepAugment(nn.Module):
         mask = group_mask[index]
         self.last_group_mask, self.last_mask = group_mask, mask
         drawn = self._dropout_keep(x) if self.kind == "dropout" else self._grouped_basis(x, index, n_groups)
-        return mask, drawn, self._detached(mask, index)
+        return mask, drawn, self._detached(mask, index, n_groups)
 
     def _grouped_basis(self, x: torch.Tensor, index: torch.Tensor, n_groups: int) -> tuple[torch.Tensor, torch.Tensor]:
         """The PCA basis of a grouped call (see :meth:`_draw_grouped`)."""

@@ -182,9 +182,7 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
         for dataset, lay in itertools.product(datasets, layers):
             # the dataset names a folder of results/ and checkpoints/ (which a failed run's clean-up deletes)
             safe_name(dataset, f"config key '{domain}.datasets'")
-            rid = run_id(objective, method, lay, sg, spelled)
-            if together:
-                lay = None
+            rid = run_id(objective, method, lay, sg, spelled)  # lay: a layer, or the label of the layers at once
             run = Run(
                 domain,
                 dataset,
@@ -192,14 +190,14 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
                 rid,
                 int(seed),
                 method,
-                lay,
+                None if together else lay,
                 sg,
                 axes=tuple(sorted(spelled.items())),
                 block=index,
-                setting=run_id(objective, method, layers[0] if together else lay, sg, untuned),
+                setting=run_id(objective, method, lay, sg, untuned),
                 section=resolved,
                 layers=together,
-                layers_label=layers[0] if together else "",
+                layers_label=lay if together else "",
             )
             out.setdefault((dataset, rid, run.seed), run)
     return list(out.values())
