@@ -320,6 +320,25 @@ def test_relatedness_targets_layer_l_plus_1_at_the_cls_vector_fed_to_the_head(ti
     assert zeroed.any() and torch.allclose(out[~zeroed], 2 * cls[~zeroed], atol=1e-5)  # inverted dropout 0.5
 
 
+def test_relatedness_layers_at_once_hook_the_cls_vector_for_l_plus_1_and_the_blocks_for_the_others(tiny_model_dir):
+    from deepaug import target_module
+    from deepaug.domains.text.models import build_text_model
+    from deepaug.domains.text.train import _attach_augment
+
+    model = build_text_model(str(tiny_model_dir)).train()
+    top = model.num_blocks + 1
+    s = TextPretrainSettings(
+        objective="supervised", sup_head="relatedness", method="dropout", p=1.0, layers_at_once=(1, top), seed=0
+    )
+    aug = _attach_augment(s, model, tiny_model_dir, head_input=True)
+    assert [layer for layer, _ in aug.items()] == [1, top]
+    assert model.cls_out._forward_hooks and target_module(model, 1)._forward_hooks
+    assert not target_module(model, top)._forward_hooks, "no op on the MLP pooler, which this objective never runs"
+    ids = torch.randint(1, 1000, (4, 5), generator=torch.Generator().manual_seed(0))
+    model(input_ids=ids, attention_mask=torch.ones_like(ids), use_mlp=False)
+    assert all(op.last_mask is not None and bool(op.last_mask.all()) for _, op in aug.items())
+
+
 def _scripted_dev(monkeypatch, scores):
     """Replace the dev check's score with a scripted sequence (after computing the real one), so the early
     stop can be exercised on a model too small to learn anything."""
