@@ -170,7 +170,7 @@ def test_check_config_counts_the_jobs_snakemake_plans_per_target(tmp_path):
 
 def test_the_papers_job_count_is_the_one_the_readme_states():
     report = check_config_file(REPO_CONFIG)
-    assert "    all: 2824 jobs (2145 training runs, 645 analyses, 17 data, 16 tables and figures, 1 target)" in report
+    assert "    all: 2680 jobs (2049 training runs, 597 analyses, 17 data, 16 tables and figures, 1 target)" in report
     assert "about" not in report
 
 

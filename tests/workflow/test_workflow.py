@@ -64,16 +64,17 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
         "text/wiki1m/dropout-L13-sg/seed2" in text
         and "text/wiki1m/dropout-L13-nosg_batch_size128_lr1e-05_rate0.5/seed2" in text
     )
-    # graphs: 4 TU datasets x 3 seeds x (1 baseline + 2 transforms x 6 layers x 2 stop-gradient)
-    assert len(graph) == 4 * 3 * (1 + 2 * 6 * 2) and "graph/IMDB-BINARY/pca-L5-nosg/seed1" in graph
+    # graphs (protocol pygcl: a 2-layer GIN, layers 0-4): 4 TU datasets x 3 seeds x (1 baseline + 2 transforms x
+    # 5 layers x 2 stop-gradient)
+    assert len(graph) == 4 * 3 * (1 + 2 * 5 * 2) and "graph/IMDB-BINARY/pca-L4-nosg/seed1" in graph
     # the default target of the paper config includes the analyses and the supervised counterpart
     assert len({r for r in supervised if r.startswith("vision/")}) == 174
     assert len({r for r in supervised if r.startswith("text/stsb_train/")}) == 171
-    assert len({r for r in supervised if r.startswith("graph/")}) == 300
-    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 300 * 2
+    assert len({r for r in supervised if r.startswith("graph/")}) == 252
+    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 252 * 2
     assert "evaluate" not in counts  # each run's job evaluates the model it trained
     # one analysis per setting and seed (text: of the dev-best of its 6 lr x batch candidates)
-    assert counts["analyze"] == 174 + 171 + 300 and counts["inversion"] == 1
+    assert counts["analyze"] == 174 + 171 + 252 and counts["inversion"] == 1
     assert counts["aggregate_contrastive"] == 1 and counts["select_contrastive"] == 1 and counts["run_table"] == 1
     # data: CIFAR-10/100; seven STS test sets, STS-B dev and train, wiki1m; 4 TU datasets; the encoder
     assert counts["prepare_data"] == 2 + 9 + 1 + 4 and counts["prepare_model"] == 1
