@@ -77,3 +77,26 @@ rule summarize:
         **cpu_job(),
     shell:
         "python -m deepaug summarize {input:q} --summary {output.summary:q} --claims {output.claims:q} > {log:q} 2>&1"
+
+
+# How close the baselines (no Deep Augmentation) come to the published numbers: each one's mean and 95%
+# interval over seeds against the numbers of src/deepaug/analysis/published.yaml (each with its source),
+# compared only where the settings those numbers were made with are the baselines' (deepaug.analysis.fidelity).
+rule fidelity:
+    input:
+        table=TABLE,
+        published=PUBLISHED_NUMBERS,
+    output:
+        report(FIDELITY, caption="../report/fidelity.rst", category="Summary"),
+    log:
+        "logs/fidelity.log",
+    conda:
+        "../envs/figures.yaml"
+    resources:
+        **cpu_job(),
+    params:
+        # each baseline's settings that a published number requires (deepaug.workflow.plan: JSON)
+        settings=PLAN.fidelity_settings(),
+    shell:
+        "python -m deepaug fidelity --table {input.table:q} --published {input.published:q} "
+        "--settings {params.settings:q} --out {output:q} > {log:q} 2>&1"

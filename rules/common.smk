@@ -24,6 +24,8 @@ from deepaug.workflow.jobs import (  # noqa: E402
 )
 from deepaug.workflow.plan import (  # noqa: E402
     CLAIMS,
+    FIDELITY,
+    PUBLISHED_NUMBERS,
     RUN_TABLE,
     SUMMARY,
     SUPERVISED_TABLE,

@@ -30,6 +30,7 @@ INPUT_ARGS = (
     "supervised",
     "config",
     "runs",
+    "published",
 )
 
 
@@ -66,6 +67,16 @@ def _cmd_summarize(a: argparse.Namespace) -> None:
     from deepaug.analysis.summary import write_summary
 
     write_summary(a.table, a.summary, a.claims, metric_table())
+
+
+def _cmd_fidelity(a: argparse.Namespace) -> None:
+    from deepaug.analysis.fidelity import PUBLISHED, parse_settings, write_fidelity
+
+    try:
+        settings = parse_settings(a.settings)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    write_fidelity(a.table, a.out, metric_table(), settings, a.published or PUBLISHED)
 
 
 def _cmd_analyze(a: argparse.Namespace) -> None:
@@ -168,6 +179,22 @@ def _setup_summarize(p: argparse.ArgumentParser) -> None:
     p.add_argument("--claims", required=True)
 
 
+def _setup_fidelity(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--table", required=True, help="the contrastive runs' table (results/table.csv)")
+    p.add_argument("--out", required=True, help="the fidelity table (results/fidelity.csv)")
+    p.add_argument(
+        "--published",
+        default=None,
+        help="the published numbers with their sources (default: the package's deepaug/analysis/published.yaml)",
+    )
+    p.add_argument(
+        "--settings",
+        default=None,
+        help='JSON {"domain/dataset/setting": {"train.epochs": 1000, ...}}: the settings each baseline ran with (the '
+        "workflow passes them); without it the published recipes are not checked and the table says so",
+    )
+
+
 def _setup_analyze(p: argparse.ArgumentParser) -> None:
     from deepaug.domains import registry
 
@@ -247,6 +274,12 @@ COMMANDS = {
         _setup_summarize,
         _cmd_summarize,
         "deepaug.analysis.summary",
+    ),
+    "fidelity": (
+        "the baselines against the published numbers: mean and t interval over seeds, source, verdict",
+        _setup_fidelity,
+        _cmd_fidelity,
+        "deepaug.analysis.fidelity",
     ),
     "analyze": (
         "CKA between layers, alignment and uniformity of one run (the dev-best of a setting's candidates)",

@@ -230,12 +230,20 @@ def _split(requirement: str) -> tuple[str, str]:
     return normalize(name), requirement[len(name) :].replace(" ", "")
 
 
+# Extras the lock does not hold: dali (NVIDIA DALI for image folders, vision.train.loader: dali) is a GPU-only
+# wheel of about 1 GB that neither the tests nor the demo need; installed on demand with pip install -e '.[dali]'.
+UNLOCKED_EXTRAS = {"dali"}
+
+
 def _pyproject_specs() -> dict[str, str]:
-    """{normalised name: version specifier} of pyproject.toml's dependencies and every extra."""
+    """{normalised name: version specifier} of pyproject.toml's dependencies and every extra the lock holds."""
     import tomllib
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
-    requirements = project["dependencies"] + [r for extra in project["optional-dependencies"].values() for r in extra]
+    extras = project["optional-dependencies"]
+    requirements = project["dependencies"] + [
+        r for k, extra in extras.items() if k not in UNLOCKED_EXTRAS for r in extra
+    ]
     return dict(_split(r) for r in requirements)
 
 

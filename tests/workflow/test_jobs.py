@@ -2,6 +2,7 @@
 (deepaug.workflow.plan): unit tests on the demo config, without Snakemake."""
 
 import inspect
+import json
 import re
 from types import SimpleNamespace
 
@@ -10,6 +11,7 @@ import pytest
 from deepaug.domains import registry
 from deepaug.workflow.config import REPO_CONFIG, merge_config, read_yaml, validate_config
 from deepaug.workflow.jobs import ANALYSIS_LOG, TRAIN_LOG, Jobs, analysis_log, per_job, train_log
+from deepaug.workflow.plan import FIDELITY
 from deepaug.workflow.runs import expand
 
 DEMO = REPO_CONFIG.parent / "config" / "demo.yaml"
@@ -95,8 +97,11 @@ def test_train_settings_carry_the_config_wide_keys_and_the_model_only_where_it_i
 
 def test_the_evaluation_is_seeded_by_the_run_only_where_the_domain_says_so(jobs):
     assert jobs.eval_settings(find(jobs, "vision/digits/none/seed1"))["seed"] == 1
-    graph = jobs.eval_settings(find(jobs, "graph/synthetic/none/seed1"))
-    assert graph.get("seed") != 1 and graph["svm"] == "svc_rbf" and graph["device"] == "cpu"
+    graph = jobs.eval_settings(find(jobs, "graph/synthetic/none/seed1"))  # its split follows the run's seed
+    assert graph["seed"] == 1 and graph["scheme"] == "split" and graph["svm"] == "linearsvc"
+    assert graph["device"] == "cpu"
+    text = jobs.eval_settings(find(jobs, "text/lee/none/seed1"))
+    assert text.get("seed") != 1
 
 
 def test_tuned_flags_name_each_domains_tuned_axes(jobs):
@@ -217,7 +222,9 @@ FIGURE_PARAMS = {
     "vision_sup": dict(domain="vision", tuned="", metric_label="supervised classifier top-1 (%)"),
     "text": dict(domain="text", tuned="lr", metric_label="average Spearman x100 over lee_docs, simlex999"),
     "text_sup": dict(domain="text", tuned="lr", metric_label="Spearman x100 on simlex999_test"),
-    "graph": dict(domain="graph", tuned="", metric_label="RBF-kernel SVM accuracy, 10-fold CV (%)"),
+    "graph": dict(
+        domain="graph", tuned="", metric_label="linear SVM (LinearSVC) accuracy, test part of one 80/10/10 split (%)"
+    ),
     "graph_sup": dict(domain="graph", tuned="", metric_label="supervised classifier accuracy (%)"),
 }
 
@@ -227,6 +234,32 @@ def test_the_figure_table_labels_each_figure_from_its_settings(jobs):
     params = {name: {k: fig[k] for k in ("domain", "tuned", "metric_label")} for name, fig in table.items()}
     assert params == FIGURE_PARAMS
     assert table["text_sup"]["objective"] == "supervised" and table["text_sup"]["datasets"] == ["simlex999_train"]
+
+
+# ------------------------------------------------------------------------------ the fidelity table's settings
+def test_fidelity_settings_give_each_baseline_the_settings_the_published_numbers_require(jobs, tmp_path):
+    """Per baseline setting (contrastive, method none): the keys some published number requires, as the runs
+    were configured (the demo's 2 epochs and width 8); a key its runs do not share (text's tuned lr) is left
+    out, and so is one its section does not have."""
+    settings = json.loads(jobs.plan.fidelity_settings())
+    assert set(settings) == {"vision/digits/none", "text/lee/none", "graph/synthetic/none"}
+    vision = settings["vision/digits/none"]
+    assert vision["train.epochs"] == 2 and vision["model.width"] == 8 and vision["model.arch"] == "resnet18"
+    assert "model.name" not in vision and settings["text/lee/none"]["model.name"] == "all-MiniLM-L6-v2"
+    assert settings["text/lee/none"]["test_tasks"] == ["lee_docs", "simlex999"]
+    assert settings["graph/synthetic/none"]["eval.svm"] == "svc_rbf"
+    published = tmp_path / "published.yaml"
+    published.write_text(
+        "sources:\n  - {source: s, verified: unverified, domain: text, requires: {train.lr: 3.0e-5},\n"
+        "     numbers: [{dataset: lee, metric: sts_avg, value: 50.0}]}\n"
+    )
+    lr = json.loads(jobs.plan.fidelity_settings(str(published)))
+    assert lr["vision/digits/none"] == {"train.lr": 0.5} and lr["text/lee/none"] == {}  # two lrs, tuned on dev
+
+
+def test_the_default_target_makes_the_fidelity_table_from_the_contrastive_table(jobs):
+    assert FIDELITY in jobs.plan.all_targets()
+    assert jobs.plan.count("all")["fidelity"] == 1 and "fidelity" not in jobs.plan.count("analysis")
 
 
 # ------------------------------------------------------------------------------ the rules stay thin

@@ -200,6 +200,8 @@ def test_score_axis_names_the_classifier_and_tasks_of_the_settings():
     rbf = section_metric_label("svm_acc", {"eval": {"svm": "svc_rbf", "folds": 10}})
     assert rbf == "RBF-kernel SVM accuracy, 10-fold CV (%)"
     assert "linear" in section_metric_label("svm_acc", {"eval": {"svm": "linearsvc", "folds": 10}})
+    split = section_metric_label("svm_acc", {"eval": {"svm": "linearsvc", "scheme": "split", "folds": 10}})
+    assert split == "linear SVM (LinearSVC) accuracy, test part of one 80/10/10 split (%)"
     assert metric_label("svm_acc") == "SVM accuracy, cross-validation (%)"  # not known: not called linear
     demo = section_metric_label("sts_avg", {"test_tasks": ["lee_docs", "simlex999"]})
     assert demo == "average Spearman x100 over lee_docs, simlex999" and "STS" not in demo
@@ -234,7 +236,8 @@ def test_the_demo_figures_are_labelled_from_the_demo_settings():
     def label(domain, metric, objective="contrastive"):
         return section_metric_label(metric, resolve_section(config[domain], objective))
 
-    assert label("graph", "svm_acc") == "RBF-kernel SVM accuracy, 10-fold CV (%)"  # demo: svm: svc_rbf
+    # demo: protocol pygcl, a LinearSVC on one split
+    assert label("graph", "svm_acc") == "linear SVM (LinearSVC) accuracy, test part of one 80/10/10 split (%)"
     assert label("text", "sts_avg") == "average Spearman x100 over lee_docs, simlex999"
     assert label("text", "sts_avg", "supervised") == "Spearman x100 on simlex999_test"
     assert label("vision", "linear_top1") == "linear probe top-1 (%)"

@@ -64,17 +64,19 @@ def test_paper_config_dag_has_174_vision_and_171_text_pretraining_jobs(tmp_path)
         "text/wiki1m/dropout-L13-sg/seed2" in text
         and "text/wiki1m/dropout-L13-nosg_batch_size128_lr1e-05_rate0.5/seed2" in text
     )
-    # graphs: 4 TU datasets x 3 seeds x (1 baseline + 2 transforms x 6 layers x 2 stop-gradient)
-    assert len(graph) == 4 * 3 * (1 + 2 * 6 * 2) and "graph/IMDB-BINARY/pca-L5-nosg/seed1" in graph
+    # graphs (protocol pygcl: a 2-layer GIN, layers 0-4): 4 TU datasets x 3 seeds x (1 baseline + 2 transforms x
+    # 5 layers x 2 stop-gradient)
+    assert len(graph) == 4 * 3 * (1 + 2 * 5 * 2) and "graph/IMDB-BINARY/pca-L4-nosg/seed1" in graph
     # the default target of the paper config includes the analyses and the supervised counterpart
     assert len({r for r in supervised if r.startswith("vision/")}) == 174
     assert len({r for r in supervised if r.startswith("text/stsb_train/")}) == 171
-    assert len({r for r in supervised if r.startswith("graph/")}) == 300
-    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 300 * 2
+    assert len({r for r in supervised if r.startswith("graph/")}) == 252
+    assert counts["train"] == len(runs) == 174 * 2 + 1026 + 171 + 252 * 2
     assert "evaluate" not in counts  # each run's job evaluates the model it trained
     # one analysis per setting and seed (text: of the dev-best of its 6 lr x batch candidates)
-    assert counts["analyze"] == 174 + 171 + 300 and counts["inversion"] == 1
+    assert counts["analyze"] == 174 + 171 + 252 and counts["inversion"] == 1
     assert counts["aggregate_contrastive"] == 1 and counts["select_contrastive"] == 1 and counts["run_table"] == 1
+    assert counts["summarize"] == 1 and counts["fidelity"] == 1
     # data: CIFAR-10/100; seven STS test sets, STS-B dev and train, wiki1m; 4 TU datasets; the encoder
     assert counts["prepare_data"] == 2 + 9 + 1 + 4 and counts["prepare_model"] == 1
     # one generic rule per stage; the figure rules generated from the figure table
@@ -280,7 +282,7 @@ def caption_text(rst: str, figure: str) -> str:
     return env.from_string(rst).render(snakemake=SimpleNamespace(params=params))
 
 
-# The console of a run: at most this many lines for the demo's 39 jobs (one line per job and Snakemake's job
+# The console of a run: at most this many lines for the demo's 40 jobs (one line per job and Snakemake's job
 # statistics), and no Python warning.
 CONSOLE_LINES = 100
 WARNING_LINE = re.compile(r"\b\w*Warning\b|warnings\.warn\(")
@@ -385,6 +387,15 @@ def test_demo_dag_end_to_end(tmp_path):
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
     assert claims["verdict"].str.match(r"(supported|not supported|not significant \(n = \d+\)|not tested)").all()
     assert claims["selection"].str.contains("selected on dev").all()
+    # the demo's datasets have no published number: one row per baseline, its test metric, saying so
+    fidelity = pd.read_csv(tmp_path / "results" / "fidelity.csv")
+    assert sorted(zip(fidelity["dataset"], fidelity["metric"])) == [
+        ("digits", "linear_top1"),
+        ("lee", "sts_avg"),
+        ("synthetic", "svm_acc"),
+    ]
+    assert (fidelity["verdict"] == "not comparable: no published number for " + fidelity["dataset"]).all()
+    assert (fidelity["n_seeds"] == 2).all() and fidelity["ci_low"].notna().all()
     # the analysis target on the same runs: CKA, alignment/uniformity, layer selection
     analysis = snakemake("analysis", "--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert analysis.returncode == 0, analysis.stderr[-5000:]
@@ -439,7 +450,7 @@ def test_demo_dag_end_to_end(tmp_path):
     report = snakemake("--configfile", demo, "--report", "report.html", "all", "analysis", cwd=tmp_path, root=root)
     assert report.returncode == 0, report.stderr[-3000:]
     captions = report_captions(tmp_path / "report.html")
-    assert {"summary.csv", "claims.csv", "layer_selection.csv", "inversion.csv"} <= set(captions)
+    assert {"summary.csv", "claims.csv", "fidelity.csv", "layer_selection.csv", "inversion.csv"} <= set(captions)
     pngs = sorted(p.name for p in figures.glob("*.png"))
     assert pngs == sorted(CAPTIONS), pngs
     for name in pngs:

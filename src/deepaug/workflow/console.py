@@ -1,12 +1,12 @@
 """What a Snakemake run of this workflow prints: one line per job, and the last real line of a failed log.
 
 Snakemake prints a block of ten or more lines per job (rule, input, output, log, reason, resources,
-timestamps, "Select jobs to execute...", the shell command): 670 lines for the demo's 39 jobs. The
+timestamps, "Select jobs to execute...", the shell command): about 700 lines for the demo's 40 jobs. The
 workflow installs :class:`OneLinePerJob` on Snakemake's console handler (rules/common.smk: not in a dry
 run, whose listing of the jobs is its point, nor with ``--verbose`` or ``DEEPAUG_CONSOLE=full``); it
 prints one line per finished job instead, a progress bar drawn by tqdm::
 
-     31%|███▏      | 12/39 [01:40<03:44] train vision/digits/none/seed0 (8 s)
+     31%|███▏      | 12/40 [01:40<03:50] train vision/digits/none/seed0 (8 s)
 
 and one line per failed job with the last real line of its log. Everything else Snakemake says (the job
 statistics, warnings, errors, "Trying to restart job", the summary of failures) passes unchanged, and

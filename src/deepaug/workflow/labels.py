@@ -1,9 +1,10 @@
 """What a figure's score axis and caption call a metric, from the settings that made it and the table that
 holds it, never from prose written for one config (light: the Snakefile imports it; no pandas, no torch).
 
-``svm_acc`` names the SVM that the graph evaluation settings chose (``eval.svm``, ``eval.folds``): the
-demo's RBF SVM is not called linear. ``sts_avg`` names the tasks actually scored (the table's ``sts_*``
-columns, else the ``test_tasks`` setting): the demo's Lee documents and SimLex-999 are not called STS.
+``svm_acc`` names the SVM and the scheme that the graph evaluation settings chose (``eval.svm``,
+``eval.scheme``, ``eval.folds``): an RBF SVM is not called linear, one split is not called cross-validation.
+``sts_avg`` names the tasks actually scored (the table's ``sts_*`` columns, else the ``test_tasks`` setting):
+the demo's Lee documents and SimLex-999 are not called STS.
 """
 
 from __future__ import annotations
@@ -32,10 +33,17 @@ def tasks_phrase(tasks: list[str]) -> str:
     return names
 
 
-def metric_label(metric: str, tasks: list[str] | None = None, svm: str | None = None, folds: int | None = None) -> str:
-    """The label of ``metric`` (a table column). ``tasks``: the tasks averaged in ``sts_avg``; ``svm``
-    and ``folds``: the graph evaluation's classifier and outer folds. What is not known is not named
-    (an SVM whose kind was not given is 'SVM', not 'linear SVM')."""
+def metric_label(
+    metric: str,
+    tasks: list[str] | None = None,
+    svm: str | None = None,
+    folds: int | None = None,
+    scheme: str | None = None,
+) -> str:
+    """The label of ``metric`` (a table column). ``tasks``: the tasks averaged in ``sts_avg``; ``svm``,
+    ``scheme`` and ``folds``: the graph evaluation's classifier, scheme (``split``: one random 80/10/10 split;
+    ``kfold``) and outer folds. What is not known is not named (an SVM whose kind was not given is 'SVM', not
+    'linear SVM')."""
     if metric in FIXED_LABELS:
         return FIXED_LABELS[metric]
     if metric == "sts_avg":
@@ -47,6 +55,8 @@ def metric_label(metric: str, tasks: list[str] | None = None, svm: str | None = 
         return f"average Spearman x100 over {tasks_phrase(tasks)}"
     if metric == "svm_acc":
         name = SVM_NAMES.get(svm, f"SVM ({svm})" if svm else "SVM")
+        if scheme == "split":
+            return f"{name} accuracy, test part of one 80/10/10 split (%)"
         cv = f"{folds}-fold CV" if folds else "cross-validation"
         return f"{name} accuracy, {cv} (%)"
     return metric
@@ -61,6 +71,7 @@ def section_metric_label(metric: str, section: dict) -> str:
         tasks=list(section.get("test_tasks") or []) or None,
         svm=evaluation.get("svm"),
         folds=evaluation.get("folds"),
+        scheme=evaluation.get("scheme"),
     )
 
 

@@ -9,9 +9,11 @@ tests/workflow/test_check_config.py compares the two on the demo config.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from dataclasses import dataclass
 
+from deepaug.analysis.fidelity import PUBLISHED, published_rows, required_keys
 from deepaug.workflow.labels import section_metric_label
 from deepaug.workflow.runs import analysis_dir, resolve_section
 
@@ -19,6 +21,8 @@ RUN_TABLE = "results/runs.tsv"
 TABLE = "results/table.csv"  # the contrastive runs' scores
 SUMMARY = "results/summary.csv"
 CLAIMS = "results/claims.csv"
+FIDELITY = "results/fidelity.csv"  # the baselines against the published numbers (deepaug.analysis.fidelity)
+PUBLISHED_NUMBERS = str(PUBLISHED)  # those numbers with their sources (package data; an input of the fidelity rule)
 SUPERVISED_TABLE = "results/analysis/supervised_table.csv"
 TABLES = {"contrastive": TABLE, "supervised": SUPERVISED_TABLE}
 FIGURES = "results/figures"
@@ -175,7 +179,27 @@ class Plan:
     def all_targets(self) -> list[str]:
         """The default target's inputs (the Snakefile's `rule all`)."""
         extra = self.analysis_targets() if self.analysis.get("in_default_target") else []
-        return [RUN_TABLE, TABLE, SUMMARY, CLAIMS, *self.figure_outputs(), *extra]
+        return [RUN_TABLE, TABLE, SUMMARY, CLAIMS, FIDELITY, *self.figure_outputs(), *extra]
+
+    # ---- the fidelity table's settings (rules/aggregate.smk: the fidelity rule's params)
+    def fidelity_settings(self, published: str = PUBLISHED_NUMBERS) -> str:
+        """JSON ``{"domain/dataset/setting": {key: value}}``: per baseline (the contrastive runs without Deep
+        Augmentation, per setting) the value of every setting some published number requires (``train.epochs``,
+        ``model.arch``, ``test_tasks``: a subsection's key dotted, or a key of the section), as the runs were
+        configured (the schema's defaults and recipe filled in, the sweep block's axes applied). A setting its runs
+        do not share (a tuned lr) or do not have is left out; the fidelity table then says it is not known."""
+        keys = required_keys(published_rows(published))
+        values: dict[str, dict] = {}
+        for r in self.runs_of(objective="contrastive"):
+            if r.method != "none":
+                continue
+            name = f"{r.domain}/{r.dataset}/{r.setting}"
+            seen = {key: _setting_value(r.section, key) for key in keys}
+            if name not in values:
+                values[name] = {k: v for k, v in seen.items() if v is not _MISSING}
+            else:  # several runs of one setting (seeds, tuned axes): keep what they share
+                values[name] = {k: v for k, v in values[name].items() if seen.get(k) == v}
+        return json.dumps(values, sort_keys=True, separators=(",", ":"))
 
     def data_files(self) -> list[str]:
         """Every data file and folder the runs need (the `data` target)."""
@@ -220,6 +244,7 @@ class Plan:
             out.append(Job(f"aggregate_{objective}", (scores,), (RUN_TABLE, *self.run_files("eval.json", objective))))
             out.append(Job(f"select_{objective}", (table,), (scores,)))
         out.append(Job("summarize", (SUMMARY, CLAIMS), (TABLE,)))
+        out.append(Job("fidelity", (FIDELITY,), (TABLE,)))
         for r in self.runs:
             files = ("model.pt", "train_metrics.jsonl", "provenance.json", "eval.json")
             out.append(
@@ -284,13 +309,23 @@ class Plan:
         return planned
 
 
+_MISSING = object()
+
+
+def _setting_value(section: dict, key: str):
+    """A run's setting ``train.epochs`` (a subsection's key) or ``test_tasks`` (the section's); _MISSING if none."""
+    sub, _, name = key.rpartition(".")
+    holder = (section.get(sub) or {}) if sub else section
+    return holder.get(name, _MISSING) if isinstance(holder, dict) else _MISSING
+
+
 def _data_rule(path: str) -> str:
     parts = path.split("/")
     return "prepare_model" if len(parts) == 4 and parts[2] == "models" else "prepare_data"
 
 
 def describe_counts(counts: Counter) -> str:
-    """``39 jobs (24 training runs, 7 data, 7 tables and figures, 1 target)``: a target's planned jobs by kind."""
+    """``40 jobs (24 training runs, 7 data, 8 tables and figures, 1 target)``: a target's planned jobs by kind."""
     runs, analyses = counts.get("train", 0), counts.get("analyze", 0)
     data = sum(n for rule, n in counts.items() if rule.startswith("prepare_"))
     targets = sum(counts.get(t, 0) for t in TARGETS)

@@ -1,5 +1,6 @@
-"""Graph pre-training: outputs and provenance, exact resumption after an interruption, NaN stop, the
-supervised counterpart, Deep Augmentation at node- and graph-level layers, and the two losses."""
+"""Graph pre-training: outputs and provenance, exact resumption after an interruption (in both protocols'
+recipes), NaN stop, the supervised counterpart, Deep Augmentation at node- and graph-level layers, the batch
+order of each protocol, and the two losses computed by hand."""
 
 import json
 import math
@@ -17,6 +18,10 @@ from deepaug.engine.checkpoint import Checkpointer
 from deepaug.engine.training import NonFiniteLossError
 
 SMALL = dict(hidden_dim=8, num_layers=2, epochs=3, batch_size=32, device="cpu", checkpoint_every=1)
+# GraphCL's recipe (deepaug.domains.graph.protocols), small
+GRAPHCL = dict(
+    num_layers=3, init="xavier", self_loops="graphcl", shuffle="once", loss="graphcl", aug2="random4", aug_ratio=0.1
+)
 
 
 def _weights(path):
@@ -32,12 +37,20 @@ def test_baseline_writes_model_metrics_and_provenance(tmp_path, toy_pt):
         GraphPretrainSettings(**SMALL, run="graph/MUTAG/none/seed0"), toy_pt, tmp_path / "out", tmp_path / "ckpt"
     )
     state = torch.load(tmp_path / "out" / "model.pt", weights_only=False)
-    assert state["meta"] == {"in_dim": 3, "hidden_dim": 8, "num_layers": 2, "out_dim": 16, "head": "projection"}
+    assert state["meta"] == {
+        "in_dim": 3,
+        "hidden_dim": 8,
+        "num_layers": 2,
+        "out_dim": 16,
+        "head": "projection",
+        "self_loops": "none",
+    }
     assert state["objective"] == "contrastive" and state["split"] is None and state["dataset"] == "MUTAG"
     losses = _losses(tmp_path / "out" / "train_metrics.jsonl")
     assert len(losses) == 3 and all(math.isfinite(v) for v in losses)
     saved = json.loads((tmp_path / "out" / "provenance.json").read_text())
-    assert saved["settings"]["aug2"] == "random4" and saved["torch_geometric"].startswith("2.8")
+    assert saved["settings"]["aug2"] == "random_choice" and saved["settings"]["shuffle"] == "never"
+    assert saved["torch_geometric"].startswith("2.8")
     assert saved["node_features"].startswith("node labels") and prov["steps"] == 3 * 2
     assert (tmp_path / "ckpt" / "FINISHED.json").is_file()
 
@@ -47,11 +60,13 @@ def test_baseline_writes_model_metrics_and_provenance(tmp_path, toy_pt):
     [
         ("dropout", 1, {}),
         ("pca", 2, {"pca_over": "graphs"}),
+        ("dropout", 3, GRAPHCL),
         ("dropout", None, {"layers_at_once": (0, 1, 3)}),  # node-level 0 and 1 with graph-level 3, one op each
     ],
+    ids=["pygcl-dropout", "pygcl-pca", "graphcl-dropout", "pygcl-layers-at-once"],
 )
 def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, toy_pt, monkeypatch, method, layer, extra):
-    settings = dict(SMALL, epochs=4, method=method, layer=layer, stop_gradient=True, seed=3, **extra)
+    settings = {**SMALL, "epochs": 4, "method": method, "layer": layer, "stop_gradient": True, "seed": 3, **extra}
     pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "ref", tmp_path / "ref_ckpt")
 
     real_save, saves = Checkpointer.save, []
@@ -108,6 +123,20 @@ def test_supervised_counterpart_trains_a_linear_classifier_on_a_held_out_split(t
     assert supervised_split(y) == supervised_split(y)  # fixed: every run of a dataset shares it
 
 
+def test_both_losses_by_hand_on_two_graphs():
+    """View 1 (1, 0), (0, 1); view 2 (1, 0), (1, 1): cosines s11 = 1, s12 = 1/sqrt2, s21 = 0, s22 = 1/sqrt2;
+    temperature 0.5. PyGCL's InfoNCE (GCL/losses/infonce.py L42-48: every sample of the other view in the
+    denominator), both directions averaged (GCL/models/contrast_model.py L55-56, L72); GraphCL's loss_cal
+    (gsimclr.py L122-135): view 1 as anchor, the positive left out of the denominator."""
+    z = torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [1.0, 1.0]])
+    r = math.sqrt(2.0)  # s / 0.5 for s = 1/sqrt2
+    forward = -((2 - math.log(math.exp(2) + math.exp(r))) + (r - math.log(1 + math.exp(r)))) / 2
+    backward = -((2 - math.log(math.exp(2) + 1)) + (r - math.log(2 * math.exp(r)))) / 2
+    assert float(symmetric_infonce(z, 0.5)) == pytest.approx((forward + backward) / 2, rel=1e-6)
+    # loss_cal: row 1: -(2 - sqrt2), row 2: -(sqrt2 - log(exp(0))) = -sqrt2; the mean is exactly -1
+    assert float(graphcl_loss(z, 0.5)) == pytest.approx(-1.0, rel=1e-6)
+
+
 def test_infonce_is_pygcl_symmetric_and_graphcl_loss_is_loss_cal():
     g = torch.Generator().manual_seed(0)
     z = torch.randn(16, 5, generator=g)
@@ -124,16 +153,54 @@ def test_infonce_is_pygcl_symmetric_and_graphcl_loss_is_loss_cal():
     assert float(symmetric_infonce(torch.cat([z1, z1]), 0.2)) < float(symmetric_infonce(z, 0.2))
 
 
+def test_batches_follow_the_protocol_s_order(tmp_path, toy_pt, monkeypatch):
+    """never: the dataset's order every epoch (PyGCL's DataLoader); once: one seeded permutation for every epoch
+    (GraphCL's dataset.shuffle()); epoch: a new one each epoch. GraphCL's self-loops are added to every batch."""
+    from deepaug.domains.graph.data import GraphSet
+    from deepaug.domains.graph.train import GraphTask
+    from deepaug.engine.loop import Progress
+
+    seen = []
+    real = GraphSet.batch
+    monkeypatch.setattr(GraphSet, "batch", lambda self, index: seen.append(index.tolist()) or real(self, index))
+
+    def orders(**extra):
+        task = GraphTask(GraphPretrainSettings(**{**SMALL, "seed": 5, **extra}), toy_pt)
+        task.build(torch.device("cpu"))
+        out = []
+        for epoch in range(2):
+            seen.clear()
+            batches = list(task.batches(Progress(period=epoch), seed=100 + epoch))
+            out.append(sum(seen, []))
+        return out, batches
+
+    (a, b), batches = orders(shuffle="never")
+    assert a == b == list(range(60))
+    (a, b), _ = orders(shuffle="once")
+    assert a == b != list(range(60)) and sorted(a) == list(range(60))
+    assert a == torch.randperm(60, generator=torch.Generator().manual_seed(5)).tolist()
+    (a, b), _ = orders(shuffle="epoch")
+    assert a != b and sorted(a) == sorted(b) == list(range(60))
+    _, batches = orders(shuffle="once", self_loops="graphcl", aug1="none", aug2="pedges", aug_ratio=0.0)
+    view1 = batches[0][0]
+    assert bool((view1.edge_index[0] == view1.edge_index[1]).any())  # the views carry GraphCL's self-loops
+
+
 def test_settings_are_validated():
     with pytest.raises(ValueError, match="aug2 must be one of"):
         GraphPretrainSettings(aug2="rotate").validate()
+    with pytest.raises(ValueError, match=r"layer 5 is out of range; a GIN with 2 layers has layers 0-4"):
+        GraphPretrainSettings(method="dropout", layer=5).validate()
     with pytest.raises(ValueError, match=r"layer 6 is out of range; a GIN with 3 layers has layers 0-5"):
-        GraphPretrainSettings(method="dropout", layer=6).validate()
+        GraphPretrainSettings(method="dropout", layer=6, num_layers=3).validate()
+    for name in ("init", "self_loops", "shuffle"):
+        with pytest.raises(ValueError, match=f"{name} must be one of"):
+            GraphPretrainSettings(**{name: "sometimes"}).validate()
     with pytest.raises(ValueError, match="loss must be one of"):
         GraphPretrainSettings(loss="nt_xent").validate()
     with pytest.raises(ValueError, match="num_layers must be a whole number"):
         GraphPretrainSettings(num_layers=0).validate()
-    GraphPretrainSettings(method="pca", layer=5, pca_over="graphs").validate()
+    GraphPretrainSettings(method="pca", layer=4, pca_over="graphs").validate()
 
 
 def test_pca_through_a_rank_deficient_layer_stops_with_advice(tmp_path, synthetic_pt, monkeypatch):

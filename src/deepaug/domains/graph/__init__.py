@@ -1,9 +1,16 @@
 """Graphs: TU graph-classification datasets (and an offline synthetic set), a GIN encoder with its layer
-map, GraphCL training with Deep Augmentation, and SVM accuracy of frozen graph embeddings (the heavy
-modules: data, views, models, train, evaluate, analysis; the stages in cli.COMMANDS).
+map, GraphCL-style contrastive training with Deep Augmentation, and SVM scores of frozen graph embeddings
+(the heavy modules: data, views, models, train, evaluate, analysis; the stages in cli.COMMANDS). Two named
+recipes (``graph.protocol``: ``pygcl``, the paper's, or ``graphcl``) are stated in :mod:`.protocols`.
 
 Layer map for a GIN with L layers: 0 input node features, 1..L GIN layers (node level), L+1 pooled
-graph vector, L+2 projection head (or the classifier's logits in supervised runs).
+graph vector, L+2 projection head (or the classifier's logits in supervised runs): L is 2 under ``pygcl``
+and 3 under ``graphcl``.
+
+Metrics: ``svm_acc`` is the SVM's accuracy on the test graphs (``pygcl``: the 10% test part of one split,
+where it equals the micro-F1 that PyGCL prints; ``graphcl``: the mean over the outer folds), and
+``dev_svm_acc`` the score its C was chosen by, which never looks at a test graph (``pygcl``: the accuracy on
+the 10% validation part; ``graphcl``: the inner-CV accuracy on the training folds).
 """
 
 import warnings
@@ -19,10 +26,16 @@ from deepaug.domains import Domain, Metrics, command, register  # noqa: E402
 
 
 class Graph(Domain):
+    def fill_section(self, section):
+        from deepaug.domains.graph.protocols import apply_protocol
+
+        apply_protocol(section)
+
     def layers(self, section):
         from deepaug.domains.graph.layers import layers
+        from deepaug.domains.graph.protocols import protocol_value
 
-        return layers(int((section.get("model") or {}).get("num_layers", 3)))
+        return layers(int(protocol_value(section, "model", "num_layers")))
 
     def layers_of_length(self, n_layers):
         from deepaug.domains.graph.layers import gin_layers, layers
@@ -76,5 +89,10 @@ register(
         },
         env="graph.yaml",
         data_env="graph.yaml",
+        # the evaluation's split (pygcl) or folds (graphcl) follow the run's seed: GraphCL's
+        # StratifiedKFold(random_state=None) draws from numpy's generator, which gsimclr.py L139-151 seeds with the
+        # run's seed; PyGCL's get_split (GCL/eval/eval.py L13) from torch's, which examples/GraphCL.py leaves
+        # unseeded. Runs of one seed share them, so a setting and its baseline are still scored on the same split
+        eval_seeded=True,
     )
 )

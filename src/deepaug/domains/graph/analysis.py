@@ -4,8 +4,10 @@
 (0 input features, 1..L GIN layers) sum-pooled per graph, as the encoder pools them, then the graph
 vector (L+1) and the head's output (L+2). :func:`graph_analysis` is this domain's part of
 :func:`deepaug.analysis.analyze.analyze`: linear and RBF CKA matrices across the
-layer map on the first ``n_samples`` graphs, alignment of two GraphCL views of each graph (positive
-pairs, fixed seed) and uniformity of the graph vectors.
+layer map on the first ``n_samples`` graphs, alignment of two views of each graph (positive pairs, fixed seed;
+GraphCL's ``random4`` at 0.1, one augmentation per graph, whichever protocol trained the model: PyGCL's
+augmentors draw once per batch, which would measure a single augmentation) and uniformity of the graph
+vectors. The graphs are read as the model was trained (its self-loops, :meth:`GIN.inputs`).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ def _as_batch(model, loader_or_data, n_samples: int) -> GraphBatch:
             f"layer_activations takes a GraphSet, a GraphBatch or a prepared file, got {type(loader_or_data).__name__}"
         )
     n = min(n_samples, len(loader_or_data))
-    return loader_or_data.to(device).batch(torch.arange(n, device=device))
+    return model.inputs(loader_or_data.to(device).batch(torch.arange(n, device=device)))
 
 
 @torch.no_grad()
@@ -65,7 +67,7 @@ def layer_activations(model, loader_or_data, n_samples: int = 512) -> list[torch
 
 @torch.no_grad()
 def graph_analysis(
-    model_path, data_path, n_samples: int, device, seed: int = 0, aug: str = "random4", ratio: float = 0.2
+    model_path, data_path, n_samples: int, device, seed: int = 0, aug: str = "random4", ratio: float = 0.1
 ) -> tuple[dict, dict]:
     """(scalars, matrices) of :func:`deepaug.analysis.analyze.analyze`."""
     from deepaug.analysis.analyze import layer_summaries
@@ -77,7 +79,7 @@ def graph_analysis(
     model = load_encoder(model_path, device)
     n = min(n_samples, len(graphs))
     feats = layer_activations(model, graphs, n)
-    b = graphs.to(device).batch(torch.arange(n, device=device))
+    b = model.inputs(graphs.to(device).batch(torch.arange(n, device=device)))
     g = torch.Generator(device=device).manual_seed(seed)
     views = [augment(b, aug, ratio, g) for _ in range(2)]
     v1, v2 = (model.encode(v.x, v.edge_index, v.batch, v.num_graphs).float().cpu() for v in views)

@@ -95,6 +95,39 @@ def concat_batches(first: GraphBatch, second: GraphBatch) -> GraphBatch:
     )
 
 
+SELF_LOOPS = ("none", "graphcl", "all")  # model.self_loops (the schema's enum)
+
+
+def with_self_loops(b: GraphBatch, mode: str) -> GraphBatch:
+    """``b`` with self-loops added after its edges (``mode`` ``none``: ``b`` itself).
+
+    ``graphcl``: GraphCL's unsupervised TU dataset adds ``[n, n]`` for ``n in range(edge_index.max())`` to
+    every graph it hands out, for training and for the evaluation's embeddings alike (Shen-Lab/GraphCL@5003879
+    ``unsupervised_TU/aug.py`` L227-229): every node below the largest node id of the graph's edge list gets
+    one, the node of that largest id does not (an off-by-one of the reference, reproduced: its published numbers
+    were made so), nor does any node above it. A graph without edges gets none (GraphCL's ``max()`` of an empty
+    tensor fails there). ``all``: every node gets one."""
+    if mode not in SELF_LOOPS:
+        raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {mode!r}")
+    if mode == "none":
+        return b
+    n = b.x.shape[0]
+    device = b.x.device
+    counts = torch.bincount(b.batch, minlength=b.num_graphs)
+    start = _exclusive_cumsum(counts)
+    if mode == "all":
+        looped = torch.ones(n, dtype=torch.bool, device=device)
+    else:
+        # the largest node id of each graph's edge list, local to the graph (-1: no edges)
+        ends = b.edge_index.reshape(-1)
+        largest = torch.full((b.num_graphs,), -1, dtype=torch.long, device=device)
+        largest = largest.scatter_reduce(0, b.batch[ends], ends - start[b.batch[ends]], reduce="amax")
+        local = torch.arange(n, device=device) - start[b.batch]
+        looped = local < largest[b.batch]
+    nodes = torch.arange(n, device=device)[looped]
+    return GraphBatch(b.x, torch.cat([b.edge_index, nodes.expand(2, -1)], dim=1), b.batch, b.num_graphs, b.y)
+
+
 def _exclusive_cumsum(counts: torch.Tensor) -> torch.Tensor:
     return torch.cumsum(counts, 0) - counts
 

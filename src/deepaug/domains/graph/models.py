@@ -1,14 +1,17 @@
 """GIN encoder in the GraphCL/PyGCL protocol, with a projection head and the Deep Augmentation layer map.
 
-Architecture (Shen-Lab/GraphCL ``unsupervised_TU/gin.py`` L21-61; PyGCL ``examples/GraphCL.py``
-L17-50): ``L`` GIN layers, each ``GINConv(Linear(d_in, h) -> ReLU -> Linear(h, h))`` (sum aggregation,
-eps = 0), then ReLU, then ``BatchNorm1d(h)``; every layer's node embeddings are sum-pooled per graph
+Architecture (Shen-Lab/GraphCL@5003879 ``unsupervised_TU/gin.py`` L21-61; PyGCL@0e1bacb ``examples/GraphCL.py``
+L17-50, the same form): ``L`` GIN layers, each ``GINConv(Linear(d_in, h) -> ReLU -> Linear(h, h))`` (sum
+aggregation, eps = 0), then ReLU, then ``BatchNorm1d(h)``; every layer's node embeddings are sum-pooled per graph
 (``global_add_pool``) and the ``L`` pooled vectors are concatenated into the graph vector (``L * h``
 features: the embedding that evaluation uses). The projection head is ``Linear(L h, L h) -> ReLU ->
 Linear(L h, L h)`` (GraphCL ``unsupervised_TU/gsimclr.py`` L97, PyGCL ``examples/GraphCL.py`` L35-38).
-Linear layers are initialised as in GraphCL's ``init_emb`` (``gsimclr.py`` L99-107: Xavier-uniform
-weights, zero biases). The supervised counterpart replaces the head by one linear classifier on the
-graph vector (its output: the class logits).
+``init``: ``torch`` leaves PyTorch's default initialisation (PyGCL's GConv sets none); ``xavier`` is GraphCL's
+``init_emb`` (``gsimclr.py`` L99-107: Xavier-uniform weights and zero biases of every Linear, the encoder's
+included). ``self_loops`` (:func:`deepaug.domains.graph.data.with_self_loops`) is what the encoder was trained
+with and so must be evaluated with: :meth:`GIN.inputs` applies it to a batch (training applies it before the
+views are drawn, as GraphCL's dataset does). The supervised counterpart replaces the head by one linear
+classifier on the graph vector (its output: the class logits).
 
 Layer map (the paper's indices for a GIN with ``L`` layers):
 
@@ -39,6 +42,10 @@ import torch.nn.functional as F
 from torch import nn
 from torch_geometric.nn import GINConv, global_add_pool
 
+from deepaug.domains.graph.data import SELF_LOOPS, GraphBatch, with_self_loops
+
+INITS = ("torch", "xavier")  # model.init (the schema's enum)
+
 
 class GINLayer(nn.Module):
     """``BN(ReLU(GINConv(x)))``: one layer of GraphCL's encoder (``gin.py`` L52-53)."""
@@ -64,9 +71,11 @@ class GIN(nn.Module):
         self,
         in_dim: int,
         hidden_dim: int = 32,
-        num_layers: int = 3,
+        num_layers: int = 2,
         out_dim: int | None = None,
         head: str = "projection",
+        init: str = "torch",
+        self_loops: str = "none",
     ) -> None:
         super().__init__()
         if num_layers < 1 or hidden_dim < 1 or in_dim < 1:
@@ -75,7 +84,12 @@ class GIN(nn.Module):
             )
         if head not in ("projection", "classifier"):
             raise ValueError(f"head must be 'projection' or 'classifier', got {head!r}")
+        if init not in INITS:
+            raise ValueError(f"init must be one of {INITS}, got {init!r}")
+        if self_loops not in SELF_LOOPS:
+            raise ValueError(f"self_loops must be one of {SELF_LOOPS}, got {self_loops!r}")
         self.in_dim, self.hidden_dim, self.num_layers, self.head_kind = in_dim, hidden_dim, num_layers, head
+        self.self_loops = self_loops
         graph_dim = hidden_dim * num_layers
         self.out_dim = out_dim or graph_dim
         self.input = nn.Identity()
@@ -87,11 +101,16 @@ class GIN(nn.Module):
             )
         else:
             self.head = nn.Linear(graph_dim, self.out_dim)
-        for m in self.modules():
-            if isinstance(m, nn.Linear):
-                nn.init.xavier_uniform_(m.weight)
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
+        if init == "xavier":  # GraphCL's init_emb over every module (gsimclr.py L101-107)
+            for m in self.modules():
+                if isinstance(m, nn.Linear):
+                    nn.init.xavier_uniform_(m.weight)
+                    if m.bias is not None:
+                        nn.init.zeros_(m.bias)
+
+    def inputs(self, b: GraphBatch) -> GraphBatch:
+        """The batch as this encoder reads it: with the self-loops it was trained with."""
+        return with_self_loops(b, self.self_loops)
 
     @property
     def graph_dim(self) -> int:
@@ -124,6 +143,12 @@ class GIN(nn.Module):
 
 
 def build_graph_model(
-    in_dim: int, hidden_dim: int = 32, num_layers: int = 3, out_dim: int | None = None, head: str = "projection"
+    in_dim: int,
+    hidden_dim: int = 32,
+    num_layers: int = 2,
+    out_dim: int | None = None,
+    head: str = "projection",
+    init: str = "torch",
+    self_loops: str = "none",
 ) -> GIN:
-    return GIN(in_dim, hidden_dim, num_layers, out_dim, head)
+    return GIN(in_dim, hidden_dim, num_layers, out_dim, head, init, self_loops)

@@ -1,10 +1,11 @@
 """Training of a GIN with Deep Augmentation at one layer (or several at once).
 
-``objective="contrastive"`` (the paper's setting, GraphCL in PyGCL's protocol): two GraphCL views of
-each graph (by default the graph itself and a ``random4`` view at ratio 0.2, see
-:mod:`deepaug.domains.graph.views`), graph-level InfoNCE at temperature 0.2 on the projection head's
-output, Adam at lr 0.01, batch 128 graphs (PyGCL ``examples/GraphCL.py`` L114-126; GraphCL
-``unsupervised_TU/gsimclr.py`` L154-178 and ``go.sh``: 20 epochs, lr 0.01, 3 layers of 32 units).
+``objective="contrastive"`` (the paper's setting): two views of each graph, a graph-level contrastive loss on
+the projection head's output, Adam, in the recipe of ``graph.protocol`` (:mod:`deepaug.domains.graph.protocols`
+states both with their sources): ``pygcl`` (PyGCL ``examples/GraphCL.py``: 2 GIN layers, 100 epochs, batches in
+the dataset's order, view 1 the graph and view 2 one PyGCL augmentor per batch at 0.1, symmetric InfoNCE at
+0.2) or ``graphcl`` (GraphCL ``unsupervised_TU``: 3 layers, 20 epochs, one shuffle, self-loops, view 2 one
+GraphCL augmentation per graph, ``loss_cal``). Views: :mod:`deepaug.domains.graph.views`.
 ``objective="supervised"`` (the supervised counterpart): cross-entropy of a linear classifier on the
 graph vector (layer L+2 = the logits), on the graphs of a fixed stratified training split (80%; 10%
 dev and 10% test are held out and scored by :mod:`deepaug.domains.graph.evaluate`), without input
@@ -14,7 +15,10 @@ as they are).
 Both views of a batch go through the encoder in one forward pass, view 1's graphs first (as the
 vision trainer concatenates its views): the Deep Augmentation op then sees every row of the batch
 (``one_sided`` selection and the PCA basis need both views), and the batch norms normalise over both
-views' nodes (PyGCL calls the encoder once per view, so its statistics are per view).
+views' nodes. Both references call the encoder once per view instead (PyGCL ``examples/GraphCL.py`` L63-65,
+which also runs the original graph a third time, in training mode; GraphCL ``gsimclr.py`` L209, L241), so
+their batch statistics, and the running statistics that evaluation uses, are per view: a deviation this
+trainer keeps for every run, the baseline included, so that runs differ only in the op.
 
 At a node-level layer (0..L) the op is given the batch vector (node -> graph) before the forward
 pass, so that a row is one view of one graph (:meth:`deepaug.core.augment.DeepAugment.grouped`).
@@ -35,14 +39,15 @@ from deepaug.core.losses import check_loss
 from deepaug.core.objectives import trained_parameters
 from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
-from deepaug.domains.graph.data import concat_batches, load_graphs
-from deepaug.domains.graph.models import build_graph_model
+from deepaug.domains.graph.data import SELF_LOOPS, concat_batches, load_graphs
+from deepaug.domains.graph.models import INITS, build_graph_model
 from deepaug.domains.graph.views import AUGMENTATIONS, augment
 from deepaug.engine import training as T
 from deepaug.engine.loop import DataFileTask, PeriodEnd, Progress, train
 from deepaug.errors import NonFiniteLossError
 from deepaug.io import load_torch
 
+SHUFFLES = ("never", "once", "epoch")  # train.shuffle (the schema's enum)
 LOSSES = ("infonce", "graphcl")  # train.loss (PyGCL's, GraphCL's); the schema's enum (tests/core/test_losses.py)
 SPLIT_SEED = 0  # the supervised counterpart's train/dev/test split: one per dataset, shared by every run
 SPLIT_FRACTIONS = (0.8, 0.1, 0.1)
@@ -54,18 +59,23 @@ _SETTINGS = schema_defaults(domain_schema(__file__), "model", "train")
 
 @dataclass
 class GraphPretrainSettings(RunSettings):
+    """The defaults are the ``pygcl`` recipe (deepaug.domains.graph.protocols); the workflow passes every value."""
+
     hidden_dim: int = _SETTINGS["hidden_dim"]
     num_layers: int = _SETTINGS["num_layers"]
+    init: str = _SETTINGS["init"]  # torch (PyGCL) or xavier (GraphCL's init_emb)
+    self_loops: str = _SETTINGS["self_loops"]  # none (PyGCL) or graphcl (GraphCL's dataset; data.with_self_loops)
     epochs: int = _SETTINGS["epochs"]
     batch_size: int = _SETTINGS["batch_size"]
+    shuffle: str = _SETTINGS["shuffle"]  # never (PyGCL), once (GraphCL) or epoch
     lr: float = _SETTINGS["lr"]
     weight_decay: float = _SETTINGS["weight_decay"]
     temperature: float = _SETTINGS["temperature"]
     # deepaug.core.losses: infonce (PyGCL's DualBranchContrast(InfoNCE(tau), mode="G2G"), symmetric over
     # the two views) or graphcl (GraphCL's loss_cal: view 1 as anchor, the positive left out of the denominator).
     loss: str = _SETTINGS["loss"]
-    aug1: str = _SETTINGS["aug1"]  # view 1: the graph itself, as in GraphCL's unsupervised TU code and PyGCL
-    aug2: str = _SETTINGS["aug2"]  # view 2: one of dropN, subgraph, permE, maskN per graph
+    aug1: str = _SETTINGS["aug1"]  # view 1: the graph itself in both references
+    aug2: str = _SETTINGS["aug2"]  # view 2: random_choice (PyGCL, per batch) or random4 (GraphCL, per graph)
     aug_ratio: float = _SETTINGS["aug_ratio"]
     precision: str = _SETTINGS[
         "precision"
@@ -83,6 +93,9 @@ class GraphPretrainSettings(RunSettings):
         for name in ("aug1", "aug2"):
             if getattr(self, name) not in AUGMENTATIONS:
                 raise ValueError(f"{name} must be one of {AUGMENTATIONS}, got {getattr(self, name)!r}")
+        for name, choices in (("init", INITS), ("self_loops", SELF_LOOPS), ("shuffle", SHUFFLES)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {choices}, got {getattr(self, name)!r}")
         if not 0.0 <= self.aug_ratio <= 1.0:
             raise ValueError(f"aug_ratio must be in [0, 1], got {self.aug_ratio}")
         check_loss(self.loss, LOSSES)
@@ -170,6 +183,8 @@ class GraphTask(DataFileTask):
             s.num_layers,
             graphs.num_classes if labels else None,
             "classifier" if labels else "projection",
+            s.init,
+            s.self_loops,
         ).to(device)
         self.aug = s.attach_augment(lambda layer: target_module(self.model, layer))
         # the ops at node-level layers, which need each forward pass's node -> graph vector
@@ -187,6 +202,10 @@ class GraphTask(DataFileTask):
         self.device = device
         n = self.train_idx.shape[0]
         self.bounds = _chunks(n, min(s.batch_size, n))
+        # shuffle "once": one permutation for every epoch, from the run's seed (GraphCL: dataset.shuffle() after
+        # setup_seed(seed), gsimclr.py L151 and L163); "never": the dataset's order (PyGCL's DataLoader, L114)
+        once = torch.randperm(n, generator=torch.Generator().manual_seed(s.seed)).to(device)
+        self.fixed_order = self.train_idx[once] if s.shuffle == "once" else self.train_idx
 
     def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
         opt_kwargs = {"fused": True} if device.type == "cuda" else {}
@@ -209,10 +228,13 @@ class GraphTask(DataFileTask):
         s = self.s
         g = torch.Generator(device=self.device).manual_seed(seed)
         n = self.train_idx.shape[0]
-        order = self.train_idx[torch.randperm(n, generator=g, device=self.device)]
+        if s.shuffle == "epoch":
+            order = self.train_idx[torch.randperm(n, generator=g, device=self.device)]
+        else:
+            order = self.fixed_order
         self.graphs_seen, start = 0, p.step
         for i, (lo, hi) in enumerate(self.bounds):
-            b = self.data.batch(order[lo:hi])
+            b = self.model.inputs(self.data.batch(order[lo:hi]))  # self-loops first, as GraphCL's dataset adds them
             inputs = (
                 b
                 if self.objective.views == 1
@@ -265,6 +287,7 @@ class GraphTask(DataFileTask):
             "num_layers": s.num_layers,
             "out_dim": model.out_dim,
             "head": model.head_kind,
+            "self_loops": model.self_loops,  # evaluation and analysis read the graphs as training did
         }
         return {
             "model": model.state_dict(),
