@@ -214,13 +214,13 @@ def test_gpu_smoke_config_dry_runs_on_a_machine_without_a_gpu(tmp_path, monkeypa
         (
             "detach-p",
             1032,  # 3 seeds x 8 (lr x batch) x (1 + 14 layers x 3 detach_p)
-            1180,
+            1181,
             {"none", "dropout-L8-sg_detach_p0.5_p1.0_rate0.5", "dropout-L13-sg_detach_p0.0_p1.0_rate0.5"},
         ),
         (
             "layers-at-once",
             558,  # 3 seeds x 6 (lr x batch) x (1 + 14 layers x 2 + 2 at once)
-            670,
+            671,
             {"none", "dropout-L3-sg", "dropout-L3-nosg_rate0.5", "dropout-Lall-sg", "dropout-Lall-nosg_rate0.5"},
         ),
     ],
