@@ -247,7 +247,7 @@ def test_fidelity_settings_give_each_baseline_the_settings_the_published_numbers
     assert vision["train.epochs"] == 2 and vision["model.width"] == 8 and vision["model.arch"] == "resnet18"
     assert "model.name" not in vision and settings["text/lee/none"]["model.name"] == "all-MiniLM-L6-v2"
     assert settings["text/lee/none"]["test_tasks"] == ["lee_docs", "simlex999"]
-    assert settings["graph/synthetic/none"]["eval.svm"] == "svc_rbf"
+    assert settings["graph/synthetic/none"]["eval.svm"] == "linearsvc"  # the demo's graph protocol: pygcl
     published = tmp_path / "published.yaml"
     published.write_text(
         "sources:\n  - {source: s, verified: unverified, domain: text, requires: {train.lr: 3.0e-5},\n"
