@@ -43,7 +43,7 @@ import numpy as np
 import torch
 
 from deepaug.bench.core import Loop, add_common_arguments, compare, positive_int, require
-from deepaug.bench.train import _Draws
+from deepaug.bench.train import draws_loader as _loader
 from deepaug.domains.vision.fast_loader import (
     AugmentParams,
     PackedTwoCrops,
@@ -134,22 +134,6 @@ def make_jpeg_folder(
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
-
-
-def _loader(ds, batch: int, workers: int, device, seed: int = 0):
-    from torch.utils.data import DataLoader
-
-    sampler = _Draws(len(ds), seed)
-    loader = DataLoader(
-        ds,
-        batch_size=batch,
-        sampler=sampler,
-        num_workers=workers,
-        drop_last=True,
-        persistent_workers=workers > 0,
-        pin_memory=device.type == "cuda",
-    )
-    return loader, sampler
 
 
 def torchvision_block(root: Path, params: AugmentParams, batch: int, workers: int, device):

@@ -188,15 +188,10 @@ class _Draws(torch.utils.data.Sampler):
         return iter(torch.randint(self.n_items, (self.count,), generator=self.generator).tolist())
 
 
-def reference_block(model, images_u8: np.ndarray, batch: int, device, workers: int, seed: int = 0):
-    """SupContrast's loop: per-image transforms in workers, fp32, plain SGD, ``.item()`` every step.
-
-    ``block(n)`` iterates one epoch of exactly ``n`` batches; the workers persist between blocks and
-    are idle once the epoch is consumed, so no prefetching overlaps another loop's timing and no block
-    starts with batches made while another loop was timed."""
+def draws_loader(ds, batch: int, workers: int, device, seed: int = 0):
+    """A DataLoader over ``ds`` in :class:`_Draws` order (persistent workers, full batches), and its sampler."""
     from torch.utils.data import DataLoader
 
-    ds = TwoViews(images_u8, simclr_transform(images_u8.shape[1], MEAN, STD))
     sampler = _Draws(len(ds), seed)
     loader = DataLoader(
         ds,
@@ -207,6 +202,18 @@ def reference_block(model, images_u8: np.ndarray, batch: int, device, workers: i
         persistent_workers=workers > 0,
         pin_memory=device.type == "cuda",
     )
+    return loader, sampler
+
+
+def reference_block(model, images_u8: np.ndarray, batch: int, device, workers: int, seed: int = 0):
+    """SupContrast's loop: per-image transforms in workers, fp32, plain SGD, ``.item()`` every step.
+
+    ``block(n)`` iterates one epoch of exactly ``n`` batches; the workers persist between blocks and
+    are idle once the epoch is consumed, so no prefetching overlaps another loop's timing and no block
+    starts with batches made while another loop was timed."""
+
+    ds = TwoViews(images_u8, simclr_transform(images_u8.shape[1], MEAN, STD))
+    loader, sampler = draws_loader(ds, batch, workers, device, seed)
     opt = torch.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-4)
 
     def block(n: int) -> None:
