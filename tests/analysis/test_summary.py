@@ -442,3 +442,45 @@ def test_a_setting_s_name_splits_its_id_at_the_table_s_settings():
     assert summary._setting_name(("dropout", "sg", 3, None, "dropout-L3-sg_p1.0_rate0.25")) == (
         "dropout layer 3 sg (p1.0, rate0.25)"
     )
+
+
+# ------------------------------------------------------------------------ the same-rate stop-gradient control
+def _with_rates(settings: dict) -> pd.DataFrame:
+    """settings: {(method, sg, layer, rate): (test per seed, dev per seed)}, beside the baseline."""
+    frames = [_table({}).assign(run="none")]
+    for (method, sg, layer, rate), (test, dev) in settings.items():
+        rows = pd.DataFrame(_rows("vision", (method, sg, layer), test, dev))
+        frames.append(rows.assign(rate=rate, run=f"{method}-L{layer}-{sg}_rate{rate}"))  # as the run table names them
+    return pd.concat(frames, ignore_index=True)
+
+
+def test_stop_gradient_claim_says_when_its_sides_differ_in_rate_and_adds_a_same_rate_row():
+    """The paper's text rates differ with and without stop-gradient (0.125 / 0.5). The main row says so; with sg
+    and nosg runs at one shared rate, a row compares them at that rate only. Here sg at 0.125 is far better than
+    everything, but at the shared rate 0.5 sg is *worse* than nosg: the same-rate row must see only those runs."""
+    t = _with_rates(
+        {
+            ("dropout", "sg", 3, 0.125): (_shift(BASE, [6.0, 6.1, 6.2]), _shift(BASE, 6.0)),
+            ("dropout", "sg", 3, 0.5): (_shift(BASE, [-3.0, -3.1, -2.9]), _shift(BASE, -3.0)),
+            ("dropout", "nosg", 3, 0.5): (_shift(BASE, [1.0, 1.1, 0.9]), _shift(BASE, 1.0)),
+        }
+    )
+    c = claims(t)
+    sg = c[c["claim"] == "stop-gradient is needed for dropout to act as augmentation"].iloc[0]
+    assert sg["comparison"].startswith("each side's dev-best setting at different rates: sg dropout 0.125, nosg")
+    assert sg["verdict"] == "supported" and sg["difference"] == pytest.approx(5.1)
+    same = c[c["claim"] == "stop-gradient is needed for dropout to act as augmentation (same rate)"]
+    assert len(same) == 1
+    same = same.iloc[0]
+    assert same["comparison"] == "same rate on both sides: dropout 0.5"
+    assert same["difference"] == pytest.approx(-4.0) and same["verdict"] == "not supported"
+    assert same["n_compared"] == 1  # only the sg run at rate 0.5 was a candidate
+
+
+def test_stop_gradient_claim_without_a_rate_column_says_one_rate_and_adds_no_row():
+    c = claims(_paper_like())
+    sg = c[c["claim"].str.startswith("stop-gradient")]
+    assert len(sg) == 1
+    assert sg.iloc[0]["comparison"] == "each side's dev-best setting (one dropout rate: the table has no rate column)"
+    others = c[~c["claim"].str.startswith("stop-gradient") & ~c["claim"].str.contains("inverts")]
+    assert (others["comparison"] == "each side's dev-best setting").all() and len(others) == 2
