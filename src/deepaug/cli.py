@@ -84,7 +84,8 @@ def _cmd_analyze(a: argparse.Namespace) -> None:
     from deepaug.analysis.selection import dev_best_candidate
 
     model, chosen = dev_best_candidate(a.model, a.eval, a.run_id, a.dev_metric)
-    options = {} if a.min_score is None else {"min_score": a.min_score}  # the domain's own (text)
+    own = {"min_score": a.min_score, "alignment_uniformity": a.alignment_uniformity, "cka_rows": a.cka_rows}
+    options = {k: v for k, v in own.items() if v is not None}  # the domain's own (text)
     analyze(a.domain, model, a.data, a.out, a.cka, a.n_samples, a.device, a.seed, a.layer, chosen, options)
 
 
@@ -216,6 +217,15 @@ def _setup_analyze(p: argparse.ArgumentParser) -> None:
     p.add_argument("--cka", required=True, help="cka.npz (linear and rbf matrices)")
     p.add_argument("--n-samples", type=int, default=512)
     p.add_argument("--min-score", type=float, default=None, help="text: pairs scored at least this are positives (4.0)")
+    p.add_argument(
+        "--alignment-uniformity",
+        choices=["wang_isola", "author"],
+        default=None,
+        help="text: Wang & Isola's alignment/uniformity (default) or the author's variant",
+    )
+    p.add_argument(
+        "--cka-rows", choices=["token_means", "token_rows"], default=None, help="text: CKA rows (token_means)"
+    )
     p.add_argument("--device", default="auto")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument(

@@ -81,3 +81,12 @@ def test_alignment_and_uniformity_direct():
     d = [4.0, 2.0, 2.0]
     assert uniformity(x) == pytest.approx(math.log(sum(math.exp(-2 * v) for v in d) / 3))
     assert uniformity(torch.ones(5, 3)) == pytest.approx(0.0)  # collapsed: the worst uniformity
+
+
+def test_the_authors_uniformity_uses_the_distance_not_its_square():
+    """bruel-gabrielsson/SimCSE SentEval/senteval/sts.py L167-169: log mean exp(-2 ||x - y||) over pdist."""
+    x = torch.tensor([[1.0, 0.0], [-1.0, 0.0], [0.0, 1.0]])
+    d = [2.0, math.sqrt(2.0), math.sqrt(2.0)]  # the unit vectors' distances
+    assert uniformity(x, squared=False) == pytest.approx(math.log(sum(math.exp(-2 * v) for v in d) / 3))
+    assert uniformity(x, squared=False) != pytest.approx(uniformity(x))
+    assert uniformity(torch.ones(4, 2), squared=False) == pytest.approx(0.0)

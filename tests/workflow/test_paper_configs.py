@@ -73,3 +73,25 @@ def test_each_experiment_config_plans_the_runs_and_jobs_the_readme_states(path, 
     assert dry.returncode == 0, out[-3000:]
     total = re.search(r"^total\s+(\d+)$", out, re.M)
     assert total and int(total.group(1)) == jobs, out[-3000:]
+
+
+def _uncommented(line: str) -> str:
+    return line.split(" #", 1)[0].rstrip() if not line.lstrip().startswith("#") else ""
+
+
+def test_the_readme_config_excerpts_are_in_their_config_in_order():
+    """A README block marked `<!-- excerpt of <file> -->` holds lines of that file (`...` for those left out),
+    in the file's order: a snippet cannot drift from the config it shows (an earlier one showed token PCA and
+    no lr x batch grid while config.yaml had row PCA and the grid)."""
+    import yaml
+
+    excerpts = re.findall(r"<!-- excerpt of (\S+) -->\n```yaml\n(.*?)```", README.read_text(), re.S)
+    assert excerpts, "the README's config excerpt lost its marker"
+    for name, block in excerpts:
+        lines = [line.rstrip() for line in block.splitlines() if line.strip() != "..."]
+        yaml.safe_load("\n".join(lines))  # still YAML without the elided lines
+        source = [_uncommented(line) for line in (ROOT / name).read_text().splitlines()]
+        at = 0
+        for line in lines:
+            assert line in source[at:], f"README excerpt of {name}: {line!r} is not in {name} (after line {at})"
+            at = source.index(line, at) + 1

@@ -71,8 +71,11 @@ def alignment(a: torch.Tensor, b: torch.Tensor) -> float:
     return float((a - b).pow(2).sum(dim=1).mean())
 
 
-def uniformity(x: torch.Tensor, t: float = 2.0) -> float:
-    """log E exp(-t ||f(x) - f(y)||^2) over all distinct pairs, on L2-normalised embeddings."""
+def uniformity(x: torch.Tensor, t: float = 2.0, squared: bool = True) -> float:
+    """log E exp(-t ||f(x) - f(y)||^2) over all distinct pairs, on L2-normalised embeddings (Wang & Isola 2020,
+    ``uniform_loss``). ``squared=False``: the distance itself, not its square, as the author's SentEval fork
+    computes it (bruel-gabrielsson/SimCSE ``SentEval/senteval/sts.py`` L167-169:
+    ``torch.pdist(x, p=2).mul(-2).exp().mean().log()``)."""
     x = torch.nn.functional.normalize(x.double(), dim=1)
-    sq = torch.pdist(x).pow(2)
-    return float(torch.log(torch.exp(-t * sq).mean()))
+    dist = torch.pdist(x)
+    return float(torch.log(torch.exp(-t * (dist.pow(2) if squared else dist)).mean()))

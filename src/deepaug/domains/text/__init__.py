@@ -117,7 +117,13 @@ class Text(Domain):
 
     def analysis_flags(self, run, config):
         a = config.get("analysis") or {}
-        return {"n_samples": a.get("text_samples", 1000), "min_score": a.get("text_min_score", 4.0)}
+        flags = {"n_samples": a.get("text_samples", 1000), "min_score": a.get("text_min_score", 4.0)}
+        # the author's variants, only when asked for (the default commands stay as they were)
+        if a.get("text_alignment_uniformity", "wang_isola") != "wang_isola":
+            flags["alignment_uniformity"] = a["text_alignment_uniformity"]
+        if a.get("text_cka_rows", "token_means") != "token_means":
+            flags["cka_rows"] = a["text_cka_rows"]
+        return flags
 
     def prepare_command(self, item, out, config):
         kind, _, name = item.partition("/")
