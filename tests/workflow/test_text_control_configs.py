@@ -189,3 +189,27 @@ def test_the_text_control_configs_check_with_the_counts_their_headers_state(name
     assert "bruel-gabrielsson/SimCSE" in header and "scripts/" in header
     words = " ".join(line.lstrip("# ") for line in header.splitlines())
     assert f"{contrastive:,} contrastive" in words and (not supervised or f"{supervised} supervised" in words)
+
+
+def test_a_null_setting_is_a_value_of_its_own_in_the_run_table_and_the_figure_panels(tmp_path):
+    """hidden_dropout null (the pretrained config's rate) is written `default`, not left empty (empty says the
+    setting does not apply, and such a run would join every panel): each panel of the encoder-dropout config
+    then has one run per curve point and seed."""
+    from deepaug.workflow.plotting import facets, swept_axes
+    from deepaug.workflow.runs import NULL_CELL, read_table, swept_columns, table_rows, write_table
+
+    config = _config({"method": "dropout", "layer": 3, "hidden_dropout": [None, 0.0]})
+    rows = {r["run"]: r for r in table_rows(expand(validate_config(config)))}
+    assert rows["dropout-L3-sg"]["hidden_dropout"] == NULL_CELL
+    assert rows["dropout-L3-sg_hidden_dropout0.0"]["hidden_dropout"] == 0.0
+    path = REPO_CONFIG.parent / "config" / "paper" / "text-encoder-dropout.yaml"
+    write_table(expand(validate_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(path)))), tmp_path / "runs.tsv")
+    df = read_table(tmp_path / "runs.tsv")
+    axes, _ = swept_axes(df, swept_columns(tmp_path / "runs.tsv"), "text", "contrastive", ["lr", "batch_size"])
+    assert axes == ["attention_dropout", "hidden_dropout", "rate", "standard_dropout"]
+    panels = facets(df[(df["lr"] == 3e-5) & (df["batch_size"] == 64)], axes)
+    keys = [key for key, _ in panels]
+    assert {"attention_dropout": "default", "hidden_dropout": "default", "standard_dropout": "all"} in keys
+    assert {"attention_dropout": "default", "hidden_dropout": "0.0", "standard_dropout": "all"} in keys
+    for _, part in panels:
+        assert part.groupby(["method", "stop_gradient", "layer", "seed"], dropna=False).size().max() == 1

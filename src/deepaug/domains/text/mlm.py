@@ -113,7 +113,7 @@ def prepare_mlm_head(name: str, out: str | Path) -> Path:
     note = (
         "cls.predictions of the pretrained checkpoint"
         if state is not None
-        else f"none: the checkpoint has no {', '.join(missing)}"
+        else f"none: the checkpoint has no cls.predictions weights ({len(missing)} missing)"
     )
     save_torch({"format": HEAD_FORMAT, "source": name, "state": state, "note": note}, Path(out))
     return Path(out)
