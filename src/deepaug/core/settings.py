@@ -25,6 +25,16 @@ _AUGMENT = schema_defaults(COMMON_SCHEMA, "augment")
 QUIET_DEFAULTS = {"detach_p": _AUGMENT["detach_p"], LAYERS_AT_ONCE: None}
 
 
+def add_quiet_defaults(defaults: dict) -> None:
+    """Declare a domain's own settings that came after runs were made, with their defaults (from its schema):
+    at those values they are left out of job commands and fingerprints like :data:`QUIET_DEFAULTS`. Called
+    by the domain's light ``__init__.py``, which both the workflow and the domain's trainers import first."""
+    for key, value in defaults.items():
+        if key in QUIET_DEFAULTS and QUIET_DEFAULTS[key] != value:
+            raise ValueError(f"quiet setting {key!r} has two defaults: {QUIET_DEFAULTS[key]!r} and {value!r}")
+        QUIET_DEFAULTS[key] = value
+
+
 def without_quiet_defaults(settings: dict) -> dict:
     """``settings`` without the :data:`QUIET_DEFAULTS` that are at their default."""
     return {k: v for k, v in settings.items() if not (k in QUIET_DEFAULTS and v == QUIET_DEFAULTS[k])}

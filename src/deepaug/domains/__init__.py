@@ -147,7 +147,10 @@ class Domain:
     env: str = "train.yaml"  # envs/<env> for its training, evaluation and analysis jobs
     data_env: str = "data.yaml"  # envs/<data_env> for its data preparation jobs
     task_figure: bool = False  # also a per-task heat map of the layer sweep (text: one column per STS task)
-    model_flags: bool = True  # the `model:` settings are trainer flags (text: the model is a prepared folder)
+    model_flags: bool = True  # the `model:` settings are trainer flags
+    # `model:` settings that name the model's files rather than a trainer flag (text: `name`, the prepared
+    # folder, given to the trainer as --model-dir)
+    model_files: tuple[str, ...] = ()
     # the evaluation is seeded by the run's seed (vision: the probe's initialisation and batches); otherwise by
     # its own `eval.seed` setting where it has one (graph: the same CV folds for every run, so runs pair up)
     eval_seeded: bool = False
@@ -162,6 +165,11 @@ class Domain:
         """Problems of the whole (filled-in) config that only this domain can see, each one line naming its config
         key (vision: datasets that are neither registered nor image folders, ImageNet without data.imagenet_root).
         Default: none."""
+        return []
+
+    def run_errors(self, name: str, section: dict, runs) -> list[str]:
+        """Problems of the expanded runs (each with its resolved settings) that only this domain can see, each one
+        line naming its config key (text: standard dropout at the targeted layer of a baseline). Default: none."""
         return []
 
     def layers(self, section: dict) -> tuple[Layer, ...] | None:

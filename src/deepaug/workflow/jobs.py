@@ -14,6 +14,7 @@ import inspect
 import os
 from collections.abc import Callable, Iterator
 
+from deepaug.core.settings import without_quiet_defaults
 from deepaug.workflow.plan import Plan
 from deepaug.workflow.runs import Run, analysis_dir, resolve_section
 
@@ -97,12 +98,16 @@ class Jobs:
     def train_settings(self, run: Run) -> dict:
         """The flags of a run's trainer: its Deep Augmentation setting, model, training settings, seed."""
         s = run.section
+        domain = self.domains[run.domain]
         checkpoints = self.config.get("checkpoints") or {}
+        model = {k: v for k, v in (s.get("model") or {}).items() if k not in domain.model_files}
+        # a setting that came after runs were made is left out at its default (QUIET_DEFAULTS), so that
+        # the commands of the runs made before it stay the same
         return {
             "run": run.path,
             **run.augment(),
-            **(s.get("model") or {} if self.domains[run.domain].model_flags else {}),
-            **(s.get("train") or {}),
+            **without_quiet_defaults(model if domain.model_flags else {}),
+            **without_quiet_defaults(s.get("train") or {}),
             "objective": run.objective,
             "seed": run.seed,
             "device": self.device,

@@ -34,6 +34,9 @@ CORE_AXES = ("objective", "dataset", "method", "layer", LAYERS_AT_ONCE, "stop_gr
 # Settings subsections whose keys can be sweep axes, in the order a plain name is looked up.
 AXIS_SECTIONS = ("augment", "train", "model", "eval")
 TABLE_COLUMNS = ["domain", "dataset", "objective", "run", "setting", "seed", "method", "layer", "stop_gradient"]
+# How the run table spells a swept setting that applies to a run and is null there (e.g. text's
+# model.hidden_dropout: null, the pretrained config's rate); an empty cell means "does not apply".
+NULL_CELL = "default"
 # A core column that the run table (and the tidy tables) have only when a run has a value there.
 OPTIONAL_COLUMNS = [LAYERS_AT_ONCE]
 
@@ -259,7 +262,8 @@ def axis_columns(runs: list[Run]) -> list[str]:
 
 def table_rows(runs: list[Run]) -> list[dict]:
     """One dict per run: the core columns, every extra axis (the value the run trains with where it
-    applies to the run, else empty), and its directory under results/."""
+    applies to the run, :data:`NULL_CELL` where that value is null, else empty), and its directory under
+    results/."""
     extra = axis_columns(runs)
     swept: dict[str, set] = {}
     for r in runs:
@@ -284,7 +288,10 @@ def table_rows(runs: list[Run]) -> list[dict]:
                 continue
             sub, key = axis_home(name, r.section)
             applies = not (sub == "augment" and key not in OP_AXES[r.method])
-            row[name] = r.value(name) if applies else None
+            value = r.value(name) if applies else None
+            # a setting that applies but is null (text's hidden_dropout: the pretrained config's rate) is a value
+            # of its own, not an empty cell (which says the setting does not apply and puts the run in every panel)
+            row[name] = NULL_CELL if applies and value is None else value
         row["dir"] = f"results/{r.path}"
         rows.append(row)
     return rows

@@ -10,7 +10,23 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
+from deepaug.core.schema_defaults import domain_schema, schema_defaults
+from deepaug.core.settings import add_quiet_defaults
 from deepaug.domains import Domain, Metrics, command, register
+
+# This domain's settings that came after runs were made: at their schema defaults they stay out of job commands
+# and fingerprints (deepaug.core.settings.QUIET_DEFAULTS), so every earlier run keeps its command.
+LATER_SETTINGS = (
+    "hidden_dropout",
+    "attention_dropout",
+    "standard_dropout",
+    "mlm_weight",
+    "mlm_only",
+    "mlm_probability",
+)
+add_quiet_defaults(
+    {k: v for k, v in schema_defaults(domain_schema(__file__), "model", "train").items() if k in LATER_SETTINGS}
+)
 
 # Encoder depths known without a download (blocks); others are read from a local config.json.
 KNOWN_BLOCKS = {
@@ -71,6 +87,21 @@ def task_path(task: str) -> str:
     return f"data/text/tasks/{task}.parquet"
 
 
+MLM_HEADS_DIR = "data/text/mlm_heads"  # each encoder's pretrained MLM head (or a note that it has none)
+
+
+def mlm_head_path(name: str) -> str:
+    """The prepared MLM head of encoder ``name`` (``prepare-text --mlm-head``): only MLM runs read it, so the
+    encoder folder every other run reads stays as it was."""
+    return f"{MLM_HEADS_DIR}/{model_dir_name(name)}.pt"
+
+
+def uses_mlm(section: dict) -> bool:
+    """Whether a run's (resolved) settings train with the MLM objective."""
+    train = section.get("train") or {}
+    return bool(train.get("mlm_weight") or train.get("mlm_only"))
+
+
 class Text(Domain):
     def layers(self, section):
         from deepaug.domains.text.layers import layers
@@ -93,9 +124,13 @@ class Text(Domain):
     def train_inputs(self, section, run):
         # the supervised counterpart trains on a similarity task's pairs, the contrastive runs on a corpus
         corpus = task_path(run.dataset) if run.objective == "supervised" else f"data/text/corpus/{run.dataset}.parquet"
-        return {"model": self.model_dir(section), "corpus": corpus, "dev": task_path(section["dev_task"])}
+        inputs = {"model": self.model_dir(section), "corpus": corpus, "dev": task_path(section["dev_task"])}
+        if uses_mlm(section):
+            inputs["mlm_head"] = mlm_head_path(section["model"]["name"])
+        return inputs
 
     def train_command(self, run, inputs, out_dir, ckpt_dir, settings):
+        mlm = {"mlm_head": inputs["mlm_head"]} if "mlm_head" in inputs else {}
         return command(
             "pretrain-text",
             settings,
@@ -104,7 +139,40 @@ class Text(Domain):
             dev_task=inputs["dev"],
             out_dir=out_dir,
             ckpt_dir=ckpt_dir,
+            **mlm,
         )
+
+    def run_errors(self, name, section, runs):
+        """The text settings that only a whole run can check: standard dropout at the targeted layer needs a
+        targeted layer, and the MLM objective is for contrastive runs with a weight."""
+        out: dict[str, None] = {}
+        n_layers = self.n_layers(section)
+        for run in runs:
+            model, train = run.section.get("model") or {}, run.section.get("train") or {}
+            where = f"config key '{name}.sweep[{run.block}]'"
+            at = model.get("standard_dropout")
+            if isinstance(at, int) and not isinstance(at, bool) and n_layers is not None and at >= n_layers - 1:
+                out[
+                    f"{where}: standard_dropout {at} is not a layer with standard dropout; this encoder has it in "
+                    f"layers 0-{n_layers - 2} ({self.describe_layers(section)})"
+                ] = None
+            if model.get("standard_dropout") == "target_layer" and run.method == "none":
+                out[
+                    f"{where}: standard_dropout target_layer keeps the encoder's dropout only in the layer Deep "
+                    f"Augmentation targets, but run {run.id} is a baseline (method none, no layer); give a layer "
+                    f"index (e.g. standard_dropout: 3) for standard dropout at one layer without Deep Augmentation"
+                ] = None
+            if uses_mlm(run.section) and run.objective == "supervised":
+                out[
+                    f"{where}: mlm_weight / mlm_only are for contrastive runs; the supervised counterpart ({run.id}) "
+                    f"has no MLM objective: set them in contrastive blocks only"
+                ] = None
+            if train.get("mlm_only") and not train.get("mlm_weight"):
+                out[
+                    f"{where}: mlm_only trains on mlm_weight x the MLM loss alone, but mlm_weight is 0 in run "
+                    f"{run.id}; give mlm_weight > 0 (SimCSE's 0.1)"
+                ] = None
+        return list(out)
 
     def eval_inputs(self, section, run):
         return {"tasks": [task_path(t) for t in section["test_tasks"]]}
@@ -133,7 +201,12 @@ class Text(Domain):
             return command("prepare-text", task=name[:-8], out=out)
         if kind == "models" and name:
             return command("prepare-text", model=name.replace("--", "/"), out=out)
-        raise ValueError(f"text has no data item {item!r} (corpus/<name>.parquet, tasks/<name>.parquet, models/<name>)")
+        if kind == "mlm_heads" and name.endswith(".pt"):
+            return command("prepare-text", mlm_head=name[:-3].replace("--", "/"), out=out)
+        raise ValueError(
+            f"text has no data item {item!r} (corpus/<name>.parquet, tasks/<name>.parquet, models/<name>, "
+            f"mlm_heads/<name>.pt)"
+        )
 
 
 register(
@@ -142,6 +215,6 @@ register(
         layer_map="0 embeddings, 1-L blocks, L+1 pooled sentence vector (L blocks of the encoder)",
         metrics={"contrastive": Metrics("sts_avg", "dev_spearman"), "supervised": Metrics("sts_avg", "dev_spearman")},
         task_figure=True,
-        model_flags=False,
+        model_files=("name",),
     )
 )

@@ -17,7 +17,8 @@ def _setup_prepare_text(p: argparse.ArgumentParser) -> None:
         "--task", help="similarity task name (sts12 ... sickr, stsb_dev, lee_docs, wordsim353, simlex999)"
     )
     what.add_argument("--model", help="encoder (hub id, local folder, or all-MiniLM-L6-v2 from its package)")
-    p.add_argument("--out", required=True, help="parquet file (corpus, task) or folder (model)")
+    what.add_argument("--mlm-head", help="the MLM head of an encoder's pretrained checkpoint (a note if it has none)")
+    p.add_argument("--out", required=True, help="parquet file (corpus, task), folder (model) or .pt file (MLM head)")
 
 
 def _cmd_prepare_text(a: argparse.Namespace) -> None:
@@ -27,6 +28,10 @@ def _cmd_prepare_text(a: argparse.Namespace) -> None:
         text_data.prepare_corpus(a.corpus, a.out)
     elif a.task:
         text_data.prepare_task(a.task, a.out)
+    elif a.mlm_head:
+        from deepaug.domains.text.mlm import prepare_mlm_head
+
+        prepare_mlm_head(a.mlm_head, a.out)
     else:
         text_data.prepare_model(a.model, a.out)
 
@@ -35,13 +40,14 @@ def _setup_pretrain_text(p: argparse.ArgumentParser) -> None:
     from deepaug.domains.text.train import TextPretrainSettings
 
     add_stage_arguments(p, TextPretrainSettings, "--model-dir", "--corpus", "--dev-task", "--out-dir", "--ckpt-dir")
+    p.add_argument("--mlm-head", default=None, help="the encoder's prepared MLM head (runs with --mlm-weight > 0)")
 
 
 def _cmd_pretrain_text(a: argparse.Namespace) -> None:
     from deepaug.domains.text.train import TextPretrainSettings, pretrain
 
     s = settings_from_args(TextPretrainSettings, a)
-    pretrain(s, a.model_dir, a.corpus, a.dev_task, a.out_dir, a.ckpt_dir)
+    pretrain(s, a.model_dir, a.corpus, a.dev_task, a.out_dir, a.ckpt_dir, mlm_head=a.mlm_head)
 
 
 def _setup_eval_text(p: argparse.ArgumentParser) -> None:

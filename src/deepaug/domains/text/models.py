@@ -66,6 +66,15 @@ class SimCSEEncoder(nn.Module):
             use_mlp = self.training
         return self.mlp(cls) if use_mlp else self.cls_out(cls)
 
+    def token_states(self, input_ids, attention_mask, token_type_ids=None) -> torch.Tensor:
+        """The encoder's last hidden states (rows x tokens x hidden), e.g. of a masked copy for the MLM head (SimCSE's
+        second forward pass, ``simcse/models.py`` L187-199); Deep Augmentation hooked at the embeddings or a block
+        acts here too, the MLP pooler is not run."""
+        kwargs = {"input_ids": input_ids, "attention_mask": attention_mask}
+        if token_type_ids is not None:
+            kwargs["token_type_ids"] = token_type_ids
+        return self.encoder(**kwargs).last_hidden_state
+
 
 # ----------------------------------------------------------------------------- SentEval's relatedness head
 RELATEDNESS_CLASSES = 5
@@ -111,17 +120,98 @@ class RelatednessHead(nn.Module):
         return probs @ self.levels.to(probs.dtype)
 
 
-def load_encoder_backbone(source: str) -> nn.Module:
-    from transformers import AutoModel
+# The encoder's own dropout rates as the Hugging Face configs name them: BERT, RoBERTa, ELECTRA, MiniLM first,
+# then DistilBERT's names.
+DROPOUT_CONFIG_KEYS = {
+    "hidden_dropout": ("hidden_dropout_prob", "dropout"),
+    "attention_dropout": ("attention_probs_dropout_prob", "attention_dropout"),
+}
 
+
+def dropout_config(config, **rates) -> dict:
+    """``{config key: rate}`` for the given settings (``hidden_dropout=0.0`` -> ``{"hidden_dropout_prob": 0.0}``
+    on a BERT config); a rate of None is left at the config's value. ValueError naming the setting when the
+    config has no such key."""
+    out = {}
+    for setting, rate in rates.items():
+        if rate is None:
+            continue
+        key = next((k for k in DROPOUT_CONFIG_KEYS[setting] if hasattr(config, k)), None)
+        if key is None:
+            raise ValueError(
+                f"model.{setting}: the encoder's config ({type(config).__name__}) has none of "
+                f"{', '.join(DROPOUT_CONFIG_KEYS[setting])}; leave {setting} null for this model"
+            )
+        out[key] = float(rate)
+    return out
+
+
+def load_encoder_backbone(source: str, hidden_dropout: float | None = None, attention_dropout: float | None = None):
+    """The pretrained encoder (no BERT pooler), with its config's dropout rates replaced where given (the author's
+    ``config.attention_probs_dropout_prob = ...`` before ``from_pretrained``, bruel-gabrielsson/SimCSE
+    ``train.py`` L465-466, L487-495); with neither given, exactly the pretrained config."""
+    from transformers import AutoConfig, AutoModel
+
+    extra = {}
+    if hidden_dropout is not None or attention_dropout is not None:
+        config = AutoConfig.from_pretrained(source)
+        for key, rate in dropout_config(
+            config, hidden_dropout=hidden_dropout, attention_dropout=attention_dropout
+        ).items():
+            setattr(config, key, rate)
+        extra["config"] = config
     try:
-        return AutoModel.from_pretrained(source, add_pooling_layer=False)
+        return AutoModel.from_pretrained(source, add_pooling_layer=False, **extra)
     except TypeError:
-        return AutoModel.from_pretrained(source)
+        return AutoModel.from_pretrained(source, **extra)
 
 
-def build_text_model(source: str) -> SimCSEEncoder:
-    return SimCSEEncoder(load_encoder_backbone(source))
+def build_text_model(
+    source: str, hidden_dropout: float | None = None, attention_dropout: float | None = None
+) -> SimCSEEncoder:
+    return SimCSEEncoder(load_encoder_backbone(source, hidden_dropout, attention_dropout))
+
+
+def dropout_rates(model: SimCSEEncoder) -> dict[str, float]:
+    """``{module name: p}`` of every ``nn.Dropout`` of the encoder (what its standard dropout does in training)."""
+    return {name: m.p for name, m in model.encoder.named_modules() if isinstance(m, nn.Dropout)}
+
+
+def keep_standard_dropout_at(model: SimCSEEncoder, layers: tuple[int, ...]) -> list[str]:
+    """Switch the encoder's standard dropout off (p = 0) everywhere but in the modules of ``layers`` (the layer map:
+    0 embeddings, 1..L blocks; L+1, the MLP pooler, has none); returns the names of the dropouts kept.
+
+    The author's ``--dropout_only_layer k`` (bruel-gabrielsson/SimCSE ``train.py`` L142-147, L467, and
+    ``scripts/run_uni_hyper_only_layer.sh``: BERT layers 0-11, "only 12 such layers") set a config field that his
+    modified transformers read; that code is not in the repository, so the rule here is the plain one: every
+    ``nn.Dropout`` inside the kept layers' modules keeps its rate, every other one gets p = 0. BERT's attention
+    reads its rate from its ``nn.Dropout`` at each call (``dropout=self.dropout.p``), so this reaches the
+    attention too; a module holding a dropout rate in another form is refused rather than left on."""
+    modules = dict(enumerate(module for _, module in model.deepaug_layers()))
+    for layer in layers:
+        if layer not in modules:
+            raise ValueError(
+                f"model.standard_dropout: layer {layer} is out of range; this encoder has layers 0-{len(modules) - 1}"
+            )
+    kept_ids = {id(m) for layer in layers for m in modules[layer].modules()}
+    kept = []
+    for name, module in model.encoder.named_modules():
+        if isinstance(module, nn.Dropout):
+            if id(module) in kept_ids:
+                kept.append(name)
+            else:
+                module.p = 0.0
+            continue
+        if id(module) in kept_ids:
+            continue
+        for attr, value in vars(module).items():
+            if "dropout" in attr and isinstance(value, float) and value > 0:
+                raise TypeError(
+                    f"model.standard_dropout: {name or type(module).__name__}.{attr} = {value} is a dropout rate "
+                    f"this pipeline cannot switch off per layer ({type(module).__name__}); use standard_dropout all "
+                    f"or none (hidden_dropout / attention_dropout 0) for this model"
+                )
+    return kept
 
 
 # ----------------------------------------------------------------------------- self-contained model.pt

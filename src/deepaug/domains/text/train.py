@@ -35,13 +35,21 @@ from deepaug.core.schema_defaults import domain_schema, schema_defaults
 from deepaug.core.settings import RunSettings
 from deepaug.domains.text.data import load_corpus, load_task
 from deepaug.domains.text.evaluate import relatedness_spearman, spearman_on_task
-from deepaug.domains.text.models import RelatednessHead, build_text_model, encode_labels, encoder_bundle
+from deepaug.domains.text.models import (
+    RelatednessHead,
+    build_text_model,
+    dropout_rates,
+    encode_labels,
+    encoder_bundle,
+    keep_standard_dropout_at,
+)
 from deepaug.engine import training as T
 from deepaug.engine.loop import PeriodEnd, Progress, Task, train
 from deepaug.errors import DataValidationError, LayerIndexError
 
 # The defaults of these settings, from the config schema (each written once there; deepaug.core.schema_defaults)
-_SETTINGS = schema_defaults(domain_schema(__file__), "augment", "train")
+_SETTINGS = schema_defaults(domain_schema(__file__), "augment", "model", "train")
+STANDARD_DROPOUT = ("all", "none", "target_layer")  # or a layer index (schema.yaml model.standard_dropout)
 
 
 @dataclass
@@ -78,9 +86,67 @@ class TextPretrainSettings(RunSettings):
     ]  # relatedness: SentEval's early stop: non-improving dev checks tolerated (L229-236)
     precision: str = _SETTINGS["precision"]  # declared in RunSettings; the default is this domain's
     deterministic: bool = _SETTINGS["deterministic"]  # declared in RunSettings; the default is this domain's
+    # The encoder's own dropout (schema.yaml model.*): its rates (None: the pretrained config's) and where it acts:
+    # all, none, target_layer (the layer(s) Deep Augmentation targets) or a layer index, as text ("3").
+    hidden_dropout: float | None = _SETTINGS["hidden_dropout"]
+    attention_dropout: float | None = _SETTINGS["attention_dropout"]
+    standard_dropout: str = _SETTINGS["standard_dropout"]
+    # The MLM auxiliary objective (deepaug.domains.text.mlm): its weight (0: off), MLM alone, the masked fraction.
+    mlm_weight: float = _SETTINGS["mlm_weight"]
+    mlm_only: bool = _SETTINGS["mlm_only"]
+    mlm_probability: float = _SETTINGS["mlm_probability"]
+
+    def __post_init__(self) -> None:
+        if isinstance(self.standard_dropout, int) and not isinstance(self.standard_dropout, bool):
+            self.standard_dropout = str(self.standard_dropout)  # as the flag spells it (--standard-dropout 3)
+
+    def standard_dropout_layers(self) -> tuple[int, ...] | None:
+        """The layers whose standard dropout is kept: None (all, the pretrained model as it is), () (none), the
+        targeted layer(s), or the one layer given."""
+        where = self.standard_dropout
+        if where == "all":
+            return None
+        if where == "none":
+            return ()
+        return self.target_layers() if where == "target_layer" else (int(where),)
+
+    @property
+    def mlm(self) -> bool:
+        """Whether this run trains with the MLM objective."""
+        return self.mlm_weight > 0 or self.mlm_only
 
     def validate(self) -> None:
         super().validate()
+        for name in ("hidden_dropout", "attention_dropout"):
+            rate = getattr(self, name)
+            if rate is not None and not (isinstance(rate, (int, float)) and 0.0 <= rate < 1.0):
+                raise ValueError(f"{name} must be in [0, 1) or none (the pretrained config's), got {rate!r}")
+        where = str(self.standard_dropout)
+        if where not in STANDARD_DROPOUT and not where.isdigit():
+            raise ValueError(
+                f"standard_dropout must be one of {STANDARD_DROPOUT} or a layer index (0 embeddings, 1-L blocks), "
+                f"got {self.standard_dropout!r}"
+            )
+        if where == "target_layer" and self.method == "none":
+            raise ValueError(
+                "standard_dropout target_layer keeps the encoder's dropout only at the layer Deep Augmentation "
+                "targets, but the baseline (method none) targets none; give a layer index instead"
+            )
+        weight = self.mlm_weight
+        if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0 <= weight < float("inf"):
+            raise ValueError(f"mlm_weight must be a finite number >= 0 (0: no MLM), got {weight!r}")
+        if not 0.0 < self.mlm_probability < 1.0:
+            raise ValueError(f"mlm_probability must be in (0, 1), got {self.mlm_probability!r}")
+        if self.mlm_only and weight == 0:
+            raise ValueError(
+                "mlm_only trains on mlm_weight x the MLM loss alone, but mlm_weight is 0; give mlm_weight > 0 "
+                "(SimCSE's 0.1)"
+            )
+        if self.mlm and self.objective != "contrastive":
+            raise ValueError(
+                f"mlm_weight / mlm_only are for the contrastive objective; the {self.objective} counterpart has no "
+                f"MLM objective"
+            )
         if self.sup_head not in SUP_HEADS:
             raise ValueError(
                 f"sup_head must be one of {SUP_HEADS} (the supervised counterpart's head), got {self.sup_head!r}"
@@ -98,6 +164,32 @@ SUP_HEADS = ("cosine", "relatedness")
 def _tokenize(tokenizer, sentences, max_len, device):
     batch = tokenizer(sentences, padding=True, truncation=True, max_length=max_len, return_tensors="pt")
     return {k: v.to(device) for k, v in batch.items()}
+
+
+def _build_model(s: TextPretrainSettings, model_dir, device):
+    """The encoder with the run's standard dropout: its rates (``hidden_dropout``, ``attention_dropout``; None
+    keeps the pretrained config's) and where it acts (``standard_dropout``); the default is the pretrained model
+    exactly as before these settings existed."""
+    model = build_text_model(str(model_dir), s.hidden_dropout, s.attention_dropout)
+    layers = s.standard_dropout_layers()
+    if s.hidden_dropout is not None or s.attention_dropout is not None or layers is not None:
+        kept = None if layers is None else keep_standard_dropout_at(model, layers)
+        config = model.encoder.config
+        rates = ", ".join(
+            f"{key} {getattr(config, key)}"
+            for key in ("hidden_dropout_prob", "attention_probs_dropout_prob", "dropout", "attention_dropout")
+            if isinstance(getattr(config, key, None), float)
+        )
+        where = (
+            "at every layer"
+            if layers is None
+            else "nowhere (p = 0 in every dropout)"
+            if not layers
+            else f"only at layer(s) {', '.join(map(str, layers))} ({len(kept)} of {len(dropout_rates(model))} "
+            f"dropouts kept, the others p = 0)"
+        )
+        T.log(f"{s.run}: the encoder's standard dropout ({rates}) {where}")
+    return model.to(device)
 
 
 def _attach_augment(s: TextPretrainSettings, model, model_dir, head_input: bool = False):
@@ -132,12 +224,17 @@ def pretrain(
     dev_task: str | Path,
     out_dir: str | Path,
     ckpt_dir: str | Path,
+    mlm_head: str | Path | None = None,
 ) -> dict:
     """Train, checkpointing to ``ckpt_dir`` (resumed if present); write model, metrics, provenance to ``out_dir``.
 
-    ``corpus`` is the training corpus (contrastive) or the similarity task trained on (supervised)."""
+    ``corpus`` is the training corpus (contrastive) or the similarity task trained on (supervised); ``mlm_head``
+    the encoder's prepared MLM head (``prepare-text --mlm-head``), which a run with ``mlm_weight`` > 0 needs."""
     relatedness = s.objective == "supervised" and s.sup_head == "relatedness"
-    task = (RelatednessTask if relatedness else TextTask)(s, model_dir, corpus, dev_task)
+    if relatedness:
+        task = RelatednessTask(s, model_dir, corpus, dev_task)
+    else:
+        task = TextTask(s, model_dir, corpus, dev_task, mlm_head)
     return train(task, out_dir, ckpt_dir)
 
 
@@ -193,10 +290,18 @@ class TextTask(Task):
     reseed_each_period = False
     keeps_best = True
 
-    def __init__(self, s: TextPretrainSettings, model_dir, corpus, dev_task) -> None:
+    def __init__(self, s: TextPretrainSettings, model_dir, corpus, dev_task, mlm_head=None) -> None:
         self.s, self.model_dir, self.corpus, self.dev_task = s, model_dir, corpus, dev_task
         self.inputs = {"model": model_dir, "corpus": corpus, "dev_task": dev_task}
         self.dev_name = Path(dev_task).name.removesuffix(".parquet")
+        self.mlm_head_file, self.mlm_head = mlm_head, None
+        if s.mlm:
+            if mlm_head is None:
+                raise ValueError(
+                    f"run {s.run}: mlm_weight {s.mlm_weight} needs the encoder's MLM head file (--mlm-head FILE, made "
+                    f"by python -m deepaug prepare-text --mlm-head NAME --out FILE)"
+                )
+            self.inputs["mlm_head"] = mlm_head  # fingerprinted only where used: other runs keep theirs
 
     def build(self, device: torch.device) -> None:
         from transformers import AutoTokenizer
@@ -206,7 +311,23 @@ class TextTask(Task):
         self.data = TEXT_OBJECTIVES[s.objective](self.corpus)
         self.dev = load_task(self.dev_task)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
-        self.model = build_text_model(str(self.model_dir)).to(device)
+        self.model = _build_model(s, self.model_dir, device)
+        if s.mlm:
+            from deepaug.domains.text.mlm import build_mlm_head
+
+            self.mlm_head = build_mlm_head(self.model.encoder, self.mlm_head_file, log=lambda m: T.log(f"{s.run}: {m}"))
+            self.mlm_head.to(device)
+            vocab = self.model.encoder.config.vocab_size
+            if len(self.tokenizer) > vocab:
+                raise DataValidationError(
+                    f"run {s.run}: MLM draws random tokens from the tokenizer's {len(self.tokenizer)} ids, but the "
+                    f"encoder has {vocab} embeddings"
+                )
+            T.log(
+                f"{s.run}: MLM {'alone' if s.mlm_only else 'auxiliary'}: loss = "
+                f"{'' if s.mlm_only else 'contrastive + '}{s.mlm_weight} x MLM, {s.mlm_probability:.0%} of the tokens "
+                f"masked (80% [MASK], 10% random, 10% kept)"
+            )
         self.bundle = encoder_bundle(self.model_dir)  # config + tokenizer files: model.pt loads from any directory
         self.aug = _attach_augment(s, self.model, self.model_dir)
         self.steps_per_epoch = len(self.data) // s.batch_size
@@ -218,6 +339,8 @@ class TextTask(Task):
     def optimizer(self, device: torch.device) -> torch.optim.Optimizer:
         no_decay = ("bias", "LayerNorm.weight", "layer_norm.weight")
         named = list(self.model.named_parameters())
+        if self.mlm_head is not None:
+            named += [(f"mlm_head.{n}", p) for n, p in self.mlm_head.named_parameters()]
         groups = [
             {"params": [p for n, p in named if not any(k in n for k in no_decay)], "weight_decay": self.s.weight_decay},
             {"params": [p for n, p in named if any(k in n for k in no_decay)], "weight_decay": 0.0},
@@ -225,7 +348,8 @@ class TextTask(Task):
         return torch.optim.AdamW(groups, lr=self.s.lr, **({"fused": True} if device.type == "cuda" else {}))
 
     def parts(self) -> dict:
-        return {"model": self.model}
+        # the MLM head is trained and checkpointed with the encoder (last.pt), so a resumed MLM run goes on with it
+        return {"model": self.model} if self.mlm_head is None else {"model": self.model, "mlm_head": self.mlm_head}
 
     def finished(self, p: Progress) -> bool:
         return p.step >= self.total
@@ -238,21 +362,50 @@ class TextTask(Task):
         permutation (seeded by the epoch), so a run resumed at any check replays the same order."""
         s = self.s
         end = min((p.step // s.eval_every + 1) * s.eval_every, self.total)
+        self.mlm_sum, self.mlm_steps = torch.zeros((), device=self.device), 0  # the period's MLM loss (mlm_loss)
         for step in range(p.step, end):
             epoch, pos = divmod(step, self.steps_per_epoch)
             g = torch.Generator().manual_seed(T.epoch_seed(s.seed, epoch, stream=2))
             order = torch.randperm(len(self.data), generator=g)
             idx = order[pos * s.batch_size : (pos + 1) * s.batch_size].tolist()
-            yield idx, self.data.rows(self.tokenizer, idx, s.max_len, self.device)
+            rows = self.data.rows(self.tokenizer, idx, s.max_len, self.device)
+            if self.mlm_head is None:
+                yield idx, rows
+                continue
+            from deepaug.domains.text.mlm import mask_tokens, step_generator
+
+            # every one of the 2N rows masked on its own draws (SimCSE masks the flat batch of both copies)
+            masked, labels = mask_tokens(
+                rows["input_ids"], self.tokenizer, s.mlm_probability, step_generator(s.seed, step)
+            )
+            yield idx, rows, masked, labels
 
     def lr(self, step: int) -> float:
         return self.s.lr * (1 - step / self.total)  # linear decay to 0, no warm-up (SimCSE)
 
     def forward(self, batch):
-        return self.model(**batch[1])
+        if self.mlm_head is None:
+            return self.model(**batch[1])
+        from deepaug.domains.text.mlm import mlm_predictions
+
+        _, rows, masked, labels = batch
+        # SimCSE's order: the contrastive pass, then the masked copy's (simcse/models.py L175-199); MLM alone skips
+        # the contrastive pass, whose loss the author multiplied by 0
+        z = None if self.s.mlm_only else self.model(**rows)
+        states = self.model.token_states(masked, rows["attention_mask"], rows.get("token_type_ids"))
+        return z, mlm_predictions(self.mlm_head, states, labels)
 
     def loss(self, out, batch) -> torch.Tensor:
-        return self.data.loss(out, batch[0], self.s)
+        if self.mlm_head is None:
+            return self.data.loss(out, batch[0], self.s)
+        from deepaug.domains.text.mlm import mlm_loss
+
+        z, (logits, targets) = out
+        mlm = mlm_loss(logits, targets)
+        self.mlm_sum += mlm.detach()
+        self.mlm_steps += 1
+        weighted = self.s.mlm_weight * mlm  # simcse/models.py L308: loss + mlm_weight * masked_lm_loss
+        return weighted if self.s.mlm_only else self.data.loss(z, batch[0], self.s) + weighted
 
     def dev_score(self, p: Progress) -> float:
         """The STS dev Spearman (x 100); a NaN/constant encoder fails here, naming the run and the task, rather
@@ -266,7 +419,10 @@ class TextTask(Task):
         return {"model": self.model.encoder.state_dict(), "step": p.step, "dev_spearman": score}
 
     def record(self, p: Progress, end: PeriodEnd) -> dict:
-        return {"step": p.step, "loss": end.loss, "lr": end.lr, "dev_spearman": end.dev}
+        row = {"step": p.step, "loss": end.loss, "lr": end.lr, "dev_spearman": end.dev}
+        if self.mlm_head is not None:
+            row["mlm_loss"] = float(self.mlm_sum) / max(self.mlm_steps, 1)
+        return row
 
     def final_weights(self, best: dict) -> dict:
         return {"the dev-best weights": best["model"]}
@@ -288,6 +444,7 @@ class TextTask(Task):
             "model_dir": str(self.model_dir),
             "corpus": str(self.corpus),
             "dev_task": self.dev_name,
+            **({"mlm_head": str(self.mlm_head_file)} if self.mlm_head is not None else {}),
         }
 
 
@@ -349,7 +506,7 @@ class RelatednessTask(Task):
         self.labels = encode_labels(pairs["score"].to_numpy())  # (pairs, 5): SentEval's targets
         self.dev = load_task(self.dev_task)
         self.tokenizer = AutoTokenizer.from_pretrained(str(self.model_dir))
-        self.model = build_text_model(str(self.model_dir)).to(device)
+        self.model = _build_model(s, self.model_dir, device)
         self.head = RelatednessHead(self.model.encoder.config.hidden_size).to(device)
         self.bundle = encoder_bundle(self.model_dir)
         self.aug = _attach_augment(s, self.model, self.model_dir, head_input=True)
