@@ -41,7 +41,8 @@ import importlib.abc, importlib.machinery, sys
 BLOCKED = {BLOCKED!r}
 class Loader(importlib.abc.Loader):
     def create_module(self, spec):
-        raise ModuleNotFoundError(f"No module named {{spec.name!r}} (blocked: the library must not need it)", name=spec.name)
+        message = f"No module named {{spec.name!r}} (blocked: the library must not need it)"
+        raise ModuleNotFoundError(message, name=spec.name)
     def exec_module(self, module):
         pass
 class Block(importlib.abc.MetaPathFinder):
@@ -125,7 +126,18 @@ def _build_wheel(tmp_path: Path) -> Path:
     shutil.copytree(ROOT / "src", src / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
     out = tmp_path / "wheel"
     r = subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--no-index", "-w", str(out), str(src)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "-w",
+            str(out),
+            str(src),
+        ],
         capture_output=True,
         text=True,
         timeout=300,
@@ -142,7 +154,9 @@ def test_wheel_core_requirements_are_torch_and_numpy(tmp_path):
         meta_name = next(n for n in names if n.endswith(".dist-info/METADATA"))
         meta = email.parser.Parser().parsestr(z.read(meta_name).decode())
     requires = meta.get_all("Requires-Dist")
-    core = sorted(r.split(";")[0].split("<")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r)
+    core = sorted(
+        r.split(";")[0].split("<")[0].split(">")[0].split("=")[0].strip() for r in requires if "extra ==" not in r
+    )
     assert core == ["numpy", "torch"], core
     extras = set(meta.get_all("Provides-Extra"))
     assert {"pipeline", "text", "workflow", "graph", "demo"} <= extras

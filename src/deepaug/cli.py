@@ -364,7 +364,18 @@ def split_stages(argv: list[str]) -> list[list[str]]:
 # missing (the library installed alone, `pip install deepaug`) says which extra to install instead of a traceback.
 EXTRA_OF = {
     **dict.fromkeys(
-        ("torchvision", "pandas", "scipy", "sklearn", "yaml", "jsonschema", "tqdm", "matplotlib", "seaborn", "simplejpeg"),
+        (
+            "torchvision",
+            "pandas",
+            "scipy",
+            "sklearn",
+            "yaml",
+            "jsonschema",
+            "tqdm",
+            "matplotlib",
+            "seaborn",
+            "simplejpeg",
+        ),
         "pipeline",
     ),
     **dict.fromkeys(("transformers", "datasets", "pyarrow", "sentence_transformers"), "text"),

@@ -6,7 +6,6 @@ from __future__ import annotations
 import os
 import re
 import sys
-import tomllib
 from pathlib import Path
 
 import yaml
@@ -40,6 +39,8 @@ def test_snakefile_states_the_minimum_snakemake_of_pyproject():
     text = (ROOT / "Snakefile").read_text()
     m = re.search(r'^min_version\("([\d.]+)"\)', text, re.M)
     assert m, "the Snakefile has no min_version(...)"
+    import tomllib  # Python 3.11+ (the lock's Python)
+
     deps = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]["workflow"]
     (snakemake,) = [d for d in deps if d.startswith("snakemake>=")]
     assert m.group(1).split(".")[0] == snakemake.split(">=")[1].split(",")[0].split(".")[0]

@@ -91,9 +91,14 @@ def _named_layers(model: nn.Module, layers) -> list[tuple[str, nn.Module]]:
         elif isinstance(item, tuple) and len(item) == 2 and isinstance(item[1], nn.Module):
             named.append((str(item[0]), item[1]))
         else:
-            raise TypeError(f"rank_layers: layers: expected module names, modules or (name, module) pairs, got {item!r}")
+            raise TypeError(
+                f"rank_layers: layers: expected module names, modules or (name, module) pairs, got {item!r}"
+            )
     if len(named) < 2:
-        raise ValueError(f"rank_layers: layers: give at least two layers (a layer is scored against its neighbours), got {len(named)}")
+        raise ValueError(
+            "rank_layers: layers: give at least two layers (a layer is scored against its neighbours), "
+            f"got {len(named)}"
+        )
     return named
 
 
@@ -110,7 +115,9 @@ def _hidden(out: Any, name: str) -> torch.Tensor:
         for value in out.values():
             if isinstance(value, torch.Tensor):
                 return value
-    raise TypeError(f"rank_layers: layer {name!r} returned {type(out).__name__}, not a tensor; pass reduce= to handle it")
+    raise TypeError(
+        f"rank_layers: layer {name!r} returned {type(out).__name__}, not a tensor; pass reduce= to handle it"
+    )
 
 
 def default_reduce(x: torch.Tensor, batch: Any) -> torch.Tensor:
@@ -133,7 +140,9 @@ def _to(batch: Any, device: torch.device) -> Any:
     if isinstance(batch, torch.Tensor):
         return batch.to(device)
     if isinstance(batch, Mapping):
-        return type(batch)({k: _to(v, device) for k, v in batch.items()}) if isinstance(batch, dict) else batch.to(device)
+        return (
+            type(batch)({k: _to(v, device) for k, v in batch.items()}) if isinstance(batch, dict) else batch.to(device)
+        )
     if isinstance(batch, (tuple, list)):
         return type(batch)(_to(v, device) for v in batch)
     return batch.to(device) if hasattr(batch, "to") else batch
@@ -178,7 +187,9 @@ def rank_layers(
     cand = list(range(len(named))) if candidates is None else [int(c) for c in candidates]
     bad = [c for c in cand if not 0 <= c < len(named)]
     if bad or not cand:
-        raise ValueError(f"rank_layers: candidates {bad or cand} are not indices of the {len(named)} layers (0-{len(named) - 1})")
+        raise ValueError(
+            f"rank_layers: candidates {bad or cand} are not indices of the {len(named)} layers (0-{len(named) - 1})"
+        )
     forward = forward or default_forward
     reduce = reduce or default_reduce
     if device is None:
@@ -202,7 +213,9 @@ def rank_layers(
             forward(model, batch)
             missing = [names[i] for i in range(len(named)) if i not in current]
             if missing:
-                raise ValueError(f"rank_layers: layer(s) {missing} did not run in the forward pass; check layers= and forward=")
+                raise ValueError(
+                    f"rank_layers: layer(s) {missing} did not run in the forward pass; check layers= and forward="
+                )
             reduced = [reduce(current[i], batch).detach().float().cpu() for i in range(len(named))]
             counts = {names[i]: r.shape[0] for i, r in enumerate(reduced)}
             if len(set(counts.values())) != 1:

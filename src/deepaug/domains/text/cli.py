@@ -63,7 +63,9 @@ def _cmd_eval_text(a: argparse.Namespace) -> None:
 def _setup_export_st(p: argparse.ArgumentParser) -> None:
     from deepaug.domains.text.export import DEFAULT_MAX_SEQ_LENGTH
 
-    p.add_argument("run_dir", help="a finished text run's folder (results/text/<dataset>/<run>/seed<k>) or its model.pt")
+    p.add_argument(
+        "run_dir", help="a finished text run's folder (results/text/<dataset>/<run>/seed<k>) or its model.pt"
+    )
     p.add_argument("out", help="a new folder: the sentence-transformers model (also a save_pretrained folder)")
     p.add_argument(
         "--max-seq-length",
