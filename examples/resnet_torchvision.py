@@ -41,6 +41,11 @@ def main(argv: list[str] | None = None) -> None:
     model = torchvision.models.resnet18(weights=None)
     model.fc = nn.Sequential(nn.Linear(512, 512), nn.ReLU(), nn.Linear(512, 128))
     model = model.to(a.device)
+    try:
+        target = model.get_submodule(a.layer)  # e.g. layer3, layer3.1, layer3.1.conv2
+    except AttributeError:
+        names = ", ".join(n for n, _ in model.named_children())
+        raise SystemExit(f"--layer {a.layer}: ResNet-18 has no such module; its top-level modules: {names}") from None
 
     # Which layer? The CKA-based layer ranking on the (untrained, here) model and some data
     loader = [(x,) for x, _ in batches(4, a.batch_size, a.size, seed=1)]
@@ -49,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
 
     # Dropout 0.5 on each row's activations at the chosen layer with probability p = 0.5, gradient stopped
     aug = DeepAugment(kind="dropout", rate=0.5, p=0.5, stop_gradient=True, seed=0)
-    handle = aug.attach(model.get_submodule(a.layer))
+    handle = aug.attach(target)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
     model.train()
     for step, (v1, v2) in enumerate(batches(a.steps, a.batch_size, a.size)):
