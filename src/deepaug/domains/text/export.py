@@ -74,7 +74,10 @@ def export_sentence_transformers(
         hidden = json.loads((hf / "config.json").read_text())["hidden_size"]
         # (transformers reports the BERT pooler as newly initialised: the [CLS] pooling never uses it)
         word = Transformer(str(hf), max_seq_length=max_seq_length)
-        pool = Pooling(hidden, pooling_mode="cls")  # [CLS] before the MLP pooler, as evaluate.encode
+        # [CLS] of the last hidden state, before any MLP, as evaluate.encode and SimCSE's evaluation of its
+        # unsupervised models (princeton-nlp/SimCSE evaluation.py @206d7ae L123-124, --pooler cls_before_pooler:
+        # last_hidden[:, 0]); sentence-transformers' "cls" pooling takes token 0 of the token embeddings
+        pool = Pooling(hidden, pooling_mode="cls")
         model = SentenceTransformer(modules=[word, pool], device="cpu", similarity_fn_name="cosine")
         model.save(str(out))
     return out
