@@ -3,6 +3,11 @@
 #   snakemake --cores 2 --configfile config/demo.yaml        # the few-minute CPU demo
 import os
 
+from snakemake.utils import min_version
+
+# rules/common.smk relies on Snakemake 9's internals (pyproject.toml: snakemake>=9,<10)
+min_version("9.0")
+
 # Rules live in rules/; shared helpers in rules/common.smk; the library in src/deepaug.
 
 

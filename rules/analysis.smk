@@ -69,7 +69,7 @@ rule figures_analysis:
         analysis="results/analysis/table.csv",
         selection="results/analysis/layer_selection.csv",
         cka=setting_files("cka.npz"),
-        notebook=f"{workflow.basedir}/notebooks/analysis.ipynb",
+        notebook=f"{WORKFLOW_ROOT}/notebooks/analysis.ipynb",
     output:
         figures=as_report(analysis_figures()),
         notebook="results/notebooks/analysis.ipynb",

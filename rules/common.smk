@@ -7,7 +7,10 @@ import os
 import sys
 from pathlib import Path
 
-SRC = str(Path(workflow.basedir) / "src")
+# This checkout: the folder above rules/. Not workflow.basedir, which is the *outer* workflow's folder when
+# this one is used as a Snakemake `module` (config/README.md); the same folder otherwise.
+WORKFLOW_ROOT = str(Path(str(workflow.current_basedir)).parent)
+SRC = str(Path(WORKFLOW_ROOT) / "src")
 if SRC not in sys.path:
     sys.path.insert(0, SRC)
 

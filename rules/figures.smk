@@ -13,7 +13,7 @@ for _fig in FIGURE_TABLE:
         input:
             table=_fig["table"],
             runs=RUN_TABLE,
-            notebook=f"{workflow.basedir}/notebooks/layer_sweep.ipynb",
+            notebook=f"{WORKFLOW_ROOT}/notebooks/layer_sweep.ipynb",
         output:
             figures=as_report(_fig["files"]),
             notebook=f"results/notebooks/{_fig['name']}_figures.ipynb",

@@ -28,7 +28,7 @@ LOCK=$(PYTHONPATH=src "$VENV/bin/python" -m deepaug.engine.provenance lock-path)
 TAG=$(basename "$LOCK" .txt); TAG=${TAG#lock-}
 mkdir -p "$(dirname "$LOCK")"
 {
-  echo "# Exact versions the test suite passed with on $TAG (OS-CPU-Python), extras [text,workflow,demo,dev]."
+  echo "# Exact versions the test suite passed with on $TAG (OS-CPU-Python), extras [pipeline,text,workflow,demo,dev]."
   echo "# scripts/setup.sh installs them (pip install --no-deps -r this file, then -e ., then pip check);"
   echo "# another platform falls back to pyproject.toml's ranges with a warning. Every run's provenance.json"
   echo "# records this file's name and sha256 (\"lock\"). Refresh: bash scripts/lock.sh (read its header)."

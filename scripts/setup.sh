@@ -14,7 +14,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 VENV=${DEEPAUG_VENV:-.venv}
-EXTRAS="text,workflow,demo,dev"
+EXTRAS="pipeline,text,workflow,demo,dev"
 UV_VERSION=0.13.9
 case "${DEEPAUG_INSTALLER:=uv}" in
   uv | pip) ;;

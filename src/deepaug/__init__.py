@@ -1,8 +1,10 @@
 """Deep Augmentation (arXiv 2303.14537) as a library and a reproducible pipeline.
 
-``from deepaug import DeepAugment`` gives the operation; heavy modules (torch, transformers) are
-imported lazily so that the workflow's Snakefile can import the light helpers (config, run names)
-without them.
+``from deepaug import DeepAugment`` gives the operation; ``rank_layers``, ``linear_cka``, ``alignment`` and
+``uniformity`` the analyses a user applies to a model of their own. These need torch and numpy only (the
+wheel's core requirements); the pipeline's modules need its extras (``pip install 'deepaug[pipeline]'``).
+Every name is imported lazily, so the workflow's Snakefile can import the light helpers (config, run
+names) without torch.
 """
 
 from importlib import import_module
@@ -17,6 +19,15 @@ _LAZY = {
     "target_module": "deepaug.core.layers",
     "layer_names": "deepaug.core.layers",
     "LayerIndexError": "deepaug.core.layers",
+    "AugmentAtLayers": "deepaug.core.at_layers",
+    "rank_layers": "deepaug.analysis.layer_ranking",
+    "LayerRanking": "deepaug.analysis.layer_ranking",
+    "linear_cka": "deepaug.analysis.similarity",
+    "rbf_cka": "deepaug.analysis.similarity",
+    "cka_matrix": "deepaug.analysis.similarity",
+    "alignment": "deepaug.analysis.similarity",
+    "uniformity": "deepaug.analysis.similarity",
+    # the pipeline's models (needs the `pipeline` extra: torchvision)
     "build_vision_model": "deepaug.domains.vision.models",
 }
 

@@ -370,10 +370,56 @@ def split_stages(argv: list[str]) -> list[list[str]]:
     return [*stages, current]
 
 
+# The extra that installs each optional package the commands import (pyproject.toml): a command whose package is
+# missing (the library installed alone, `pip install deepaug`) says which extra to install instead of a traceback.
+EXTRA_OF = {
+    **dict.fromkeys(
+        (
+            "torchvision",
+            "pandas",
+            "scipy",
+            "sklearn",
+            "yaml",
+            "jsonschema",
+            "tqdm",
+            "matplotlib",
+            "seaborn",
+            "simplejpeg",
+        ),
+        "pipeline",
+    ),
+    **dict.fromkeys(("transformers", "datasets", "pyarrow", "sentence_transformers"), "text"),
+    "torch_geometric": "graph",
+    **dict.fromkeys(("snakemake", "papermill", "nbconvert", "ipykernel"), "workflow"),
+}
+
+
+def missing_extra(exc: ModuleNotFoundError) -> str | None:
+    """'pip install ...' for a package of an extra, or None for any other missing module."""
+    top = (exc.name or "").split(".")[0]
+    if top not in EXTRA_OF:
+        return None
+    extra = EXTRA_OF[top]
+    also = "" if extra == "pipeline" else ",pipeline"
+    return f"this command needs {top}, from the {extra!r} extra: pip install 'deepaug[{extra}{also}]'"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run one stage, or several separated by ``::`` (in order; every stage's arguments are parsed
     before the first runs, so a bad flag of a later stage fails before hours of training). Exit
     status: 0 done, 1 a known failure (one line on stderr), 2 bad arguments."""
+    try:
+        return _main(argv)
+    except ModuleNotFoundError as exc:
+        hint = missing_extra(exc)
+        if hint is None:
+            raise
+        argv = sys.argv[1:] if argv is None else argv
+        print(f"deepaug {argv[0] if argv else ''}: error: {hint}".replace("deepaug : ", "deepaug: "), file=sys.stderr)
+        return 1
+
+
+def _main(argv: list[str] | None = None) -> int:
     from deepaug.errors import DeepAugError, UsageError
 
     argv = sys.argv[1:] if argv is None else argv

@@ -25,6 +25,7 @@ RUN_LEVEL = {
     "device",
     "keep_checkpoints",
     "reuse_finished",
+    "tracking",
 }
 # Fields a direct call may set that the workflow leaves at the default (no config key).
 CLI_ONLY = {"VisionEvalSettings": {"batch_size"}}
@@ -96,6 +97,7 @@ def test_run_level_defaults_match_the_config():
     assert s.device == top["device"]["default"]
     assert s.keep_checkpoints == top["checkpoints"]["properties"]["keep"]["default"]
     assert s.reuse_finished == top["checkpoints"]["properties"]["reuse"]["default"]
+    assert s.tracking == top["tracking"]["default"]
     assert set(schema_properties(COMMON_SCHEMA, "augment")) <= {f.name for f in dataclasses.fields(RunSettings)}
 
 

@@ -12,6 +12,7 @@ from deepaug.core.vocabulary import (
     PCA_GRADS,
     PRECISIONS,
     REUSE_POLICIES,
+    TRACKERS,
     check_device,
 )
 
@@ -64,6 +65,7 @@ class RunSettings:
     # a finished run run again: exact (same settings, inputs, code) | settings (any code) | never
     reuse_finished: str = "exact"
     max_grad_norm: float = 0.0  # clip the gradient's global norm to this after unscaling; 0: no clipping
+    tracking: str = "none"  # none | tensorboard | mlflow (deepaug.engine.tracking); not fingerprinted
 
     # Integer settings that must be at least 1 (where a trainer has them).
     POSITIVE = (
@@ -117,6 +119,8 @@ class RunSettings:
             )
         if self.keep_checkpoints not in KEEP_POLICIES:
             raise ValueError(f"keep_checkpoints must be one of {KEEP_POLICIES}, got {self.keep_checkpoints!r}")
+        if self.tracking not in TRACKERS:
+            raise ValueError(f"tracking must be one of {TRACKERS}, got {self.tracking!r}")
         if self.reuse_finished not in REUSE_POLICIES:
             raise ValueError(f"reuse_finished must be one of {REUSE_POLICIES}, got {self.reuse_finished!r}")
         if self.precision not in PRECISIONS:

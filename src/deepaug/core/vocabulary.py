@@ -21,6 +21,8 @@ PRECISIONS = ("fp32", "bf16", "fp16")
 # A run's checkpoint policies (RunSettings.keep_checkpoints, .reuse_finished; deepaug.engine.checkpoint).
 KEEP_POLICIES = ("last", "none", "all")
 REUSE_POLICIES = ("exact", "settings", "never")
+# Experiment tracking of a run (config `tracking`, RunSettings.tracking; deepaug.engine.tracking)
+TRACKERS = ("none", "tensorboard", "mlflow")
 
 # Which Deep Augmentation settings matter for which method (others are left out of a run).
 _WHERE = {"layer", "layers_at_once", "stop_gradient", "detach_p", "p", "selection"}

@@ -22,7 +22,7 @@ PACKAGE_DIR = Path(__file__).resolve().parents[1]  # src/deepaug: the whole pack
 # Settings that do not change what a run computes: a checkpoint stays valid when they change. (A setting
 # that came after runs were made is left out at its default: deepaug.core.settings.QUIET_DEFAULTS.)
 NOT_FINGERPRINTED = frozenset(
-    {"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints", "reuse_finished"}
+    {"device", "num_workers", "checkpoint_every", "log_every", "keep_checkpoints", "reuse_finished", "tracking"}
 )
 
 

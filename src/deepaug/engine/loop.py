@@ -34,6 +34,7 @@ import torch
 from deepaug.engine import training as T
 from deepaug.engine.checkpoint import Checkpointer, open_run, restore, restore_rng_states, rng_states, snapshot
 from deepaug.engine.provenance import provenance
+from deepaug.engine.tracking import open_tracker
 from deepaug.errors import NonFiniteError
 from deepaug.io import save_torch, write_jsonl
 
@@ -199,13 +200,19 @@ def train(task: Task, out_dir: str | Path, ckpt_dir: str | Path) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     from tqdm.auto import tqdm
 
+    tracker = open_tracker(getattr(s, "tracking", "none"), s.run)
+    tracker.log_settings(ckpt.settings)
     bar = tqdm(total=task.total_steps(), initial=p.step, desc=s.run, mininterval=10)
-    while not p.stopped and not task.finished(p):
-        _period(task, p, device, optimizer, scaler, ckpt, bar)
-        if _checkpoint_due(task, p):
-            ckpt.save(_checkpoint(task, p, stateful), _progress(task, p))
-            write_jsonl(out_dir / "train_metrics.jsonl", p.history)
-    bar.close()
+    try:
+        while not p.stopped and not task.finished(p):
+            _period(task, p, device, optimizer, scaler, ckpt, bar)
+            tracker.log_period(p.history[-1], p.step)
+            if _checkpoint_due(task, p):
+                ckpt.save(_checkpoint(task, p, stateful), _progress(task, p))
+                write_jsonl(out_dir / "train_metrics.jsonl", p.history)
+    finally:
+        bar.close()
+        tracker.close()
     if p.stopped:
         T.log(
             f"{s.run}: early stop after {p.step} steps: {p.bad_checks} dev checks without improvement "

@@ -113,6 +113,8 @@ class Jobs:
             "device": self.device,
             "keep_checkpoints": checkpoints.get("keep"),
             "reuse_finished": checkpoints.get("reuse"),
+            # only when switched on: the commands of a config without tracking stay as they were
+            "tracking": None if self.config.get("tracking", "none") == "none" else self.config["tracking"],
         }
 
     def eval_settings(self, run: Run) -> dict:

@@ -66,6 +66,28 @@ def _cmd_eval_text(a: argparse.Namespace) -> None:
     evaluate(settings_from_args(TextEvalSettings, a), a.model, tasks, a.out)
 
 
+def _setup_export_st(p: argparse.ArgumentParser) -> None:
+    from deepaug.domains.text.export import DEFAULT_MAX_SEQ_LENGTH
+
+    p.add_argument(
+        "run_dir", help="a finished text run's folder (results/text/<dataset>/<run>/seed<k>) or its model.pt"
+    )
+    p.add_argument("out", help="a new folder: the sentence-transformers model (also a save_pretrained folder)")
+    p.add_argument(
+        "--max-seq-length",
+        type=int,
+        default=DEFAULT_MAX_SEQ_LENGTH,
+        help=f"tokens kept per sentence (default {DEFAULT_MAX_SEQ_LENGTH}, the evaluator's eval_max_len)",
+    )
+
+
+def _cmd_export_st(a: argparse.Namespace) -> None:
+    from deepaug.domains.text.export import export_sentence_transformers
+
+    out = export_sentence_transformers(a.run_dir, a.out, a.max_seq_length)
+    print(f"wrote {out}: SentenceTransformer({str(out)!r}) or transformers.AutoModel.from_pretrained({str(out)!r})")
+
+
 COMMANDS = {
     "prepare-text": (
         "store a text corpus, a similarity task or an encoder locally",
@@ -84,6 +106,12 @@ COMMANDS = {
         _setup_eval_text,
         _cmd_eval_text,
         "deepaug.domains.text.evaluate",
+    ),
+    "export-sentence-transformers": (
+        "a trained text encoder as a sentence-transformers model ([CLS] before the MLP, as evaluated)",
+        _setup_export_st,
+        _cmd_export_st,
+        "deepaug.domains.text.export",
     ),
 }
 
