@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import fields
+from importlib import import_module
 
 from deepaug.core.vocabulary import parse_layers
 from deepaug.errors import UsageError
@@ -67,6 +68,22 @@ def settings_from_args(cls, a: argparse.Namespace):
         except ValueError as exc:
             raise UsageError(str(exc)) from None
     return s
+
+
+def settings_stage(module: str, settings: str, function: str, *files: str):
+    """(set-up, handler) of a stage that builds the dataclass ``module.settings`` from its flags and calls
+    ``module.function(settings, *files)`` with the file flags' values in order (``--out-dir`` -> ``a.out_dir``).
+    The module is imported when the stage's parser is built or the stage runs, never at import time."""
+    names = [flag.lstrip("-").replace("-", "_") for flag in files]
+
+    def setup(p: argparse.ArgumentParser) -> None:
+        add_stage_arguments(p, getattr(import_module(module), settings), *files)
+
+    def handler(a: argparse.Namespace) -> None:
+        code = import_module(module)
+        getattr(code, function)(settings_from_args(getattr(code, settings), a), *(getattr(a, n) for n in names))
+
+    return setup, handler
 
 
 def domain_parser(commands: dict) -> argparse.ArgumentParser:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from deepaug.domains.arguments import add_stage_arguments, domain_parser, parse_bool, settings_from_args
+from deepaug.domains.arguments import domain_parser, parse_bool, settings_stage
 
 
 def _setup_prepare_graph(p: argparse.ArgumentParser) -> None:
@@ -35,30 +35,6 @@ def _cmd_prepare_graph(a: argparse.Namespace) -> None:
     )
 
 
-def _setup_pretrain_graph(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.graph.train import GraphPretrainSettings
-
-    add_stage_arguments(p, GraphPretrainSettings, "--data", "--out-dir", "--ckpt-dir")
-
-
-def _cmd_pretrain_graph(a: argparse.Namespace) -> None:
-    from deepaug.domains.graph.train import GraphPretrainSettings, pretrain
-
-    pretrain(settings_from_args(GraphPretrainSettings, a), a.data, a.out_dir, a.ckpt_dir)
-
-
-def _setup_eval_graph(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.graph.evaluate import GraphEvalSettings
-
-    add_stage_arguments(p, GraphEvalSettings, "--model", "--data", "--out")
-
-
-def _cmd_eval_graph(a: argparse.Namespace) -> None:
-    from deepaug.domains.graph.evaluate import GraphEvalSettings, evaluate
-
-    evaluate(settings_from_args(GraphEvalSettings, a), a.model, a.data, a.out)
-
-
 COMMANDS = {
     "prepare-graph": (
         "fetch a TU graph dataset (or make the synthetic one) and store it prepared",
@@ -68,14 +44,16 @@ COMMANDS = {
     ),
     "pretrain-graph": (
         "GraphCL pre-training of a GIN with Deep Augmentation",
-        _setup_pretrain_graph,
-        _cmd_pretrain_graph,
+        *settings_stage(
+            "deepaug.domains.graph.train", "GraphPretrainSettings", "pretrain", "--data", "--out-dir", "--ckpt-dir"
+        ),
         "deepaug.domains.graph.train",
     ),
     "eval-graph": (
         "SVM accuracy of frozen graph embeddings, 10-fold CV",
-        _setup_eval_graph,
-        _cmd_eval_graph,
+        *settings_stage(
+            "deepaug.domains.graph.evaluate", "GraphEvalSettings", "evaluate", "--model", "--data", "--out"
+        ),
         "deepaug.domains.graph.evaluate",
     ),
 }

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-from deepaug.domains.arguments import add_stage_arguments, domain_parser, parse_bool, settings_from_args
+from deepaug.domains.arguments import domain_parser, parse_bool, settings_stage
 
 
 def _setup_prepare_data(p: argparse.ArgumentParser) -> None:
@@ -56,30 +56,6 @@ def _cmd_prepare_image_folder(a: argparse.Namespace) -> None:
         pack_image_folder(a.root, a.out, val_fraction=a.val_fraction, seed=a.seed, name=a.dataset, **options)
 
 
-def _setup_pretrain_vision(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.vision.train import VisionPretrainSettings
-
-    add_stage_arguments(p, VisionPretrainSettings, "--data", "--out-dir", "--ckpt-dir")
-
-
-def _cmd_pretrain_vision(a: argparse.Namespace) -> None:
-    from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
-
-    pretrain(settings_from_args(VisionPretrainSettings, a), a.data, a.out_dir, a.ckpt_dir)
-
-
-def _setup_eval_vision(p: argparse.ArgumentParser) -> None:
-    from deepaug.domains.vision.evaluate import VisionEvalSettings
-
-    add_stage_arguments(p, VisionEvalSettings, "--model", "--data", "--out")
-
-
-def _cmd_eval_vision(a: argparse.Namespace) -> None:
-    from deepaug.domains.vision.evaluate import VisionEvalSettings, evaluate
-
-    evaluate(settings_from_args(VisionEvalSettings, a), a.model, a.data, a.out)
-
-
 COMMANDS = {
     "prepare-data": (
         "fetch an image dataset and store it as .npz",
@@ -95,14 +71,16 @@ COMMANDS = {
     ),
     "pretrain-vision": (
         "SimCLR pre-training with Deep Augmentation",
-        _setup_pretrain_vision,
-        _cmd_pretrain_vision,
+        *settings_stage(
+            "deepaug.domains.vision.train", "VisionPretrainSettings", "pretrain", "--data", "--out-dir", "--ckpt-dir"
+        ),
         "deepaug.domains.vision.train",
     ),
     "eval-vision": (
         "linear probe and kNN on frozen features",
-        _setup_eval_vision,
-        _cmd_eval_vision,
+        *settings_stage(
+            "deepaug.domains.vision.evaluate", "VisionEvalSettings", "evaluate", "--model", "--data", "--out"
+        ),
         "deepaug.domains.vision.evaluate",
     ),
 }
