@@ -14,6 +14,7 @@ import inspect
 import os
 from collections.abc import Callable, Iterator
 
+from deepaug.core.settings import without_quiet_defaults
 from deepaug.workflow.plan import Plan
 from deepaug.workflow.runs import Run, analysis_dir, resolve_section
 
@@ -102,7 +103,8 @@ class Jobs:
             "run": run.path,
             **run.augment(),
             **(s.get("model") or {} if self.domains[run.domain].model_flags else {}),
-            **(s.get("train") or {}),
+            # a setting that came after runs were made is left out at its default (train.ssl_method: simclr)
+            **without_quiet_defaults(s.get("train") or {}),
             "objective": run.objective,
             "seed": run.seed,
             "device": self.device,

@@ -24,6 +24,21 @@ class Vision(Domain):
 
         apply_recipe(section)
 
+    def run_axes(self, resolved, objective, axes):
+        """An ``ssl_method`` axis: ignored by the supervised counterpart; for a contrastive run, the method's recipe
+        (recipes.py SSL_RECIPES) is written into the run's settings, except the block's own axes."""
+        names = [k for k in axes if k in ("ssl_method", "train.ssl_method")]
+        if not names:
+            return axes
+        if objective != "contrastive":
+            return {k: v for k, v in axes.items() if k not in names}
+        from deepaug.domains.vision.recipes import apply_method_recipe
+
+        method = axes[names[0]]
+        if method != (resolved.get("train") or {}).get("ssl_method", "simclr"):
+            apply_method_recipe(resolved, method, keep=frozenset(axes))
+        return axes
+
     def data_path(self, dataset: str, section: dict | None = None) -> str:
         """``data/vision/<dataset>.npz`` (arrays), or the manifest of ``data/vision/<dataset>/`` (a packed folder)."""
         from deepaug.paths import safe_name
