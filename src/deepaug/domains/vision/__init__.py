@@ -26,17 +26,18 @@ class Vision(Domain):
 
     def run_axes(self, resolved, objective, axes):
         """An ``ssl_method`` axis: ignored by the supervised counterpart; for a contrastive run, the method's recipe
-        (recipes.py SSL_RECIPES) is written into the run's settings, except the block's own axes."""
+        (recipes.py SSL_RECIPES) is written into the run's settings, except the block's own axes and the settings
+        whose value in the section differs from the section's recipe (the section set them itself)."""
         names = [k for k in axes if k in ("ssl_method", "train.ssl_method")]
         if not names:
             return axes
         if objective != "contrastive":
             return {k: v for k, v in axes.items() if k not in names}
-        from deepaug.domains.vision.recipes import apply_method_recipe
+        from deepaug.domains.vision.recipes import apply_method_recipe, section_recipe
 
         method = axes[names[0]]
         if method != (resolved.get("train") or {}).get("ssl_method", "simclr"):
-            apply_method_recipe(resolved, method, keep=frozenset(axes))
+            apply_method_recipe(resolved, method, keep=frozenset(axes), base=section_recipe(resolved))
         return axes
 
     def data_path(self, dataset: str, section: dict | None = None) -> str:

@@ -132,6 +132,20 @@ def apply_method_recipe(section: dict, method: str, keep=frozenset(), base: dict
             own[key] = value
 
 
+def section_recipe(section: dict) -> dict[str, dict]:
+    """What the section's ``model`` and ``train`` would hold had it written none of them: the schema's defaults
+    under its recipe (``vision.recipe``, or its datasets')."""
+    from deepaug.core.schema_defaults import domain_schema, schema_defaults
+
+    name = section.get("recipe", "auto")
+    if name == "auto":
+        name = recipe_of_datasets(list(section.get("datasets") or []), section.get("image_folders") or {})
+    out = {sub: schema_defaults(domain_schema(__file__), sub) for sub in ("model", "train")}
+    for sub, values in RECIPES[name].items():
+        out.setdefault(sub, {}).update(values)
+    return out
+
+
 def recipe_of_datasets(datasets: list[str], image_folders=()) -> str:
     """The recipe the datasets are registered with (an image folder of the section: imagenet); ConfigError when
     they differ."""
