@@ -164,6 +164,11 @@ class Domain:
         axis implies (vision: an ``ssl_method`` axis brings the method's recipe). Default: the axes as given."""
         return axes
 
+    def run_errors(self, runs: list) -> list[str]:
+        """Problems of the runs' resolved settings that only this domain can see, each one line naming its config
+        key (vision: a setting of one SSL method given to a run of another). Default: none."""
+        return []
+
     def config_errors(self, config: dict) -> list[str]:
         """Problems of the whole (filled-in) config that only this domain can see, each one line naming its config
         key (vision: datasets that are neither registered nor image folders, ImageNet without data.imagenet_root).

@@ -397,7 +397,7 @@ def sweep_errors(config: dict, made: list | None = None) -> list[str]:
             except SweepError as exc:
                 messages.append(str(exc))
                 continue
-            messages += _run_setting_errors(name, section, runs)
+            messages += _run_setting_errors(name, section, runs) + domain.run_errors(runs)
             if made is not None:
                 made += runs
     return messages

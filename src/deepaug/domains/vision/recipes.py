@@ -113,6 +113,14 @@ SSL_RECIPES: dict[str, dict[str, dict]] = {
 }
 
 
+def own_settings(method: str) -> list[str]:
+    """The settings only some methods have that ``method``'s recipe sets: those the schema leaves null."""
+    from deepaug.core.schema_defaults import domain_schema, schema_defaults
+
+    defaults = schema_defaults(domain_schema(__file__), "train")
+    return [k for k in SSL_RECIPES[method].get("train", {}) if k in defaults and defaults[k] is None]
+
+
 def method_setting(method: str, key: str):
     """The recipe's value of a setting only ``method`` has (the trainer fills a None with it)."""
     return SSL_RECIPES[method]["train"][key]
