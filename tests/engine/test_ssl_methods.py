@@ -150,3 +150,19 @@ def test_byol_resumes_exactly_and_its_encoder_loads(tmp_path, digits_npz, monkey
     model = load_encoder(tmp_path / "ref" / "model.pt", torch.device("cpu"))
     assert isinstance(model.head[1], torch.nn.BatchNorm1d)  # BYOL's projector, not SimCLR's
     assert model.encode(torch.randn(2, 3, 8, 8)).shape == (2, 32)
+
+
+def test_the_knn_monitor_records_dev_knn_without_changing_the_run(tmp_path, digits_npz):
+    """knn_monitor: a kNN of the dev images per epoch in train_metrics.jsonl; the run's losses and weights are
+    those of the same run without it (eval mode, no randomness, no batch-norm update)."""
+    small = dict(width=4, proj_dim=16, proj_hidden_dim=32, batch_size=256, epochs=2, warmup_epochs=1, lr=0.05,
+                 precision="fp32", device="cpu", deterministic=True, ssl_method="vicreg", seed=1)  # fmt: skip
+    pretrain(VisionPretrainSettings(**small), digits_npz, tmp_path / "a", tmp_path / "a_ckpt")
+    pretrain(VisionPretrainSettings(**small, knn_monitor=1), digits_npz, tmp_path / "b", tmp_path / "b_ckpt")
+    rows = [json.loads(line) for line in open(tmp_path / "b" / "train_metrics.jsonl")]
+    assert len(rows) == 2 and all(10 <= r["knn_dev_top1"] <= 100 for r in rows)  # digits: 10 classes
+    assert _losses(tmp_path / "a") == [r["loss"] for r in rows]
+    assert "knn_dev_top1" not in open(tmp_path / "a" / "train_metrics.jsonl").read()
+    a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["model"]
+    b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(a[k], b[k]) for k in a)

@@ -28,6 +28,7 @@ QUIET_DEFAULTS = {
     # vision's SSL methods beyond SimCLR (deepaug.core.ssl): the default method, and the settings only some
     # methods have (None: not this run's method's, or its recipe's)
     "ssl_method": "simclr",
+    "knn_monitor": 0,
     **dict.fromkeys(
         ("pred_hidden_dim", "tau_base", "tau_final", "target_augment", "vicreg_sim_weight", "vicreg_var_weight",
          "vicreg_cov_weight", "barlow_lambda", "barlow_scale"),

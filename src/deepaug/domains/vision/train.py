@@ -66,6 +66,7 @@ class VisionPretrainSettings(RunSettings):
     # the SSL method of a contrastive run (deepaug.core.ssl); the settings only some methods have are None unless
     # given, and then filled from the method's recipe (recipes.py SSL_RECIPES) by :meth:`resolved`
     ssl_method: str = _SETTINGS["ssl_method"]
+    knn_monitor: int = _SETTINGS["knn_monitor"]  # epochs between two kNN checks on dev (0: none)
     pred_hidden_dim: int | None = _SETTINGS["pred_hidden_dim"]
     tau_base: float | None = _SETTINGS["tau_base"]
     tau_final: float | None = _SETTINGS["tau_final"]
@@ -178,6 +179,14 @@ class VisionTask(DataFileTask):
         self.extras = self.objective.extras(model, s, device)
         self.forward_fn = _compiled(s, model, device)
 
+        self.monitor = None
+        if s.knn_monitor:
+            if "x_dev" in data and "pack" not in data:
+                bank = slice(0, min(MONITOR_BANK, x_train.shape[0]))
+                self.monitor = (x_train[bank], data["y_train"][bank], data["x_dev"], data["y_dev"], data["mean"],
+                                data["std"], device)  # fmt: skip
+            else:
+                T.log(f"{s.run}: knn_monitor: no in-memory dev split in {self.data_path}; no kNN monitor")
         n = x_train.shape[0]
         self.batch = min(s.batch_size, n)
         if self.batch < s.batch_size:
@@ -240,7 +249,7 @@ class VisionTask(DataFileTask):
 
     def record(self, p: Progress, end: PeriodEnd) -> dict:
         images = self.objective.views * self.steps_per_epoch * self.batch
-        return {
+        row = {
             "epoch": p.period - 1,
             "step": p.step,
             "loss": end.loss,
@@ -248,6 +257,9 @@ class VisionTask(DataFileTask):
             "epoch_time_s": round(end.seconds, 4),
             "images_per_s": round(images / end.seconds, 1),
         }
+        if self.monitor is not None and (p.period % self.s.knn_monitor == 0 or self.finished(p)):
+            row["knn_dev_top1"] = knn_monitor(self.model, *self.monitor)
+        return row
 
     def final_weights(self, best: dict | None) -> dict:
         return {"the final weights": self.model.state_dict()}
@@ -273,6 +285,21 @@ class VisionTask(DataFileTask):
 
     def provenance(self, p: Progress, best: dict | None) -> dict:
         return {"data": str(self.data_path)}
+
+
+MONITOR_BANK = 5000  # training images of the kNN monitor's bank
+
+
+def knn_monitor(model, bank_x, bank_y, dev_x, dev_y, mean, std, device) -> float:
+    """kNN top-1 (%, k 20, T 0.1) of the dev images on the bank's pooled features, in eval mode (no randomness and
+    no batch-norm update: the weights and the rest of the run are as without it). The next period's start puts
+    the model back in training mode."""
+    from deepaug.domains.vision.evaluate import extract_features, knn_top1
+
+    bank = extract_features(model, bank_x, mean, std, 512, device)
+    dev = extract_features(model, dev_x, mean, std, 512, device)
+    y_bank, y_dev = torch.from_numpy(bank_y).long(), torch.from_numpy(dev_y).long()
+    return round(100 * knn_top1(bank, y_bank, dev, y_dev, k=20, temperature=0.1), 2)
 
 
 def _compiled(s: VisionPretrainSettings, model, device: torch.device):
