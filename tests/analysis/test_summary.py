@@ -462,7 +462,9 @@ def test_each_ssl_method_is_a_study_with_its_own_baseline_summary_row_and_claims
     s = baseline_vs_best(table).set_index("ssl_method")
     assert list(s.columns[:2]) == ["domain", "dataset"] and s.loc["byol", "baseline_mean"] == pytest.approx(61.0)
     assert s.loc["simclr", "baseline_mean"] == pytest.approx(71.0) and s.loc["simclr", "n_seeds"] == 3
-    assert s.loc["byol", "best_setting"] == "dropout layer 3 nosg" and s.loc["byol", "difference"] == pytest.approx(3.0333, abs=1e-3)
+    assert s.loc["byol", "best_setting"] == "dropout layer 3 nosg" and s.loc["byol", "difference"] == pytest.approx(
+        3.0333, abs=1e-3
+    )
     c = claims(table)
     sg = c[c["claim"].str.startswith("stop-gradient")].set_index("ssl_method")["verdict"]
     assert sg.to_dict() == {"byol": "not supported", "simclr": "supported"}

@@ -43,7 +43,9 @@ def _setup(method, stop_gradient, **kw):
 
 
 def _grad_norm(model, prefixes):
-    return sum(float(p.grad.abs().sum()) for n, p in model.named_parameters() if n.startswith(prefixes) and p.grad is not None)
+    return sum(
+        float(p.grad.abs().sum()) for n, p in model.named_parameters() if n.startswith(prefixes) and p.grad is not None
+    )
 
 
 @pytest.mark.parametrize("method", NON_CONTRASTIVE)
@@ -166,3 +168,18 @@ def test_the_knn_monitor_records_dev_knn_without_changing_the_run(tmp_path, digi
     a = torch.load(tmp_path / "a" / "model.pt", weights_only=True)["model"]
     b = torch.load(tmp_path / "b" / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_a_simclr_run_s_fingerprinted_settings_are_those_from_before_ssl_method():
+    """At their defaults the new settings are left out of the fingerprint (deepaug.core.settings.QUIET_DEFAULTS),
+    so finished SimCLR runs keep their checkpoints; a BYOL run's are fingerprinted."""
+    from dataclasses import asdict
+
+    from deepaug.core.settings import without_quiet_defaults
+
+    new = {"ssl_method", "knn_monitor", "pred_hidden_dim", "tau_base", "tau_final", "target_augment",
+           "vicreg_sim_weight", "vicreg_var_weight", "vicreg_cov_weight", "barlow_lambda", "barlow_scale"}  # fmt: skip
+    assert new <= set(asdict(VisionPretrainSettings()))
+    assert not new & set(without_quiet_defaults(asdict(VisionPretrainSettings())))
+    byol = without_quiet_defaults(asdict(VisionPretrainSettings(ssl_method="byol").resolved()))
+    assert {"ssl_method", "pred_hidden_dim", "tau_base", "tau_final", "target_augment"} <= set(byol)

@@ -55,6 +55,8 @@ def test_each_ssl_method_learns_and_does_not_collapse(digits_npz, tmp_path):
     print(f"\nuntrained encoder: kNN {100 * untrained['knn_top1']:.1f}%, feature std {untrained['feature_std']:.3f}")
     for method in METHODS:
         r = smoke(method, digits_npz, tmp_path / method)
-        print(f"{method}: kNN {100 * r['knn_top1']:.1f}%, feature std {r['feature_std']:.3f}, loss {r['final_loss']:.3f}")
+        print(
+            f"{method}: kNN {100 * r['knn_top1']:.1f}%, feature std {r['feature_std']:.3f}, loss {r['final_loss']:.3f}"
+        )
         assert r["knn_top1"] > KNN_FLOOR > CHANCE, (method, r)
         assert r["feature_std"] > STD_FLOOR, (method, r)

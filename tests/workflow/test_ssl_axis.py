@@ -40,7 +40,12 @@ def test_an_ssl_method_axis_brings_its_recipe_under_the_section_and_the_block():
     byol = jobs.train_settings(runs["contrastive", "none_ssl_methodbyol"])
     # BYOL's recipe (byol.yaml) where the demo's section says nothing, the demo's own epochs/batch/widths kept
     assert byol["ssl_method"] == "byol" and (byol["optimizer"], byol["lr"], byol["weight_decay"]) == ("lars", 1.0, 1e-5)
-    assert (byol["pred_hidden_dim"], byol["tau_base"], byol["tau_final"], byol["target_augment"]) == (4096, 0.99, 1.0, False)
+    assert (byol["pred_hidden_dim"], byol["tau_base"], byol["tau_final"], byol["target_augment"]) == (
+        4096,
+        0.99,
+        1.0,
+        False,
+    )
     assert (byol["proj_hidden_dim"], byol["proj_dim"], byol["epochs"], byol["batch_size"]) == (4096, 32, 2, 128)
     assert "barlow_lambda" not in byol  # another method's setting: None, left out
     vicreg = jobs.train_settings(runs["contrastive", "none_lr0.1_ssl_methodvicreg"])
@@ -60,7 +65,9 @@ def test_the_section_s_ssl_method_brings_its_recipe_under_the_section_s_own_valu
         {"train": {**BASE["vision"]["train"], "ssl_method": "barlow_twins", "lr": 0.05},
          "sweep": [{"method": "none", "ssl_method": ["simclr", "byol"]}]}
     )  # fmt: skip
-    simclr, byol = (jobs.train_settings(runs["contrastive", r]) for r in ("none_ssl_methodsimclr", "none_ssl_methodbyol"))
+    simclr, byol = (
+        jobs.train_settings(runs["contrastive", r]) for r in ("none_ssl_methodsimclr", "none_ssl_methodbyol")
+    )
     assert "barlow_lambda" not in simclr and simclr["optimizer"] == "sgd" and simclr["lr"] == 0.05
     assert (byol["optimizer"], byol["lr"], byol["tau_base"], byol.get("barlow_lambda")) == ("lars", 0.05, 0.99, None)
     assert (simclr["proj_hidden_dim"], byol["proj_hidden_dim"]) == (0, 4096)
@@ -70,15 +77,20 @@ def test_a_setting_of_another_method_is_refused_in_the_config():
     config = copy.deepcopy(BASE)
     config["vision"]["train"] = {**config["vision"]["train"], "tau_base": 0.995}
     config["vision"]["sweep"] = [{"method": "none", "ssl_method": ["simclr", "byol"]}]
-    with pytest.raises(Exception, match=r"'vision.train.tau_base': tau_base is a setting of ssl_method byol only, but "
-                       r"run vision/digits/none/seed0 trains simclr; give it in a sweep block whose ssl_method is byol"):
+    with pytest.raises(
+        Exception,
+        match=r"'vision.train.tau_base': tau_base is a setting of ssl_method byol only, but "
+        r"run vision/digits/none/seed0 trains simclr; give it in a sweep block whose ssl_method is byol",
+    ):
         validate_config(config)
     config["vision"]["sweep"] = [{"method": "none", "ssl_method": "byol"}]  # only BYOL runs: accepted
     validate_config(config)
 
 
 def test_the_ssl_methods_config_sweeps_every_method_and_draws_a_panel_per_method():
-    config = validate_config(merge_config(read_yaml(REPO_CONFIG), read_yaml(REPO_CONFIG.parent / "config" / "ssl-methods.yaml")))
+    config = validate_config(
+        merge_config(read_yaml(REPO_CONFIG), read_yaml(REPO_CONFIG.parent / "config" / "ssl-methods.yaml"))
+    )
     runs = expand(config)
     assert len(runs) == 2 * 5 * 3 * (1 + 2 * 7 * 2) and {r.domain for r in runs} == {"vision"}
     ids = {r.id for r in runs}

@@ -300,7 +300,7 @@ def baseline_vs_best(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     rows = []
     table = with_setting_columns(table)
     for names, part in studies(table, "domain", "dataset"):
-        domain, dataset = names["domain"], names["dataset"]
+        domain = names["domain"]
         metric, dev = metrics_of(metrics, domain, objective_of(part))
         if metric is None or metric not in part:
             continue

@@ -166,9 +166,7 @@ class VisionTask(DataFileTask):
         self.out_dim = int(data["y_train"].max()) + 1 if self.objective.labels else s.proj_dim
         self.in_channels = int(x_train.shape[-1])
         self.input_size = s.crop_size or int(x_train.shape[1])
-        model = build_vision_model(
-            s.arch, s.width, self.in_channels, self.out_dim, s.stem, s.proj_hidden_dim, s.head()
-        )
+        model = build_vision_model(s.arch, s.width, self.in_channels, self.out_dim, s.stem, s.proj_hidden_dim, s.head())
         model = model.to(device)
         if s.channels_last and device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
