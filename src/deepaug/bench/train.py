@@ -14,7 +14,8 @@ variant, reference, ...) after a warm-up of each:
   variants   "project+ssl:<method>" (--ssl-methods): the project's step of an SSL method beyond SimCLR
              (deepaug.core.ssl: its projector and predictor at its CIFAR recipe's sizes, its loss, its
              momentum target's forward and EMA; the same SGD as the candidate's, so only the method differs),
-             no Deep Augmentation: each method's cost per step relative to SimCLR's (``ssl_<method>_step_vs_simclr``).
+             no Deep Augmentation: each method's cost per step relative to SimCLR's (``ssl_<method>_step_vs_simclr``)
+             and the FLOPs of its whole step (``ssl_<method>_gflop_per_step``, beside SimCLR's ``gflop_per_step``).
 
 Figures: images/s of each loop, the ratio reference s / candidate s per pair (the speed-up), the hook's
 overhead, the GFLOP of one step (counted by torch.utils.flop_counter) and the achieved TFLOP/s; on CUDA
@@ -400,6 +401,13 @@ def run(args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
             figures["deepaug_hook_overhead_pct"] = round(100 * (v["ratio_to_candidate"]["median"] - 1), 1)
     figures["cifar10_epoch_s_project"] = round(2 * 50_000 / project_rate, 2)
     flops = count_flops(fresh(), args.batch_size, args.image_size, device)
+    for method in args.ssl_methods:  # the FLOPs of one whole step (the timings on a loaded CPU are noisy)
+        from torch.utils.flop_counter import FlopCounterMode
+
+        step = ssl_step_fn(method, args.arch, args.width, images, args.batch_size, device, args.precision)
+        with FlopCounterMode(display=False) as counter:
+            step()
+        figures[f"ssl_{method}_gflop_per_step"] = round(counter.get_total_flops() / 1e9, 2)
     tflops = flops * args.steps / comparison["candidate"]["seconds"]["median"] / 1e12
     figures["gflop_per_step"] = round(flops / 1e9, 2)
     figures["achieved_tflops"] = round(tflops, 4 if device.type == "cpu" else 1)
