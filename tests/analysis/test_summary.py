@@ -484,3 +484,32 @@ def test_stop_gradient_claim_without_a_rate_column_says_one_rate_and_adds_no_row
     assert sg.iloc[0]["comparison"] == "each side's dev-best setting (one dropout rate: the table has no rate column)"
     others = c[~c["claim"].str.startswith("stop-gradient") & ~c["claim"].str.contains("inverts")]
     assert (others["comparison"] == "each side's dev-best setting").all() and len(others) == 2
+
+
+# ----------------------------------------------------------------------------------------- SSL methods
+def test_each_ssl_method_is_a_study_with_its_own_baseline_summary_row_and_claims():
+    """A table swept over ssl_method: SimCLR as _paper_like; BYOL with its own baseline (10 points lower) where
+    stop-gradient hurts. Each method's rows compare with its own baseline, never the other's."""
+    simclr = _paper_like().assign(ssl_method="simclr")
+    byol = _table(
+        {
+            ("dropout", "sg", 0): (_shift(BASE, -9.0), _shift(BASE, -9.0)),
+            ("dropout", "sg", 3): (_shift(BASE, [-13.0, -12.9, -13.2]), _shift(BASE, -13.0)),
+            ("dropout", "nosg", 0): (_shift(BASE, [-8.0, -7.9, -8.1]), _shift(BASE, -8.0)),
+            ("dropout", "nosg", 3): (_shift(BASE, [-7.0, -6.8, -7.1]), _shift(BASE, -7.0)),
+        }
+    )
+    byol.loc[byol["method"] == "none", ["linear_top1", "dev_linear_top1"]] -= 10.0
+    table = pd.concat([simclr, byol.assign(ssl_method="byol")], ignore_index=True)
+    s = baseline_vs_best(table).set_index("ssl_method")
+    assert list(s.columns[:2]) == ["domain", "dataset"] and s.loc["byol", "baseline_mean"] == pytest.approx(61.0)
+    assert s.loc["simclr", "baseline_mean"] == pytest.approx(71.0) and s.loc["simclr", "n_seeds"] == 3
+    assert s.loc["byol", "best_setting"] == "dropout layer 3 nosg" and s.loc["byol", "difference"] == pytest.approx(
+        3.0333, abs=1e-3
+    )
+    c = claims(table)
+    sg = c[c["claim"].str.startswith("stop-gradient")].set_index("ssl_method")["verdict"]
+    assert sg.to_dict() == {"byol": "not supported", "simclr": "supported"}
+    assert list(c.columns[:4]) == ["claim", "domain", "dataset", "ssl_method"]
+    # without the column (a table of one method), the rows are as before
+    assert "ssl_method" not in claims(_paper_like()) and "ssl_method" not in baseline_vs_best(_paper_like())

@@ -258,3 +258,16 @@ def test_saved_activation_memory_scales_with_batch():
     small = saved_activation_gib(model, 4, 16, torch.device("cpu"), "fp32")
     large = saved_activation_gib(model, 8, 16, torch.device("cpu"), "fp32")
     assert small > 0 and 1.8 < large / small < 2.1
+
+
+@pytest.mark.parametrize("method", ["byol", "simsiam", "vicreg", "barlow_twins"])
+def test_the_train_benchmark_steps_each_ssl_method(method):
+    """`deepaug bench train --ssl-methods`: each method's step trains (finite loss, the weights move)."""
+    import torch
+
+    from deepaug.bench.train import ssl_step_fn, synthetic_cifar
+
+    images = torch.from_numpy(synthetic_cifar(32, 8)).permute(0, 3, 1, 2).contiguous()
+    step = ssl_step_fn(method, "resnet18", 2, images, 8, torch.device("cpu"), "fp32")
+    first = step()
+    assert torch.isfinite(first) and torch.isfinite(step())

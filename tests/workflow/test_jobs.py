@@ -242,7 +242,10 @@ def test_fidelity_settings_give_each_baseline_the_settings_the_published_numbers
     were configured (the demo's 2 epochs and width 8); a key its runs do not share (text's tuned lr) is left
     out, and so is one its section does not have."""
     settings = json.loads(jobs.plan.fidelity_settings())
-    assert set(settings) == {"vision/digits/none", "text/lee/none", "graph/synthetic/none"}
+    # the demo's BYOL run is a baseline of its own (README "SSL methods beyond SimCLR")
+    baselines = {"vision/digits/none", "vision/digits/none_ssl_methodbyol", "text/lee/none", "graph/synthetic/none"}
+    assert set(settings) == baselines
+    assert settings["vision/digits/none_ssl_methodbyol"]["train.epochs"] == 2  # the demo's, not BYOL's recipe's
     vision = settings["vision/digits/none"]
     assert vision["train.epochs"] == 2 and vision["model.width"] == 8 and vision["model.arch"] == "resnet18"
     assert "model.name" not in vision and settings["text/lee/none"]["model.name"] == "all-MiniLM-L6-v2"
@@ -255,6 +258,7 @@ def test_fidelity_settings_give_each_baseline_the_settings_the_published_numbers
     )
     lr = json.loads(jobs.plan.fidelity_settings(str(published)))
     assert lr["vision/digits/none"] == {"train.lr": 0.5} and lr["text/lee/none"] == {}  # two lrs, tuned on dev
+    assert lr["vision/digits/none_ssl_methodbyol"] == {"train.lr": 1.0}  # BYOL's recipe (LARS, lr 1.0)
 
 
 def test_the_default_target_makes_the_fidelity_table_from_the_contrastive_table(jobs):

@@ -374,3 +374,34 @@ def test_a_run_at_several_layers_is_a_line_with_its_band_beside_the_layer_curves
     assert save_figure(fig, tmp_path / "f")
     assert "dropout Lall sg" in best_settings_by_task(df, "linear_top1").index
     assert layer_sweep_summary(_table(), "linear_top1").equals(s), "the curves are those without the line"
+
+
+# ------------------------------------------------------------------------------ the kNN monitor
+def test_the_knn_monitor_is_read_from_the_runs_and_drawn_one_panel_per_ssl_method(tmp_path):
+    """train.knn_monitor's rows (knn_dev_top1 in each run's train_metrics.jsonl) per run and epoch, the runs
+    without a monitor or not trained left out; the figure has one panel per ssl_method."""
+    import json
+
+    from deepaug.workflow.plotting import knn_monitor_histories, plot_knn_monitor
+
+    rows = []
+    for method in ("simclr", "byol"):
+        for run, dm in (("none", "none"), ("dropout-L3-sg", "dropout")):
+            run_id = run if method == "simclr" else f"{run}_ssl_method{method}"
+            for seed in (0, 1):
+                d = tmp_path / "results" / "vision" / "digits" / run_id / f"seed{seed}"
+                d.mkdir(parents=True)
+                lines = [{"epoch": e, "loss": 1.0, "knn_dev_top1": 50.0 + 10 * e + seed} for e in range(3)]
+                (d / "train_metrics.jsonl").write_text("\n".join(json.dumps(x) for x in lines) + "\n")
+                rows.append(dict(domain="vision", dataset="digits", objective="contrastive", run=run_id,
+                                 setting=run_id, seed=seed, method=dm, ssl_method=method, dir=str(d)))  # fmt: skip
+    rows.append(dict(rows[0], dir=str(tmp_path / "not-trained"), seed=2))
+    rows.append(dict(rows[0], objective="supervised", run="sup-none", setting="sup-none"))
+    hist = knn_monitor_histories(pd.DataFrame(rows), "vision")
+    assert len(hist) == 2 * 2 * 2 * 3 and set(hist["epoch"]) == {1, 2, 3} and set(hist["objective"]) == {"contrastive"}
+    assert hist.loc[(hist["run"] == "none") & (hist["epoch"] == 3), "knn_dev_top1"].tolist() == [70.0, 71.0]
+    fig = plot_knn_monitor(hist, title="digits")
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == ["ssl_method = byol", "ssl_method = simclr"]
+    assert all(len(ax.get_lines()) == 2 for ax in panels)  # the baseline and the dropout setting
+    assert knn_monitor_histories(pd.DataFrame(rows), "text").empty

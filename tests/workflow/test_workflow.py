@@ -284,7 +284,7 @@ def caption_text(rst: str, figure: str) -> str:
     return env.from_string(rst).render(snakemake=SimpleNamespace(params=params))
 
 
-# The console of a run: at most this many lines for the demo's 40 jobs (one line per job and Snakemake's job
+# The console of a run: at most this many lines for the demo's 41 jobs (one line per job and Snakemake's job
 # statistics), and no Python warning.
 CONSOLE_LINES = 100
 WARNING_LINE = re.compile(r"\b\w*Warning\b|warnings\.warn\(")
@@ -350,11 +350,13 @@ def test_demo_dag_end_to_end(tmp_path):
     assert any(re.match(rf"100%\|.*\| {jobs}/{jobs} \[.*\] all", line) for line in console)
     table = pd.read_csv(tmp_path / "results" / "table.csv")
     vision = table[table["domain"] == "vision"]
-    assert len(vision) == 2 * (1 + 2 * 2 + 1)  # seeds x (baseline + dropout x 2 layers x sg + PCA at layer 3)
-    assert set(vision["run"]) >= {"none", "dropout-L0-sg", "dropout-L6-nosg", "pca-L3-sg"}
+    # seeds x (baseline + dropout x 2 layers x sg + PCA at layer 3), and BYOL's baseline (one seed)
+    assert len(vision) == 2 * (1 + 2 * 2 + 1) + 1
+    assert set(vision["run"]) >= {"none", "dropout-L0-sg", "dropout-L6-nosg", "pca-L3-sg", "none_ssl_methodbyol"}
+    assert set(vision["ssl_method"]) == {"simclr", "byol"}
     runs = pd.read_csv(tmp_path / "results" / "runs.tsv", sep="\t")
-    # every run: vision 12 + 10 supervised, text 8 (two lr each) + 10 supervised, graph 4 + 4 supervised
-    assert len(runs) == 12 + 10 + 8 + 10 + 4 + 4
+    # every run: vision 12 + 1 (BYOL) + 10 supervised, text 8 (two lr each) + 10 supervised, graph 4 + 4 supervised
+    assert len(runs) == 12 + 1 + 10 + 8 + 10 + 4 + 4
     assert set(runs["dir"]) >= {f"results/vision/digits/{r}/seed0" for r in ("none", "pca-L3-sg", "sup-dropout-L6-sg")}
     assert vision["linear_top1"].between(10, 100).all() and vision["knn_top1"].between(10, 100).all()
     assert vision.loc[vision["method"] == "none", "layer"].isna().all()
@@ -388,7 +390,10 @@ def test_demo_dag_end_to_end(tmp_path):
     )
     assert "average Spearman x100 over lee_docs, simlex999" in printed["text"]
     summary = pd.read_csv(tmp_path / "results" / "summary.csv")
-    assert set(summary["domain"]) == {"vision", "text", "graph"} and summary["best_setting"].notna().all()
+    assert set(summary["domain"]) == {"vision", "text", "graph"}
+    # one row per SSL method of vision's: BYOL's has a baseline only (no Deep Augmentation run to choose)
+    byol = summary["ssl_method"] == "byol"
+    assert byol.sum() == 1 and summary.loc[~byol, "best_setting"].notna().all()
     claims = pd.read_csv(tmp_path / "results" / "claims.csv")
     assert claims["verdict"].str.match(r"(supported|not supported|not significant \(n = \d+\)|not tested)").all()
     assert claims["selection"].str.contains("selected on dev").all()
@@ -396,11 +401,14 @@ def test_demo_dag_end_to_end(tmp_path):
     fidelity = pd.read_csv(tmp_path / "results" / "fidelity.csv")
     assert sorted(zip(fidelity["dataset"], fidelity["metric"])) == [
         ("digits", "linear_top1"),
+        ("digits", "linear_top1"),  # BYOL's baseline
         ("lee", "sts_avg"),
         ("synthetic", "svm_acc"),
     ]
     assert (fidelity["verdict"] == "not comparable: no published number for " + fidelity["dataset"]).all()
-    assert (fidelity["n_seeds"] == 2).all() and fidelity["ci_low"].notna().all()
+    two = fidelity["setting"] != "none_ssl_methodbyol"  # BYOL's baseline: one seed
+    assert (fidelity.loc[two, "n_seeds"] == 2).all() and fidelity.loc[two, "ci_low"].notna().all()
+    assert (fidelity.loc[~two, "n_seeds"] == 1).all()
     # the analysis target on the same runs: CKA, alignment/uniformity, layer selection
     analysis = snakemake("analysis", "--cores", "2", "--configfile", demo, cwd=tmp_path, timeout=3600, root=root)
     assert analysis.returncode == 0, analysis.stderr[-5000:]

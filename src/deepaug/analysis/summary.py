@@ -53,6 +53,19 @@ def metrics_of(metrics: Mapping, domain: str, objective: str) -> tuple[str | Non
 # empty), and every other swept axis, all of which the run id spells (the seed and dataset are not part of it).
 SETTING = ["method", "stop_gradient", "layer", LAYERS_AT_ONCE, "run"]
 ALPHA = 0.05
+# Settings that switch a whole recipe (vision's train.ssl_method: SimCLR, BYOL, ...): each value is a study of its
+# own, with its own baseline, summary row and claims (a column of the table only where the sweep has the axis).
+STUDY_AXES = ("ssl_method",)
+
+
+def studies(table: pd.DataFrame, *keys: str):
+    """``(names, part)`` per group of ``keys`` and of each :data:`STUDY_AXES` column the table has: ``names`` a
+    dict of the keys' and study columns' values (the first columns of a summary or claims row)."""
+    study = [c for c in STUDY_AXES if c in table]
+    by = [*keys, *study]
+    for values, part in table.groupby(by, dropna=False, sort=True):
+        values = values if isinstance(values, tuple) else (values,)
+        yield dict(zip(by, values, strict=True)), part
 
 
 # ----------------------------------------------------------------------------------------- statistics
@@ -287,7 +300,8 @@ def baseline_vs_best(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     the baseline, and a verdict."""
     rows = []
     table = with_setting_columns(table)
-    for (domain, dataset), part in table.groupby(["domain", "dataset"]):
+    for names, part in studies(table, "domain", "dataset"):
+        domain = names["domain"]
         metric, dev = metrics_of(metrics, domain, objective_of(part))
         if metric is None or metric not in part:
             continue
@@ -295,8 +309,7 @@ def baseline_vs_best(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
         base = base_rows.set_index("seed")[metric]
         protocol, has_dev = selection_protocol(part, metric, dev)
         row = {
-            "domain": domain,
-            "dataset": dataset,
+            **names,
             "metric": metric,
             "dev_metric": dev,
             "selection": protocol,
@@ -421,10 +434,13 @@ def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
     help"); the layer claims leave those runs out (they have no layer)."""
     rows = []
     table = with_setting_columns(table)
-    for (domain, dataset), part in table.groupby(["domain", "dataset"]):
+    study = [c for c in STUDY_AXES if c in table]
+    for names, part in studies(table, "domain", "dataset"):
+        domain, dataset = names["domain"], names["dataset"]
         metric, dev = metrics_of(metrics, domain, objective_of(part))
         if metric is None or metric not in part or part[part["method"] != "none"].empty:
             continue
+        first = len(rows)
         protocol, has_dev = selection_protocol(part, metric, dev)
         scores = _scores(part, metric)
 
@@ -503,10 +519,13 @@ def claims(table: pd.DataFrame, metrics: Mapping) -> pd.DataFrame:
                 "verdict": "not tested here: see results/analysis/inversion.csv (the analysis target)",
             }
         )
+        for row in rows[first:]:  # the study's values (ssl_method) beside the dataset
+            row.update({c: names[c] for c in study})
     columns = [
         "claim",
         "domain",
         "dataset",
+        *study,
         "selection",
         "comparison",
         "metric",
@@ -631,9 +650,10 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame, metrics: Mapp
         if mc is None or ms is None:
             continue
         c_all, s_all = contrastive[contrastive["domain"] == base], supervised[supervised["domain"] == base]
-        for (c_name, c_part), (s_name, s_part) in (
-            (c, s) for c in c_all.groupby("dataset") for s in s_all.groupby("dataset")
+        for (c_names, c_part), (s_name, s_part) in (
+            (c, s) for c in studies(c_all, "dataset") for s in s_all.groupby("dataset")
         ):
+            c_name = c_names.pop("dataset")  # left: the contrastive study's values (ssl_method), if swept
             c_base = c_part.loc[c_part["method"] == "none", mc].mean()
             s_base = s_part.loc[s_part["method"] == "none", ms].mean()
             c_chance, c_flag = baseline_check(c_part, mc, c_base, "contrastive")
@@ -659,6 +679,7 @@ def inversion(contrastive: pd.DataFrame, supervised: pd.DataFrame, metrics: Mapp
                     {
                         "domain": base,
                         "contrastive_dataset": c_name,
+                        **{f"contrastive_{k}": v for k, v in c_names.items()},
                         "supervised_dataset": s_name,
                         "method": method,
                         "stop_gradient": sg,

@@ -10,7 +10,12 @@ variant, reference, ...) after a warm-up of each:
   candidate  "project": uint8 dataset resident on the device, SimCLR augmentations batched on the device,
              bf16 autocast + channels_last + fused SGD on CUDA, no host sync inside the step;
   variant    "project+<method>": the project's step with Deep Augmentation at --hook-layer (the hook's
-             overhead); --hook-method none leaves it out.
+             overhead); --hook-method none leaves it out;
+  variants   "project+ssl:<method>" (--ssl-methods): the project's step of an SSL method beyond SimCLR
+             (deepaug.core.ssl: its projector and predictor at its CIFAR recipe's sizes, its loss, its
+             momentum target's forward and EMA; the same SGD as the candidate's, so only the method differs),
+             no Deep Augmentation: each method's cost per step relative to SimCLR's (``ssl_<method>_step_vs_simclr``)
+             and the FLOPs of its whole step (``ssl_<method>_gflop_per_step``, beside SimCLR's ``gflop_per_step``).
 
 Figures: images/s of each loop, the ratio reference s / candidate s per pair (the speed-up), the hook's
 overhead, the GFLOP of one step (counted by torch.utils.flop_counter) and the achieved TFLOP/s; on CUDA
@@ -105,6 +110,13 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--hook-layer", type=non_negative_int, default=3, help="the layer the variant's Deep Augmentation transforms"
     )
+    g.add_argument(
+        "--ssl-methods",
+        nargs="*",
+        default=[],
+        choices=["byol", "simsiam", "vicreg", "barlow_twins"],
+        help="also time the step of these SSL methods beyond SimCLR, each a variant loop (cost per step vs SimCLR)",
+    )
     g = p.add_argument_group("other figures")
     g.add_argument(
         "--memory-batch",
@@ -162,6 +174,56 @@ def project_step_fn(model, images, batch: int, device, precision: str = "bf16", 
         opt.step()
         return loss.detach()
 
+    return step
+
+
+def ssl_step_fn(method: str, arch: str, width: int, images, batch: int, device, precision: str = "bf16", seed: int = 0):
+    """One training step of SSL method ``method`` (deepaug.core.ssl) as :func:`project_step_fn` (same augmentations,
+    precision and SGD): the model with the method's projector, its own modules, its loss and its step after each
+    optimiser step, at its CIFAR recipe's sizes (recipes.py SSL_RECIPES)."""
+    from deepaug.core.objectives import trained_parameters
+    from deepaug.core.ssl import method_objective
+    from deepaug.domains.vision.recipes import SSL_RECIPES
+    from deepaug.domains.vision.train import VisionPretrainSettings
+
+    sizes = SSL_RECIPES[method]["model"]
+    s = VisionPretrainSettings(
+        arch=arch, width=width, ssl_method=method, precision=precision if device.type == "cuda" else "fp32", **sizes
+    ).resolved()
+    torch.manual_seed(seed)
+    model = build_vision_model(arch, width, 3, s.proj_dim, "cifar", s.proj_hidden_dim, method).to(device)
+    obj = method_objective(method)
+    extras = obj.extras(model, s, device)
+    if extras is not None and hasattr(extras, "total_steps"):
+        extras.total_steps = 10_000
+    aug = BatchedSimCLRAugment(images.shape[-1], MEAN, STD)
+    fused = {"fused": True} if device.type == "cuda" else {}
+    opt = torch.optim.SGD(trained_parameters(model, extras), lr=0.1, momentum=0.9, weight_decay=1e-4, **fused)
+    g = torch.Generator(device=device).manual_seed(seed)
+    cl = torch.channels_last if device.type == "cuda" else torch.contiguous_format
+    model = model.to(memory_format=cl)
+    if extras is not None and hasattr(extras, "target"):
+        extras.target.to(memory_format=cl)
+    bf16 = device.type == "cuda" and precision == "bf16"
+    count = [0]
+
+    def step():
+        idx = torch.randint(0, images.shape[0], (batch,), device=device, generator=g)
+        views = images[idx]
+        x = torch.cat([aug(views, g), aug(views, g)]).contiguous(memory_format=cl)
+        with torch.autocast("cuda", dtype=torch.bfloat16) if bf16 else torch.autocast(device.type, enabled=False):
+            z = model(x)
+        loss = obj.loss(z, None, s, extras, lambda net: net(x))
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        obj.step_done(model, extras, s, count[0])
+        count[0] += 1
+        return loss.detach()
+
+    model.train()
+    if extras is not None:
+        extras.train()
     return step
 
 
@@ -306,6 +368,16 @@ def run(args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
                 project_block(project_step_fn(model, images, args.batch_size, device, args.precision), device),
             )
         )
+    for method in args.ssl_methods:
+        variants.append(
+            Loop(
+                f"project+ssl:{method}",
+                f"the project's step of {method} (its recipe's projector and predictor sizes), no Deep Augmentation",
+                project_block(
+                    ssl_step_fn(method, args.arch, args.width, images, args.batch_size, device, args.precision), device
+                ),
+            )
+        )
     images_per_step = 2 * args.batch_size
     comparison = compare(
         reference,
@@ -322,10 +394,20 @@ def run(args: argparse.Namespace, device: torch.device) -> tuple[dict, dict]:
     figures["project_images_per_s"] = project_rate
     figures["reference_images_per_s"] = comparison["reference"]["rate"]["median"]
     figures["speedup_vs_reference"] = comparison["ratio"]["median"]
-    for v in comparison["variants"].values():
-        figures["deepaug_hook_overhead_pct"] = round(100 * (v["ratio_to_candidate"]["median"] - 1), 1)
+    for name, v in comparison["variants"].items():
+        if name.startswith("project+ssl:"):  # seconds per step relative to SimCLR's (the candidate's)
+            figures[f"ssl_{name.split(':', 1)[1]}_step_vs_simclr"] = round(v["ratio_to_candidate"]["median"], 3)
+        else:
+            figures["deepaug_hook_overhead_pct"] = round(100 * (v["ratio_to_candidate"]["median"] - 1), 1)
     figures["cifar10_epoch_s_project"] = round(2 * 50_000 / project_rate, 2)
     flops = count_flops(fresh(), args.batch_size, args.image_size, device)
+    for method in args.ssl_methods:  # the FLOPs of one whole step (the timings on a loaded CPU are noisy)
+        from torch.utils.flop_counter import FlopCounterMode
+
+        step = ssl_step_fn(method, args.arch, args.width, images, args.batch_size, device, args.precision)
+        with FlopCounterMode(display=False) as counter:
+            step()
+        figures[f"ssl_{method}_gflop_per_step"] = round(counter.get_total_flops() / 1e9, 2)
     tflops = flops * args.steps / comparison["candidate"]["seconds"]["median"] / 1e12
     figures["gflop_per_step"] = round(flops / 1e9, 2)
     figures["achieved_tflops"] = round(tflops, 4 if device.type == "cpu" else 1)

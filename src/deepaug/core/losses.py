@@ -96,6 +96,58 @@ def graphcl_loss(z: torch.Tensor, temperature: float = 0.2) -> torch.Tensor:
     return (torch.logsumexp(neg, dim=1) - pos).mean()
 
 
+# ---------------------------------------------------------------------------- non-contrastive losses
+# The losses of the SSL methods beyond SimCLR (deepaug.core.ssl), each of two views' (N, D) outputs. They follow
+# the formulas of the methods' papers; where solo-learn (vturrisi/solo-learn@9187ea39, solo/losses/) scales or
+# symmetrises them, the citation says how. No temperature: they are not registered in LOSSES.
+
+
+def negative_cosine(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """``-mean_i cos(p_i, sg(z_i))``: SimSiam's D (Chen & He 2021, Eq. 1, with the stop-gradient of Eq. 3 on
+    ``z``; solo/losses/simsiam.py:24-43). BYOL's loss is ``2 + 2 * negative_cosine`` (Grill et al. 2020, Eq. 2:
+    ``||p/|p| - z/|z|||^2 = 2 - 2 cos``; solo/losses/byol.py:24-42); the target ``z`` gets no gradient."""
+    return -F.cosine_similarity(p.float(), z.detach().float(), dim=-1).mean()
+
+
+def byol_loss(p: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """BYOL's ``||p/|p| - sg(z)/|z|||^2 = 2 - 2 cos(p, z)``, averaged over the rows (Grill et al. 2020, Eq. 2)."""
+    return 2 + 2 * negative_cosine(p, z)
+
+
+def vicreg_loss(
+    z1: torch.Tensor, z2: torch.Tensor, sim_weight: float = 25.0, var_weight: float = 25.0, cov_weight: float = 1.0
+) -> torch.Tensor:
+    """VICReg (Bardes, Ponce & LeCun 2022, Eq. 1-6; solo/losses/vicreg.py:6-87): ``sim_weight`` x the mean squared
+    distance of the pairs + ``var_weight`` x the hinge ``mean_j max(0, 1 - sqrt(Var(z_j) + 1e-4))`` of each view +
+    ``cov_weight`` x the squared off-diagonal covariances of each view over the dimension ``D``."""
+    z1, z2 = z1.float(), z2.float()
+    n, d = z1.shape
+    invariance = F.mse_loss(z1, z2)
+    variance = cov = 0.0
+    off = ~torch.eye(d, dtype=torch.bool, device=z1.device)
+    for z in (z1, z2):
+        variance = variance + F.relu(1 - torch.sqrt(z.var(dim=0) + 1e-4)).mean()
+        centred = z - z.mean(dim=0)
+        c = centred.T @ centred / (n - 1)
+        cov = cov + c[off].pow(2).sum() / d
+    return sim_weight * invariance + var_weight * variance + cov_weight * cov
+
+
+def barlow_twins_loss(z1: torch.Tensor, z2: torch.Tensor, lambd: float = 0.0051, scale: float = 0.1) -> torch.Tensor:
+    """Barlow Twins (Zbontar et al. 2021, Eq. 1-2): ``C`` the cross-correlation of the two views' outputs, each
+    standardised over the batch; ``sum_i (1 - C_ii)^2 + lambd sum_{i != j} C_ij^2``, times ``scale``
+    (solo-learn's ``scale_loss``, solo/losses/barlow.py:25-60: its BatchNorm1d(affine=False) standardises with
+    the biased variance and eps 1e-5, as here)."""
+    z1, z2 = z1.float(), z2.float()
+    n, d = z1.shape
+    a = (z1 - z1.mean(0)) / torch.sqrt(z1.var(0, unbiased=False) + 1e-5)
+    b = (z2 - z2.mean(0)) / torch.sqrt(z2.var(0, unbiased=False) + 1e-5)
+    c = a.T @ b / n
+    on = (1 - c.diagonal()).pow(2).sum()
+    off = c.pow(2).sum() - c.diagonal().pow(2).sum()
+    return scale * (on + lambd * off)
+
+
 # name -> (loss, what it is): the one list of the contrastive losses a trainer can be given by name.
 LOSSES = {
     "supcon": (supcon_loss, "SupContrast's NT-Xent x temperature / 0.07"),

@@ -34,7 +34,10 @@ class Objective:
       made after the model and its Deep Augmentation hook; the parameters that need gradients join the
       optimiser, and the whole module is checkpointed beside the model. None: no modules of its own;
     * ``after_step(model, extras, s, step)``: called after each optimiser step (e.g. an EMA update of a
-      target network); ``step`` counts the steps done before this one.
+      target network); ``step`` counts the steps done before this one (``extras.total_steps``, when the
+      modules have it, is set by the trainer to the run's steps, e.g. for a momentum schedule);
+    * ``head(features, hidden, out)``: the method's projector, the model's head (layer 6); None: SimCLR's;
+    * ``settings``: the run settings only this method has (:mod:`deepaug.core.ssl` refuses them elsewhere).
     """
 
     name: str
@@ -44,6 +47,8 @@ class Objective:
     loss: Callable[..., torch.Tensor]
     build: Callable[..., torch.nn.Module] | None = None
     after_step: Callable[..., None] | None = None
+    head: Callable[[int, int, int], torch.nn.Module] | None = None
+    settings: tuple[str, ...] = ()
 
     def extras(self, model: torch.nn.Module, s, device: torch.device) -> torch.nn.Module | None:
         """The method's own modules on ``device`` (None for a method without ``build``)."""
@@ -89,6 +94,9 @@ register(
 register(
     Objective("supervised", "the supervised counterpart: cross-entropy on the labels, one view", 1, True, _supervised)
 )
+
+
+import deepaug.core.ssl  # noqa: E402,F401  (registers the SSL methods beyond SimCLR)
 
 
 def objective(name: str) -> Objective:

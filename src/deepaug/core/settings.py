@@ -23,7 +23,18 @@ _AUGMENT = schema_defaults(COMMON_SCHEMA, "augment")
 # (deepaug.workflow.runs.Run.augment) and of a run's fingerprint (deepaug.engine.fingerprint), so that
 # the runs made before they existed keep their commands (Snakemake does not run them again) and their
 # checkpoints (checkpoints.reuse: settings).
-QUIET_DEFAULTS = {"detach_p": _AUGMENT["detach_p"], LAYERS_AT_ONCE: None}
+QUIET_DEFAULTS = {
+    "detach_p": _AUGMENT["detach_p"],
+    LAYERS_AT_ONCE: None,
+    # vision's SSL methods beyond SimCLR (deepaug.core.ssl): the default method, and the settings only some
+    # methods have (None: not this run's method's, or its recipe's)
+    "ssl_method": "simclr",
+    "knn_monitor": 0,
+    **dict.fromkeys(
+        ("pred_hidden_dim", "tau_base", "tau_final", "target_augment", "vicreg_sim_weight", "vicreg_var_weight",
+         "vicreg_cov_weight", "barlow_lambda", "barlow_scale"),
+    ),
+}  # fmt: skip
 
 
 def add_quiet_defaults(defaults: dict) -> None:

@@ -161,6 +161,12 @@ class Domain:
         """Fill in, in place and before the schema's ``default:`` values, the settings that the section's own keys
         imply (graph: the recipe its ``protocol`` names); a key the section sets is kept. Default: nothing."""
 
+    def run_axes(self, resolved: dict, objective: str, axes: dict) -> dict:
+        """A sweep block's ``axes`` (name -> value) for one run of ``objective``, before they are written into the run's
+        ``resolved`` section: the domain may drop those the objective ignores and write, in place, the settings an
+        axis implies (vision: an ``ssl_method`` axis brings the method's recipe). Default: the axes as given."""
+        return axes
+
     def config_errors(self, config: dict) -> list[str]:
         """Problems of the whole (filled-in) config that only this domain can see, each one line naming its config
         key (vision: datasets that are neither registered nor image folders, ImageNet without data.imagenet_root).
@@ -169,7 +175,8 @@ class Domain:
 
     def run_errors(self, name: str, section: dict, runs) -> list[str]:
         """Problems of the expanded runs (each with its resolved settings) that only this domain can see, each one
-        line naming its config key (text: standard dropout at the targeted layer of a baseline). Default: none."""
+        line naming its config key (text: standard dropout at the targeted layer of a baseline; vision: a setting of
+        one SSL method given to a run of another). Default: none."""
         return []
 
     def layers(self, section: dict) -> tuple[Layer, ...] | None:

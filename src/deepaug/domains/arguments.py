@@ -31,6 +31,10 @@ def optional_float(s: str) -> float | None:
     return None if s.lower() in ("none", "") else float(s)
 
 
+def optional_bool(s: str) -> bool | None:
+    return None if s.lower() in ("none", "") else parse_bool(s)
+
+
 # a field's annotation -> how its flag's value is read (layers at once: "0,3,6")
 ARG_TYPES = {
     "int": int,
@@ -39,6 +43,7 @@ ARG_TYPES = {
     "bool": parse_bool,
     "int | None": optional_int,
     "float | None": optional_float,
+    "bool | None": optional_bool,
     "tuple[int, ...] | None": parse_layers,
 }
 CKPT_HELP = "checkpoints for resumption (keep outside the job outputs)"

@@ -371,3 +371,51 @@ def plot_layer_selection(sel: pd.DataFrame):
     ax.legend(fontsize=8, **LEGEND_OUTSIDE)
     fig.tight_layout()
     return fig
+
+
+def knn_monitor_histories(runs: pd.DataFrame, domain: str, datasets=None) -> pd.DataFrame:
+    """The kNN monitor of the contrastive runs of ``domain`` (``train.knn_monitor``: ``knn_dev_top1`` rows of each
+    run's ``train_metrics.jsonl``, found from the run table's ``dir``): one row per run and checked epoch, with the
+    run table's columns. Empty when no run has one (the monitor is off by default) or none has trained yet."""
+    import json
+
+    part = runs[(runs["domain"] == domain) & (runs["objective"] == "contrastive")]
+    if datasets is not None:
+        part = part[part["dataset"].isin(list(datasets))]
+    rows = []
+    for run in part.to_dict("records"):
+        path = Path(str(run["dir"])) / "train_metrics.jsonl"
+        if not path.is_file():
+            continue
+        for line in path.read_text().splitlines():
+            record = json.loads(line) if line.strip() else {}
+            if "knn_dev_top1" in record:
+                rows.append({**run, "epoch": int(record["epoch"]) + 1, "knn_dev_top1": record["knn_dev_top1"]})
+    return pd.DataFrame(rows)
+
+
+def plot_knn_monitor(hist: pd.DataFrame, title: str = ""):
+    """The kNN monitor over epochs, one panel per SSL method (``ssl_method``, where the table has it), one line per
+    setting (its run id, mean over seeds), the baseline in black: a collapse shows as a line falling to chance."""
+    methods = sorted(hist["ssl_method"].dropna().unique()) if "ssl_method" in hist else []
+    panels = [(m, hist[hist["ssl_method"] == m]) for m in methods] or [("", hist)]
+    cols = min(3, len(panels))
+    rows = -(-len(panels) // cols)
+    fig, grid = plt.subplots(rows, cols, figsize=(6.5 * cols, 3.8 * rows), squeeze=False, sharey=True)
+    for ax, (method, part) in zip(grid.flat, panels):
+        for _, runs in part.groupby("setting", sort=True):
+            means = runs.groupby("epoch")["knn_dev_top1"].mean()
+            base = (runs["method"] == "none").all()
+            ax.plot(means.index, means.values, color="black" if base else None, linewidth=2 if base else 0.8,
+                    alpha=1.0 if base else 0.6, label="baseline" if base else None)  # fmt: skip
+        ax.set_title(f"ssl_method = {method}" if method else "")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("kNN top-1 on dev (%)")
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=8)
+    for ax in list(grid.flat)[len(panels) :]:
+        ax.set_visible(False)
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig

@@ -166,6 +166,8 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
                 )
             sg = True if sg is None else sg
         spelled = {}
+        if (domain_spec := _registered(domain)) is not None:  # e.g. vision: an ssl_method axis brings its recipe
+            values = domain_spec.run_axes(resolved, objective, values)
         for name, value in values.items():
             sub, key = axis_home(name, resolved)
             if sub == "augment" and key not in relevant:
@@ -204,6 +206,12 @@ def expand_block(domain: str, section: dict, block: dict, index: int, n_layers=N
             )
             out.setdefault((dataset, rid, run.seed), run)
     return list(out.values())
+
+
+def _registered(domain: str):
+    from deepaug.domains import registry
+
+    return registry().get(domain)
 
 
 def _check_detach(domain: str, index: int, resolved: dict, method: str, sg, in_block: bool) -> None:

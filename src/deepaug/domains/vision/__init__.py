@@ -24,6 +24,57 @@ class Vision(Domain):
 
         apply_recipe(section)
 
+    def run_axes(self, resolved, objective, axes):
+        """An ``ssl_method`` axis: ignored by the supervised counterpart; for a contrastive run, the method's recipe
+        (recipes.py SSL_RECIPES) is written into the run's settings, except the block's own axes and the settings
+        whose value in the section differs from the section's recipe (the section set them itself)."""
+        names = [k for k in axes if k in ("ssl_method", "train.ssl_method")]
+        if not names:
+            return axes
+        if objective != "contrastive":
+            return {k: v for k, v in axes.items() if k not in names}
+        from deepaug.domains.vision.recipes import SSL_RECIPES, apply_method_recipe, section_recipe
+
+        method = axes[names[0]]
+        before = (resolved.get("train") or {}).get("ssl_method", "simclr")
+        if method != before:
+            plain = section_recipe(resolved)  # the section's values had it written none
+            # undo the section's own method's recipe where the section kept its values (a section of barlow_twins
+            # with a simclr or byol axis: those runs get neither its lr nor its barlow_lambda)
+            for sub, values in SSL_RECIPES[before].items():
+                own = resolved.setdefault(sub, {})
+                for key, value in values.items():
+                    if own.get(key) == value and key not in axes and f"{sub}.{key}" not in axes:
+                        own[key] = plain.get(sub, {}).get(key)
+            apply_method_recipe(resolved, method, keep=frozenset(axes), base=plain)
+        return axes
+
+    def run_errors(self, name, section, runs):
+        """A setting only some SSL methods have (recipes.py ``own_settings``) given to a contrastive run of another
+        method (the trainer would refuse it after the job starts)."""
+        from deepaug.domains.vision.recipes import SSL_RECIPES, own_settings
+
+        owners: dict[str, list[str]] = {}
+        for method in SSL_RECIPES:
+            for key in own_settings(method):
+                owners.setdefault(key, []).append(method)
+        out: dict[str, None] = {}
+        for run in runs:
+            train = run.section.get("train") or {}
+            method = train.get("ssl_method", "simclr")
+            if run.objective != "contrastive":
+                continue
+            for key, methods in owners.items():
+                if train.get(key) is not None and method not in methods:
+                    swept = any(axis.rsplit(".", 1)[-1] == key for axis, _ in run.axes)
+                    where = f"vision.sweep[{run.block}]" if swept else "vision.train"
+                    out[
+                        f"config key '{where}.{key}': {key} is a setting of ssl_method {' and '.join(methods)} only, "
+                        f"but run {run.path} trains {method}; give it in a sweep block whose ssl_method is "
+                        f"{methods[0]}"
+                    ] = None
+        return list(out)
+
     def data_path(self, dataset: str, section: dict | None = None) -> str:
         """``data/vision/<dataset>.npz`` (arrays), or the manifest of ``data/vision/<dataset>/`` (a packed folder)."""
         from deepaug.paths import safe_name

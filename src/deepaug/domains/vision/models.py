@@ -49,6 +49,7 @@ class CifarResNet(nn.Module):
         proj_dim: int = 128,
         stem: str = "cifar",
         proj_hidden_dim: int = 0,
+        head: str = "simclr",
     ) -> None:
         super().__init__()
         if arch not in ARCHS:
@@ -76,7 +77,13 @@ class CifarResNet(nn.Module):
         # SimCLR's head: Linear -> ReLU -> Linear(proj_dim); hidden width the features' (SupContrast
         # resnet_big.py:174-178) unless proj_hidden_dim says otherwise (solo-learn's simclr.py:48-52: 4096)
         hidden = proj_hidden_dim or inplanes
-        self.head = nn.Sequential(nn.Linear(inplanes, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, proj_dim))
+        self.head_kind = head
+        if head == "simclr":
+            self.head = nn.Sequential(nn.Linear(inplanes, hidden), nn.ReLU(inplace=True), nn.Linear(hidden, proj_dim))
+        else:  # an SSL method's own projector (deepaug.core.ssl: BYOL's, SimSiam's, ...)
+            from deepaug.core.ssl import method_objective
+
+            self.head = method_objective(head).head(inplanes, hidden, proj_dim)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
                 nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
@@ -107,5 +114,6 @@ def build_vision_model(
     proj_dim: int = 128,
     stem: str = "cifar",
     proj_hidden_dim: int = 0,
+    head: str = "simclr",
 ) -> CifarResNet:
-    return CifarResNet(arch, width, in_channels, proj_dim, stem, proj_hidden_dim)
+    return CifarResNet(arch, width, in_channels, proj_dim, stem, proj_hidden_dim, head)

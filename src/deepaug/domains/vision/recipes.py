@@ -53,6 +53,107 @@ RECIPES: dict[str, dict[str, dict]] = {
 }
 
 
+# The CIFAR recipes of the SSL methods beyond SimCLR (train.ssl_method; deepaug/core/ssl/), one preset each:
+# solo-learn's scripts/pretrain/cifar/<method>.yaml at vturrisi/solo-learn@9187ea39c2c3f43c455ab06664d2b019a9802954
+# (cited as <file>:L), with the defaults of solo/args/pretrain.py (optimiser momentum 0.9, L160-164; the lr scaled
+# by batch_size x devices / 256 = 1, L153-154) and solo/methods/base.py (warmup_cosine, 10 warm-up epochs,
+# L293). Every recipe trains a ResNet-18 1000 epochs at batch 256 (<file>:max_epochs, optimizer.batch_size).
+# Not taken: solo-learn's augmentations (asymmetric.yaml for byol/barlow, symmetric_weak.yaml for simsiam, vicreg's
+# own with solarisation 0.1): the in-memory CIFAR path keeps SupContrast's, so that only the method differs.
+_SOLO_COMMON = {"epochs": 1000, "batch_size": 256, "momentum": 0.9, "warmup_epochs": 10}
+_LARS = {"optimizer": "lars", "lars_eta": 0.02}  # clip_lr, exclude_bias_n_norm True: deepaug/engine/lars.py
+SSL_RECIPES: dict[str, dict[str, dict]] = {
+    "simclr": {},  # the section's own recipe (cifar: SupContrast's SimCLR)
+    "byol": {
+        "model": {"proj_hidden_dim": 4096, "proj_dim": 256},  # byol.yaml:19-20
+        "train": {
+            **_SOLO_COMMON,
+            **_LARS,  # byol.yaml:32, 39-40
+            "lr": 1.0,  # byol.yaml:34
+            "weight_decay": 1.0e-5,  # byol.yaml:36
+            "pred_hidden_dim": 4096,  # byol.yaml:21
+            "tau_base": 0.99,  # byol.yaml:23
+            "tau_final": 1.0,  # byol.yaml:24
+            "target_augment": False,  # deepaug's choice (deepaug/core/ssl/byol.py)
+        },
+    },
+    "simsiam": {
+        "model": {"proj_hidden_dim": 2048, "proj_dim": 2048},  # simsiam.yaml:19-20
+        "train": {
+            **_SOLO_COMMON,
+            "optimizer": "sgd",  # simsiam.yaml:30
+            "lr": 0.5,  # simsiam.yaml:32
+            "weight_decay": 1.0e-5,  # simsiam.yaml:34
+            "pred_hidden_dim": 512,  # simsiam.yaml:21
+        },
+    },
+    "vicreg": {
+        "model": {"proj_hidden_dim": 2048, "proj_dim": 2048},  # vicreg.yaml:18-19
+        "train": {
+            **_SOLO_COMMON,
+            **_LARS,  # vicreg.yaml:59, 66
+            "lr": 0.3,  # vicreg.yaml:61
+            "weight_decay": 1.0e-4,  # vicreg.yaml:63
+            "vicreg_sim_weight": 25.0,  # vicreg.yaml:20
+            "vicreg_var_weight": 25.0,  # vicreg.yaml:21
+            "vicreg_cov_weight": 1.0,  # vicreg.yaml:22
+        },
+    },
+    "barlow_twins": {
+        "model": {"proj_hidden_dim": 2048, "proj_dim": 2048},  # barlow.yaml:19-20
+        "train": {
+            **_SOLO_COMMON,
+            **_LARS,  # barlow.yaml:29, 36
+            "lr": 0.3,  # barlow.yaml:31
+            "weight_decay": 1.0e-4,  # barlow.yaml:33
+            "barlow_lambda": 0.0051,  # solo/methods/barlow_twins.py:77 (the yaml leaves lamb at this default)
+            "barlow_scale": 0.1,  # barlow.yaml:21
+        },
+    },
+}
+
+
+def own_settings(method: str) -> list[str]:
+    """The settings only some methods have that ``method``'s recipe sets: those the schema leaves null."""
+    from deepaug.core.schema_defaults import domain_schema, schema_defaults
+
+    defaults = schema_defaults(domain_schema(__file__), "train")
+    return [k for k in SSL_RECIPES[method].get("train", {}) if k in defaults and defaults[k] is None]
+
+
+def method_setting(method: str, key: str):
+    """The recipe's value of a setting only ``method`` has (the trainer fills a None with it)."""
+    return SSL_RECIPES[method]["train"][key]
+
+
+def apply_method_recipe(section: dict, method: str, keep=frozenset(), base: dict | None = None) -> None:
+    """Write SSL method ``method``'s recipe into the (resolved) section, in place, except the keys in ``keep``
+    (``sub.key``) and, with ``base`` (the section's settings before the method), those whose value differs from
+    the base recipe's (the section set them itself)."""
+    for sub, values in SSL_RECIPES[method].items():
+        own = section.setdefault(sub, {})
+        for key, value in values.items():
+            if f"{sub}.{key}" in keep or key in keep:
+                continue
+            if base is not None and key in own and own[key] != base.get(sub, {}).get(key, own[key]):
+                continue
+            own[key] = value
+
+
+def section_recipe(section: dict) -> dict[str, dict]:
+    """What the section's ``model`` and ``train`` would hold had it written none of them: the schema's defaults
+    under its recipe (``vision.recipe``, or its datasets')."""
+    from deepaug.core.schema_defaults import domain_schema, schema_defaults
+
+    name = section.get("recipe", "auto")
+    if name == "auto":
+        name = recipe_of_datasets(list(section.get("datasets") or []), section.get("image_folders") or {})
+    out = {sub: schema_defaults(domain_schema(__file__), sub) for sub in ("model", "train")}
+    for sub, values in RECIPES[name].items():
+        out.setdefault(sub, {}).update(values)
+    return out
+
+
 def recipe_of_datasets(datasets: list[str], image_folders=()) -> str:
     """The recipe the datasets are registered with (an image folder of the section: imagenet); ConfigError when
     they differ."""
@@ -77,6 +178,12 @@ def apply_recipe(section: dict) -> None:
     name = section.get("recipe", "auto")
     if name == "auto":
         name = recipe_of_datasets(list(section.get("datasets") or []), section.get("image_folders") or {})
+    method = (section.get("train") or {}).get("ssl_method", "simclr")
+    if method in SSL_RECIPES:  # the section's SSL method: its recipe, under what the section writes itself
+        for sub, values in SSL_RECIPES[method].items():
+            own = section.setdefault(sub, {})
+            for key, value in values.items():
+                own.setdefault(key, value)
     for sub, values in RECIPES[name].items():
         own = section.setdefault(sub, {})
         for key, value in values.items():

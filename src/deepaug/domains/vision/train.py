@@ -63,6 +63,19 @@ class VisionPretrainSettings(RunSettings):
     # SupContrast); nt_xent: plain NT-Xent. See deepaug.core.losses.supcon_loss.
     loss: str = _SETTINGS["loss"]
     warmup_epochs: int = _SETTINGS["warmup_epochs"]
+    # the SSL method of a contrastive run (deepaug.core.ssl); the settings only some methods have are None unless
+    # given, and then filled from the method's recipe (recipes.py SSL_RECIPES) by :meth:`resolved`
+    ssl_method: str = _SETTINGS["ssl_method"]
+    knn_monitor: int = _SETTINGS["knn_monitor"]  # epochs between two kNN checks on dev (0: none)
+    pred_hidden_dim: int | None = _SETTINGS["pred_hidden_dim"]
+    tau_base: float | None = _SETTINGS["tau_base"]
+    tau_final: float | None = _SETTINGS["tau_final"]
+    target_augment: bool | None = _SETTINGS["target_augment"]
+    vicreg_sim_weight: float | None = _SETTINGS["vicreg_sim_weight"]
+    vicreg_var_weight: float | None = _SETTINGS["vicreg_var_weight"]
+    vicreg_cov_weight: float | None = _SETTINGS["vicreg_cov_weight"]
+    barlow_lambda: float | None = _SETTINGS["barlow_lambda"]
+    barlow_scale: float | None = _SETTINGS["barlow_scale"]
     channels_last: bool = _SETTINGS["channels_last"]
     compile: bool = _SETTINGS["compile"]
     compile_backend: str = _SETTINGS["compile_backend"]  # torch.compile backend (the CPU falls back to aot_eager)
@@ -83,6 +96,35 @@ class VisionPretrainSettings(RunSettings):
             raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {self.optimizer!r}")
         self.jitter()
         check_loss(self.loss, LOSSES)
+        from deepaug.core.ssl import SSL_METHODS, check_own_settings
+
+        if self.ssl_method not in SSL_METHODS:
+            raise ValueError(f"ssl_method must be one of {SSL_METHODS}, got {self.ssl_method!r}")
+        if self.objective == "contrastive":  # the supervised counterpart ignores the SSL method and its settings
+            check_own_settings(self.ssl_method, vars(self))
+            if self.ssl_method != "simclr" and self.batch_size < 4:
+                raise ValueError(f"batch_size must be at least 4 for ssl_method {self.ssl_method} (its batch norms "
+                                 f"and batch statistics), got {self.batch_size}")  # fmt: skip
+            tau = (self.tau_base, self.tau_final)
+            if None not in tau and tau[0] > tau[1]:
+                raise ValueError(f"tau_base {tau[0]} must be at most tau_final {tau[1]} (BYOL's momentum grows)")
+
+    def resolved(self) -> VisionPretrainSettings:
+        """These settings with the SSL method's own settings that are None filled from its recipe
+        (recipes.py SSL_RECIPES): what a direct call of the trainer with just ``--ssl-method`` trains."""
+        from dataclasses import replace
+
+        from deepaug.core.ssl import METHODS
+        from deepaug.domains.vision.recipes import method_setting
+
+        if self.objective != "contrastive" or self.ssl_method not in METHODS:
+            return self
+        own = METHODS[self.ssl_method].settings
+        return replace(self, **{k: method_setting(self.ssl_method, k) for k in own if getattr(self, k) is None})
+
+    def head(self) -> str:
+        """The model's projection head: the SSL method's projector (simclr: SimCLR's; supervised: the classifier)."""
+        return self.ssl_method if self.objective == "contrastive" else "simclr"
 
     def jitter(self) -> tuple[float, float, float, float]:
         """``color_jitter`` as (brightness, contrast, saturation, hue)."""
@@ -105,7 +147,16 @@ def pretrain(s: VisionPretrainSettings, data_path: str | Path, out_dir: str | Pa
 
 class VisionTask(DataFileTask):
     """SimCLR-style pre-training of a CIFAR ResNet, one period per epoch (see :class:`deepaug.engine.loop.Task`);
-    the objective (:mod:`deepaug.core.objectives`) gives the views per image, the head's width and the loss."""
+    the objective (:mod:`deepaug.core.objectives`) gives the views per image, the head's width and the loss; a
+    contrastive run's ``ssl_method`` (:mod:`deepaug.core.ssl`) picks the method's objective and projector."""
+
+    def __init__(self, s, data_path) -> None:
+        s = s.resolved()
+        super().__init__(s, data_path)
+        if s.objective == "contrastive":
+            from deepaug.core.ssl import method_objective
+
+            self.objective = method_objective(s.ssl_method)
 
     def build(self, device: torch.device) -> None:
         s = self.s
@@ -115,7 +166,7 @@ class VisionTask(DataFileTask):
         self.out_dim = int(data["y_train"].max()) + 1 if self.objective.labels else s.proj_dim
         self.in_channels = int(x_train.shape[-1])
         self.input_size = s.crop_size or int(x_train.shape[1])
-        model = build_vision_model(s.arch, s.width, self.in_channels, self.out_dim, s.stem, s.proj_hidden_dim)
+        model = build_vision_model(s.arch, s.width, self.in_channels, self.out_dim, s.stem, s.proj_hidden_dim, s.head())
         model = model.to(device)
         if s.channels_last and device.type == "cuda":
             model = model.to(memory_format=torch.channels_last)
@@ -126,11 +177,21 @@ class VisionTask(DataFileTask):
         self.extras = self.objective.extras(model, s, device)
         self.forward_fn = _compiled(s, model, device)
 
+        self.monitor = None
+        if s.knn_monitor:
+            if "x_dev" in data and "pack" not in data:
+                bank = slice(0, min(MONITOR_BANK, x_train.shape[0]))
+                self.monitor = (x_train[bank], data["y_train"][bank], data["x_dev"], data["y_dev"], data["mean"],
+                                data["std"], device)  # fmt: skip
+            else:
+                T.log(f"{s.run}: knn_monitor: no in-memory dev split in {self.data_path}; no kNN monitor")
         n = x_train.shape[0]
         self.batch = min(s.batch_size, n)
         if self.batch < s.batch_size:
             T.log(f"WARNING: batch_size {s.batch_size} > {n} training images; using {self.batch}")
         self.steps_per_epoch = n // self.batch
+        if self.extras is not None and hasattr(self.extras, "total_steps"):  # e.g. BYOL's momentum schedule
+            self.extras.total_steps = self.steps_per_epoch * s.epochs
         source = _packed_batch_source if "pack" in data else _batch_source
         self.epoch_batches = source(
             s,
@@ -186,7 +247,7 @@ class VisionTask(DataFileTask):
 
     def record(self, p: Progress, end: PeriodEnd) -> dict:
         images = self.objective.views * self.steps_per_epoch * self.batch
-        return {
+        row = {
             "epoch": p.period - 1,
             "step": p.step,
             "loss": end.loss,
@@ -194,6 +255,9 @@ class VisionTask(DataFileTask):
             "epoch_time_s": round(end.seconds, 4),
             "images_per_s": round(images / end.seconds, 1),
         }
+        if self.monitor is not None and (p.period % self.s.knn_monitor == 0 or self.finished(p)):
+            row["knn_dev_top1"] = knn_monitor(self.model, *self.monitor)
+        return row
 
     def final_weights(self, best: dict | None) -> dict:
         return {"the final weights": self.model.state_dict()}
@@ -208,6 +272,8 @@ class VisionTask(DataFileTask):
             "stem": s.stem,
             "proj_hidden_dim": s.proj_hidden_dim,
         }
+        if s.head() != "simclr":
+            meta["head"] = s.head()
         return {
             "model": self.model.state_dict(),
             "meta": meta,
@@ -217,6 +283,21 @@ class VisionTask(DataFileTask):
 
     def provenance(self, p: Progress, best: dict | None) -> dict:
         return {"data": str(self.data_path)}
+
+
+MONITOR_BANK = 5000  # training images of the kNN monitor's bank
+
+
+def knn_monitor(model, bank_x, bank_y, dev_x, dev_y, mean, std, device) -> float:
+    """kNN top-1 (%, k 20, T 0.1) of the dev images on the bank's pooled features, in eval mode (no randomness and
+    no batch-norm update: the weights and the rest of the run are as without it). The next period's start puts
+    the model back in training mode."""
+    from deepaug.domains.vision.evaluate import extract_features, knn_top1
+
+    bank = extract_features(model, bank_x, mean, std, 512, device)
+    dev = extract_features(model, dev_x, mean, std, 512, device)
+    y_bank, y_dev = torch.from_numpy(bank_y).long(), torch.from_numpy(dev_y).long()
+    return round(100 * knn_top1(bank, y_bank, dev, y_dev, k=20, temperature=0.1), 2)
 
 
 def _compiled(s: VisionPretrainSettings, model, device: torch.device):
