@@ -159,6 +159,25 @@ def test_each_published_number_of_a_metric_is_its_own_row_and_each_baseline_sett
     ]
 
 
+def test_a_number_of_another_ssl_method_gets_no_row_but_one_of_the_same_method_is_compared():
+    """ssl_method is what a number measures, not a recipe detail: a BYOL baseline is set beside solo-learn's BYOL
+    number only, a SimCLR baseline never beside it; an unknown method (no settings) keeps every number."""
+    rows = pd.concat([table([70.0, 72.0, 74.0]), table([91.0, 92.0, 93.0], setting="none_ssl_methodbyol")])
+    settings = {
+        ("vision", "cifar10", "none"): {**SETTINGS[("vision", "cifar10", "none")], "train.ssl_method": "simclr"},
+        ("vision", "cifar10", "none_ssl_methodbyol"): {"model.arch": "resnet18", "train.epochs": 1000,
+                                                       "train.ssl_method": "byol"},
+    }  # fmt: skip
+    simclr = number(72.0, requires={**REQUIRES, "train.ssl_method": "simclr"})
+    byol = number(92.58, requires={**REQUIRES, "train.ssl_method": "byol"})
+    frame = F.fidelity(rows, [simclr, byol], METRICS, settings)
+    assert list(zip(frame["setting"], frame["published"], frame["verdict"])) == [
+        ("none", 72.0, "within interval"),
+        ("none_ssl_methodbyol", 92.58, "within interval"),
+    ]
+    assert len(F.fidelity(rows, [simclr, byol], METRICS)) == 4  # without settings nothing tells the methods apart
+
+
 # ------------------------------------------------------------------------------------------ the recipe
 def test_settings_that_differ_from_the_published_recipe_make_it_not_comparable():
     demo = {("vision", "cifar10", "none"): {"model.arch": "resnet18", "train.epochs": 2}}
@@ -205,10 +224,12 @@ def test_the_shipped_numbers_load_with_their_sources():
         assert math.isfinite(r["value"]) and r["source"]
         if r["verified"] != "unverified":
             assert re.fullmatch(r"[0-9a-f]{40}", r["commit"]) and "/" in r["repo"] and r["path"], r
-    key = {(r["dataset"], r["metric"], r["repo"]): r["value"] for r in rows}
-    assert key[("wiki1m", "sts_avg", "princeton-nlp/SimCSE")] == 76.25
-    assert key[("cifar10", "linear_top1", "vturrisi/solo-learn")] == 90.74
-    assert key[("cifar100", "linear_top1", "vturrisi/solo-learn")] == 65.78
+    key = {(r["dataset"], r["metric"], r["repo"], r["requires"].get("train.ssl_method", "")): r["value"] for r in rows}
+    assert key[("wiki1m", "sts_avg", "princeton-nlp/SimCSE", "")] == 76.25
+    assert key[("cifar10", "linear_top1", "vturrisi/solo-learn", "simclr")] == 90.74
+    assert key[("cifar100", "linear_top1", "vturrisi/solo-learn", "simclr")] == 65.78
+    assert key[("cifar10", "linear_top1", "vturrisi/solo-learn", "byol")] == 92.58
+    assert key[("cifar100", "linear_top1", "vturrisi/solo-learn", "vicreg")] == 68.54
     graphcl = {r["dataset"]: r["value"] for r in rows if r["domain"] == "graph"}
     assert graphcl == {"MUTAG": 86.80, "PROTEINS": 74.39, "NCI1": 77.87, "IMDB-BINARY": 71.14}
     per_task = {r["metric"] for r in rows if r["domain"] == "text"}

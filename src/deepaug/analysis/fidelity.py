@@ -222,6 +222,20 @@ def _recipe_text(requires: Mapping, differences: list[str] | None) -> str:
     return "matches: " + ", ".join(f"{k} {_show(v)}" for k, v in requires.items()) if requires else "nothing required"
 
 
+# Settings that say *what* a number measures, not how well the recipe matches: a published number whose value of one
+# of these differs from a baseline's is another method's baseline (solo-learn's BYOL row beside a SimCLR run), so
+# it gets no row at all instead of a "not comparable" one.
+IDENTITY_KEYS = ("train.ssl_method",)
+
+
+def _same_method(number: Mapping, recorded: Mapping | None) -> bool:
+    """Whether ``number`` measures the baseline's method (unknown settings, or a key they lack, count as yes)."""
+    requires = number.get("requires") or {}
+    return recorded is None or all(
+        key not in requires or key not in recorded or recorded[key] == requires[key] for key in IDENTITY_KEYS
+    )
+
+
 def fidelity(table, published, metrics: Mapping, settings: Mapping | None = None):
     """One row per baseline (domain, dataset, setting) and published number of its metric (see the module's
     docstring): ``table`` the contrastive table (a DataFrame: domain, dataset, method, seed and the metric
@@ -243,7 +257,7 @@ def fidelity(table, published, metrics: Mapping, settings: Mapping | None = None
     for (domain, dataset, name), part in base.groupby(["_domain", "_dataset", "_setting"], sort=True):
         recorded = None if settings is None else settings.get((domain, dataset, name))
         of_dataset = [p for p in published if p["domain"] == domain and str(p["dataset"]) == dataset]
-        numbers = [p for p in of_dataset if p["metric"] in part]
+        numbers = [p for p in of_dataset if p["metric"] in part and _same_method(p, recorded)]
         for number in numbers:
             requires = number.get("requires") or {}
             if settings is None:
