@@ -37,6 +37,8 @@ from deepaug.workflow.resources import (  # noqa: E402
     JobResources,
     cap_gpus,
     check_device,
+    gpu_units,
+    runs_per_gpu_env,
 )
 from deepaug.workflow.runs import expand, table_text  # noqa: E402
 
@@ -57,9 +59,16 @@ os.environ.update(
 
 # GPUs: `device: cuda` without one is refused before any job (not in a dry run, nor on a cluster); this
 # machine's GPUs cap the `gpu` resource unless --resources does (deepaug.workflow.resources).
+# Several runs per GPU (<domain>.resources.runs_per_gpu): the `gpu` resource counts shares of a GPU on this
+# machine, and the jobs learn their share from $DEEPAUG_RUNS_PER_GPU (deepaug.engine.gpus), not a flag, so
+# their commands do not change. Cluster jobs re-read this file and get the same variable.
 LOCAL_GPUS = visible_gpu_ids()
 check_device(config, LOCAL_GPUS, workflow)
-RESOURCES = JobResources(workflow, config, JOBS.the_run, cap_gpus(workflow, LOCAL_GPUS))
+GPU_UNITS = gpu_units(config, DOMAINS)
+os.environ["DEEPAUG_RUNS_PER_GPU"] = runs_per_gpu_env(config, DOMAINS)
+RESOURCES = JobResources(
+    workflow, config, JOBS.the_run, cap_gpus(workflow, LOCAL_GPUS, GPU_UNITS), GPU_UNITS
+)
 
 
 wildcard_constraints:
@@ -84,6 +93,7 @@ top_layer = JOBS.top_layer
 partition = RESOURCES.partition
 cpu_job = RESOURCES.cpu_job
 run_job = RESOURCES.run_job
+whole_gpu = RESOURCES.whole_gpu
 job_threads = RESOURCES.job_threads
 FIGURE_TABLE = PLAN.figure_table
 run_files = PLAN.run_files

@@ -24,7 +24,7 @@ rule train:
         conda_env
     threads: job_threads(dataloader=True)
     resources:
-        **run_job(runtime=720),
+        **run_job(runtime=720, packed=True),
     params:
         cmd=run_command,
     shell:

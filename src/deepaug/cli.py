@@ -373,7 +373,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     known = commands()
     parsed = [build_parser(a[0] if a and a[0] in known else None).parse_args(a) for a in stages]
+    from deepaug.engine import gpus
+
     for args in parsed:
+        # the domain of a domain's command (pretrain-vision, eval-graph...): its runs per GPU
+        gpus.current_domain = args.command.rsplit("-", 1)[-1] if "-" in args.command else None
         try:
             check_inputs(args)  # a later stage's inputs may be an earlier stage's outputs: checked in turn
             args.func(args)
@@ -382,6 +386,11 @@ def main(argv: list[str] | None = None) -> int:
             return 2
         except (DeepAugError, ValueError) as exc:
             print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        except RuntimeError as exc:  # CUDA out of memory in a run packed with others on one GPU
+            if (sentence := gpus.packed_out_of_memory(exc)) is None:
+                raise
+            print(f"deepaug {args.command}: error: {sentence}", file=sys.stderr)
             return 1
     return 0
 

@@ -60,12 +60,35 @@ def check_device(config: dict, local_gpus: list, workflow) -> None:
         )
 
 
-def cap_gpus(workflow, local_gpus: list) -> int | None:
+def runs_per_gpu(config: dict, domain: str) -> int:
+    """`<domain>.resources.runs_per_gpu` (1 when the domain is off or does not say)."""
+    section = config.get(domain)
+    return int(((section or {}).get("resources") or {}).get("runs_per_gpu", 1)) if isinstance(section, dict) else 1
+
+
+def gpu_units(config: dict, domains) -> int:
+    """Shares per GPU on one machine: the largest runs_per_gpu of the config's domains (powers of two, so a run of
+    a domain with r runs per GPU takes units / r shares). 1 when every domain has a GPU per run."""
+    return max([runs_per_gpu(config, d) for d in domains] + [1])
+
+
+def runs_per_gpu_env(config: dict, domains) -> str:
+    """``$DEEPAUG_RUNS_PER_GPU`` for the jobs (deepaug.engine.gpus): ``vision=2,graph=8``; '' when every domain
+    has a GPU per run. An environment variable, not a flag, so that the jobs' commands stay the same."""
+    return ",".join(f"{d}={n}" for d in sorted(domains) if (n := runs_per_gpu(config, d)) != 1)
+
+
+def cap_gpus(workflow, local_gpus: list, units: int = 1) -> int | None:
     """Cap the `gpu` resource at this machine's GPUs unless the user capped it; return how many GPUs this
-    machine's jobs share (None: no GPU found and no cap given)."""
+    machine's jobs share (None: no GPU found and no cap given).
+
+    With several runs per GPU (``units`` shares per GPU, :func:`gpu_units`) the `gpu` resource counts shares on
+    this machine: the cap, the user's --resources gpu=N included (N GPUs), is multiplied by ``units``."""
     cap = user_cap(workflow, "gpu")
     if local_gpus and cap is None:
-        workflow.register_resource("gpu", len(local_gpus))
+        workflow.register_resource("gpu", len(local_gpus) * units)
+    elif cap is not None and units > 1:
+        workflow.register_resource("gpu", int(cap) * units)
     return min((n for n in (cap, len(local_gpus)) if n), default=None)
 
 
@@ -73,8 +96,23 @@ class JobResources:
     """`threads:` and `resources:` of the rules. ``the_run`` finds a job's run from its wildcards
     (deepaug.workflow.jobs.Jobs.the_run); ``gpu_slots`` is :func:`cap_gpus`'s answer."""
 
-    def __init__(self, workflow, config: dict, the_run: Callable, gpu_slots: int | None):
+    def __init__(self, workflow, config: dict, the_run: Callable, gpu_slots: int | None, units: int = 1):
         self.workflow, self.config, self.the_run, self.gpu_slots = workflow, config, the_run, gpu_slots
+        self.units = units  # shares per GPU on this machine (gpu_units)
+
+    def gpu_request(self, run: Run, packed: bool) -> int:
+        """The `gpu` resource of a run's job: its GPUs; on this machine, with several runs per GPU, in shares
+        (``packed``: a training, which takes units / runs_per_gpu shares per GPU; any other GPU job takes
+        whole GPUs). On a cluster a job is an allocation of whole GPUs."""
+        gpus = resource(run, "gpu", DEFAULT_GPUS)
+        if self.units == 1 or not jobs_run_here(self.workflow):
+            return gpus
+        share = self.units // resource(run, "runs_per_gpu", 1) if packed else self.units
+        return gpus * share
+
+    def whole_gpu(self) -> Callable:
+        """`gpu` of a job that needs one whole GPU (the benchmark), in shares on this machine."""
+        return per_job(lambda wildcards: self.units if jobs_run_here(self.workflow) else 1)
 
     def partition_name(self, gpus) -> str | None:
         """The SLURM partition of a job asking for `gpus` GPUs: config `resources.gpu_partition` when it asks
@@ -95,12 +133,13 @@ class JobResources:
     def _run_resource(self, key: str, default) -> Callable:
         return per_job(lambda wildcards: resource(self.the_run(wildcards), key, default))
 
-    def run_job(self, runtime: int | None = None) -> dict:
-        """`resources:` of a run's job (train, then evaluate) or an analysis job: GPUs, memory and (given a
-        default) runtime from its domain's `resources` (the supervised overrides for the supervised
-        counterpart), and the SLURM partition that follows the GPU request."""
+    def run_job(self, runtime: int | None = None, packed: bool = False) -> dict:
+        """`resources:` of a run's job (train, then evaluate; ``packed``: it shares its GPU with
+        runs_per_gpu - 1 others on one machine) or an analysis job: GPUs, memory and (given a default)
+        runtime from its domain's `resources` (the supervised overrides for the supervised counterpart),
+        and the SLURM partition that follows the GPU request."""
         out = dict(
-            gpu=self._run_resource("gpu", DEFAULT_GPUS),
+            gpu=per_job(lambda wildcards: self.gpu_request(self.the_run(wildcards), packed)),
             mem_mb=self._run_resource("mem_mb", DEFAULT_MEM_MB),
             slurm_partition=per_job(
                 lambda wildcards: self.partition_name(resource(self.the_run(wildcards), "gpu", DEFAULT_GPUS))
@@ -126,7 +165,8 @@ class JobResources:
             return max(cpus, train.get("num_workers", 0) + 1)
         cores = self.workflow.resource_settings.cores
         if gpus and self.gpu_slots and cores and jobs_run_here(self.workflow):
-            at_once = max(1, self.gpu_slots // gpus)
+            packed = resource(run, "runs_per_gpu", 1) if dataloader else 1  # dataloader: a training
+            at_once = max(1, self.gpu_slots * packed // gpus)
             return max(1, min(cpus, cores // at_once))
         return cpus
 
