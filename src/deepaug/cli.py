@@ -132,7 +132,13 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
             f"--directory {a.directory}: no such folder; give the work directory as given to "
             f"snakemake --directory (default: the current one)"
         )
-    print(check_config_file(a.config, base, a.directory))
+    if a.gpus is None:
+        from deepaug.engine.gpus import visible_gpu_ids
+
+        a.gpus = len(visible_gpu_ids()) or 8
+    if a.gpus < 1:
+        raise UsageError(f"--gpus {a.gpus}: give the number of GPUs the sweep runs on (1 or more)")
+    print(check_config_file(a.config, base, a.directory, a.gpus))
 
 
 def _cmd_bench(a: argparse.Namespace) -> None:
@@ -250,7 +256,14 @@ def _setup_check_config(p: argparse.ArgumentParser) -> None:
         "--directory",
         default=".",
         help="the work directory, as given to snakemake --directory (default: the current one): "
-        "prepared encoders (data/text/models) are looked up there",
+        "prepared encoders (data/text/models) are looked up there, and an earlier run's benchmark files "
+        "(benchmarks/train/, results/bench/throughput.json) give the sweep's GPU time",
+    )
+    p.add_argument(
+        "--gpus",
+        type=int,
+        default=None,
+        help="GPUs the wall time is estimated for (default: this machine's, else 8)",
     )
 
 
