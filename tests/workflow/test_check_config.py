@@ -290,8 +290,7 @@ def test_check_config_uses_the_throughput_benchmark_for_cifar_runs_nobody_measur
     (tmp_path / "results/bench/throughput.json").write_text('{"figures": {"project_images_per_s": 10000}}')
     config = tmp_path / "cifar.yaml"
     config.write_text(
-        "text: null\ngraph: null\nvision:\n  datasets: [cifar10]\n  train: {epochs: 100}\n"
-        "  sweep: [{method: none}]\n"
+        "text: null\ngraph: null\nvision:\n  datasets: [cifar10]\n  train: {epochs: 100}\n  sweep: [{method: none}]\n"
     )
     lines = _gpu_lines(check_config_file(config, directory=tmp_path, gpus=1))
     # 100 epochs x 2 views x 50,000 images / 10,000 images/s = 1,000 s

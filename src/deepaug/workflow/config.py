@@ -569,7 +569,6 @@ def check_config_file(
     from collections import Counter
 
     from deepaug.workflow.estimate import describe_gpu_time
-
     from deepaug.workflow.plan import TARGETS, describe_counts, job_counts
     from deepaug.workflow.runs import expand
 
