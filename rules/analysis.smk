@@ -17,6 +17,7 @@ rule analyze:
     conda:
         conda_env
     threads: job_threads()
+    group: job_group("analyze")  # on a cluster only (profiles/slurm: group-components)
     resources:
         **run_job(),
     params:

@@ -38,6 +38,7 @@ from deepaug.workflow.resources import (  # noqa: E402
     cap_gpus,
     check_device,
     gpu_units,
+    packs_here,
     runs_per_gpu_env,
 )
 from deepaug.workflow.runs import expand, table_text  # noqa: E402
@@ -61,11 +62,13 @@ os.environ.update(
 # machine's GPUs cap the `gpu` resource unless --resources does (deepaug.workflow.resources).
 # Several runs per GPU (<domain>.resources.runs_per_gpu): the `gpu` resource counts shares of a GPU on this
 # machine, and the jobs learn their share from $DEEPAUG_RUNS_PER_GPU (deepaug.engine.gpus), not a flag, so
-# their commands do not change. Cluster jobs re-read this file and get the same variable.
+# their commands do not change. Only where the jobs run on this machine (packs_here): on a cluster a job is
+# an allocation of whole GPUs.
 LOCAL_GPUS = visible_gpu_ids()
 check_device(config, LOCAL_GPUS, workflow)
-GPU_UNITS = gpu_units(config, DOMAINS)
-os.environ["DEEPAUG_RUNS_PER_GPU"] = runs_per_gpu_env(config, DOMAINS)
+PACKED = packs_here(workflow)
+GPU_UNITS = gpu_units(config, DOMAINS) if PACKED else 1
+os.environ["DEEPAUG_RUNS_PER_GPU"] = runs_per_gpu_env(config, DOMAINS) if PACKED else ""
 RESOURCES = JobResources(
     workflow, config, JOBS.the_run, cap_gpus(workflow, LOCAL_GPUS, GPU_UNITS), GPU_UNITS
 )
@@ -94,6 +97,7 @@ partition = RESOURCES.partition
 cpu_job = RESOURCES.cpu_job
 run_job = RESOURCES.run_job
 whole_gpu = RESOURCES.whole_gpu
+job_group = RESOURCES.group
 job_threads = RESOURCES.job_threads
 FIGURE_TABLE = PLAN.figure_table
 run_files = PLAN.run_files

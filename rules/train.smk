@@ -23,6 +23,7 @@ rule train:
     conda:
         conda_env
     threads: job_threads(dataloader=True)
+    group: job_group("train")  # on a cluster only: deepaug.workflow.resources.JobResources.group
     resources:
         **run_job(runtime=720, packed=True),
     params:

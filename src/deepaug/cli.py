@@ -141,6 +141,30 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
     print(check_config_file(a.config, base, a.directory, a.gpus))
 
 
+def _cmd_efficiency(a: argparse.Namespace) -> None:
+    from deepaug.workflow.config import merge_config, read_yaml, validate_config
+    from deepaug.workflow.efficiency import report
+
+    if not Path(a.directory).is_dir():
+        raise UsageError(f"--directory {a.directory}: no such folder; give the work directory the workflow ran in")
+    for path in [a.base, *a.config]:
+        if path.lower() != "none" and not Path(path).is_file():
+            raise UsageError(f"{path}: no such config file; give the config(s) the sweep ran with")
+    config = read_yaml(a.base) if a.base.lower() != "none" else {}
+    for path in a.config:
+        config = merge_config(config, read_yaml(path))
+    print(report(validate_config(config), a.directory, a.out))
+
+
+def _setup_efficiency(p: argparse.ArgumentParser) -> None:
+    from deepaug.workflow.config import REPO_CONFIG
+
+    p.add_argument("config", nargs="*", help="the config file(s) the sweep ran with (merged over --base, in order)")
+    p.add_argument("--base", default=str(REPO_CONFIG), help="the config they are merged over (default: config.yaml)")
+    p.add_argument("--directory", default=".", help="the work directory (its benchmarks/ folder)")
+    p.add_argument("--out", default=None, help="also write the table as CSV here")
+
+
 def _cmd_bench(a: argparse.Namespace) -> None:
     from deepaug.bench import run_command
 
@@ -317,6 +341,12 @@ COMMANDS = {
         _setup_check_config,
         _cmd_check_config,
         "deepaug.workflow.config",
+    ),
+    "efficiency": (
+        "CPU, memory and runtime use per rule, from the jobs' benchmark files (any cluster, no sacct)",
+        _setup_efficiency,
+        _cmd_efficiency,
+        "deepaug.workflow.efficiency",
     ),
     "bench": (
         "time this project's loops against reference loops, interleaved (deepaug bench train)",

@@ -78,6 +78,15 @@ def runs_per_gpu_env(config: dict, domains) -> str:
     return ",".join(f"{d}={n}" for d in sorted(domains) if (n := runs_per_gpu(config, d)) != 1)
 
 
+def packs_here(workflow) -> bool:
+    """Whether several runs may share a GPU of this machine: not when Snakemake submits to a cluster
+    (``--jobs`` with a cluster executor: `resource_settings.nodes` is set while the Snakefile is read, before
+    the executor is), nor inside a SLURM job (a group job's runs take turns on its GPU, as allocated)."""
+    import os
+
+    return workflow.resource_settings.nodes is None and "SLURM_JOB_ID" not in os.environ
+
+
 def cap_gpus(workflow, local_gpus: list, units: int = 1) -> int | None:
     """Cap the `gpu` resource at this machine's GPUs unless the user capped it; return how many GPUs this
     machine's jobs share (None: no GPU found and no cap given).
@@ -119,7 +128,8 @@ class JobResources:
         for any, else `resources.cpu_partition` (null: the cluster's default partition). Following the GPU
         request, rather than a list of rule names in the profile, keeps every GPU job (supervised,
         analysis, bench) off the CPU partition."""
-        return (self.config.get("resources") or {}).get("gpu_partition" if gpus else "cpu_partition")
+        name = (self.config.get("resources") or {}).get("gpu_partition" if gpus else "cpu_partition")
+        return name or None  # '' as null: a profile's `config:` entry cannot spell null (Snakemake reads strings)
 
     def partition(self, gpus) -> Callable:
         """:meth:`partition_name` as a `resources:` value: a callable, so that null drops the resource."""
@@ -145,9 +155,33 @@ class JobResources:
                 lambda wildcards: self.partition_name(resource(self.the_run(wildcards), "gpu", DEFAULT_GPUS))
             ),
         )
+        model = (self.config.get("resources") or {}).get("gpu_model") or None
+        if model:  # only GPU jobs: the plugin turns gpu_model into --gpus=<model>:<gpu or 1>
+            out["gpu_model"] = per_job(
+                lambda wildcards: model if resource(self.the_run(wildcards), "gpu", DEFAULT_GPUS) else None
+            )
         if runtime is not None:
             out["runtime"] = self._run_resource("runtime", runtime)
         return out
+
+    def group(self, stage: str) -> Callable:
+        """`group:` of a run's job (``stage`` train) or an analysis job (``analyze``) on a cluster: many short jobs
+        in one SLURM job. Analysis jobs are grouped per domain (``analyze_<domain>``); trainings when their
+        domain's `resources.group` says so (``train_<domain>``). How many jobs share a SLURM job is the
+        profile's `group-components` (profiles/slurm). Where jobs run on this machine (a local dry run
+        included) there is no group, so that the local plan and its listing do not change."""
+
+        def group_of(wildcards):
+            # a cluster: submitting (--jobs with a cluster executor; also in a dry run with the profile,
+            # which shows the groups) or inside a cluster job
+            if self.workflow.resource_settings.nodes is None and jobs_run_here(self.workflow):
+                return None
+            run = self.the_run(wildcards)
+            if stage == "train" and not resource(run, "group", False):
+                return None
+            return f"{stage}_{run.domain}"
+
+        return per_job(group_of)
 
     def threads(self, run: Run, dataloader: bool = False) -> int:
         """Threads of a run's job or an analysis job: its OMP_NUM_THREADS, and SLURM's --cpus-per-task.
