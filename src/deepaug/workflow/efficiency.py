@@ -125,7 +125,10 @@ def report(config: dict, directory: str | Path = ".", out: str | Path | None = N
             writer = csv.DictWriter(fh, fieldnames=list(rows[0]))
             writer.writeheader()
             writer.writerows(rows)
-    head = f"{'rule':8} {'domain':7} {'jobs':>5} {'median':>8} {'longest':>8} {'CPU eff':>8} {'peak mem':>15} {'runtime':>18}"
+    head = (
+        f"{'rule':8} {'domain':7} {'jobs':>5} {'median':>8} {'longest':>8} {'CPU eff':>8} {'peak mem':>15} "
+        f"{'runtime':>18}"
+    )
     lines = [f"efficiency per rule, from {Path(directory) / 'benchmarks'} (Snakemake benchmark files):", head]
     for r in rows:
         asked = "profile" if r["runtime_min"] is None else f"{r['runtime_min']} min"
