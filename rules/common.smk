@@ -33,14 +33,7 @@ from deepaug.workflow.plan import (  # noqa: E402
     TABLES,
     Plan,
 )
-from deepaug.workflow.resources import (  # noqa: E402
-    JobResources,
-    cap_gpus,
-    check_device,
-    gpu_units,
-    packs_here,
-    runs_per_gpu_env,
-)
+from deepaug.workflow.resources import check_device, job_resources  # noqa: E402
 from deepaug.workflow.runs import expand, table_text  # noqa: E402
 
 validate_config(config)  # also fills in the schema's defaults
@@ -59,19 +52,11 @@ os.environ.update(
 )
 
 # GPUs: `device: cuda` without one is refused before any job (not in a dry run, nor on a cluster); this
-# machine's GPUs cap the `gpu` resource unless --resources does (deepaug.workflow.resources).
-# Several runs per GPU (<domain>.resources.runs_per_gpu): the `gpu` resource counts shares of a GPU on this
-# machine, and the jobs learn their share from $DEEPAUG_RUNS_PER_GPU (deepaug.engine.gpus), not a flag, so
-# their commands do not change. Only where the jobs run on this machine (packs_here): on a cluster a job is
-# an allocation of whole GPUs.
+# machine's GPUs cap the `gpu` resource unless --resources does, in shares of a GPU where runs share one
+# (<domain>.resources.runs_per_gpu; the jobs read $DEEPAUG_RUNS_PER_GPU): deepaug.workflow.resources.
 LOCAL_GPUS = visible_gpu_ids()
 check_device(config, LOCAL_GPUS, workflow)
-PACKED = packs_here(workflow)
-GPU_UNITS = gpu_units(config, DOMAINS) if PACKED else 1
-os.environ["DEEPAUG_RUNS_PER_GPU"] = runs_per_gpu_env(config, DOMAINS) if PACKED else ""
-RESOURCES = JobResources(
-    workflow, config, JOBS.the_run, cap_gpus(workflow, LOCAL_GPUS, GPU_UNITS), GPU_UNITS
-)
+RESOURCES = job_resources(workflow, config, DOMAINS, JOBS.the_run, LOCAL_GPUS)
 
 
 wildcard_constraints:

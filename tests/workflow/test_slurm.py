@@ -126,6 +126,13 @@ def requeue_when_checkpointed(proc, workdir: Path, run_path: str, timeout=600) -
         if ckpt.exists() and ids:
             done = subprocess.run(["scontrol", "requeue", ids[0]], capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
+            # SLURM holds a requeued batch job back for a while (its begin time moves ~2 min ahead); a
+            # preempted job on a real cluster waits for its turn anyway: start it again now
+            for _ in range(50):
+                again = subprocess.run(["scontrol", "update", f"JobId={ids[0]}", "StartTime=now"], capture_output=True)
+                if again.returncode == 0:
+                    break
+                time.sleep(0.2)
             return ids[0]
         time.sleep(0.1)
     pytest.fail(f"{run_path} never ran with a checkpoint ({ckpt}) while the workflow ran")
@@ -133,11 +140,16 @@ def requeue_when_checkpointed(proc, workdir: Path, run_path: str, timeout=600) -
 
 def slurm_jobs(workdir: Path) -> dict[str, tuple[str, str]]:
     """{SLURM job id: (rule, wildcards)} from the plugin's per-job logs,
-    .snakemake/slurm_logs/rule_<rule>/<wildcard values joined by _>/<id>.log ('' without wildcards)."""
+    .snakemake/slurm_logs/rule_<rule>/<wildcard values joined by _>/<id>.log ('' without wildcards), and
+    of group jobs, .snakemake/slurm_logs/group_<stage>_<domain>_<rules>/<id>.log: (stage, '<domain>_group')."""
     out = {}
-    for log in (workdir / ".snakemake" / "slurm_logs").glob("rule_*/**/*.log"):
-        parts = log.relative_to(workdir / ".snakemake" / "slurm_logs").parts
+    root = workdir / ".snakemake" / "slurm_logs"
+    for log in root.glob("rule_*/**/*.log"):
+        parts = log.relative_to(root).parts
         out[log.stem] = (parts[0][len("rule_") :], parts[1] if len(parts) > 2 else "")
+    for log in root.glob("group_*/*.log"):
+        stage, domain = log.parent.name[len("group_") :].split("_")[:2]
+        out[log.stem] = (stage, f"{domain}_group")
     return out
 
 
@@ -173,7 +185,7 @@ def test_demo_dag_through_the_slurm_profile_matches_a_local_run(cluster, tmp_pat
     assert set(rules) == set(partition), (sorted(rules), sorted(partition))
     assert {
         ("train", "vision_digits_sup-none_0"),
-        ("analyze", "vision_digits_none_0"),
+        ("analyze", "vision_group"),  # analysis jobs run in group jobs (analyze_<domain>) on a cluster
         ("train", "text_lee_none_0"),
     } <= set(rules.values())
 
@@ -219,7 +231,7 @@ def test_a_sweep_of_20_runs_in_groups_is_2_slurm_jobs(cluster, tmp_path):
     print(f"SLURM jobs: {len(records)} with grouping (the data job and 2 group jobs), 21 without")
     assert len(records) == 3 and all(r["JobState"] == "COMPLETED" for r in records), records
     for run in runs:
-        assert 0 <= json.loads((tmp_path / "w" / run).read_text())["linear_top1"] <= 1
+        assert 0 <= json.loads((tmp_path / "w" / run).read_text())["linear_top1"] <= 100  # percent
 
     # the efficiency report per rule, from the 20 jobs' benchmark files (written on the node)
     eff = subprocess.run(

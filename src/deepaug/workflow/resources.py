@@ -208,3 +208,18 @@ class JobResources:
         """:meth:`threads` as a `threads:` value: a callable, since the executor (local or cluster) is known
         only when the jobs are scheduled."""
         return per_job(lambda wildcards: self.threads(self.the_run(wildcards), dataloader))
+
+
+def job_resources(workflow, config: dict, domains, the_run: Callable, local_gpus: list) -> JobResources:
+    """rules/common.smk's :class:`JobResources`: where runs may share this machine's GPUs (:func:`packs_here`),
+    the `gpu` resource counts shares of a GPU (:func:`gpu_units`) and the jobs learn their domain's runs per
+    GPU from ``$DEEPAUG_RUNS_PER_GPU`` (an environment variable, not a flag: their commands stay the same);
+    elsewhere a job has whole GPUs and the variable is empty."""
+    import os
+
+    from deepaug.engine.gpus import RUNS_PER_GPU_ENV
+
+    packed = packs_here(workflow)
+    units = gpu_units(config, domains) if packed else 1
+    os.environ[RUNS_PER_GPU_ENV] = runs_per_gpu_env(config, domains) if packed else ""
+    return JobResources(workflow, config, the_run, cap_gpus(workflow, local_gpus, units), units)
