@@ -127,10 +127,12 @@ def requeue_when_checkpointed(proc, workdir: Path, run_path: str, timeout=600) -
             done = subprocess.run(["scontrol", "requeue", ids[0]], capture_output=True, text=True)
             assert done.returncode == 0, done.stderr
             # SLURM holds a requeued batch job back for a while (its begin time moves ~2 min ahead); a
-            # preempted job on a real cluster waits for its turn anyway: start it again now
-            for _ in range(50):
-                again = subprocess.run(["scontrol", "update", f"JobId={ids[0]}", "StartTime=now"], capture_output=True)
-                if again.returncode == 0:
+            # preempted job on a real cluster waits for its turn anyway: once it is pending again, let it
+            # start now
+            for _ in range(150):
+                state = subprocess.run(["squeue", "-h", "-j", ids[0], "-o", "%T"], capture_output=True, text=True)
+                if state.stdout.strip() == "PENDING":
+                    subprocess.run(["scontrol", "update", f"JobId={ids[0]}", "StartTime=now"], capture_output=True)
                     break
                 time.sleep(0.2)
             return ids[0]
