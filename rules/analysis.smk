@@ -14,10 +14,11 @@ rule analyze:
         ANALYSIS_LOG,
     benchmark:
         f"benchmarks/{ANALYSIS_DIR.removeprefix('results/')}.tsv"
+    group:
+        job_group("analyze")  # on a cluster only (profiles/slurm: group-components)
     conda:
         conda_env
     threads: job_threads()
-    group: job_group("analyze")  # on a cluster only (profiles/slurm: group-components)
     resources:
         **run_job(),
     params:
