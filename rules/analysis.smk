@@ -14,6 +14,8 @@ rule analyze:
         ANALYSIS_LOG,
     benchmark:
         f"benchmarks/{ANALYSIS_DIR.removeprefix('results/')}.tsv"
+    group:
+        job_group("analyze")  # on a cluster only (profiles/slurm: group-components)
     conda:
         conda_env
     threads: job_threads()

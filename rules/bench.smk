@@ -13,7 +13,7 @@ rule bench:
     conda:
         "../envs/train.yaml"
     resources:
-        gpu=1,
+        gpu=whole_gpu(),
         slurm_partition=partition(1),
     params:
         flags="--batch-size 1024 --steps 20 --pairs 10 --skip-snakemake",  # the DAG: python -m deepaug.workflow.dag_bench

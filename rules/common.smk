@@ -36,11 +36,7 @@ from deepaug.workflow.plan import (  # noqa: E402
     TABLES,
     Plan,
 )
-from deepaug.workflow.resources import (  # noqa: E402
-    JobResources,
-    cap_gpus,
-    check_device,
-)
+from deepaug.workflow.resources import check_device, job_resources  # noqa: E402
 from deepaug.workflow.runs import expand, table_text  # noqa: E402
 
 validate_config(config)  # also fills in the schema's defaults
@@ -59,10 +55,11 @@ os.environ.update(
 )
 
 # GPUs: `device: cuda` without one is refused before any job (not in a dry run, nor on a cluster); this
-# machine's GPUs cap the `gpu` resource unless --resources does (deepaug.workflow.resources).
+# machine's GPUs cap the `gpu` resource unless --resources does, in shares of a GPU where runs share one
+# (<domain>.resources.runs_per_gpu; the jobs read $DEEPAUG_RUNS_PER_GPU): deepaug.workflow.resources.
 LOCAL_GPUS = visible_gpu_ids()
 check_device(config, LOCAL_GPUS, workflow)
-RESOURCES = JobResources(workflow, config, JOBS.the_run, cap_gpus(workflow, LOCAL_GPUS))
+RESOURCES = job_resources(workflow, config, DOMAINS, JOBS.the_run, LOCAL_GPUS)
 
 
 wildcard_constraints:
@@ -87,6 +84,8 @@ top_layer = JOBS.top_layer
 partition = RESOURCES.partition
 cpu_job = RESOURCES.cpu_job
 run_job = RESOURCES.run_job
+whole_gpu = RESOURCES.whole_gpu
+job_group = RESOURCES.group
 job_threads = RESOURCES.job_threads
 FIGURE_TABLE = PLAN.figure_table
 run_files = PLAN.run_files

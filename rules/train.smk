@@ -20,11 +20,13 @@ rule train:
     benchmark:
         f"benchmarks/train/{RUN_DIR}.tsv"
     retries: (config.get("resources") or {}).get("retries", 2)
+    group:
+        job_group("train")  # on a cluster only: deepaug.workflow.resources.JobResources.group
     conda:
         conda_env
     threads: job_threads(dataloader=True)
     resources:
-        **run_job(runtime=720),
+        **run_job(runtime=720, packed=True),
     params:
         cmd=run_command,
     shell:

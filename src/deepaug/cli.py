@@ -133,7 +133,37 @@ def _cmd_check_config(a: argparse.Namespace) -> None:
             f"--directory {a.directory}: no such folder; give the work directory as given to "
             f"snakemake --directory (default: the current one)"
         )
-    print(check_config_file(a.config, base, a.directory))
+    if a.gpus is None:
+        from deepaug.engine.gpus import visible_gpu_ids
+
+        a.gpus = len(visible_gpu_ids()) or 8
+    if a.gpus < 1:
+        raise UsageError(f"--gpus {a.gpus}: give the number of GPUs the sweep runs on (1 or more)")
+    print(check_config_file(a.config, base, a.directory, a.gpus))
+
+
+def _cmd_efficiency(a: argparse.Namespace) -> None:
+    from deepaug.workflow.config import merge_config, read_yaml, validate_config
+    from deepaug.workflow.efficiency import report
+
+    if not Path(a.directory).is_dir():
+        raise UsageError(f"--directory {a.directory}: no such folder; give the work directory the workflow ran in")
+    for path in [a.base, *a.config]:
+        if path.lower() != "none" and not Path(path).is_file():
+            raise UsageError(f"{path}: no such config file; give the config(s) the sweep ran with")
+    config = read_yaml(a.base) if a.base.lower() != "none" else {}
+    for path in a.config:
+        config = merge_config(config, read_yaml(path))
+    print(report(validate_config(config), a.directory, a.out))
+
+
+def _setup_efficiency(p: argparse.ArgumentParser) -> None:
+    from deepaug.workflow.config import REPO_CONFIG
+
+    p.add_argument("config", nargs="*", help="the config file(s) the sweep ran with (merged over --base, in order)")
+    p.add_argument("--base", default=str(REPO_CONFIG), help="the config they are merged over (default: config.yaml)")
+    p.add_argument("--directory", default=".", help="the work directory (its benchmarks/ folder)")
+    p.add_argument("--out", default=None, help="also write the table as CSV here")
 
 
 def _cmd_bench(a: argparse.Namespace) -> None:
@@ -260,7 +290,14 @@ def _setup_check_config(p: argparse.ArgumentParser) -> None:
         "--directory",
         default=".",
         help="the work directory, as given to snakemake --directory (default: the current one): "
-        "prepared encoders (data/text/models) are looked up there",
+        "prepared encoders (data/text/models) are looked up there, and an earlier run's benchmark files "
+        "(benchmarks/train/, results/bench/throughput.json) give the sweep's GPU time",
+    )
+    p.add_argument(
+        "--gpus",
+        type=int,
+        default=None,
+        help="GPUs the wall time is estimated for (default: this machine's, else 8)",
     )
 
 
@@ -314,6 +351,12 @@ COMMANDS = {
         _setup_check_config,
         _cmd_check_config,
         "deepaug.workflow.config",
+    ),
+    "efficiency": (
+        "CPU, memory and runtime use per rule, from the jobs' benchmark files (any cluster, no sacct)",
+        _setup_efficiency,
+        _cmd_efficiency,
+        "deepaug.workflow.efficiency",
     ),
     "bench": (
         "time this project's loops against reference loops, interleaved (deepaug bench train)",
@@ -429,7 +472,11 @@ def _main(argv: list[str] | None = None) -> int:
         return 2
     known = commands()
     parsed = [build_parser(a[0] if a and a[0] in known else None).parse_args(a) for a in stages]
+    from deepaug.engine import gpus
+
     for args in parsed:
+        # the domain of a domain's command (pretrain-vision, eval-graph...): its runs per GPU
+        gpus.current_domain = args.command.rsplit("-", 1)[-1] if "-" in args.command else None
         try:
             check_inputs(args)  # a later stage's inputs may be an earlier stage's outputs: checked in turn
             args.func(args)
@@ -438,6 +485,11 @@ def _main(argv: list[str] | None = None) -> int:
             return 2
         except (DeepAugError, ValueError) as exc:
             print(f"deepaug {args.command}: error: {exc}", file=sys.stderr)
+            return 1
+        except RuntimeError as exc:  # CUDA out of memory in a run packed with others on one GPU
+            if (sentence := gpus.packed_out_of_memory(exc)) is None:
+                raise
+            print(f"deepaug {args.command}: error: {sentence}", file=sys.stderr)
             return 1
     return 0
 

@@ -241,3 +241,57 @@ def test_the_op_ablation_configs_dry_run_with_their_run_counts(tmp_path, name, r
     assert len(made) == runs and {r.setting for r in made} >= settings
     header = path.read_text().split("\nvision: null", 1)[0]
     assert f"{runs:,} contrastive" in header and "bruel-gabrielsson/SimCSE" in header
+
+
+# ----------------------------------------------------------------------------- GPU time of the sweep
+def _plant(work, run, seconds, epochs, train_s):
+    """An earlier run's traces: Snakemake's benchmark file of the job and the training's provenance.json."""
+    bench = work / "benchmarks/train/vision/digits" / run / "seed0.tsv"
+    bench.parent.mkdir(parents=True, exist_ok=True)
+    bench.write_text(f"s\th:m:s\tmax_rss\tcpu_time\n{seconds}\t0:00:00\t900.0\t1.0\n")
+    prov = work / "results/vision/digits" / run / "seed0/provenance.json"
+    prov.parent.mkdir(parents=True, exist_ok=True)
+    prov.write_text(f'{{"settings": {{"epochs": {epochs}, "objective": "contrastive"}}, "train_time_s": {train_s}}}')
+
+
+def _gpu_lines(report: str) -> str:
+    return report.split("GPU time of the trainings", 1)[1]
+
+
+def test_check_config_estimates_the_sweeps_gpu_time_from_an_earlier_runs_benchmarks(tmp_path):
+    """Four vision runs of 10 epochs on 2 GPUs, measured by a pilot: the baseline at 1 epoch (100 s job, 90 s
+    training) and dropout at layer 0 at the planned 10 epochs (500 s, 450 s). Layer 0 takes its own 500 s;
+    the 3 others the median 67.5 s per epoch x 10 + the median 30 s outside training = 705 s each."""
+    work = tmp_path / "work"
+    _plant(work, "none", 100, 1, 90)
+    _plant(work, "dropout-L0-sg", 500, 10, 450)
+    config = tmp_path / "sweep.yaml"
+    config.write_text(
+        "device: cpu\ntext: null\ngraph: null\nanalysis: {in_default_target: false}\n"
+        "vision:\n  datasets: [digits]\n  train: {epochs: 10}\n  resources: {gpu: 1, runs_per_gpu: RPG}\n"
+        "  sweep: [{method: none}, {method: dropout, layer: [0, 3, 6]}]\n"
+    )
+    text = config.read_text()
+    config.write_text(text.replace("RPG", "1"))
+    one = _gpu_lines(check_config_file(config, directory=work, gpus=2))
+    assert "vision: 43.6 min GPU time for 4 of 4 runs (1 measured, 3 scaled); runs_per_gpu 1" in one  # 2,615 s
+    assert "wall time on 2 GPU(s), one run per GPU: about 21.8 min" in one  # 2,615 s / 2
+    config.write_text(text.replace("RPG", "2"))
+    packed = _gpu_lines(check_config_file(config, directory=work, gpus=2))
+    # two runs per GPU: 4 at once on 2 GPUs, so the wall time is the longest run's 705 s
+    assert "with the config's runs_per_gpu: about 11.8 min (1.9x faster, 21.8 min of GPU time)" in packed
+    # no earlier run: said so, no number
+    empty = _gpu_lines(check_config_file(config, directory=tmp_path, gpus=2))
+    assert "not measured: no benchmark file" in empty and "about" not in empty
+
+
+def test_check_config_uses_the_throughput_benchmark_for_cifar_runs_nobody_measured(tmp_path):
+    (tmp_path / "results/bench").mkdir(parents=True)
+    (tmp_path / "results/bench/throughput.json").write_text('{"figures": {"project_images_per_s": 10000}}')
+    config = tmp_path / "cifar.yaml"
+    config.write_text(
+        "text: null\ngraph: null\nvision:\n  datasets: [cifar10]\n  train: {epochs: 100}\n  sweep: [{method: none}]\n"
+    )
+    lines = _gpu_lines(check_config_file(config, directory=tmp_path, gpus=1))
+    # 100 epochs x 2 views x 50,000 images / 10,000 images/s = 1,000 s
+    assert "vision: 16.7 min GPU time for 1 of 1 runs (1 throughput)" in lines

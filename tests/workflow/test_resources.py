@@ -176,3 +176,58 @@ def test_a_runs_job_asks_for_its_domains_resources():
     assert {k: f("a") for k, f in job.items()} == {"gpu": 2, "mem_mb": 1000, "slurm_partition": "gpu", "runtime": 5}
     assert {k: f("b") for k, f in job.items()} == {"gpu": 0, "mem_mb": 32000, "slurm_partition": "cpu", "runtime": 720}
     assert set(res.run_job()) == {"gpu", "mem_mb", "slurm_partition"}  # no runtime default: the profile's
+
+
+# ------------------------------------------------------------------------------ several runs per GPU, groups
+def _jobs(workflow, config=None, the_run=None, slots=4, units=1):
+    return JobResources(workflow, config or {}, the_run or (lambda wildcards: run()), slots, units)
+
+
+def test_a_packed_training_asks_for_its_share_of_a_gpu_here_and_a_whole_gpu_on_a_cluster():
+    from deepaug.workflow.resources import gpu_units, runs_per_gpu_env
+
+    config = {"vision": {"resources": {"runs_per_gpu": 2}}, "graph": {"resources": {"runs_per_gpu": 8}}, "text": None}
+    assert gpu_units(config, ["vision", "graph", "text"]) == 8
+    assert runs_per_gpu_env(config, ["vision", "graph", "text"]) == "graph=8,vision=2"
+    assert runs_per_gpu_env({"vision": {"resources": {}}}, ["vision"]) == ""  # nothing changes by default
+    packed = run(runs_per_gpu=2)
+    here = _jobs(FakeWorkflow(), units=8)
+    assert here.gpu_request(packed, packed=True) == 4  # 8 shares per GPU, 2 runs per GPU
+    assert here.gpu_request(packed, packed=False) == 8  # an analysis job: a whole GPU
+    assert _jobs(FakeWorkflow(cluster=True), units=8).gpu_request(packed, packed=True) == 1
+    assert _jobs(FakeWorkflow(), units=1).gpu_request(packed, packed=True) == 1
+    # threads: 4 GPUs x 2 runs each share --cores 8: one thread per training
+    assert here.threads(run(runs_per_gpu=2, cpus=8), dataloader=True) == 1
+    assert here.threads(run(runs_per_gpu=1, cpus=8), dataloader=True) == 2
+
+
+def test_the_local_gpu_cap_counts_shares_when_runs_share_a_gpu():
+    wf = FakeWorkflow()
+    assert cap_gpus(wf, ["0", "1"], units=4) == 2 and wf.registered == {"gpu": 8}
+    wf = FakeWorkflow(caps=["gpu=1"])  # --resources gpu=1: one GPU, in shares
+    assert cap_gpus(wf, ["0", "1"], units=4) == 1 and wf.registered == {"gpu": 4}
+    wf = FakeWorkflow(caps=["gpu=1"])
+    assert cap_gpus(wf, ["0", "1"], units=1) == 1 and wf.registered == {}  # as before
+
+
+def test_short_jobs_are_grouped_on_a_cluster_only():
+    grouped = run(group=True)
+    local, cluster = FakeWorkflow(), FakeWorkflow(cluster=True)
+    assert _jobs(local, the_run=lambda wc: grouped).group("train")(None) is None  # local: no group, same plan
+    assert _jobs(cluster, the_run=lambda wc: grouped).group("train")(None) == "train_vision"
+    assert _jobs(cluster, the_run=lambda wc: run()).group("train")(None) is None  # resources.group false
+    assert _jobs(cluster, the_run=lambda wc: run()).group("analyze")(None) == "analyze_vision"
+    # a dry run with the SLURM profile (--jobs, cluster executor) shows the groups
+    submitting = FakeWorkflow()
+    submitting.resource_settings = ResourceSettings(cores=8, nodes=200)
+    assert _jobs(submitting, the_run=lambda wc: run()).group("analyze")(None) == "analyze_vision"
+
+
+def test_gpu_jobs_ask_for_the_gpu_model_and_an_empty_partition_is_the_default():
+    config = {"resources": {"gpu_partition": "", "cpu_partition": "cpu", "gpu_model": "a100"}}
+    jobs = _jobs(FakeWorkflow(cluster=True), config)
+    assert jobs.partition_name(1) is None and jobs.partition_name(0) == "cpu"
+    assert jobs.run_job()["gpu_model"](None) == "a100"
+    cpu_only = _jobs(FakeWorkflow(cluster=True), config, the_run=lambda wc: run(gpu=0))
+    assert cpu_only.run_job()["gpu_model"](None) is None  # a CPU job never asks for a GPU model
+    assert "gpu_model" not in _jobs(FakeWorkflow(cluster=True)).run_job()

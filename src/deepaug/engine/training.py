@@ -32,20 +32,41 @@ def resolve_device(name: str = "auto") -> torch.device:
         if not torch.cuda.is_available():
             log("WARNING: no CUDA device is available; training on the CPU (slow for the paper's configs)")
             return torch.device("cpu")
-        if torch.cuda.device_count() == 1:
-            return torch.device("cuda:0")
-        from deepaug.engine.gpus import claim_gpu, visible_gpu_ids
+        from deepaug.engine.gpus import claim_gpu, gpu_units, runs_per_gpu, visible_gpu_ids
 
+        slots = runs_per_gpu()
+        if torch.cuda.device_count() == 1:
+            return _share_memory(torch.device("cuda:0"), slots)
         ids = visible_gpu_ids()[: torch.cuda.device_count()] or [str(i) for i in range(torch.cuda.device_count())]
-        index = claim_gpu(ids, log=log)
-        log(f"claimed GPU {ids[index]} (cuda:{index})")
+        index = claim_gpu(ids, log=log, slots=slots, units=gpu_units())
+        log(f"claimed GPU {ids[index]} (cuda:{index})" + (f", one of {slots} runs on it" if slots > 1 else ""))
         torch.cuda.set_device(index)
-        return torch.device(f"cuda:{index}")
+        return _share_memory(torch.device(f"cuda:{index}"), slots)
     device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise DeviceError(
             f"device {name!r} requested but CUDA is not available on this machine; use "
             f"device: auto (a GPU when there is one, else the CPU) or cpu"
+        )
+    if device.type == "cuda":
+        from deepaug.engine.gpus import runs_per_gpu
+
+        return _share_memory(device, runs_per_gpu())
+    return device
+
+
+def _share_memory(device: torch.device, slots: int) -> torch.device:
+    """With ``slots`` runs packed on one GPU (``<domain>.resources.runs_per_gpu``), cap this process's CUDA
+    allocator at its share of the device's memory, so that one run cannot starve the others; a run that
+    needs more fails with a sentence naming the setting (deepaug.engine.gpus.packed_out_of_memory)."""
+    if slots > 1:
+        from deepaug.engine.gpus import memory_fraction
+
+        index = device.index if device.index is not None else torch.cuda.current_device()
+        torch.cuda.set_per_process_memory_fraction(memory_fraction(slots), index)
+        total = torch.cuda.get_device_properties(index).total_memory / 2**30
+        log(
+            f"{slots} runs share cuda:{index}: this one may use {memory_fraction(slots) * total:.1f} of {total:.1f} GiB"
         )
     return device
 

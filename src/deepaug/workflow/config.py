@@ -552,7 +552,10 @@ def _in_directory(directory):
 
 
 def check_config_file(
-    path: str | Path | list, base: str | Path | None = REPO_CONFIG, directory: str | Path | None = None
+    path: str | Path | list,
+    base: str | Path | None = REPO_CONFIG,
+    directory: str | Path | None = None,
+    gpus: int = 8,
 ) -> str:
     """Validate ``path`` (or several files, merged in order) merged over ``base`` (as Snakemake will)
     and describe the runs it makes and the jobs Snakemake plans for each target.
@@ -560,10 +563,12 @@ def check_config_file(
     Raises :class:`ConfigError`; returns a short report with the number of runs per section, saying
     which sections are inherited from ``base`` (a small config that leaves a section out inherits the
     paper's whole grid for it). ``directory`` is the work directory (snakemake ``--directory``), where
-    prepared encoders are looked up.
+    prepared encoders are looked up, and where an earlier run's benchmark files give the sweep's GPU time on
+    ``gpus`` GPUs (deepaug.workflow.estimate).
     """
     from collections import Counter
 
+    from deepaug.workflow.estimate import describe_gpu_time
     from deepaug.workflow.plan import TARGETS, describe_counts, job_counts
     from deepaug.workflow.runs import expand
 
@@ -597,4 +602,5 @@ def check_config_file(
     lines.append(f"  {len(runs)} training runs in all (one job each: it trains, then evaluates)")
     lines.append("  jobs `snakemake <target> -n` plans in a fresh work directory (outputs already made are skipped):")
     lines += [f"    {target}: {describe_counts(jobs[target])}" for target in TARGETS]
+    lines += describe_gpu_time(merged, runs, directory or ".", gpus)
     return "\n".join(lines)
