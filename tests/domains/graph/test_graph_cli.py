@@ -16,7 +16,7 @@ from deepaug.domains.graph.cli import build_parser
     [
         ("graph", {"prepare-graph", "pretrain-graph", "eval-graph"}),
         ("vision", {"prepare-data", "prepare-image-folder", "pretrain-vision", "eval-vision"}),
-        ("text", {"prepare-text", "pretrain-text", "eval-text"}),
+        ("text", {"prepare-text", "pretrain-text", "eval-text", "export-sentence-transformers"}),
     ],
 )
 def test_each_domain_brings_its_commands_in_the_top_level_format(domain, expected):
