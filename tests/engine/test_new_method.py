@@ -15,11 +15,11 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from interrupt import killed_after_checkpoint
 from torch import nn
 
 from deepaug.core.objectives import OBJECTIVES, Objective
 from deepaug.domains.vision.train import VisionPretrainSettings, pretrain
-from deepaug.engine.checkpoint import Checkpointer
 
 MOMENTUM = 0.9
 
@@ -122,20 +122,8 @@ def test_toy_byol_resumes_exactly_through_its_ema_target(tmp_path, digits_npz, m
     """Killed after its checkpoint of epoch 2, the run resumes to the weights (online, predictor and target) and
     losses of an uninterrupted run: the method's state is restored with the model's."""
     pretrain(VisionPretrainSettings(**SMALL), digits_npz, tmp_path / "ref", tmp_path / "ref_ckpt")
-    real_save = Checkpointer.save
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(self, state, progress):
-        real_save(self, state, progress)
-        if progress == 2:
-            raise Killed
-
-    monkeypatch.setattr(Checkpointer, "save", save_then_die)
-    with pytest.raises(Killed):
+    with killed_after_checkpoint(monkeypatch, at=2):
         pretrain(VisionPretrainSettings(**SMALL), digits_npz, tmp_path / "run", tmp_path / "ckpt")
-    monkeypatch.setattr(Checkpointer, "save", real_save)
     prov = pretrain(VisionPretrainSettings(**SMALL), digits_npz, tmp_path / "run", tmp_path / "ckpt")
 
     assert _losses(tmp_path / "run") == _losses(tmp_path / "ref")

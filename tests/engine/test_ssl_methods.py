@@ -6,12 +6,12 @@ import json
 
 import pytest
 import torch
+from interrupt import killed_after_checkpoint
 
 from deepaug.core.layers import target_module
 from deepaug.core.ssl import METHODS, SSL_METHODS, method_objective
 from deepaug.domains.vision.models import build_vision_model
 from deepaug.domains.vision.train import VisionPretrainSettings, load_encoder, pretrain
-from deepaug.engine.checkpoint import Checkpointer
 
 NON_CONTRASTIVE = ("byol", "simsiam", "vicreg", "barlow_twins")
 EARLY = ("stem.", "layer1.", "layer2.", "layer3.")  # the parameters below the op's output at layer 3
@@ -126,20 +126,8 @@ def test_byol_resumes_exactly_and_its_encoder_loads(tmp_path, digits_npz, monkey
     """Killed after its checkpoint of epoch 2, a BYOL run resumes to the weights (online, predictor, target) and
     losses of an uninterrupted run; its model.pt names its projector, and the encoder loads for evaluation."""
     pretrain(VisionPretrainSettings(**SMALL), digits_npz, tmp_path / "ref", tmp_path / "ref_ckpt")
-    real_save = Checkpointer.save
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(self, state, progress):
-        real_save(self, state, progress)
-        if progress == 2:
-            raise Killed
-
-    monkeypatch.setattr(Checkpointer, "save", save_then_die)
-    with pytest.raises(Killed):
+    with killed_after_checkpoint(monkeypatch, at=2):
         pretrain(VisionPretrainSettings(**SMALL), digits_npz, tmp_path / "run", tmp_path / "ckpt")
-    monkeypatch.setattr(Checkpointer, "save", real_save)
     pretrain(VisionPretrainSettings(**SMALL), digits_npz, tmp_path / "run", tmp_path / "ckpt")
 
     assert _losses(tmp_path / "run") == _losses(tmp_path / "ref")

@@ -7,6 +7,7 @@ import math
 
 import pytest
 import torch
+from interrupt import killed_after_checkpoint
 
 from deepaug.core.losses import graphcl_loss, simcse_loss, symmetric_infonce
 from deepaug.domains.graph.train import (
@@ -14,7 +15,6 @@ from deepaug.domains.graph.train import (
     pretrain,
     supervised_split,
 )
-from deepaug.engine.checkpoint import Checkpointer
 from deepaug.engine.training import NonFiniteLossError
 
 SMALL = dict(hidden_dim=8, num_layers=2, epochs=3, batch_size=32, device="cpu", checkpoint_every=1)
@@ -69,22 +69,9 @@ def test_interrupted_run_resumes_to_the_uninterrupted_weights(tmp_path, toy_pt, 
     settings = {**SMALL, "epochs": 4, "method": method, "layer": layer, "stop_gradient": True, "seed": 3, **extra}
     pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "ref", tmp_path / "ref_ckpt")
 
-    real_save, saves = Checkpointer.save, []
-
-    class Killed(Exception):
-        pass
-
-    def save_then_die(self, state, progress):
-        real_save(self, state, progress)
-        saves.append(progress)
-        if progress == 2:
-            raise Killed  # as if the job died right after its checkpoint of epoch 2
-
-    monkeypatch.setattr(Checkpointer, "save", save_then_die)
-    with pytest.raises(Killed):
+    with killed_after_checkpoint(monkeypatch, at=2):  # as if the job died right after its checkpoint of epoch 2
         pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "run", tmp_path / "ckpt")
     assert not (tmp_path / "run" / "model.pt").exists()
-    monkeypatch.setattr(Checkpointer, "save", real_save)
     prov = pretrain(GraphPretrainSettings(**settings), toy_pt, tmp_path / "run", tmp_path / "ckpt")
     a, b = _weights(tmp_path / "run" / "model.pt"), _weights(tmp_path / "ref" / "model.pt")
     assert all(torch.equal(a[k], b[k]) for k in a)  # BN running statistics included

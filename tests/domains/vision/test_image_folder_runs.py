@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from interrupt import killed_after_checkpoint
 
 from deepaug.domains.vision.imagefolder import pack_image_folder
 
@@ -56,24 +57,12 @@ def _losses(run_dir):
 def test_a_packed_folder_trains_resumes_exactly_and_is_evaluated(pack, tmp_path, monkeypatch):
     from deepaug.domains.vision.evaluate import VisionEvalSettings, evaluate
     from deepaug.domains.vision.train import pretrain
-    from deepaug.engine.checkpoint import Checkpointer
 
     manifest = pack / "manifest.json"
     pretrain(_settings(), manifest, tmp_path / "ref", tmp_path / "ref_ckpt")
 
-    class Killed(Exception):
-        pass
-
-    real_save = Checkpointer.save
-
-    def save_then_die(self, state, progress):
-        real_save(self, state, progress)
-        raise Killed
-
-    monkeypatch.setattr(Checkpointer, "save", save_then_die)
-    with pytest.raises(Killed):
+    with killed_after_checkpoint(monkeypatch):
         pretrain(_settings(), manifest, tmp_path / "run", tmp_path / "ckpt")
-    monkeypatch.setattr(Checkpointer, "save", real_save)
     pretrain(_settings(), manifest, tmp_path / "run", tmp_path / "ckpt")
     assert _losses(tmp_path / "run") == _losses(tmp_path / "ref")  # the same crops and draws after the crash
     a = torch.load(tmp_path / "run" / "model.pt", weights_only=True)
