@@ -9,6 +9,7 @@ import json
 import pytest
 import torch
 import torch.nn.functional as F
+from interrupt import killed_after_checkpoint
 
 import deepaug.domains.text.train as pretrain_text_module
 from deepaug.core.losses import simcse_loss
@@ -247,21 +248,10 @@ def test_mlm_training_resumes_exactly_with_the_heads_state(tmp_path, tiny_model_
     s = dict(method="dropout", layer=1, rate=0.25, batch_size=8, max_steps=6, eval_every=2, eval_max_len=8,
              precision="fp32", device="cpu", deterministic=True, seed=3, mlm_weight=0.5)  # fmt: skip
     ref = pretrain(TextPretrainSettings(**s), tiny_model_dir, corpus, dev, tmp_path / "ref", tmp_path / "rc", head_file)
-    real_loss = pretrain_text_module.simcse_loss
-    calls = {"n": 0}
-
-    def crashing_loss(*args, **kwargs):
-        calls["n"] += 1
-        if calls["n"] == 5:  # after the step-4 checkpoint
-            raise RuntimeError("simulated crash")
-        return real_loss(*args, **kwargs)
-
-    monkeypatch.setattr(pretrain_text_module, "simcse_loss", crashing_loss)
-    with pytest.raises(RuntimeError, match="simulated crash"):
+    with killed_after_checkpoint(monkeypatch, at=4):  # right after the step-4 checkpoint
         pretrain(TextPretrainSettings(**s), tiny_model_dir, corpus, dev, tmp_path / "run", tmp_path / "ckpt", head_file)
     last = torch.load(tmp_path / "ckpt" / "last.pt", weights_only=False)
     assert "mlm_head" in last and "transform.dense.weight" in last["mlm_head"]
-    monkeypatch.setattr(pretrain_text_module, "simcse_loss", real_loss)
     resumed = pretrain(
         TextPretrainSettings(**s), tiny_model_dir, corpus, dev, tmp_path / "run", tmp_path / "ckpt", head_file
     )
